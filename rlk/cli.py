@@ -1,0 +1,219 @@
+"""The ``rlk`` command line: thin; it parses, resolves through the registry and calls ``rlk.core``.
+
+A user's mistake (unknown plugin, bad override, malformed YAML, missing run folder) is one line on
+stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rlk.core.errors import RlkError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="rlk: plugin-based JAX reinforcement learning. `rlk train` solves Catch on the CPU.")
+console = Console(stderr=True)
+out = Console()
+
+
+class Arch(str, Enum):
+    anakin = "anakin"
+    sebulba = "sebulba"
+    trainer = "trainer"
+
+
+class XAxis(str, Enum):
+    env_steps = "env_steps"
+    wall_s = "wall_s"
+
+
+def _registry():
+    from rlk.core.registry import default_registry
+
+    return default_registry()
+
+
+@app.command("list-plugins")
+def list_plugins(as_json: bool = typer.Option(False, "--json", help="print a JSON list instead of a table")):
+    """List every plugin: name, kind, package, version, description, status."""
+    rows = _registry().rows()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="rlk plugins")
+    for col in ("name", "kind", "package", "version", "description", "status"):
+        table.add_column(col)
+    for r in rows:
+        status = "[green]ok[/]" if r["status"] == "ok" else f"[red]broken[/]: {r.get('error', '')}"
+        table.add_row(r["name"], r["kind"], r["package"], r["version"], r["description"], status)
+    out.print(table)
+
+
+@app.command("show-config")
+def show_config(
+    agent: Optional[str] = typer.Option(None, help="an agent plugin"),
+    env: Optional[str] = typer.Option(None, help="an environment plugin"),
+    backend: Optional[str] = typer.Option(None, help="a backend plugin"),
+    model: Optional[str] = typer.Option(None, help="a model plugin"),
+    dataset: Optional[str] = typer.Option(None, help="a dataset plugin"),
+    run: bool = typer.Option(False, "--run", help="the run-level fields (RunConfig)"),
+):
+    """Show a plugin's config fields: defaults, types and descriptions."""
+    from rlk.core.config import RunConfig
+
+    chosen = [(k, v) for k, v in dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset).items() if v]
+    if not chosen and not run:
+        raise RlkError("show-config needs one of --agent, --env, --backend, --model, --dataset or --run")
+    targets = [("run", "RunConfig", RunConfig)] if run else []
+    for kind, name in chosen:
+        plugin = _registry().get(kind, name)
+        targets.append((kind, name, plugin.config))
+    for kind, name, cls in targets:
+        table = Table(title=f"{kind} '{name}'" + ("" if kind == "run" else f" (-o {kind}.FIELD=VALUE)"))
+        for col in ("field", "type", "default", "description"):
+            table.add_column(col)
+        if cls is None:
+            out.print(f"{kind} '{name}' has no options")
+            continue
+        for field, info in cls.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            table.add_row(field, _type_name(info.annotation), json.dumps(default, default=str), info.description or "")
+        out.print(table)
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _compose_config(config_file: Optional[Path], flags: dict[str, Any], overrides: list[str]):
+    from rlk.core.config import apply_override, build_run_config, load_yaml
+
+    data: dict[str, Any] = load_yaml(config_file) if config_file else {}
+    for section in ("agent", "env", "backend"):
+        name = flags.pop(section)
+        if name is None:
+            continue
+        current = data.get(section)
+        current_name = current.get("name") if isinstance(current, dict) else current
+        if current_name != name:
+            data[section] = {"name": name}
+    data.update({k: v for k, v in flags.items() if v is not None})
+    for o in overrides:
+        apply_override(data, o)
+    return build_run_config(data)
+
+
+@app.command()
+def train(
+    agent: Optional[str] = typer.Option(None, help="agent plugin (default ppo)"),
+    env: Optional[str] = typer.Option(None, help="environment plugin (default catch)"),
+    backend: Optional[str] = typer.Option(None, help="backend plugin: cpu, gpu, tpu (default cpu)"),
+    arch: Optional[Arch] = typer.Option(None, help="architecture (default: anakin for JAX envs)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="a run config in YAML"),
+    override: list[str] = typer.Option([], "-o", "--override", help="path.to.field=value (repeatable)"),
+    seed: Optional[int] = typer.Option(None, help="random seed"),
+    steps: Optional[int] = typer.Option(None, help="environment steps (summed over environments)"),
+    num_seeds: Optional[int] = typer.Option(None, "--num-seeds", help="independent seeds in one program"),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this folder"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+):
+    """Train an agent (default: PPO on Catch, CPU)."""
+    from rlk.core import run as run_mod
+
+    bar = None if quiet else console
+    try:
+        if resume is not None:
+            given = dict(agent=agent, env=env, backend=backend, arch=arch, config=config, seed=seed,
+                         num_seeds=num_seeds, run_dir=run_dir)
+            extra = [k for k, v in given.items() if v is not None] + (["-o"] if override else [])
+            if extra:
+                raise RlkError(f"--resume continues a saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)}")
+            path, summary = run_mod.resume(resume, steps=steps, console=bar)
+        else:
+            flags = dict(agent=agent, env=env, backend=backend, arch=arch.value if arch else None, seed=seed,
+                         steps=steps, num_seeds=num_seeds, run_dir=str(run_dir) if run_dir else None)
+            cfg = _compose_config(config, flags, override)
+            path, summary = run_mod.train(cfg, console=bar)
+    except run_mod.Interrupted as stop:
+        console.print(str(stop))
+        raise typer.Exit(130)
+    sps = summary["env_steps_per_s"]
+    out.print(
+        f"{summary['agent']} on {summary['env']}: final_return={summary['final_return']:.3f} "
+        f"(+-{summary['final_return_std']:.3f} over {len(summary['seeds'])} seed(s)), "
+        f"env_steps={summary['env_steps']:,}, "
+        + (f"{sps:,.0f} env steps/s, " if sps else "")
+        + f"compile {summary['compile_s']:.1f}s, wall {summary['wall_s']:.1f}s -> {path}"
+    )
+
+
+@app.command("eval")
+def eval_cmd(
+    run_dir: Path = typer.Argument(..., help="a run folder"),
+    episodes: int = typer.Option(100, min=1, help="greedy episodes per seed"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+):
+    """Mean and std return of the saved (greedy) policy."""
+    from rlk.core.run import evaluate_run
+
+    result = evaluate_run(run_dir, episodes)
+    if as_json:
+        print(json.dumps(result))
+    else:
+        out.print(f"{run_dir}: mean return {result['mean_return']:.3f} +- {result['std_return']:.3f} over {episodes} episodes per seed")
+
+
+@app.command()
+def plot(
+    run_dirs: list[Path] = typer.Argument(..., help="run folders"),
+    x: XAxis = typer.Option(XAxis.env_steps, "--x", help="x axis"),
+    y: str = typer.Option("episode_return", "--y", help="metric column"),
+    out_path: Path = typer.Option(Path("curves.png"), "--out", help="PNG to write"),
+):
+    """Learning curves of runs: mean and spread over seeds, one colour per run label."""
+    from rlk.core.plotting import plot_runs
+
+    path = plot_runs(run_dirs, out_path, x.value, y)
+    out.print(f"wrote {path}")
+
+
+def main() -> None:
+    """Entry point: plugin commands are added, user errors become one line on stderr."""
+    try:
+        _registry().call_commands(app)
+    except Exception as exc:  # noqa: BLE001 - never let a plugin break the CLI
+        console.print(f"warning: plugin commands not loaded: {exc}")
+    try:
+        rc = app(standalone_mode=False)
+    except RlkError as err:
+        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+    except _click_errors() as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except SystemExit:
+        raise
+    if isinstance(rc, int) and rc:
+        sys.exit(rc)
+
+
+def _click_errors():
+    import click
+
+    return (click.ClickException,)
+
+
+if __name__ == "__main__":
+    main()

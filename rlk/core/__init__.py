@@ -1,0 +1,1 @@
+"""The typed core: specs, interfaces, hook specs, the registry and run composition."""

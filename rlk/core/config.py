@@ -1,0 +1,157 @@
+"""``RunConfig``: one validated description of a run, from flags, YAML and ``-o`` overrides.
+
+A run names its plugins as components, ``{"name": "ppo", <the plugin's own fields>...}``; the
+component's fields are validated against the plugin's pydantic config once the registry has
+resolved it, so ``-o agent.learning_rate=abc`` fails naming ``agent.learning_rate``. The resolved
+config (every default filled in) is saved as ``config.json`` in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rlk.core.errors import RlkError
+
+
+class PluginConfig(BaseModel):
+    """Base class of every plugin's config: unknown fields are errors, assignment is validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Component(BaseModel):
+    """A plugin choice: its registered ``name`` and any of its config fields."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run. Pydantic stays here, at the edge; ``jit`` sees plain values."""
+
+    model_config = ConfigDict(extra="forbid")
+    agent: Component = Field(default_factory=lambda: Component(name="ppo"), description="agent plugin and its options")
+    env: Component = Field(default_factory=lambda: Component(name="catch"), description="environment plugin and its options")
+    backend: Component = Field(default_factory=lambda: Component(name="cpu"), description="backend plugin and its options")
+    model: Optional[Component] = Field(None, description="model plugin (Trainer runs)")
+    dataset: Optional[Component] = Field(None, description="dataset plugin (Trainer runs)")
+    arch: Optional[Literal["anakin", "sebulba", "trainer"]] = Field(None, description="architecture; default picks by env")
+    seed: int = Field(0, ge=0, description="seed of the first (or only) run; seed i of --num-seeds is seed + i")
+    num_seeds: int = Field(1, ge=1, description="independent seeds trained in one compiled program")
+    steps: int = Field(150_000, gt=0, description="environment steps (summed over the batch of environments)")
+    log_every_steps: int = Field(10_000, gt=0, description="env steps between metric rows (one compiled call)")
+    checkpoint_every_steps: int = Field(50_000, gt=0, description="env steps between periodic checkpoints")
+    eval_episodes: int = Field(100, ge=1, description="greedy episodes for final_return at the end")
+    run_dir: Optional[str] = Field(None, description="run folder (default runs/<agent>-<env>-<time>)")
+
+
+def one_line(err: ValidationError, prefix: str = "") -> str:
+    """A pydantic error as one line naming the field(s) at fault."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        field = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "config"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"unknown config field '{field}'")
+        else:
+            parts.append(f"{field}: {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def parse_value(text: str) -> Any:
+    """An override value: JSON if it parses (numbers, bools, lists), else YAML, else the string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if isinstance(value, (dict, type(None))) and text.strip() not in ("null", "~") else value
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Applies ``path.to.field=value`` to a nested dict in place."""
+    if "=" not in override:
+        raise RlkError(f"override '{override}' is not of the form path.to.field=value")
+    path, value = override.split("=", 1)
+    keys = [k for k in path.strip().split(".") if k]
+    if not keys:
+        raise RlkError(f"override '{override}' names no field")
+    node = data
+    for k in keys[:-1]:
+        child = node.get(k)
+        if child is None:
+            child = node[k] = {}
+        elif isinstance(child, str):  # e.g. agent: ppo written as a plain name
+            child = node[k] = {"name": child}
+        elif not isinstance(child, dict):
+            raise RlkError(f"override '{override}': '{k}' is not a section")
+        node = child
+    node[keys[-1]] = parse_value(value)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise RlkError(f"config file '{p}' does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise RlkError(f"config file '{p}' is malformed YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RlkError(f"config file '{p}' must hold a mapping of fields, not {type(data).__name__}")
+    return data
+
+
+DEFAULT_NAMES = {"agent": "ppo", "env": "catch", "backend": "cpu"}
+
+
+def _normalise(data: dict[str, Any]) -> dict[str, Any]:
+    out = dict(data)
+    for k in ("agent", "env", "backend", "model", "dataset"):
+        if isinstance(out.get(k), str):
+            out[k] = {"name": out[k]}
+        elif isinstance(out.get(k), dict) and "name" not in out[k] and k in DEFAULT_NAMES:
+            out[k] = {"name": DEFAULT_NAMES[k], **out[k]}
+    return out
+
+
+def build_run_config(data: dict[str, Any]) -> RunConfig:
+    try:
+        return RunConfig.model_validate(_normalise(data))
+    except ValidationError as err:
+        raise RlkError(one_line(err)) from None
+
+
+def validate_component(component: Component, config_cls: Optional[type[BaseModel]], section: str) -> Component:
+    """Validates a component's options against its plugin's config; returns it with defaults filled."""
+    options = component.options()
+    if config_cls is None:
+        if options:
+            raise RlkError(f"unknown config field '{section}.{next(iter(options))}' ({section} '{component.name}' has no options)")
+        return component
+    try:
+        cfg = config_cls.model_validate(options)
+    except ValidationError as err:
+        raise RlkError(one_line(err, prefix=f"{section}.")) from None
+    return Component(name=component.name, **cfg.model_dump(mode="json"))
+
+
+def plugin_config(component: Component, config_cls: Optional[type[BaseModel]]) -> Optional[BaseModel]:
+    """The plugin's typed config object for a (validated) component."""
+    return None if config_cls is None else config_cls.model_validate(component.options())

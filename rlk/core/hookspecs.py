@@ -1,0 +1,76 @@
+"""pluggy hook specifications: one ``rlk_register_*`` hook per plugin kind.
+
+A plugin module (named by an entry point of the group ``rlk``) implements any of these with
+``@rlk.core.hookspecs.hookimpl``. Each ``register`` callback takes
+``register(name, factory, *, config=None, description="")``:
+
+- ``factory``: agents ``(config, spec, axis_name) -> Agent``; envs ``(config) -> Environment``;
+  losses: the loss function itself; models ``(config, dataset_spec) -> Model``;
+  datasets ``(config) -> Dataset``; backends ``(config) -> Backend``;
+  architectures ``(agent, env, backend, run_config) -> Program``.
+- ``config``: a pydantic model class whose defaults are the paper's (``None``: no options).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+PROJECT = "rlk"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+Register = Callable[..., None]
+KINDS = ("agent", "env", "loss", "model", "dataset", "backend", "architecture")
+
+
+@hookspec
+def rlk_register_agents(register: Register) -> None:
+    """Register agent factories ``(config, spec, axis_name) -> Agent``."""
+
+
+@hookspec
+def rlk_register_envs(register: Register) -> None:
+    """Register environment factories ``(config) -> Environment | HostEnvironment``."""
+
+
+@hookspec
+def rlk_register_losses(register: Register) -> None:
+    """Register named loss functions ``(outputs, batch, config) -> (scalar, metrics)``."""
+
+
+@hookspec
+def rlk_register_models(register: Register) -> None:
+    """Register model factories ``(config, dataset) -> Model``."""
+
+
+@hookspec
+def rlk_register_datasets(register: Register) -> None:
+    """Register dataset factories ``(config) -> Dataset``."""
+
+
+@hookspec
+def rlk_register_backends(register: Register) -> None:
+    """Register backend factories ``(config) -> Backend``."""
+
+
+@hookspec
+def rlk_register_architectures(register: Register) -> None:
+    """Register architectures ``(agent, env, backend, run_config) -> Program``."""
+
+
+@hookspec
+def rlk_register_commands(app: Any) -> None:
+    """Add commands to the ``rlk`` Typer app."""
+
+
+HOOK_OF_KIND = {
+    "agent": "rlk_register_agents",
+    "env": "rlk_register_envs",
+    "loss": "rlk_register_losses",
+    "model": "rlk_register_models",
+    "dataset": "rlk_register_datasets",
+    "backend": "rlk_register_backends",
+    "architecture": "rlk_register_architectures",
+}

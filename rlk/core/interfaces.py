@@ -1,0 +1,152 @@
+"""Interfaces every plugin implements. Shapes, not code: see ARCHITECTURE.md ("Contracts").
+
+Agents follow optax's shape: a NamedTuple of pure functions with the state passed in and out,
+built by a factory ``make(config, spec, axis_name)``. Environments are small classes with pure
+``reset``/``step`` methods. Nothing here places devices: backends and architectures do.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Protocol
+
+import jax
+import numpy as np
+
+from rlk.core.types import EnvSpec, TimeStep, Trajectory
+
+PRNGKey = jax.Array
+Params = Any
+Metrics = dict[str, jax.Array]
+
+
+class Environment(abc.ABC):
+    """A JAX-native environment (for Anakin): one unbatched instance, pure functions.
+
+    ``reset`` and ``step`` are traced under ``jit``/``vmap``; the state is any pytree.
+    Auto-reset and episode statistics are added by wrappers (``rlk.plugins.envs.wrappers``).
+    """
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> EnvSpec: ...
+
+    @abc.abstractmethod
+    def reset(self, key: PRNGKey) -> tuple[Any, TimeStep]: ...
+
+    @abc.abstractmethod
+    def step(self, state: Any, action: jax.Array, key: PRNGKey) -> tuple[Any, TimeStep]: ...
+
+
+class HostEnvironment(abc.ABC):
+    """A batch of Python/C++ environments (for Sebulba): numpy in, numpy ``TimeStep`` out."""
+
+    num_envs: int
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> EnvSpec: ...
+
+    @abc.abstractmethod
+    def reset(self, seed: int) -> TimeStep: ...
+
+    @abc.abstractmethod
+    def step(self, action: np.ndarray) -> TimeStep: ...
+
+    def close(self) -> None:  # pragma: no cover - optional
+        pass
+
+
+class LearnerState(Protocol):
+    """Whatever pytree an agent keeps; it must expose the acting parameters as ``params``."""
+
+    params: Params
+
+
+class Agent(NamedTuple):
+    """An agent as pure functions, written for one device and one batch.
+
+    Attributes:
+      init: ``(key, ) -> LearnerState``; the spec was given to the factory.
+      initial_actor_state: ``(batch_size) -> actor_state`` (recurrent state, or ``()``).
+      act: ``(params, actor_state, timestep[B], key) -> (action[B], actor_state, extras[B])``.
+      eval_act: as ``act`` but greedy (used by evaluation).
+      update: ``(learner_state, trajectory[T+1, B], key) -> (learner_state, metrics)``; collective
+        ops (gradient averaging) use the ``axis_name`` the factory was given, if any.
+      num_envs: the global batch of environments the agent's hyperparameters assume.
+      unroll_length: ``T``, the number of steps per trajectory.
+    """
+
+    init: Callable[[PRNGKey], Any]
+    initial_actor_state: Callable[[int], Any]
+    act: Callable[..., tuple[jax.Array, Any, dict]]
+    eval_act: Callable[..., tuple[jax.Array, Any, dict]]
+    update: Callable[[Any, Trajectory, PRNGKey], tuple[Any, Metrics]]
+    num_envs: int
+    unroll_length: int
+
+
+class Loss(Protocol):
+    """A named pure loss: ``(outputs, batch, config) -> (scalar, metrics)``."""
+
+    def __call__(self, outputs: Any, batch: Any, config: Any) -> tuple[jax.Array, Metrics]: ...
+
+
+class Model(NamedTuple):
+    """A supervised or generative model (for the Trainer architecture), as pure functions."""
+
+    init: Callable[[PRNGKey], Params]
+    loss: Callable[[Params, Any, PRNGKey], tuple[jax.Array, Metrics]]
+    evaluate: Callable[[Params, Any, PRNGKey], Metrics]
+    sample: Optional[Callable[[Params, Any, PRNGKey], jax.Array]] = None
+
+
+class Dataset(abc.ABC):
+    """A dataset shipped or generated offline; yields numpy batches."""
+
+    @abc.abstractmethod
+    def batches(self, split: str, batch_size: int, seed: int) -> Iterator[Any]: ...
+
+
+class Backend(Protocol):
+    """A platform: the devices a run uses and the mesh over them (see ``rlk.plugins.backends``)."""
+
+    platform: str
+
+    @property
+    def devices(self) -> list[jax.Device]: ...
+
+    def mesh(self) -> jax.sharding.Mesh: ...
+
+
+class Program(Protocol):
+    """What an architecture builds for a run; ``rlk.core.run`` drives it.
+
+    ``init(seeds) -> state`` builds the whole training state (a pytree, checkpointed as is, with a
+    leading seed axis); ``shardings(state)`` says where each leaf lives; ``compile(state)`` returns
+    the compiled ``step(state) -> (state, metrics)``, which advances every seed by
+    ``env_steps_per_step`` environment steps; ``summarise(metrics)`` turns its metrics into per-seed
+    row values; ``evaluate(state, episodes, seed) -> returns[seeds, episodes]`` runs the greedy policy.
+    """
+
+    env_steps_per_step: int
+
+    def init(self, seeds: list[int]) -> Any: ...
+
+    def shardings(self, state: Any) -> Any: ...
+
+    def compile(self, state: Any) -> Callable[[Any], tuple[Any, Metrics]]: ...
+
+    def summarise(self, metrics: Metrics) -> dict[str, np.ndarray]: ...
+
+    def evaluate(self, state: Any, episodes: int, seed: int) -> np.ndarray: ...
+
+
+class Architecture(Protocol):
+    """Builds a ``Program``: ``(make_agent, env, backend, run_config) -> Program``.
+
+    ``make_agent(axis_name)`` builds the agent; the architecture passes the mesh axis over which the
+    agent averages gradients (or ``None``), so agents name axes but never place devices.
+    """
+
+    def __call__(self, make_agent: Callable[[Optional[str]], Agent], env: Any, backend: Backend, config: Any) -> Program: ...

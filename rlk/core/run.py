@@ -1,0 +1,299 @@
+"""Run composition: config -> plugins -> backend -> architecture -> the training loop and run folder.
+
+The loop is the only Python loop of a run and it iterates over compiled calls, never over
+environment steps: each call advances ``env_steps_per_step`` steps on the devices. Between calls it
+writes metric rows, checkpoints periodically, and on SIGINT/SIGTERM saves and stops cleanly;
+``resume`` continues from the last checkpoint and produces the same numbers as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import jax
+import numpy as np
+
+from rlk.core.checkpoint import Checkpointer
+from rlk.core.config import Component, RunConfig, build_run_config, plugin_config, validate_component
+from rlk.core.errors import RlkError
+from rlk.core.interfaces import Environment, HostEnvironment
+from rlk.core.logging import FileSink, TensorBoardSink
+from rlk.core.registry import Registry, default_registry
+
+FIRST_COLUMNS = ["step", "env_steps", "seed", "episode_return", "episodes", "loss"]
+LAST_COLUMNS = ["steps_per_s", "wall_s"]
+
+
+class Interrupted(Exception):
+    """Raised after a clean stop on SIGINT/SIGTERM (the checkpoint is saved)."""
+
+    def __init__(self, run_dir: Path, env_steps: int):
+        super().__init__(f"interrupted at {env_steps} env steps; checkpoint saved; resume with: rlk train --resume {run_dir}")
+        self.run_dir = run_dir
+
+
+@dataclasses.dataclass
+class ResolvedRun:
+    """A validated run: the config with every default filled in, and the plugins it names."""
+
+    config: RunConfig
+    agent: Any
+    env: Any
+    backend: Any
+    arch: str
+
+
+def resolve(config: RunConfig, registry: Optional[Registry] = None) -> ResolvedRun:
+    """Looks up every plugin the config names and validates its options (before any compile)."""
+    reg = registry or default_registry()
+    if config.model is not None or config.dataset is not None or config.arch == "trainer":
+        raise RlkError("arch 'trainer' (--model/--dataset) is not available yet in this version of rlk")
+    parts = {}
+    for section in ("agent", "env", "backend"):
+        comp: Component = getattr(config, section)
+        plugin = reg.get(section, comp.name)
+        parts[section] = (plugin, validate_component(comp, plugin.config, section))
+    config = config.model_copy(update={k: v[1] for k, v in parts.items()})
+    arch = config.arch or "anakin"
+    reg.get("architecture", arch)
+    return ResolvedRun(config, parts["agent"][0], parts["env"][0], parts["backend"][0], arch)
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.agent.name}-{config.env.name}-{stamp}"
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[Callable[[], bool]]:
+    """SIGINT/SIGTERM set a flag the loop polls between compiled calls (a second SIGINT aborts)."""
+    flag = {"stop": False}
+    previous = {}
+
+    def handler(signum, frame):
+        if flag["stop"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        yield lambda: flag["stop"]
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+class Run:
+    """One training run in its folder; ``train()`` returns the summary dict."""
+
+    def __init__(self, resolved: ResolvedRun, run_dir: Path, resume: bool = False, console: Any = None,
+                 registry: Optional[Registry] = None):
+        self.r = resolved
+        self.config = resolved.config
+        self.run_dir = run_dir
+        self.resume = resume
+        self.console = console
+        self.registry = registry or default_registry()
+
+    # -- composition ----------------------------------------------------------------------
+    def build(self):
+        c, r = self.config, self.r
+        backend = r.backend.factory(plugin_config(c.backend, r.backend.config))
+        env = r.env.factory(plugin_config(c.env, r.env.config)) if r.env.config else r.env.factory()
+        if r.arch == "anakin" and not isinstance(env, Environment):
+            raise RlkError(f"env '{c.env.name}' is not a JAX environment; use --arch sebulba")
+        agent_cfg = plugin_config(c.agent, r.agent.config)
+        spec = env.spec
+
+        def make_agent(axis_name):
+            return r.agent.factory(agent_cfg, spec, axis_name)
+
+        arch = self.registry.get("architecture", r.arch)
+        return arch.factory(make_agent, env, backend, c)
+
+    # -- the loop -------------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        c = self.config
+        t_start = time.perf_counter()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        program = self.build()
+        seeds = [c.seed + i for i in range(c.num_seeds)]
+        total_calls = math.ceil(c.steps / program.env_steps_per_step)
+        ckpt_every = max(1, c.checkpoint_every_steps // program.env_steps_per_step)
+        checkpointer = Checkpointer(self.run_dir)
+        state = program.init(seeds)
+        start_call, prior_train_s = 0, 0.0
+        if self.resume:
+            start_call, state, meta = checkpointer.restore(state, ["train_s"])
+            state = jax.device_put(state, program.shardings(state))
+            prior_train_s = meta["train_s"]
+        else:
+            (self.run_dir / "config.json").write_text(json.dumps(c.model_dump(mode="json"), indent=2) + "\n")
+        updates_per_call = getattr(program, "updates_per_step", 1)
+
+        compile_s, train_s, steps_done = 0.0, 0.0, 0
+        sinks: list = []
+        with stop_requests() as stop_requested, self._progress(total_calls * program.env_steps_per_step) as bar:
+            if start_call < total_calls:
+                t0 = time.perf_counter()
+                step = program.compile(state)
+                compile_s = time.perf_counter() - t0
+                columns: Optional[list[str]] = None
+                for call in range(start_call, total_calls):
+                    t0 = time.perf_counter()
+                    state, metrics = step(state)
+                    values = jax.device_get(program.summarise(metrics))
+                    dt = time.perf_counter() - t0
+                    train_s += dt
+                    steps_done += program.env_steps_per_step
+                    env_steps = (call + 1) * program.env_steps_per_step
+                    rows = self._rows(values, seeds, (call + 1) * updates_per_call, env_steps,
+                                      program.env_steps_per_step / dt, time.perf_counter() - t_start)
+                    if columns is None:
+                        keep = start_call * updates_per_call if self.resume else None
+                        columns = FIRST_COLUMNS + sorted(set(rows[0]) - set(FIRST_COLUMNS) - set(LAST_COLUMNS)) + LAST_COLUMNS
+                        sinks = [FileSink(self.run_dir, columns, keep), TensorBoardSink(self.run_dir)]
+                    for sink in sinks:
+                        sink.write(rows)
+                    bar(env_steps, rows)
+                    last = call + 1 == total_calls
+                    if last or stop_requested() or (call + 1) % ckpt_every == 0:
+                        checkpointer.save(call + 1, state, {"train_s": prior_train_s + train_s})
+                    if stop_requested() and not last:
+                        for sink in sinks:
+                            sink.close()
+                        checkpointer.close()
+                        raise Interrupted(self.run_dir, env_steps)
+            else:
+                bar(total_calls * program.env_steps_per_step, None)
+        for sink in sinks:
+            sink.close()
+        checkpointer.close()
+        returns = program.evaluate(state, c.eval_episodes, c.seed + 10_000)
+        per_seed = returns.mean(axis=1)
+        summary = {
+            "final_return": float(per_seed.mean()),
+            "final_return_std": float(per_seed.std()),
+            "final_return_per_seed": [float(x) for x in per_seed],
+            "eval_episodes": c.eval_episodes,
+            "env_steps": total_calls * program.env_steps_per_step,
+            "env_steps_per_s": (steps_done / train_s) if train_s > 0 else None,
+            "compile_s": compile_s,
+            "wall_s": time.perf_counter() - t_start,
+            "seeds": seeds,
+            "agent": c.agent.name,
+            "env": c.env.name,
+            "backend": c.backend.name,
+            "arch": self.r.arch,
+            "devices": getattr(program, "num_devices", 1),
+            "resumed": self.resume,
+        }
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    @staticmethod
+    def _rows(values: dict[str, np.ndarray], seeds: list[int], step: int, env_steps: int, sps: float, wall: float):
+        rows = []
+        for i, seed in enumerate(seeds):
+            row: dict[str, Any] = {"step": step, "env_steps": env_steps, "seed": seed}
+            for k, v in values.items():
+                x = float(np.asarray(v)[i])
+                row[k] = int(x) if k == "episodes" else x
+            row["steps_per_s"] = float(sps)
+            row["wall_s"] = float(wall)
+            rows.append(row)
+        return rows
+
+    @contextlib.contextmanager
+    def _progress(self, total: int):
+        if self.console is None:
+            yield lambda steps, rows: None
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} env steps"),
+            TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TimeElapsedColumn(),
+            console=self.console, transient=False,
+        )
+        task = progress.add_task(f"{self.config.agent.name} on {self.config.env.name}", total=total, sps="", ret="")
+
+        def update(steps: int, rows):
+            fields = {}
+            if rows:
+                rets = [r["episode_return"] for r in rows if not math.isnan(r["episode_return"])]
+                fields = {"sps": f"{rows[0]['steps_per_s']:,.0f} steps/s",
+                          "ret": f"return {np.mean(rets):.3g}" if rets else "return -"}
+            progress.update(task, completed=steps, **fields)
+
+        with progress:
+            yield update
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    path = run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise RlkError(f"resume folder '{run_dir}' does not exist")
+    if not path.is_file():
+        raise RlkError(f"run folder '{run_dir}' holds no config.json")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise RlkError(f"run folder '{run_dir}': config.json is not valid JSON ({exc})") from None
+    return build_run_config(data)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    d = run_dir / "checkpoints"
+    return d.is_dir() and any(p.name.isdigit() for p in d.iterdir())
+
+
+def train(config: RunConfig, console: Any = None) -> tuple[Path, dict[str, Any]]:
+    resolved = resolve(config)
+    run_dir = Path(resolved.config.run_dir) if resolved.config.run_dir else default_run_dir(resolved.config)
+    if has_checkpoint(run_dir):
+        raise RlkError(f"run folder '{run_dir}' already holds a run; resume it with --resume or pick another --run-dir")
+    resolved.config = resolved.config.model_copy(update={"run_dir": str(run_dir)})
+    return run_dir, Run(resolved, run_dir, console=console).train()
+
+
+def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None) -> tuple[Path, dict[str, Any]]:
+    config = load_run_config(run_dir)
+    if not has_checkpoint(run_dir):
+        raise RlkError(f"resume folder '{run_dir}' holds no checkpoint")
+    if steps is not None:
+        config = config.model_copy(update={"steps": steps})
+    resolved = resolve(config)
+    return run_dir, Run(resolved, run_dir, resume=True, console=console).train()
+
+
+def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345) -> dict[str, Any]:
+    """Greedy returns of the policy saved in ``run_dir``'s last checkpoint."""
+    config = load_run_config(run_dir)
+    if not has_checkpoint(run_dir):
+        raise RlkError(f"run folder '{run_dir}' holds no checkpoint")
+    resolved = resolve(config)
+    program = Run(resolved, run_dir).build()
+    template = program.init([config.seed + i for i in range(config.num_seeds)])
+    checkpointer = Checkpointer(run_dir)
+    _, state, _ = checkpointer.restore(template, ["train_s"])
+    checkpointer.close()
+    returns = program.evaluate(state, episodes, seed)
+    return {
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "per_seed_mean_return": [float(x) for x in returns.mean(axis=1)],
+        "episodes": episodes,
+    }

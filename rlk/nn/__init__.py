@@ -1,0 +1,1 @@
+"""Network building blocks several plugins share (registered nowhere)."""

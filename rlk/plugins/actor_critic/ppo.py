@@ -1,0 +1,143 @@
+"""PPO (Schulman et al. 2017, "Proximal Policy Optimization Algorithms") on the Agent contract.
+
+Clipped surrogate (eq. 7), GAE(lambda) advantages (Schulman et al. 2016, via rlax), several epochs
+of minibatch SGD per rollout. Defaults follow the classic-control settings of CleanRL/PureJaxRL
+(gamma 0.99, lambda 0.95, clip 0.2, 4 epochs x 4 minibatches, Adam 2.5e-4 annealed,
+grad-norm 0.5), with more parallel environments than the paper's Table 3 so a 2-core CPU is busy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+import rlax
+from pydantic import Field
+
+from rlk.core import losses as core_losses
+from rlk.core.config import PluginConfig
+from rlk.core.interfaces import Agent
+from rlk.core.parallel import pmean
+from rlk.core.types import EnvSpec, TimeStep, Trajectory
+from rlk.plugins.actor_critic.networks import apply_batch, make_actor_critic, masked_logits
+
+
+class PPOConfig(PluginConfig):
+    num_envs: int = Field(64, gt=0, description="parallel environments (global batch, split over devices)")
+    unroll_length: int = Field(16, gt=0, description="steps per environment per update")
+    learning_rate: float = Field(2.5e-3, gt=0, description="Adam step size")
+    anneal_lr: bool = Field(False, description="linearly decay the step size to 0 over anneal_updates")
+    anneal_updates: int = Field(1000, gt=0, description="updates over which the step size decays")
+    gamma: float = Field(0.99, ge=0, le=1, description="discount")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda")
+    clip_eps: float = Field(0.2, gt=0, description="PPO clip epsilon (also clips the value)")
+    num_epochs: int = Field(4, gt=0, description="epochs of SGD per rollout")
+    num_minibatches: int = Field(4, gt=0, description="minibatches per epoch")
+    max_grad_norm: float = Field(0.5, gt=0, description="global gradient-norm clip")
+    normalize_advantages: bool = Field(True, description="normalise advantages per minibatch")
+    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
+    loss_weights: dict[str, float] = Field(
+        default_factory=lambda: {"ppo_policy": 1.0, "ppo_value": 0.5, "entropy": 0.01},
+        description="named losses and their weights (any registered loss may be added)",
+    )
+
+
+class PPOState(NamedTuple):
+    params: Any
+    opt_state: Any
+    updates: jax.Array
+
+
+def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
+    """Builds PPO's pure functions for ``spec``; ``axis_name`` averages gradients over replicas."""
+    c = config
+    total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
+    if c.anneal_lr:
+        lr = optax.linear_schedule(c.learning_rate, 0.0, c.anneal_updates * c.num_epochs * c.num_minibatches)
+    else:
+        lr = c.learning_rate
+    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(lr, eps=1e-5))
+
+    def init(key: jax.Array) -> PPOState:
+        params = make_actor_critic(key, spec, c.hidden_sizes, "ppo")
+        return PPOState(params, optimiser.init(params), jnp.int32(0))
+
+    def initial_actor_state(batch_size: int) -> tuple:
+        del batch_size
+        return ()
+
+    def _policy(params, timestep: TimeStep):
+        logits, value = apply_batch(params, timestep.observation)
+        return masked_logits(logits, timestep.legal_action_mask), value
+
+    def act(params, actor_state, timestep: TimeStep, key: jax.Array):
+        logits, value = _policy(params, timestep)
+        action = jax.random.categorical(key, logits)
+        log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], -1)[:, 0]
+        return action, actor_state, {"log_prob": log_prob, "value": value}
+
+    def eval_act(params, actor_state, timestep: TimeStep, key: jax.Array):
+        del key
+        logits, _ = _policy(params, timestep)
+        return jnp.argmax(logits, axis=-1), actor_state, {}
+
+    def advantages(params, traj: Trajectory) -> tuple[jax.Array, jax.Array]:
+        """GAE over ``[T, B]``; episode ends (terminal or truncated) cut the trace."""
+        _, bootstrap = apply_batch(params, traj.timestep.observation[-1])
+        values = jnp.concatenate([traj.extras["value"], bootstrap[None]], axis=0)
+        ts = traj.timestep
+        discount = c.gamma * ts.discount[1:] * (1.0 - ts.last[1:].astype(jnp.float32))
+        gae = jax.vmap(
+            lambda r, d, v: rlax.truncated_generalized_advantage_estimation(r, d, c.gae_lambda, v),
+            in_axes=1, out_axes=1,
+        )(ts.reward[1:], discount, values)
+        return gae, gae + values[:-1]
+
+    def loss_fn(params, batch: dict):
+        logits, value = _policy(params, batch["timestep"])
+        adv = batch["advantage"]
+        if c.normalize_advantages:
+            mean = pmean(jnp.mean(adv), axis_name)
+            var = pmean(jnp.mean(jnp.square(adv - mean)), axis_name)
+            adv = (adv - mean) / (jnp.sqrt(var) + 1e-8)
+        loss, metrics = total_loss({"logits": logits, "value": value}, {**batch, "advantage": adv}, c)
+        return loss, metrics
+
+    def update(state: PPOState, traj: Trajectory, key: jax.Array):
+        adv, target = advantages(state.params, traj)
+        T, B = traj.action.shape[:2]
+        flat = lambda x: x.reshape((T * B,) + x.shape[2:])
+        data = {
+            "timestep": jax.tree.map(lambda x: flat(x[:-1]), traj.timestep._replace(info={})),
+            "action": flat(traj.action),
+            "behaviour_log_prob": flat(traj.extras["log_prob"]),
+            "behaviour_value": flat(traj.extras["value"]),
+            "advantage": flat(adv),
+            "value_target": flat(target),
+        }
+        n_mb = c.num_minibatches
+
+        def epoch(carry, epoch_key):
+            params, opt_state = carry
+            perm = jax.random.permutation(epoch_key, T * B)
+            shuffled = jax.tree.map(lambda x: x[perm].reshape((n_mb, -1) + x.shape[1:]), data)
+
+            def minibatch(carry, batch):
+                params, opt_state = carry
+                (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
+                grads = pmean(grads, axis_name)  # local gradients averaged over replicas
+                updates, opt_state = optimiser.update(grads, opt_state, params)
+                params = optax.apply_updates(params, updates)
+                return (params, opt_state), {"loss": loss, **metrics}
+
+            return jax.lax.scan(minibatch, (params, opt_state), shuffled)
+
+        (params, opt_state), metrics = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(key, c.num_epochs)
+        )
+        metrics = pmean(jax.tree.map(jnp.mean, metrics), axis_name)
+        return PPOState(params, opt_state, state.updates + 1), metrics
+
+    return Agent(init, initial_actor_state, act, eval_act, update, c.num_envs, c.unroll_length)

@@ -1,0 +1,104 @@
+"""IMPALA's V-trace actor-critic (Espeholt et al. 2018) on the Agent contract.
+
+Off-policy corrected value targets and policy-gradient advantages from ``rlax.vtrace_td_error_and_advantage``
+(eq. 1 and the policy-gradient term of section 4.2), one gradient step per trajectory batch.
+Defaults after the paper's Table G.1 (unroll 20, discount 0.99, entropy 0.01, baseline 0.5,
+rho and c clipped at 1), with Adam in place of RMSProp.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+import rlax
+from pydantic import Field
+
+from rlk.core import losses as core_losses
+from rlk.core.config import PluginConfig
+from rlk.core.interfaces import Agent
+from rlk.core.parallel import pmean
+from rlk.core.types import EnvSpec, TimeStep, Trajectory
+from rlk.plugins.actor_critic.networks import apply_batch, make_actor_critic, masked_logits
+
+
+class VTraceConfig(PluginConfig):
+    num_envs: int = Field(64, gt=0, description="parallel environments (global batch)")
+    unroll_length: int = Field(20, gt=0, description="steps per trajectory (IMPALA: 20)")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam step size")
+    gamma: float = Field(0.99, ge=0, le=1, description="discount")
+    vtrace_lambda: float = Field(1.0, ge=0, le=1, description="V-trace lambda")
+    clip_rho_threshold: float = Field(1.0, gt=0, description="rho-bar")
+    clip_pg_rho_threshold: float = Field(1.0, gt=0, description="clip of the policy-gradient rho")
+    max_grad_norm: float = Field(40.0, gt=0, description="global gradient-norm clip")
+    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
+    loss_weights: dict[str, float] = Field(
+        default_factory=lambda: {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01},
+        description="named losses and their weights",
+    )
+
+
+class VTraceState(NamedTuple):
+    params: Any
+    opt_state: Any
+    updates: jax.Array
+
+
+def make_vtrace(config: VTraceConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
+    c = config
+    total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
+    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
+
+    def init(key):
+        params = make_actor_critic(key, spec, c.hidden_sizes, "vtrace")
+        return VTraceState(params, optimiser.init(params), jnp.int32(0))
+
+    def _policy(params, timestep: TimeStep):
+        logits, value = apply_batch(params, timestep.observation)
+        return masked_logits(logits, timestep.legal_action_mask), value
+
+    def act(params, actor_state, timestep, key):
+        logits, _ = _policy(params, timestep)
+        action = jax.random.categorical(key, logits)
+        log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], -1)[:, 0]
+        return action, actor_state, {"log_prob": log_prob}
+
+    def eval_act(params, actor_state, timestep, key):
+        del key
+        logits, _ = _policy(params, timestep)
+        return jnp.argmax(logits, -1), actor_state, {}
+
+    def loss_fn(params, traj: Trajectory):
+        T, B = traj.action.shape[:2]
+        flat_ts = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), traj.timestep._replace(info={}))
+        logits, values = _policy(params, flat_ts)
+        logits = logits.reshape((T + 1, B, -1))[:-1]
+        values = values.reshape((T + 1, B))
+        ts = traj.timestep
+        log_pi = jnp.take_along_axis(jax.nn.log_softmax(logits), traj.action[..., None], -1)[..., 0]
+        rho = jnp.exp(jax.lax.stop_gradient(log_pi) - traj.extras["log_prob"])
+        discount = c.gamma * ts.discount[1:] * (1.0 - ts.last[1:].astype(jnp.float32))
+        vt = jax.vmap(
+            lambda v_tm1, v_t, r, d, rh: rlax.vtrace_td_error_and_advantage(
+                v_tm1, v_t, r, d, rh, c.vtrace_lambda, c.clip_rho_threshold, c.clip_pg_rho_threshold),
+            in_axes=1, out_axes=1,
+        )(jax.lax.stop_gradient(values[:-1]), jax.lax.stop_gradient(values[1:]), ts.reward[1:], discount, rho)
+        value_target = jax.lax.stop_gradient(values[:-1]) + vt.errors
+        outputs = {"logits": logits.reshape((T * B, -1)), "value": values[:-1].reshape(-1)}
+        batch = {"action": traj.action.reshape(-1), "advantage": vt.pg_advantage.reshape(-1),
+                 "value_target": value_target.reshape(-1)}
+        loss, metrics = total_loss(outputs, batch, c)
+        return loss, {**metrics, "mean_rho": jnp.mean(rho)}
+
+    def update(state: VTraceState, traj: Trajectory, key):
+        del key
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, traj)
+        grads = pmean(grads, axis_name)  # local gradients averaged over replicas
+        updates, opt_state = optimiser.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = pmean({"loss": loss, **metrics}, axis_name)
+        return VTraceState(params, opt_state, state.updates + 1), metrics
+
+    return Agent(init, lambda b: (), act, eval_act, update, c.num_envs, c.unroll_length)

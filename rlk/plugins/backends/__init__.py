@@ -1,0 +1,24 @@
+"""Backends (cpu, gpu, tpu platforms) and architectures (Anakin) as plugins."""
+
+from __future__ import annotations
+
+from rlk.core.hookspecs import hookimpl
+from rlk.plugins.backends.platforms import PlatformConfig, make_cpu, make_gpu, make_tpu
+
+
+@hookimpl
+def rlk_register_backends(register):
+    register("cpu", make_cpu, config=PlatformConfig, description="CPU devices of this host")
+    register("gpu", make_gpu, config=PlatformConfig, description="NVIDIA GPUs of this host (CUDA)")
+    register("tpu", make_tpu, config=PlatformConfig, description="TPU cores (a pod slice when run on every host)")
+
+
+def _anakin(*args, **kwargs):
+    from rlk.plugins.backends.anakin import make_anakin
+
+    return make_anakin(*args, **kwargs)
+
+
+@hookimpl
+def rlk_register_architectures(register):
+    register("anakin", _anakin, description="Podracer Anakin: env, acting and learning in one compiled program")

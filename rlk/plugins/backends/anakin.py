@@ -1,0 +1,187 @@
+"""Anakin (Hessel et al. 2021, "Podracer architectures for scalable RL", section 3).
+
+Environment stepping, acting and learning compiled into one program: a ``lax.scan`` over updates,
+each a ``lax.scan`` over the rollout followed by the agent's ``update``. The program runs on every
+device of the mesh with ``shard_map``: the batch of environments is split over the ``data`` axis,
+parameters are replicated and gradients averaged (the agent gets ``axis_name='data'``). Several
+seeds train at once by ``vmap`` over a leading seed axis of the whole state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from rlk.core.errors import RlkError
+from rlk.core.interfaces import Agent, Environment
+from rlk.core.types import TimeStep, Trajectory
+from rlk.plugins.backends.platforms import DATA_AXIS
+from rlk.plugins.envs.wrappers import for_training
+
+
+class AnakinState(NamedTuple):
+    """The whole training state of one seed (leaves get a leading ``[S]`` seed axis)."""
+
+    learner: Any
+    actor: Any
+    env: Any
+    timestep: TimeStep
+    key: jax.Array
+
+
+def rollout(agent: Agent, env: Environment, params, actor_state, env_state, timestep: TimeStep, key, length: int):
+    """``length`` steps of acting and (batched) env stepping; returns the carry and a Trajectory."""
+
+    def one_step(carry, step_key):
+        actor_state, env_state, ts = carry
+        act_key, env_key = jax.random.split(step_key)
+        action, actor_state, extras = agent.act(params, actor_state, ts, act_key)
+        env_keys = jax.random.split(env_key, action.shape[0])
+        env_state, next_ts = jax.vmap(env.step)(env_state, action, env_keys)
+        return (actor_state, env_state, next_ts), (ts, action, extras)
+
+    (actor_state, env_state, last_ts), (tss, actions, extras) = jax.lax.scan(
+        one_step, (actor_state, env_state, timestep), jax.random.split(key, length)
+    )
+    all_ts = jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]], axis=0), tss, last_ts)
+    return (actor_state, env_state, last_ts), Trajectory(all_ts, actions, extras)
+
+
+def episode_sums(traj: Trajectory) -> tuple[jax.Array, jax.Array]:
+    """(sum of returns of episodes that ended in this trajectory, number of them)."""
+    ts = jax.tree.map(lambda x: x[1:], traj.timestep)
+    done = ts.last.astype(jnp.float32)
+    return jnp.sum(ts.info["episode_return"] * done), jnp.sum(done)
+
+
+class AnakinProgram:
+    """The compiled Anakin training program of one run (see ``rlk.core.interfaces.Program``)."""
+
+    def __init__(self, make_agent: Callable[[Optional[str]], Agent], env: Environment, mesh: jax.sharding.Mesh,
+                 updates_per_step: int):
+        self.raw_env = env
+        self.env = for_training(env)
+        self.mesh = mesh
+        self.agent = make_agent(DATA_AXIS)
+        self.eval_agent = make_agent(None)
+        self.num_devices = mesh.size
+        B = self.agent.num_envs
+        if B % self.num_devices:
+            raise RlkError(f"agent.num_envs={B} must be divisible by the number of devices ({self.num_devices})")
+        self.updates_per_step = updates_per_step
+        self.env_steps_per_step = updates_per_step * B * self.agent.unroll_length
+        self._step = None
+
+    # -- state ----------------------------------------------------------------------------
+    def _init_one(self, key: jax.Array) -> AnakinState:
+        init_key, env_key, run_key = jax.random.split(key, 3)
+        learner = self.agent.init(init_key)
+        env_state, ts = jax.vmap(self.env.reset)(jax.random.split(env_key, self.agent.num_envs))
+        return AnakinState(learner, self.agent.initial_actor_state(self.agent.num_envs), env_state, ts, run_key)
+
+    def _specs(self, state: AnakinState) -> AnakinState:
+        """Partition specs: env-batched parts split over devices on axis 1 (axis 0 is the seed)."""
+        batched = P(None, DATA_AXIS)
+        rep = lambda tree: jax.tree.map(lambda _: P(), tree)
+        split = lambda tree: jax.tree.map(lambda _: batched, tree)
+        return AnakinState(rep(state.learner), split(state.actor), split(state.env), split(state.timestep), P())
+
+    def shardings(self, state: AnakinState) -> AnakinState:
+        return jax.tree.map(lambda spec: NamedSharding(self.mesh, spec), self._specs(state),
+                            is_leaf=lambda x: isinstance(x, P))
+
+    def init(self, seeds: list[int]) -> AnakinState:
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+        abstract = jax.eval_shape(jax.vmap(self._init_one), keys)
+        return jax.jit(jax.vmap(self._init_one), out_shardings=self.shardings(abstract))(keys)
+
+    # -- training -------------------------------------------------------------------------
+    def _device_step(self, state: AnakinState):
+        agent, env = self.agent, self.env
+
+        def one_update(s: AnakinState, _):
+            key, roll_key, update_key = jax.random.split(s.key, 3)
+            roll_key = jax.random.fold_in(roll_key, jax.lax.axis_index(DATA_AXIS))
+            (actor, env_state, ts), traj = rollout(
+                agent, env, s.learner.params, s.actor, s.env, s.timestep, roll_key, agent.unroll_length)
+            learner, metrics = agent.update(s.learner, traj, update_key)
+            ret_sum, ret_count = jax.lax.psum(episode_sums(traj), DATA_AXIS)
+            metrics = {**metrics, "episode_return_sum": ret_sum, "episodes": ret_count}
+            return AnakinState(learner, actor, env_state, ts, key), metrics
+
+        def one_seed(s: AnakinState):
+            return jax.lax.scan(one_update, s, None, length=self.updates_per_step)
+
+        return jax.vmap(one_seed)(state)
+
+    def compile(self, state: AnakinState):
+        """Lowers and compiles the training step for ``state``'s shapes; returns the executable."""
+        specs = self._specs(state)
+        sharded = jax.shard_map(self._device_step, mesh=self.mesh, in_specs=(specs,), out_specs=(specs, P()),
+                                check_vma=False)
+        shardings = self.shardings(state)
+        jitted = jax.jit(sharded, in_shardings=(shardings,), out_shardings=(shardings, None), donate_argnums=0)
+        return jitted.lower(state).compile()
+
+    @staticmethod
+    def summarise(metrics: dict) -> dict[str, np.ndarray]:
+        """Per-seed row values from one step's metrics (leaves ``[S, updates]``)."""
+        m = {k: np.asarray(v) for k, v in metrics.items()}
+        count = m.pop("episodes").sum(axis=1)
+        total = m.pop("episode_return_sum").sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ret = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        out = {k: v.mean(axis=1) for k, v in m.items()}
+        out["episode_return"] = ret
+        out["episodes"] = count
+        return out
+
+    # -- evaluation -----------------------------------------------------------------------
+    def evaluate(self, state: AnakinState, episodes: int, seed: int) -> np.ndarray:
+        """Greedy returns ``[S, episodes]``: one episode per environment, run to its end."""
+        params = jax.device_get(state.learner.params)
+        return np.asarray(_evaluate(self.eval_agent, self.raw_env, params, episodes, seed))
+
+
+def _evaluate(agent: Agent, env: Environment, params, episodes: int, seed: int):
+    max_steps = env.spec.max_episode_steps + 1
+
+    def one_seed(p, key):
+        reset_key, run_key = jax.random.split(key)
+        env_state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
+        actor_state = agent.initial_actor_state(episodes)
+
+        def cond(carry):
+            i, _, _, _, done, _, _ = carry
+            return jnp.logical_and(i < max_steps, jnp.logical_not(jnp.all(done)))
+
+        def body(carry):
+            i, env_state, ts, actor_state, done, total, key = carry
+            key, act_key, env_key = jax.random.split(key, 3)
+            action, actor_state, _ = agent.eval_act(p, actor_state, ts, act_key)
+            env_state, ts = jax.vmap(env.step)(env_state, action, jax.random.split(env_key, episodes))
+            total = total + jnp.where(done, 0.0, ts.reward)
+            done = jnp.logical_or(done, ts.last)
+            return i + 1, env_state, ts, actor_state, done, total, key
+
+        init = (0, env_state, ts, actor_state, jnp.zeros(episodes, bool), jnp.zeros(episodes), run_key)
+        return jax.lax.while_loop(cond, body, init)[5]
+
+    n_seeds = jax.tree.leaves(params)[0].shape[0]
+    keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in range(n_seeds)])
+    return jax.jit(jax.vmap(one_seed))(params, keys)
+
+
+def make_anakin(make_agent, env, backend, run_config) -> AnakinProgram:
+    """Anakin for JAX environments: all local devices of the backend, batch split over them."""
+    if not isinstance(env, Environment):
+        raise RlkError(f"arch 'anakin' needs a JAX environment; env '{run_config.env.name}' runs on the host (use --arch sebulba)")
+    probe = make_agent(None)
+    per_update = probe.num_envs * probe.unroll_length
+    updates = max(1, run_config.log_every_steps // per_update)
+    return AnakinProgram(make_agent, env, backend.mesh(), updates)

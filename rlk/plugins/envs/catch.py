@@ -1,0 +1,73 @@
+"""Catch, as bsuite defines it (Osband et al. 2020, "Behaviour Suite for RL", catch.py), in JAX.
+
+A ball starts in a random column of the top row and falls one row per step; the agent moves a
+paddle on the bottom row left, not at all, or right (actions 0, 1, 2). When the ball reaches the
+bottom row the episode ends with reward +1 if the paddle is under it and -1 otherwise. The
+observation is the ``rows x columns`` board with ones at the ball and the paddle.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from pydantic import Field
+
+from rlk.core.config import PluginConfig
+from rlk.core.interfaces import Environment
+from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
+
+
+class CatchConfig(PluginConfig):
+    rows: int = Field(10, ge=2, description="board height (bsuite: 10)")
+    columns: int = Field(5, ge=1, description="board width (bsuite: 5)")
+
+
+class CatchState(NamedTuple):
+    ball_x: jax.Array
+    ball_y: jax.Array
+    paddle_x: jax.Array
+
+
+class Catch(Environment):
+    """bsuite Catch: 10x5 board, reward +-1 at the end of each 9-step episode."""
+
+    def __init__(self, config: CatchConfig | None = None):
+        self.config = config or CatchConfig()
+
+    @property
+    def spec(self) -> EnvSpec:
+        c = self.config
+        return EnvSpec(
+            name="catch",
+            observation=ArraySpec(shape=(c.rows, c.columns), dtype="float32"),
+            action=DiscreteSpec(num_values=3),
+            max_episode_steps=c.rows - 1,
+        )
+
+    def _observe(self, s: CatchState) -> jax.Array:
+        c = self.config
+        board = jnp.zeros((c.rows, c.columns), jnp.float32)
+        board = board.at[s.ball_y, s.ball_x].set(1.0)
+        return board.at[c.rows - 1, s.paddle_x].set(1.0)
+
+    def reset(self, key: jax.Array) -> tuple[CatchState, TimeStep]:
+        c = self.config
+        state = CatchState(
+            ball_x=jax.random.randint(key, (), 0, c.columns, dtype=jnp.int32),
+            ball_y=jnp.int32(0),
+            paddle_x=jnp.int32(c.columns // 2),
+        )
+        ts = TimeStep(self._observe(state), jnp.float32(0.0), jnp.float32(1.0), jnp.bool_(False))
+        return state, ts
+
+    def step(self, state: CatchState, action: jax.Array, key: jax.Array) -> tuple[CatchState, TimeStep]:
+        del key
+        c = self.config
+        paddle_x = jnp.clip(state.paddle_x + action.astype(jnp.int32) - 1, 0, c.columns - 1)
+        state = CatchState(state.ball_x, state.ball_y + 1, paddle_x)
+        done = state.ball_y == c.rows - 1
+        reward = jnp.where(done, jnp.where(state.ball_x == paddle_x, 1.0, -1.0), 0.0).astype(jnp.float32)
+        ts = TimeStep(self._observe(state), reward, jnp.where(done, 0.0, 1.0).astype(jnp.float32), done)
+        return state, ts

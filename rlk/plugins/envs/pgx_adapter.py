@@ -1,0 +1,109 @@
+"""pgx games (Go 9x9, MinAtar) as rlk ``Environment``s.
+
+pgx (Koyamada et al. 2023, "Pgx: Hardware-Accelerated Parallel Game Simulators") keeps one
+``State`` per game with a ``rewards[num_players]`` vector and a ``legal_action_mask``. The mapping
+to ``TimeStep`` (``rlk.core.types``) is:
+
+- ``observation``: ``state.observation`` as float32 (pgx's are bool planes ``[H, W, C]``), seen by
+  the player to move (pgx observes from ``current_player``'s side).
+- ``reward``: ``state.rewards[acting_player]``, where ``acting_player`` is ``current_player``
+  *before* the move. In Go this is the reward of the player who just moved (+1 win, -1 loss, 0
+  while the game goes on; an illegal move ends the game with -1 for its player), so a two-player
+  agent whose next observation belongs to the opponent must negate values across turns. In MinAtar
+  (one player) it is simply the game's reward.
+- ``discount``: 0 where pgx's ``terminated``, else 1.
+- ``last``: ``terminated | truncated``; truncated is pgx's own flag or the adapter's time limit
+  (``state._step_count >= max_episode_steps``), which keeps discount 1.
+- ``legal_action_mask`` (bool ``[num_actions]``) and ``current_player`` (int32 ``[]``): given for
+  two-player games (Go) only; MinAtar's mask is always all True, so single-player games return
+  None for both, like Catch and gymnax (``EnvSpec.has_legal_action_mask`` says which).
+- ``info``: ``{}`` (``EpisodeStats`` adds its keys).
+
+The environment state is pgx's ``State`` itself; auto-reset is ``rlk``'s ``AutoReset`` wrapper.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+
+from rlk.core.interfaces import Environment
+from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
+
+# pgx's MinAtar games have no time limit (Freeway ends itself after 2,500 steps; the others may
+# run forever under a good policy), so the adapter truncates them here.
+MINATAR_MAX_EPISODE_STEPS = 10_000
+
+
+def default_max_episode_steps(env: Any) -> int:
+    """Go: pgx's own game-length limit (``2 * size**2``, 162 for 9x9, which *terminates* the
+    game with its score); MinAtar and other games: ``MINATAR_MAX_EPISODE_STEPS``."""
+    game = getattr(env, "_game", None)
+    limit = getattr(game, "max_termination_steps", None)
+    return int(limit) if limit is not None else MINATAR_MAX_EPISODE_STEPS
+
+
+class PgxEnv(Environment):
+    """One unbatched pgx game with pure ``reset``/``step`` (see the module docstring for the mapping)."""
+
+    def __init__(self, env_id: str, max_episode_steps: Optional[int] = None):
+        import pgx
+
+        self.env_id = env_id
+        self._env = pgx.make(env_id)
+        self.num_players = int(self._env.num_players)
+        self.max_episode_steps = int(max_episode_steps or default_max_episode_steps(self._env))
+        # Shapes by abstract evaluation: pgx's own ``observation_shape``/``num_actions`` run ``init``
+        # eagerly, op by op (seconds per game).
+        shapes = jax.eval_shape(self._env.init, jax.random.key(0))
+        self._spec = EnvSpec(
+            name=env_id,
+            observation=ArraySpec(shape=tuple(shapes.observation.shape), dtype="float32"),
+            action=DiscreteSpec(num_values=int(shapes.legal_action_mask.shape[0])),
+            num_players=self.num_players,
+            has_legal_action_mask=self.num_players > 1,
+            max_episode_steps=self.max_episode_steps,
+        )
+
+    @property
+    def spec(self) -> EnvSpec:
+        return self._spec
+
+    def _timestep(self, state: Any, reward: jax.Array) -> TimeStep:
+        """The ``TimeStep`` of a pgx state, given the reward of the transition into it."""
+        terminated = state.terminated.astype(jnp.bool_)
+        truncated = state.truncated.astype(jnp.bool_) | (state._step_count >= self.max_episode_steps)
+        two_player = self.num_players > 1
+        return TimeStep(
+            observation=state.observation.astype(jnp.float32),
+            reward=reward.astype(jnp.float32),
+            discount=jnp.where(terminated, 0.0, 1.0).astype(jnp.float32),
+            last=terminated | truncated,
+            legal_action_mask=state.legal_action_mask.astype(jnp.bool_) if two_player else None,
+            current_player=state.current_player.astype(jnp.int32) if two_player else None,
+            info={},
+        )
+
+    def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:
+        """``pgx.Env.init``; reward 0, discount 1, ``last`` False."""
+        state = self._env.init(key)
+        return state, self._timestep(state, jnp.float32(0.0))
+
+    def step(self, state: Any, action: jax.Array, key: jax.Array) -> tuple[Any, TimeStep]:
+        """``pgx.Env.step(state, action, key)`` (the key drives MinAtar's sticky actions and spawns);
+        the reward is the one of the player who acted."""
+        acting_player = state.current_player
+        state = self._env.step(state, jnp.asarray(action).astype(jnp.int32), key)
+        return state, self._timestep(state, state.rewards[acting_player])
+
+
+def make_pgx(env_id: str, config: Any = None) -> Environment:
+    """Builds the pgx game ``env_id`` (``go_9x9``, ``minatar-*``) as an rlk ``Environment``.
+
+    ``config`` is unused (the registry passes None): pgx's defaults are kept (Go komi 7.5,
+    MinAtar sticky-action probability 0.1 and minimal action sets).
+    """
+    del config
+    return PgxEnv(env_id)
