@@ -138,6 +138,18 @@ def build_run_config(data: dict[str, Any]) -> RunConfig:
         raise RlkError(one_line(err)) from None
 
 
+def _merge_dict_defaults(config_cls: type[BaseModel], options: dict[str, Any]) -> dict[str, Any]:
+    """A dict option given in part adds to the field's default dict (``-o agent.loss_weights.aux=0.1``)."""
+    out = dict(options)
+    for key, value in options.items():
+        field = config_cls.model_fields.get(key)
+        if field is not None and isinstance(value, dict):
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, dict):
+                out[key] = {**default, **value}
+    return out
+
+
 def validate_component(component: Component, config_cls: Optional[type[BaseModel]], section: str) -> Component:
     """Validates a component's options against its plugin's config; returns it with defaults filled."""
     options = component.options()
@@ -146,7 +158,7 @@ def validate_component(component: Component, config_cls: Optional[type[BaseModel
             raise RlkError(f"unknown config field '{section}.{next(iter(options))}' ({section} '{component.name}' has no options)")
         return component
     try:
-        cfg = config_cls.model_validate(options)
+        cfg = config_cls.model_validate(_merge_dict_defaults(config_cls, options))
     except ValidationError as err:
         raise RlkError(one_line(err, prefix=f"{section}.")) from None
     return Component(name=component.name, **cfg.model_dump(mode="json"))

@@ -7,7 +7,8 @@ A plugin module (named by an entry point of the group ``rlk``) implements any of
 - ``factory``: agents ``(config, spec, axis_name) -> Agent``; envs ``(config) -> Environment``;
   losses: the loss function itself; models ``(config, dataset_spec) -> Model``;
   datasets ``(config) -> Dataset``; backends ``(config) -> Backend``;
-  architectures ``(agent, env, backend, run_config) -> Program``.
+  architectures ``(make_agent, env, backend, run_config) -> Program`` where ``make_agent(axis_name)``
+  builds the agent. A factory whose plugin has no ``config`` is called with ``None``.
 - ``config``: a pydantic model class whose defaults are the paper's (``None``: no options).
 """
 
@@ -57,7 +58,7 @@ def rlk_register_backends(register: Register) -> None:
 
 @hookspec
 def rlk_register_architectures(register: Register) -> None:
-    """Register architectures ``(agent, env, backend, run_config) -> Program``."""
+    """Register architectures ``(make_agent, env, backend, run_config) -> Program``."""
 
 
 @hookspec

@@ -89,7 +89,11 @@ class Registry:
                 raise
             self.broken.append(BrokenPlugin("plugin", ep_name, package, version, _one_line(exc), ep_name))
             return
-        self.manager.register(module, name=ep_name)
+        try:  # pluggy rejects a taken name, a module registered twice, a hook the spec lacks
+            self.manager.register(module, name=f"{package}:{ep_name}")
+        except Exception as exc:  # noqa: BLE001
+            self.broken.append(BrokenPlugin("plugin", ep_name, package, version, _one_line(exc), ep_name))
+            return
         for kind, hook_name in hookspecs.HOOK_OF_KIND.items():
             hook = getattr(self.manager.hook, hook_name)
             for impl in hook.get_hookimpls():

@@ -111,7 +111,7 @@ class Run:
     def build(self):
         c, r = self.config, self.r
         backend = r.backend.factory(plugin_config(c.backend, r.backend.config))
-        env = r.env.factory(plugin_config(c.env, r.env.config)) if r.env.config else r.env.factory()
+        env = r.env.factory(plugin_config(c.env, r.env.config))
         if r.arch == "anakin" and not isinstance(env, Environment):
             raise RlkError(f"env '{c.env.name}' is not a JAX environment; use --arch sebulba")
         agent_cfg = plugin_config(c.agent, r.agent.config)

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from rlk.core import losses as core_losses
 from rlk.core.config import PluginConfig
+from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
 from rlk.core.types import EnvSpec, TimeStep, Trajectory
@@ -50,9 +51,30 @@ class PPOState(NamedTuple):
     updates: jax.Array
 
 
+def gae_advantages(params, traj: Trajectory, config: PPOConfig) -> tuple[jax.Array, jax.Array]:
+    """GAE(lambda) advantages and value targets ``[T, B]`` (Schulman et al. 2016, eq. 16).
+
+    The trace is cut wherever an episode ended (terminated or truncated): the discount is
+    ``gamma * discount_t * (1 - last_t)``, which treats a time-limit truncation as a termination,
+    as PureJaxRL and CleanRL do.
+    """
+    _, bootstrap = apply_batch(params, traj.timestep.observation[-1])
+    values = jnp.concatenate([traj.extras["value"], bootstrap[None]], axis=0)
+    ts = traj.timestep
+    discount = config.gamma * ts.discount[1:] * (1.0 - ts.last[1:].astype(jnp.float32))
+    gae = jax.vmap(
+        lambda r, d, v: rlax.truncated_generalized_advantage_estimation(r, d, config.gae_lambda, v),
+        in_axes=1, out_axes=1,
+    )(ts.reward[1:], discount, values)
+    return gae, gae + values[:-1]
+
+
 def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
     """Builds PPO's pure functions for ``spec``; ``axis_name`` averages gradients over replicas."""
     c = config
+    if (c.num_envs * c.unroll_length) % c.num_minibatches:
+        raise RlkError(f"agent.num_minibatches={c.num_minibatches} must divide num_envs * unroll_length "
+                       f"= {c.num_envs * c.unroll_length}")
     total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
     if c.anneal_lr:
         lr = optax.linear_schedule(c.learning_rate, 0.0, c.anneal_updates * c.num_epochs * c.num_minibatches)
@@ -83,18 +105,6 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         logits, _ = _policy(params, timestep)
         return jnp.argmax(logits, axis=-1), actor_state, {}
 
-    def advantages(params, traj: Trajectory) -> tuple[jax.Array, jax.Array]:
-        """GAE over ``[T, B]``; episode ends (terminal or truncated) cut the trace."""
-        _, bootstrap = apply_batch(params, traj.timestep.observation[-1])
-        values = jnp.concatenate([traj.extras["value"], bootstrap[None]], axis=0)
-        ts = traj.timestep
-        discount = c.gamma * ts.discount[1:] * (1.0 - ts.last[1:].astype(jnp.float32))
-        gae = jax.vmap(
-            lambda r, d, v: rlax.truncated_generalized_advantage_estimation(r, d, c.gae_lambda, v),
-            in_axes=1, out_axes=1,
-        )(ts.reward[1:], discount, values)
-        return gae, gae + values[:-1]
-
     def loss_fn(params, batch: dict):
         logits, value = _policy(params, batch["timestep"])
         adv = batch["advantage"]
@@ -106,7 +116,7 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         return loss, metrics
 
     def update(state: PPOState, traj: Trajectory, key: jax.Array):
-        adv, target = advantages(state.params, traj)
+        adv, target = gae_advantages(state.params, traj, c)
         T, B = traj.action.shape[:2]
         flat = lambda x: x.reshape((T * B,) + x.shape[2:])
         data = {

@@ -27,7 +27,7 @@ from rlk.plugins.actor_critic.networks import apply_batch, make_actor_critic, ma
 class VTraceConfig(PluginConfig):
     num_envs: int = Field(64, gt=0, description="parallel environments (global batch)")
     unroll_length: int = Field(20, gt=0, description="steps per trajectory (IMPALA: 20)")
-    learning_rate: float = Field(1e-3, gt=0, description="Adam step size")
+    learning_rate: float = Field(2e-3, gt=0, description="Adam step size (tuned on Catch)")
     gamma: float = Field(0.99, ge=0, le=1, description="discount")
     vtrace_lambda: float = Field(1.0, ge=0, le=1, description="V-trace lambda")
     clip_rho_threshold: float = Field(1.0, gt=0, description="rho-bar")

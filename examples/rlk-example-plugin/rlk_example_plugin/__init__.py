@@ -1,0 +1,27 @@
+"""An example third-party rlk plugin: registers the ``example-chain`` env and ``example_l2_logits`` loss.
+
+rlk finds this module through the entry point ``example = "rlk_example_plugin"`` of the group
+``rlk`` (see ``pyproject.toml``) and calls the hooks below with a ``register`` callback:
+``register(name, factory, *, config=None, description="")``.
+"""
+
+from __future__ import annotations
+
+from rlk.core.hookspecs import hookimpl
+from rlk_example_plugin.chain import Chain, ChainConfig
+from rlk_example_plugin.losses import l2_logits_loss
+
+__all__ = ["Chain", "ChainConfig", "l2_logits_loss"]
+
+
+@hookimpl
+def rlk_register_envs(register):
+    # An env factory is called with the validated config object: Chain(ChainConfig(...)).
+    register("example-chain", Chain, config=ChainConfig,
+             description="example plugin: 1-D chain, reward 1 at the right end (pure JAX)")
+
+
+@hookimpl
+def rlk_register_losses(register):
+    # A loss is registered as the function itself: (outputs, batch, config) -> (scalar, metrics).
+    register("example_l2_logits", l2_logits_loss, description="example plugin: L2 penalty on policy logits")

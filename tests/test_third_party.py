@@ -1,0 +1,158 @@
+"""A third-party plugin package end to end: install ``examples/rlk-example-plugin``, then use the real CLI.
+
+The package is installed into a temporary folder (``pip install --target``), never into the
+environment running the tests, and put on ``PYTHONPATH`` of CLI subprocesses only. Nothing is
+downloaded: pip runs with ``--no-index --no-deps --no-build-isolation`` and builds with the
+setuptools of the test environment (the ``test`` extra asks for one that builds wheels by itself).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "examples" / "rlk-example-plugin"
+DIST = "rlk-example-plugin"
+
+
+# -- installing the package, offline and into a folder of its own ---------------------------------
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The example package installed into a temporary ``site`` folder."""
+    tmp = tmp_path_factory.mktemp("third_party")
+    src = tmp / "src"  # build from a copy: in-tree builds would leave build/ and egg-info behind
+    shutil.copytree(PACKAGE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    target = src
+    site = tmp / "site"
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+           "--no-cache-dir", "--disable-pip-version-check", "--target", str(site), str(target)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert list(site.glob("rlk_example_plugin-0.1.0.dist-info/entry_points.txt"))
+    return site
+
+
+def cli(site: Path, *args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    """``python -m rlk.cli ARGS`` with the example package on PYTHONPATH, on the CPU."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RLK_LOAD_PLUGINS", "RLK_DISABLE_PLUGINS", "XLA_FLAGS")}
+    env["PYTHONPATH"] = os.pathsep.join([str(site)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.run([sys.executable, "-m", "rlk.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=timeout)
+    assert proc.returncode == 0, f"rlk {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+# -- the tests --------------------------------------------------------------------------------------
+def test_list_plugins_shows_the_third_party_plugins(site, tmp_path):
+    rows = json.loads(cli(site, "list-plugins", "--json", cwd=tmp_path).stdout)
+    by_key = {(r["kind"], r["name"]): r for r in rows}
+    for key in (("env", "example-chain"), ("loss", "example_l2_logits")):
+        assert key in by_key, f"{key} not listed: {sorted(by_key)}"
+        row = by_key[key]
+        assert (row["package"], row["version"], row["status"]) == (DIST, "0.1.0", "ok"), row
+    assert by_key[("env", "catch")]["package"] == "rlk"
+    assert not [r for r in rows if r["status"] != "ok"], rows
+
+
+def test_show_config_lists_the_plugin_config(site, tmp_path):
+    text = cli(site, "show-config", "--env", "example-chain", cwd=tmp_path).stdout
+    assert "length" in text and "max_steps" in text
+
+
+def example_module(site: Path, name: str):
+    """A module of the installed example package, imported from ``site`` (then off ``sys.path``)."""
+    sys.path.insert(0, str(site))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(site))
+
+
+def test_chain_terminates_at_the_goal_and_truncates_at_the_time_limit(site):
+    """The TimeStep convention: termination sets discount 0, truncation keeps 1, ``last`` on both."""
+    chain = example_module(site, "rlk_example_plugin.chain")
+    env = chain.Chain()
+
+    @jax.jit
+    def play(action):
+        state, first = env.reset(jax.random.key(0))
+        body = lambda s, _: env.step(s, action, jax.random.key(1))
+        return first, jax.lax.scan(body, state, None, length=env.spec.max_episode_steps)[1]
+
+    first, right = jax.device_get(play(jnp.int32(1)))
+    assert (float(first.reward), float(first.discount), bool(first.last)) == (0.0, 1.0, False)
+    assert first.observation.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert right.last.tolist()[:4] == [False, False, False, True]  # 4 steps right from 0 reach 4
+    assert (float(right.reward[3]), float(right.discount[3])) == (1.0, 0.0)
+    assert right.reward[:3].tolist() == [0.0, 0.0, 0.0]
+    _, left = jax.device_get(play(jnp.int32(0)))
+    assert left.last.tolist() == [False] * 19 + [True]  # truncated after max_steps = 20
+    assert (float(left.reward.sum()), float(left.discount.min())) == (0.0, 1.0)
+
+
+def test_l2_logits_loss_value_and_gradient(site):
+    loss_fn = example_module(site, "rlk_example_plugin.losses").l2_logits_loss
+    logits = jnp.array([[1.0, -2.0], [0.0, 3.0]])
+    loss, metrics = loss_fn({"logits": logits, "value": jnp.zeros(2)}, {}, None)
+    assert float(loss) == pytest.approx(0.5 * (1 + 4 + 0 + 9) / 2)
+    assert float(metrics["mean_abs_logit"]) == pytest.approx(1.5)
+    grad = jax.grad(lambda x: loss_fn({"logits": x}, {}, None)[0])(logits)
+    assert jnp.allclose(grad, logits / 2)
+    masked = logits.at[0, 1].set(jnp.finfo(jnp.float32).min)  # an illegal action is left out
+    assert float(loss_fn({"logits": masked}, {}, None)[0]) == pytest.approx(0.5 * (1 + 0 + 9) / 2)
+
+
+def random_policy_return(site: Path, episodes: int = 200) -> float:
+    """Mean undiscounted return of uniformly random actions on example-chain, episodes to their end."""
+    env = example_module(site, "rlk_example_plugin.chain").Chain()
+    steps = env.spec.max_episode_steps
+
+    def episode(key):
+        state, _ = env.reset(key)
+
+        def body(carry, k):
+            state, done, ret = carry
+            action = jax.random.randint(k, (), 0, env.spec.action.num_values)
+            state, ts = env.step(state, action, k)
+            return (state, done | ts.last, ret + jnp.where(done, 0.0, ts.reward)), None
+
+        (_, done, ret), _ = jax.lax.scan(body, (state, jnp.bool_(False), jnp.float32(0.0)), jax.random.split(key, steps))
+        return ret, done
+
+    returns, done = jax.jit(jax.vmap(episode))(jax.random.split(jax.random.key(0), episodes))
+    assert bool(done.all())  # every episode ends within max_steps (terminated or truncated)
+    return float(returns.mean())
+
+
+def test_train_on_the_third_party_env_beats_a_random_policy(site, tmp_path):
+    random_return = random_policy_return(site)
+    assert 0.3 < random_return < 0.9  # about 0.64: the goal is reachable by chance, not reliably
+    run_dir = tmp_path / "chain"
+    cli(site, "train", "--env", "example-chain", "--steps", "20000", "--run-dir", str(run_dir), "-q", cwd=tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env"] == "example-chain"
+    # Greedy evaluation of a deterministic chain: 1.0 once "right" wins in every state.
+    assert summary["final_return"] > random_return + 0.2, (summary["final_return"], random_return)
+
+
+def test_third_party_loss_added_to_ppo(site, tmp_path):
+    run_dir = tmp_path / "catch_l2"
+    cli(site, "train", "--env", "catch", "-o", "agent.loss_weights.example_l2_logits=0.001",
+        "--steps", "10000", "--run-dir", str(run_dir), "-q", cwd=tmp_path)
+    weights = json.loads((run_dir / "config.json").read_text())["agent"]["loss_weights"]
+    # The override adds a term to PPO's losses; it does not replace them.
+    assert weights == {"ppo_policy": 1.0, "ppo_value": 0.5, "entropy": 0.01, "example_l2_logits": 0.001}
+    header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "example_l2_logits" in header and "example_l2_logits/mean_abs_logit" in header
+    assert "ppo_policy" in header
