@@ -145,7 +145,7 @@ def train(
             path, summary = run_mod.train(cfg, console=bar)
     except run_mod.Interrupted as stop:
         console.print(str(stop))
-        raise typer.Exit(130)
+        raise typer.Exit(stop.exit_code)
     sps = summary["env_steps_per_s"]
     out.print(
         f"{summary['agent']} on {summary['env']}: final_return={summary['final_return']:.3f} "
@@ -210,9 +210,12 @@ def main() -> None:
 
 
 def _click_errors():
-    import click
-
-    return (click.ClickException,)
+    """Usage errors (unknown option, bad value): click's, vendored by recent typer versions."""
+    try:
+        from click import ClickException
+    except ImportError:
+        from typer._click import ClickException  # typer >= 0.2x vendors click
+    return (ClickException,)
 
 
 if __name__ == "__main__":

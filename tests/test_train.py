@@ -89,7 +89,7 @@ def _n_rows(path: Path) -> int:
     return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
 
 
-@pytest.mark.parametrize("how", ["sigint", "sigkill"])
+@pytest.mark.parametrize("how", ["sigint", "sigterm", "sigkill"])
 def test_interrupted_run_resumes_exactly(cli, tmp_path, how):
     steps = ("--steps", "400000", "-o", "log_every_steps=10000", "-o", "checkpoint_every_steps=20000")
     cli("train", "--seed", "1", *steps, "-q", "--run-dir", str(tmp_path / "full"))
@@ -100,10 +100,11 @@ def test_interrupted_run_resumes_exactly(cli, tmp_path, how):
     ckpt = run / "checkpoints"
     ready = _wait_for(lambda: _n_rows(run / "metrics.csv") >= 3 and ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir()), proc)
     assert ready, "the run ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT if how == "sigint" else signal.SIGKILL)
+    sig = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}[how]
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    if how == "sigint":
-        assert proc.returncode == 130 and "resume" in err, err
+    if how != "sigkill":
+        assert proc.returncode == 128 + sig and "resume" in err, err
     else:
         assert proc.returncode == -signal.SIGKILL
     assert not (run / "summary.json").exists()

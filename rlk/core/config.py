@@ -43,7 +43,7 @@ class RunConfig(BaseModel):
     backend: Component = Field(default_factory=lambda: Component(name="cpu"), description="backend plugin and its options")
     model: Optional[Component] = Field(None, description="model plugin (Trainer runs)")
     dataset: Optional[Component] = Field(None, description="dataset plugin (Trainer runs)")
-    arch: Optional[Literal["anakin", "sebulba", "trainer"]] = Field(None, description="architecture; default picks by env")
+    arch: Optional[Component] = Field(None, description="architecture and its options; default: anakin for JAX envs, sebulba otherwise")
     seed: int = Field(0, ge=0, description="seed of the first (or only) run; seed i of --num-seeds is seed + i")
     num_seeds: int = Field(1, ge=1, description="independent seeds trained in one compiled program")
     steps: int = Field(150_000, gt=0, description="environment steps (summed over the batch of environments)")
@@ -123,7 +123,7 @@ DEFAULT_NAMES = {"agent": "ppo", "env": "catch", "backend": "cpu"}
 
 def _normalise(data: dict[str, Any]) -> dict[str, Any]:
     out = dict(data)
-    for k in ("agent", "env", "backend", "model", "dataset"):
+    for k in ("agent", "env", "backend", "model", "dataset", "arch"):
         if isinstance(out.get(k), str):
             out[k] = {"name": out[k]}
         elif isinstance(out.get(k), dict) and "name" not in out[k] and k in DEFAULT_NAMES:

@@ -39,7 +39,13 @@ class Environment(abc.ABC):
 
 
 class HostEnvironment(abc.ABC):
-    """A batch of Python/C++ environments (for Sebulba): numpy in, numpy ``TimeStep`` out."""
+    """A batch of ``num_envs`` Python/C++ environments (for Sebulba): numpy in, numpy ``TimeStep`` out.
+
+    Same conventions as ``Environment`` after its wrappers: leaves are batched ``[num_envs, ...]``,
+    episodes auto-reset in the same step (after ``last`` the observation is the new episode's first),
+    and ``info`` carries ``episode_return`` / ``episode_length`` of the episodes that ended (0
+    elsewhere). Rewards are the raw environment rewards (report them undistorted).
+    """
 
     num_envs: int
 
@@ -55,6 +61,20 @@ class HostEnvironment(abc.ABC):
 
     def close(self) -> None:  # pragma: no cover - optional
         pass
+
+
+class HostEnvironmentFactory(abc.ABC):
+    """What a host-environment plugin's factory returns: the spec, and batches of environments.
+
+    Sebulba builds one batch per actor thread: ``make(num_envs, seed)``.
+    """
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> EnvSpec: ...
+
+    @abc.abstractmethod
+    def make(self, num_envs: int, seed: int) -> HostEnvironment: ...
 
 
 class LearnerState(Protocol):

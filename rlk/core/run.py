@@ -35,9 +35,11 @@ LAST_COLUMNS = ["steps_per_s", "wall_s"]
 class Interrupted(Exception):
     """Raised after a clean stop on SIGINT/SIGTERM (the checkpoint is saved)."""
 
-    def __init__(self, run_dir: Path, env_steps: int):
-        super().__init__(f"interrupted at {env_steps} env steps; checkpoint saved; resume with: rlk train --resume {run_dir}")
+    def __init__(self, run_dir: Path, env_steps: int, signum: int):
+        name = signal.Signals(signum).name
+        super().__init__(f"{name}: stopped at {env_steps} env steps; checkpoint saved; resume with: rlk train --resume {run_dir}")
         self.run_dir = run_dir
+        self.exit_code = 128 + signum
 
 
 @dataclasses.dataclass
@@ -48,7 +50,7 @@ class ResolvedRun:
     agent: Any
     env: Any
     backend: Any
-    arch: str
+    arch: Optional[str]  # None: chosen by the environment's kind when the run is built
 
 
 def resolve(config: RunConfig, registry: Optional[Registry] = None) -> ResolvedRun:
@@ -61,9 +63,11 @@ def resolve(config: RunConfig, registry: Optional[Registry] = None) -> ResolvedR
         comp: Component = getattr(config, section)
         plugin = reg.get(section, comp.name)
         parts[section] = (plugin, validate_component(comp, plugin.config, section))
+    if config.arch is not None:
+        plugin = reg.get("architecture", config.arch.name)
+        parts["arch"] = (plugin, validate_component(config.arch, plugin.config, "arch"))
     config = config.model_copy(update={k: v[1] for k, v in parts.items()})
-    arch = config.arch or "anakin"
-    reg.get("architecture", arch)
+    arch = config.arch.name if config.arch is not None else None
     return ResolvedRun(config, parts["agent"][0], parts["env"][0], parts["backend"][0], arch)
 
 
@@ -73,15 +77,18 @@ def default_run_dir(config: RunConfig) -> Path:
 
 
 @contextlib.contextmanager
-def stop_requests() -> Iterator[Callable[[], bool]]:
-    """SIGINT/SIGTERM set a flag the loop polls between compiled calls (a second SIGINT aborts)."""
-    flag = {"stop": False}
+def stop_requests() -> Iterator[Callable[[], int]]:
+    """SIGINT/SIGTERM set a flag (the signal number) the loop polls between compiled calls.
+
+    A second SIGINT aborts at once (without a new checkpoint).
+    """
+    flag = {"stop": 0}
     previous = {}
 
     def handler(signum, frame):
         if flag["stop"] and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        flag["stop"] = True
+        flag["stop"] = signum
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -112,6 +119,10 @@ class Run:
         c, r = self.config, self.r
         backend = r.backend.factory(plugin_config(c.backend, r.backend.config))
         env = r.env.factory(plugin_config(c.env, r.env.config))
+        if r.arch is None:
+            r.arch = "anakin" if isinstance(env, Environment) else "sebulba"
+            arch_plugin = self.registry.get("architecture", r.arch)
+            self.config = c = c.model_copy(update={"arch": validate_component(Component(name=r.arch), arch_plugin.config, "arch")})
         if r.arch == "anakin" and not isinstance(env, Environment):
             raise RlkError(f"env '{c.env.name}' is not a JAX environment; use --arch sebulba")
         agent_cfg = plugin_config(c.agent, r.agent.config)
@@ -121,14 +132,23 @@ class Run:
             return r.agent.factory(agent_cfg, spec, axis_name)
 
         arch = self.registry.get("architecture", r.arch)
-        return arch.factory(make_agent, env, backend, c)
+        return arch.factory(make_agent, env, backend, c, plugin_config(c.arch, arch.config))
 
     # -- the loop -------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
         c = self.config
         t_start = time.perf_counter()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         program = self.build()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._train(program, t_start)
+        finally:
+            close = getattr(program, "close", None)
+            if close is not None:
+                close()
+
+    def _train(self, program, t_start: float) -> dict[str, Any]:
+        c = self.config
         seeds = [c.seed + i for i in range(c.num_seeds)]
         total_calls = math.ceil(c.steps / program.env_steps_per_step)
         ckpt_every = max(1, c.checkpoint_every_steps // program.env_steps_per_step)
@@ -153,8 +173,21 @@ class Run:
                 columns: Optional[list[str]] = None
                 for call in range(start_call, total_calls):
                     t0 = time.perf_counter()
-                    state, metrics = step(state)
+                    try:
+                        new_state, metrics = step(state)
+                    except RlkError as err:  # e.g. an actor thread failed: keep the learner's last state
+                        checkpointer.save(call, state, {"train_s": prior_train_s + train_s})
+                        checkpointer.close()
+                        raise RlkError(f"{err} (checkpoint of step {call * updates_per_call} saved in {self.run_dir})") from None
+                    state = new_state
                     values = jax.device_get(program.summarise(metrics))
+                    if "loss" in values and not np.all(np.isfinite(values["loss"])):
+                        last = checkpointer.latest()
+                        checkpointer.close()
+                        raise RlkError(
+                            f"loss is not finite at step {(call + 1) * updates_per_call} "
+                            f"(seeds {[s for s, v in zip(seeds, values['loss']) if not np.isfinite(v)]}); stopped; "
+                            + (f"last good checkpoint (call {last}) kept in {self.run_dir}" if last else "no checkpoint was saved yet"))
                     dt = time.perf_counter() - t0
                     train_s += dt
                     steps_done += program.env_steps_per_step
@@ -175,7 +208,7 @@ class Run:
                         for sink in sinks:
                             sink.close()
                         checkpointer.close()
-                        raise Interrupted(self.run_dir, env_steps)
+                        raise Interrupted(self.run_dir, env_steps, stop_requested())
             else:
                 bar(total_calls * program.env_steps_per_step, None)
         for sink in sinks:

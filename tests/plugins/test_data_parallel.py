@@ -8,7 +8,8 @@ from jax.sharding import PartitionSpec as P
 from rlk.plugins.actor_critic.ppo import PPOConfig, make_ppo
 from rlk.plugins.actor_critic.vtrace import VTraceConfig, make_vtrace
 from rlk.plugins.backends.anakin import rollout
-from rlk.plugins.backends.platforms import DATA_AXIS, PlatformBackend, PlatformConfig
+from rlk.plugins.backends.platforms import PlatformBackend, PlatformConfig
+from rlk.plugins.backends.replicator import DATA_AXIS
 from rlk.plugins.envs.catch import Catch
 from rlk.plugins.envs.wrappers import for_training
 

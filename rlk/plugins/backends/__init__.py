@@ -19,6 +19,16 @@ def _anakin(*args, **kwargs):
     return make_anakin(*args, **kwargs)
 
 
+def _sebulba(make_agent, env, backend, run_config, config=None):
+    from rlk.plugins.backends.sebulba import make_sebulba
+
+    return make_sebulba(make_agent, env, backend, run_config, config)
+
+
 @hookimpl
 def rlk_register_architectures(register):
+    from rlk.plugins.backends.sebulba import SebulbaConfig
+
     register("anakin", _anakin, description="Podracer Anakin: env, acting and learning in one compiled program")
+    register("sebulba", _sebulba, config=SebulbaConfig,
+             description="Podracer Sebulba: host envs in actor threads, learner on its own devices")

@@ -20,7 +20,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent, Environment
 from rlk.core.types import TimeStep, Trajectory
-from rlk.plugins.backends.platforms import DATA_AXIS
+from rlk.plugins.backends.replicator import DATA_AXIS, Replicator
 from rlk.plugins.envs.wrappers import for_training
 
 
@@ -92,8 +92,7 @@ class AnakinProgram:
         return AnakinState(rep(state.learner), split(state.actor), split(state.env), split(state.timestep), P())
 
     def shardings(self, state: AnakinState) -> AnakinState:
-        return jax.tree.map(lambda spec: NamedSharding(self.mesh, spec), self._specs(state),
-                            is_leaf=lambda x: isinstance(x, P))
+        return Replicator(self.mesh).shardings(self._specs(state))
 
     def init(self, seeds: list[int]) -> AnakinState:
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
@@ -122,11 +121,8 @@ class AnakinProgram:
     def compile(self, state: AnakinState):
         """Lowers and compiles the training step for ``state``'s shapes; returns the executable."""
         specs = self._specs(state)
-        sharded = jax.shard_map(self._device_step, mesh=self.mesh, in_specs=(specs,), out_specs=(specs, P()),
-                                check_vma=False)
-        shardings = self.shardings(state)
-        jitted = jax.jit(sharded, in_shardings=(shardings,), out_shardings=(shardings, None), donate_argnums=0)
-        return jitted.lower(state).compile()
+        step = Replicator(self.mesh).data_parallel(self._device_step, (specs,), (specs, P()), donate_argnums=(0,))
+        return step.lower(state).compile()
 
     @staticmethod
     def summarise(metrics: dict) -> dict[str, np.ndarray]:
@@ -177,7 +173,7 @@ def _evaluate(agent: Agent, env: Environment, params, episodes: int, seed: int):
     return jax.jit(jax.vmap(one_seed))(params, keys)
 
 
-def make_anakin(make_agent, env, backend, run_config) -> AnakinProgram:
+def make_anakin(make_agent, env, backend, run_config, config=None) -> AnakinProgram:
     """Anakin for JAX environments: all local devices of the backend, batch split over them."""
     if not isinstance(env, Environment):
         raise RlkError(f"arch 'anakin' needs a JAX environment; env '{run_config.env.name}' runs on the host (use --arch sebulba)")

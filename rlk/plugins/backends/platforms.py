@@ -15,11 +15,15 @@ from pydantic import Field
 from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 
-DATA_AXIS = "data"
+from rlk.plugins.backends.replicator import DATA_AXIS
 
 
 class PlatformConfig(PluginConfig):
     num_devices: Optional[int] = Field(None, ge=1, description="use the first N local devices (default: all)")
+    actor_devices: Optional[list[int]] = Field(
+        None, description="Sebulba: indices (into the devices used) of actor devices (default: the first)")
+    learner_devices: Optional[list[int]] = Field(
+        None, description="Sebulba: indices of learner devices (default: all but the actors', or all if one)")
 
 
 class PlatformBackend:
@@ -48,9 +52,24 @@ class PlatformBackend:
     def devices(self) -> list:
         return list(self._devices)
 
-    def mesh(self) -> jax.sharding.Mesh:
-        return jax.sharding.Mesh(np.array(self._devices), (DATA_AXIS,),
-                                 axis_types=(jax.sharding.AxisType.Auto,))
+    def mesh(self, devices: Optional[list] = None) -> jax.sharding.Mesh:
+        """A 1-D ``data`` mesh over ``devices`` (default: all devices of the backend)."""
+        devs = self._devices if devices is None else devices
+        return jax.sharding.Mesh(np.array(devs), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+
+    def actor_learner_devices(self) -> tuple[list, list]:
+        """Sebulba's split: actor devices and learner devices (they may overlap on one device)."""
+        devs, c = self._devices, self.config
+        for field, idx in (("actor_devices", c.actor_devices), ("learner_devices", c.learner_devices)):
+            bad = [i for i in idx or [] if not 0 <= i < len(devs)]
+            if bad:
+                raise RlkError(f"backend.{field}: index {bad[0]} out of range (this run uses {len(devs)} device(s))")
+        actors = [devs[i] for i in c.actor_devices] if c.actor_devices else devs[:1]
+        if c.learner_devices:
+            learners = [devs[i] for i in c.learner_devices]
+        else:
+            learners = [d for d in devs if d not in actors] or list(devs)
+        return actors, learners
 
 
 def make_cpu(config: Optional[PlatformConfig] = None) -> PlatformBackend:

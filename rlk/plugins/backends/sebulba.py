@@ -1,0 +1,259 @@
+"""Sebulba (Hessel et al. 2021, "Podracer architectures for scalable RL", section 4).
+
+Host environments are stepped in actor threads, several per actor device; each thread acts with the
+latest parameters it has on its device, collects ``unroll_length`` steps of its batch of
+environments and puts the trajectory on a bounded queue. The learner takes one trajectory from
+every thread, joins them into the agent's batch, runs ``update`` data-parallel over the learner
+mesh (the Replicator) and sends the new parameters back to the actor devices.
+
+Bounds and failures: the queue is bounded (actors block when the learner falls behind, and never
+deadlock: every wait has a timeout and checks for a stop); the learner waits at most
+``learner_timeout_s`` for data; an actor that raises stops the run with its error, after the
+learner's state is checkpointed. Queue length and parameter staleness (learner updates between the
+parameters an actor used and the update that consumes its data) are reported as metrics.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as P
+from pydantic import Field
+
+from rlk.core.config import PluginConfig
+from rlk.core.errors import RlkError
+from rlk.core.interfaces import Agent, Environment, HostEnvironmentFactory
+from rlk.core.types import TimeStep, Trajectory
+from rlk.plugins.backends.replicator import DATA_AXIS, Replicator, batch_specs, replicated_specs
+
+
+class SebulbaConfig(PluginConfig):
+    actor_threads_per_device: int = Field(2, ge=1, description="actor threads per actor device (Podracer: several)")
+    queue_size: int = Field(4, ge=1, description="trajectories in flight per actor thread (bounds staleness)")
+    learner_timeout_s: float = Field(120.0, gt=0, description="longest wait of the learner for a trajectory")
+
+
+class SebulbaState(NamedTuple):
+    """The learner's state (leading seed axis of 1, like Anakin's) and its key."""
+
+    learner: Any
+    key: jax.Array
+
+
+class ActorFailure(RlkError):
+    """An actor thread raised; the run stops with this message."""
+
+
+class _Params:
+    """The latest parameters on each actor device, with a version number."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.version = 0
+        self.by_device: dict = {}
+
+    def publish(self, params: Any, devices: list) -> None:
+        placed = {d: jax.device_put(params, d) for d in devices}
+        with self.lock:
+            self.version += 1
+            self.by_device = placed
+
+    def get(self, device) -> tuple[Any, int]:
+        with self.lock:
+            return self.by_device[device], self.version
+
+
+def _stack(steps: list) -> Any:
+    return jax.tree.map(lambda *xs: np.stack(xs), *steps)
+
+
+class SebulbaProgram:
+    """Actor threads + a learner step; driven by ``rlk.core.run`` through the Program interface."""
+
+    def __init__(self, make_agent: Callable[[Optional[str]], Agent], env_factory: HostEnvironmentFactory,
+                 backend, run_config, config: SebulbaConfig):
+        self.config = config
+        self.env_factory = env_factory
+        self.actor_devices, self.learner_devices = backend.actor_learner_devices()
+        self.replicator = Replicator(backend.mesh(self.learner_devices))
+        self.agent = make_agent(DATA_AXIS)
+        self.eval_agent = make_agent(None)
+        self.num_threads = len(self.actor_devices) * config.actor_threads_per_device
+        B = self.agent.num_envs
+        if B % self.num_threads or (B // self.num_threads) % 1:
+            raise RlkError(f"agent.num_envs={B} must be divisible by the {self.num_threads} actor threads "
+                           f"(arch.actor_threads_per_device x {len(self.actor_devices)} actor device(s))")
+        if B % len(self.learner_devices):
+            raise RlkError(f"agent.num_envs={B} must be divisible by the {len(self.learner_devices)} learner devices")
+        if run_config.num_seeds != 1:
+            raise RlkError("arch 'sebulba' trains one seed per run (--num-seeds 1)")
+        self.envs_per_thread = B // self.num_threads
+        self.num_devices = len(set(self.actor_devices) | set(self.learner_devices))
+        self.updates_per_step = max(1, run_config.log_every_steps // (B * self.agent.unroll_length))
+        self.env_steps_per_step = self.updates_per_step * B * self.agent.unroll_length
+        self.seed = run_config.seed
+        self._threads: list[threading.Thread] = []
+        self._queues: list[queue.Queue] = []
+        self._stop = threading.Event()
+        self._errors: list[str] = []
+        self._params = _Params()
+        self._act = jax.jit(self.agent.act)
+
+    # -- state ----------------------------------------------------------------------------
+    def init(self, seeds: list[int]) -> SebulbaState:
+        key = jax.random.PRNGKey(seeds[0])
+        init_key, key = jax.random.split(key)
+        learner = self.agent.init(init_key)
+        state = SebulbaState(jax.tree.map(lambda x: x[None], learner), key[None])
+        return jax.device_put(state, self.shardings(state))
+
+    def shardings(self, state: SebulbaState) -> SebulbaState:
+        return self.replicator.shardings(replicated_specs(state))
+
+    # -- actors ---------------------------------------------------------------------------
+    def _actor(self, index: int, device) -> None:
+        try:
+            env = self.env_factory.make(self.envs_per_thread, self.seed * 1000 + index)
+            ts = env.reset(self.seed * 1000 + index)
+            actor_state = self.agent.initial_actor_state(self.envs_per_thread)
+            key = jax.device_put(jax.random.fold_in(jax.random.PRNGKey(self.seed), 7919 + index), device)
+            T = self.agent.unroll_length
+            while not self._stop.is_set():
+                params, version = self._params.get(device)
+                steps, actions, extras = [ts], [], []
+                for _ in range(T):
+                    key, act_key = jax.random.split(key)
+                    ts_dev = jax.device_put(ts._replace(info={}), device)
+                    action, actor_state, extra = self._act(params, actor_state, ts_dev, act_key)
+                    action, extra = jax.device_get((action, extra))
+                    ts = env.step(action)
+                    steps.append(ts)
+                    actions.append(action)
+                    extras.append(extra)
+                traj = Trajectory(_stack(steps), np.stack(actions), _stack(extras))
+                while not self._stop.is_set():
+                    try:
+                        self._queues[index].put((version, traj), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+        except Exception as exc:  # noqa: BLE001 - reported by the learner, which stops the run
+            self._errors.append(f"actor thread {index}: {type(exc).__name__}: {' '.join(str(exc).split())}")
+            self._stop.set()
+
+    def _start(self, params) -> None:
+        self._params.publish(params, self.actor_devices)
+        self._queues = [queue.Queue(maxsize=self.config.queue_size) for _ in range(self.num_threads)]
+        for i in range(self.num_threads):
+            device = self.actor_devices[i % len(self.actor_devices)]
+            t = threading.Thread(target=self._actor, args=(i, device), name=f"rlk-actor-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads = []
+
+    def _take(self, index: int) -> tuple[int, Trajectory]:
+        deadline = time.monotonic() + self.config.learner_timeout_s
+        while True:
+            if self._errors:
+                raise ActorFailure(self._errors[0])
+            try:
+                return self._queues[index].get(timeout=0.1)
+            except queue.Empty:
+                if time.monotonic() > deadline:
+                    alive = sum(t.is_alive() for t in self._threads)
+                    raise RlkError(f"sebulba: no trajectory from actor thread {index} for "
+                                   f"{self.config.learner_timeout_s:.0f} s ({alive}/{len(self._threads)} actor threads alive)")
+
+    # -- learner --------------------------------------------------------------------------
+    def compile(self, state: SebulbaState):
+        squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)
+        agent = self.agent
+
+        def learner_step(s: SebulbaState, traj: Trajectory):
+            key, update_key = jax.random.split(s.key[0])
+            learner, metrics = agent.update(squeeze(s.learner), traj, update_key)
+            return SebulbaState(jax.tree.map(lambda x: x[None], learner), key[None]), metrics
+
+        state_specs = replicated_specs(state)
+        update = None
+
+        def step(s: SebulbaState):
+            nonlocal update
+            if not self._threads:
+                self._start(squeeze(s.learner).params)
+            rows = []
+            for _ in range(self.updates_per_step):
+                pieces = [self._take(i) for i in range(self.num_threads)]
+                versions = [v for v, _ in pieces]
+                traj = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *[t for _, t in pieces])
+                learner_traj = traj._replace(timestep=traj.timestep._replace(info={}))
+                if update is None:
+                    traj_specs = batch_specs(learner_traj, batch_axis=1)
+                    update = self.replicator.data_parallel(learner_step, (state_specs, traj_specs),
+                                                           (state_specs, P()), donate_argnums=(0,))
+                    self._traj_specs = traj_specs
+                traj_dev = self.replicator.put(learner_traj, self._traj_specs)
+                s, metrics = update(s, traj_dev)
+                self._params.publish(squeeze(s.learner).params, self.actor_devices)
+                done = traj.timestep.last[1:]
+                rows.append({
+                    **jax.device_get(metrics),
+                    "episode_return_sum": float(np.sum(traj.timestep.info["episode_return"][1:] * done)),
+                    "episodes": float(np.sum(done)),
+                    "staleness": float(np.mean([self._params.version - 1 - v for v in versions])),
+                    "queue": float(np.mean([q.qsize() for q in self._queues])),
+                })
+            metrics = {k: np.asarray([[r[k] for r in rows]]) for k in rows[0]}
+            return s, metrics
+
+        return step
+
+    @staticmethod
+    def summarise(metrics: dict) -> dict[str, np.ndarray]:
+        from rlk.plugins.backends.anakin import AnakinProgram
+
+        return AnakinProgram.summarise(metrics)
+
+    # -- evaluation -----------------------------------------------------------------------
+    def evaluate(self, state: SebulbaState, episodes: int, seed: int) -> np.ndarray:
+        """Greedy returns ``[1, episodes]``: a batch of host environments, one episode each."""
+        params = jax.device_get(jax.tree.map(lambda x: x[0], state.learner.params))
+        env = self.env_factory.make(episodes, seed)
+        ts = env.reset(seed)
+        act = jax.jit(self.eval_agent.eval_act)
+        actor_state = self.eval_agent.initial_actor_state(episodes)
+        total = np.zeros(episodes)
+        done = np.zeros(episodes, bool)
+        key = jax.random.PRNGKey(seed)
+        for _ in range(env.spec.max_episode_steps + 1):
+            key, k = jax.random.split(key)
+            action, actor_state, _ = act(params, actor_state, ts._replace(info={}), k)
+            ts = env.step(np.asarray(action))
+            total += np.where(done, 0.0, ts.reward)
+            done |= ts.last
+            if done.all():
+                break
+        env.close()
+        return total[None]
+
+
+def make_sebulba(make_agent, env, backend, run_config, config: Optional[SebulbaConfig] = None) -> SebulbaProgram:
+    """Sebulba for host environments (and for JAX ones, run as host environments: the async regime)."""
+    if isinstance(env, Environment):
+        from rlk.plugins.envs.jax_host import JaxHostFactory
+
+        env = JaxHostFactory(env)
+    if not isinstance(env, HostEnvironmentFactory):
+        raise RlkError(f"arch 'sebulba' cannot run env '{run_config.env.name}' ({type(env).__name__})")
+    return SebulbaProgram(make_agent, env, backend, run_config, config or SebulbaConfig())
