@@ -95,6 +95,9 @@ class Agent(NamedTuple):
         ops (gradient averaging) use the ``axis_name`` the factory was given, if any.
       num_envs: the global batch of environments the agent's hyperparameters assume.
       unroll_length: ``T``, the number of steps per trajectory.
+      replica_local: optional ``(learner_state) -> pytree of Optional[int]``: for each leaf of the
+        learner state, the axis along which it is split over replicas (a replay buffer's item
+        axis: each device keeps its own data), or None where the leaf is replicated (the default).
     """
 
     init: Callable[[PRNGKey], Any]
@@ -104,6 +107,7 @@ class Agent(NamedTuple):
     update: Callable[[Any, Trajectory, PRNGKey], tuple[Any, Metrics]]
     num_envs: int
     unroll_length: int
+    replica_local: Optional[Callable[[Any], Any]] = None
 
 
 class Loss(Protocol):

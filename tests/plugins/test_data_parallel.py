@@ -42,3 +42,30 @@ def test_ppo_update_four_devices_equals_one():
 
 def test_vtrace_update_four_devices_equals_one():
     _compare(make_vtrace, VTraceConfig(num_envs=16, unroll_length=8))
+
+
+def test_ppo_update_model_parallel_equals_one_device():
+    """Hidden layers split over a 'model' axis (2x2 data x model mesh): same parameters as one device."""
+    from rlk.plugins.backends.replicator import Replicator, batch_specs, make_mesh, shard_matching
+
+    cfg = PPOConfig(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2)
+    env = for_training(Catch())
+    agent = make_ppo(cfg, env.spec, None)
+    state = agent.init(jax.random.PRNGKey(0))
+    env_state, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), cfg.num_envs))
+    _, traj = jax.jit(lambda: rollout(agent, env, state.params, (), env_state, ts, jax.random.PRNGKey(2), cfg.unroll_length))()
+    key = jax.random.PRNGKey(3)
+    one, _ = jax.jit(agent.update)(state, traj, key)
+
+    replicator = Replicator(make_mesh(jax.devices("cpu")[:4], data=2, model=2))
+    rule = shard_matching(r"\.layers\[[01]\]")
+    state_specs = replicator.param_specs(state, rule)
+    sharded = [s for s in jax.tree.leaves(state_specs, is_leaf=lambda x: isinstance(x, P)) if s != P()]
+    assert len(sharded) >= 8  # actor and critic hidden weights and biases (Adam moments too)
+    step = replicator.model_parallel(lambda s, t: agent.update(s, t, key), (state_specs, batch_specs(traj, 1)),
+                                     (state_specs, P()))
+    placed = replicator.put(state, state_specs)
+    assert placed.params.actor.layers[0].weight.sharding.spec == P("model")
+    two, _ = step(placed, replicator.put(traj, batch_specs(traj, 1)))
+    for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(two.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-6, rtol=1e-5)

@@ -87,9 +87,14 @@ class AnakinProgram:
     def _specs(self, state: AnakinState) -> AnakinState:
         """Partition specs: env-batched parts split over devices on axis 1 (axis 0 is the seed)."""
         batched = P(None, DATA_AXIS)
-        rep = lambda tree: jax.tree.map(lambda _: P(), tree)
         split = lambda tree: jax.tree.map(lambda _: batched, tree)
-        return AnakinState(rep(state.learner), split(state.actor), split(state.env), split(state.timestep), P())
+        if self.agent.replica_local is None:
+            learner = jax.tree.map(lambda _: P(), state.learner)
+        else:  # leaves kept per replica (e.g. replay) are split along their declared axis (+1: seeds)
+            treedef = jax.tree.structure(state.learner)
+            axes = treedef.flatten_up_to(self.agent.replica_local(state.learner))
+            learner = treedef.unflatten([P() if a is None else P(*([None] * (a + 1)), DATA_AXIS) for a in axes])
+        return AnakinState(learner, split(state.actor), split(state.env), split(state.timestep), P())
 
     def shardings(self, state: AnakinState) -> AnakinState:
         return Replicator(self.mesh).shardings(self._specs(state))

@@ -16,6 +16,7 @@ checks the result against the single-device step.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Optional
 
 import jax
@@ -62,11 +63,42 @@ class Replicator:
         """Places a host or device pytree on the mesh according to ``specs``."""
         return jax.device_put(tree, self.shardings(specs))
 
-    def shard_params(self, params: Any, rule: Callable[[str, jax.Array], Optional[P]]) -> Any:
+    def param_specs(self, params: Any, rule: Callable[[str, jax.Array], Optional[P]]) -> Any:
         """Model parallelism: ``rule(path, leaf)`` gives a leaf's PartitionSpec (None: replicated)."""
+        return jax.tree_util.tree_map_with_path(lambda path, leaf: rule(jax.tree_util.keystr(path), leaf) or P(), params)
 
-        def place(path, leaf):
-            spec = rule(jax.tree_util.keystr(path), leaf) or P()
-            return jax.device_put(leaf, NamedSharding(self.mesh, spec))
+    def model_parallel(self, fn: Callable, in_specs: tuple, out_specs: Any, donate_argnums: tuple = ()) -> Callable:
+        """``fn`` written for the global batch and whole parameters, compiled over the mesh (GSPMD).
 
-        return jax.tree_util.tree_map_with_path(place, params)
+        Parameters placed by ``param_specs`` are split over the ``model`` axis, batches over ``data``;
+        XLA inserts the collectives, so the result equals the single-device step (up to float
+        reassociation). The agent is built with ``axis_name=None`` for this regime.
+        """
+        return jax.jit(fn, in_shardings=self.shardings(in_specs), out_shardings=self.shardings(out_specs),
+                       donate_argnums=donate_argnums)
+
+
+def shard_matching(pattern: str, dim: int = 0) -> Callable[[str, jax.Array], Optional[P]]:
+    """A model-parallel rule: leaves whose path matches ``pattern`` are split along ``dim`` over ``model``.
+
+    E.g. ``shard_matching(r"\\.layers\\[[01]\\]")`` splits the two hidden layers of rlk's MLP torsos
+    by output unit (weights ``[out, in]`` and biases ``[out]``).
+    """
+    regex = re.compile(pattern)
+
+    def rule(path: str, leaf: jax.Array) -> Optional[P]:
+        if not regex.search(path) or leaf.ndim <= dim:
+            return None
+        return P(*([None] * dim + [MODEL_AXIS]))
+
+    return rule
+
+
+def make_mesh(devices: list, data: int, model: int = 1) -> Mesh:
+    """A ``(data, model)`` mesh over ``devices`` (``data * model`` of them)."""
+    import numpy as np
+
+    if data * model != len(devices):
+        raise ValueError(f"mesh {data}x{model} needs {data * model} devices, got {len(devices)}")
+    return Mesh(np.array(devices).reshape(data, model), (DATA_AXIS, MODEL_AXIS),
+                axis_types=(jax.sharding.AxisType.Auto, jax.sharding.AxisType.Auto))

@@ -1,0 +1,57 @@
+"""The MuZero-style learned model Muesli and MuZero share (Schrittwieser et al. 2020, Appendix B).
+
+representation h: observation -> latent; dynamics g: (latent, action) -> (latent', reward logits);
+prediction f: latent -> (policy logits, value logits). Latents are min-max scaled to [0, 1] as in
+MuZero's appendix ("Network Architecture"). MLP torsos for vector observations.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from rlk.nn.torsos import MLP
+
+
+def scale_latent(s: jax.Array) -> jax.Array:
+    """Min-max scaling of a latent to [0, 1] (MuZero, Appendix B)."""
+    lo, hi = jnp.min(s, axis=-1, keepdims=True), jnp.max(s, axis=-1, keepdims=True)
+    return (s - lo) / (hi - lo + 1e-8)
+
+
+class MuZeroModel(eqx.Module):
+    representation: MLP
+    dynamics: MLP
+    reward_head: MLP
+    policy_head: MLP
+    value_head: MLP
+    num_actions: int = eqx.field(static=True)
+
+    def __init__(self, key: jax.Array, obs_shape: Sequence[int], num_actions: int, latent_size: int,
+                 hidden: Sequence[int], num_atoms: int):
+        keys = jax.random.split(key, 5)
+        act = jax.nn.relu
+        self.num_actions = num_actions
+        self.representation = MLP(keys[0], math.prod(obs_shape), hidden, latent_size, activation=act)
+        self.dynamics = MLP(keys[1], latent_size + num_actions, hidden, latent_size, activation=act)
+        self.reward_head = MLP(keys[2], latent_size, hidden, num_atoms, activation=act, out_scale=0.01)
+        self.policy_head = MLP(keys[3], latent_size, hidden, num_actions, activation=act, out_scale=0.01)
+        self.value_head = MLP(keys[4], latent_size, hidden, num_atoms, activation=act, out_scale=0.01)
+
+    def initial(self, observation: jax.Array) -> jax.Array:
+        """One observation -> latent ``[D]``."""
+        return scale_latent(self.representation(observation))
+
+    def predict(self, latent: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """latent -> (policy logits ``[A]``, value logits ``[atoms]``)."""
+        return self.policy_head(latent), self.value_head(latent)
+
+    def step(self, latent: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(latent, action) -> (next latent, reward logits ``[atoms]``)."""
+        x = jnp.concatenate([latent, jax.nn.one_hot(action, self.num_actions)])
+        nxt = scale_latent(self.dynamics(x))
+        return nxt, self.reward_head(nxt)
