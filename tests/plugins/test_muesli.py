@@ -9,7 +9,8 @@ import pytest
 
 from rlk.core.types import TimeStep
 from rlk.nn.value_transforms import Support, scalar_to_two_hot, two_hot_to_scalar
-from rlk.plugins.muesli.agent import model_targets, retrace_returns
+from rlk.nn.unroll_targets import model_targets
+from rlk.plugins.muesli.agent import retrace_returns
 from rlk.plugins.muesli.losses import cmpo_policy, sampled_cmpo_cross_entropy
 
 rng = np.random.default_rng(0)

@@ -31,6 +31,7 @@ from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
 from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.nn.muzero_model import MuZeroModel
+from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
 from rlk.plugins.muesli.losses import cmpo_policy, sampled_cmpo_cross_entropy
 
@@ -104,39 +105,6 @@ def retrace_returns(q: jax.Array, action: jax.Array, reward: jax.Array, discount
         in_axes=1, out_axes=1,
     )(q[:T - 1], q[1:T], action[:T - 1], action[1:T], reward[1:T], discount[1:T], pi[1:T], mu[1:T])
     return err + jnp.take_along_axis(q[:T - 1], action[:T - 1, :, None], -1)[..., 0]
-
-
-def model_targets(ts: TimeStep, cmpo: jax.Array, G: jax.Array, support: Support, K: int) -> dict:
-    """Targets for the model after k = 1..K steps from s_j, and their masks; leaves ``[K, T, N, ...]``.
-
-    With ``ts`` of ``T + 1`` steps (``ts[j + 1]`` holds the reward of action ``a_j``):
-    - policy: ``cmpo[j + k]``, valid if no episode ended in ``(j, j + k]`` and ``j + k <= T``;
-    - reward: two-hot of ``ts.reward[j + k]`` (the reward of ``a_{j+k-1}``), valid if no episode
-      ended in ``(j, j + k)`` (the terminal transition's own reward counts) and ``j + k <= T``;
-    - value: two-hot of the return ``G[j + k]`` (defined for ``j + k <= T - 2``), valid if no
-      episode ended in ``(j, j + k]``.
-    """
-    T = ts.reward.shape[0] - 1
-    N = ts.reward.shape[1]
-    pad = lambda x, fill: jnp.concatenate([x, jnp.full((K + 1,) + x.shape[1:], fill, x.dtype)], 0)
-    ended = pad(jnp.cumsum(ts.last.astype(jnp.int32), axis=0), 10 ** 6)  # [T+1+K+1, N]
-    cmpo = pad(cmpo, 0.0)
-    reward = pad(ts.reward, 0.0)
-    G = pad(jnp.concatenate([G, jnp.zeros((T + 1 - G.shape[0], N), G.dtype)], 0), 0.0)
-    j = jnp.arange(T)
-
-    def at_k(k):
-        idx = j + k
-        no_end_incl = (ended[idx] - ended[j]) == 0  # no last in (j, j + k]
-        no_end_excl = (ended[idx - 1] - ended[j]) == 0  # no last in (j, j + k)
-        inside = (idx <= T)[:, None]
-        return (cmpo[idx], scalar_to_two_hot(reward[idx], support), scalar_to_two_hot(G[idx], support),
-                (no_end_incl & inside).astype(jnp.float32), (no_end_excl & inside).astype(jnp.float32),
-                (no_end_incl & (idx <= T - 2)[:, None]).astype(jnp.float32))
-
-    pol, rew, val, pm, rm, vm = jax.vmap(at_k)(jnp.arange(1, K + 1))
-    return {"model_policy": pol, "model_reward": rew, "model_value": val,
-            "model_policy_mask": pm, "model_reward_mask": rm, "model_value_mask": vm}
 
 
 def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
