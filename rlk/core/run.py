@@ -176,6 +176,7 @@ class Run:
                     try:
                         new_state, metrics = step(state)
                     except RlkError as err:  # e.g. an actor thread failed: keep the learner's last state
+                        state = getattr(err, "last_good_state", state)
                         checkpointer.save(call, state, {"train_s": prior_train_s + train_s})
                         checkpointer.close()
                         raise RlkError(f"{err} (checkpoint of step {call * updates_per_call} saved in {self.run_dir})") from None

@@ -4,6 +4,12 @@ Clipped surrogate (eq. 7), GAE(lambda) advantages (Schulman et al. 2016, via rla
 of minibatch SGD per rollout. Defaults follow the classic-control settings of CleanRL/PureJaxRL
 (gamma 0.99, lambda 0.95, clip 0.2, 4 epochs x 4 minibatches, Adam 2.5e-4 annealed,
 grad-norm 0.5), with more parallel environments than the paper's Table 3 so a 2-core CPU is busy.
+
+Discrete actions use a categorical policy over the actor's logits. Continuous actions (a
+``BoxSpec``) use a diagonal Gaussian with a learned state-independent log-std (paper, section 6.1;
+``networks.GaussianActorCritic``): ``act`` samples unclipped actions and records the log-probability
+of that unclipped sample, ``eval_act`` returns the mean, and the environment clips to its bounds.
+The losses see ``log_prob`` and ``entropy`` in their ``outputs`` either way.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
-from rlk.core.types import EnvSpec, TimeStep, Trajectory
-from rlk.plugins.actor_critic.networks import apply_batch, make_actor_critic, masked_logits
+from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
+from rlk.plugins.actor_critic.networks import Categorical, apply_batch, make_actor_critic, policy_and_value
 
 
 class PPOConfig(PluginConfig):
@@ -83,7 +89,7 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
     optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(lr, eps=1e-5))
 
     def init(key: jax.Array) -> PPOState:
-        params = make_actor_critic(key, spec, c.hidden_sizes, "ppo")
+        params = make_actor_critic(key, spec, c.hidden_sizes, "ppo", continuous=True)
         return PPOState(params, optimiser.init(params), jnp.int32(0))
 
     def initial_actor_state(batch_size: int) -> tuple:
@@ -91,28 +97,39 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         return ()
 
     def _policy(params, timestep: TimeStep):
-        logits, value = apply_batch(params, timestep.observation)
-        return masked_logits(logits, timestep.legal_action_mask), value
+        return policy_and_value(params, timestep.observation, timestep.legal_action_mask)
+
+    def _env_action(flat: jax.Array) -> jax.Array:
+        """Flat Gaussian samples ``[N, D]`` in the environment's action shape ``[N, *shape]``."""
+        return flat if isinstance(spec.action, DiscreteSpec) else flat.reshape(flat.shape[:1] + tuple(spec.action.shape))
+
+    def _flat_action(action: jax.Array) -> jax.Array:
+        return action if isinstance(spec.action, DiscreteSpec) else action.reshape(action.shape[0], -1)
 
     def act(params, actor_state, timestep: TimeStep, key: jax.Array):
-        logits, value = _policy(params, timestep)
-        action = jax.random.categorical(key, logits)
-        log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], -1)[:, 0]
-        return action, actor_state, {"log_prob": log_prob, "value": value}
+        dist, value = _policy(params, timestep)
+        action = dist.sample(key)
+        log_prob = dist.log_prob(action)  # of the unclipped sample; the environment clips
+        return _env_action(action), actor_state, {"log_prob": log_prob, "value": value}
 
     def eval_act(params, actor_state, timestep: TimeStep, key: jax.Array):
         del key
-        logits, _ = _policy(params, timestep)
-        return jnp.argmax(logits, axis=-1), actor_state, {}
+        dist, _ = _policy(params, timestep)
+        return _env_action(dist.mode()), actor_state, {}
 
     def loss_fn(params, batch: dict):
-        logits, value = _policy(params, batch["timestep"])
+        dist, value = _policy(params, batch["timestep"])
         adv = batch["advantage"]
         if c.normalize_advantages:
             mean = pmean(jnp.mean(adv), axis_name)
             var = pmean(jnp.mean(jnp.square(adv - mean)), axis_name)
             adv = (adv - mean) / (jnp.sqrt(var) + 1e-8)
-        loss, metrics = total_loss({"logits": logits, "value": value}, {**batch, "advantage": adv}, c)
+        outputs = {"value": value, "log_prob": dist.log_prob(_flat_action(batch["action"])), "entropy": dist.entropy()}
+        if isinstance(dist, Categorical):
+            outputs["logits"] = dist.logits
+        loss, metrics = total_loss(outputs, {**batch, "advantage": adv}, c)
+        if not isinstance(dist, Categorical):
+            metrics = {**metrics, "policy_std": jnp.mean(jnp.exp(dist.log_std))}
         return loss, metrics
 
     def update(state: PPOState, traj: Trajectory, key: jax.Array):

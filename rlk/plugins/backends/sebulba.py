@@ -194,7 +194,11 @@ class SebulbaProgram:
                 self._start(squeeze(s.learner).params)
             rows = []
             for _ in range(self.updates_per_step):
-                pieces = [self._take(i) for i in range(self.num_threads)]
+                try:
+                    pieces = [self._take(i) for i in range(self.num_threads)]
+                except RlkError as err:
+                    err.last_good_state = s  # the caller's state was donated to an earlier update
+                    raise
                 versions = [v for v, _ in pieces]
                 traj = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *[t for _, t in pieces])
                 learner_traj = traj._replace(timestep=traj.timestep._replace(info={}))
