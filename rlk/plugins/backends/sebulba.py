@@ -99,6 +99,7 @@ class SebulbaProgram:
         self.env_steps_per_step = self.updates_per_step * B * self.agent.unroll_length
         self.seed = run_config.seed
         self._threads: list[threading.Thread] = []
+        self._envs: list = []
         self._queues: list[queue.Queue] = []
         self._stop = threading.Event()
         self._errors: list[str] = []
@@ -120,6 +121,7 @@ class SebulbaProgram:
     def _actor(self, index: int, device) -> None:
         try:
             env = self.env_factory.make(self.envs_per_thread, self.seed * 1000 + index)
+            self._envs.append(env)
             ts = env.reset(self.seed * 1000 + index)
             actor_state = self.agent.initial_actor_state(self.envs_per_thread)
             key = jax.device_put(jax.random.fold_in(jax.random.PRNGKey(self.seed), 7919 + index), device)
@@ -157,10 +159,13 @@ class SebulbaProgram:
             self._threads.append(t)
 
     def close(self) -> None:
+        """Stops the actor threads and closes their environments (idempotent)."""
         self._stop.set()
         for t in self._threads:
             t.join(timeout=10)
         self._threads = []
+        for env in self._envs:
+            env.close()
 
     def _take(self, index: int) -> tuple[int, Trajectory]:
         deadline = time.monotonic() + self.config.learner_timeout_s
@@ -232,8 +237,15 @@ class SebulbaProgram:
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, state: SebulbaState, episodes: int, seed: int) -> np.ndarray:
         """Greedy returns ``[1, episodes]``: a batch of host environments, one episode each."""
+        self._stop.set()  # actors are done; their environments' statistics stay readable
+        for t in self._threads:
+            t.join(timeout=10)
         params = jax.device_get(jax.tree.map(lambda x: x[0], state.learner.params))
         env = self.env_factory.make(episodes, seed)
+        merge = getattr(self.env_factory, "merge_states", None)
+        if merge is not None and self._envs:  # e.g. observation normalisers: evaluate with the actors' statistics
+            env.set_state(merge([e.get_state() for e in self._envs]))
+            env.update_statistics = False
         ts = env.reset(seed)
         act = jax.jit(self.eval_agent.eval_act)
         actor_state = self.eval_agent.initial_actor_state(episodes)

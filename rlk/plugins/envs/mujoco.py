@@ -272,6 +272,11 @@ class MujocoFactory(HostEnvironmentFactory):
         """A batch of ``num_envs`` environments; ``reset()`` without a seed uses ``seed``."""
         return MujocoHostEnv(self.env_id, self.config, self.spec, num_envs, seed)
 
+    @staticmethod
+    def merge_states(states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """One normaliser state from the actors' batches (what evaluation should use)."""
+        return merge_normaliser_states(states)
+
 
 def make_mujoco(env_id: str, config: Optional[MujocoConfig] = None) -> MujocoFactory:
     """The registry's factory for ``HalfCheetah-v5`` etc.: ``(config) -> HostEnvironmentFactory``."""
