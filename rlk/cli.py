@@ -125,23 +125,30 @@ def train(
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    coordinator: Optional[str] = typer.Option(None, "--coordinator", help="many hosts: HOST:PORT of process 0 (backend.coordinator)"),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="many hosts: processes, one per host (backend.num_processes)"),
+    process_id: Optional[int] = typer.Option(None, "--process-id", help="many hosts: this process's index (backend.process_id)"),
 ):
     """Train an agent (default: PPO on Catch, CPU)."""
     from rlk.core import run as run_mod
 
     bar = None if quiet else console
+    launch = {k: v for k, v in dict(coordinator=coordinator, num_processes=num_processes, process_id=process_id).items()
+              if v is not None}
     try:
         if resume is not None:
             given = dict(agent=agent, env=env, backend=backend, arch=arch, config=config, seed=seed,
                          num_seeds=num_seeds, run_dir=run_dir)
-            extra = [k for k, v in given.items() if v is not None] + (["-o"] if override else [])
+            extra = ["--" + k.replace("_", "-") for k, v in given.items() if v is not None] + (["-o"] if override else [])
             if extra:
-                raise RlkError(f"--resume continues a saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)}")
-            path, summary = run_mod.resume(resume, steps=steps, console=bar)
+                raise RlkError(f"--resume continues a saved config; drop {', '.join(extra)}")
+            path, summary = run_mod.resume(resume, steps=steps, console=bar, launch=launch)
         else:
             flags = dict(agent=agent, env=env, backend=backend, arch=arch.value if arch else None, seed=seed,
                          steps=steps, num_seeds=num_seeds, run_dir=str(run_dir) if run_dir else None)
             cfg = _compose_config(config, flags, override)
+            if launch:
+                cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update=launch)})
             path, summary = run_mod.train(cfg, console=bar)
     except run_mod.Interrupted as stop:
         console.print(str(stop))

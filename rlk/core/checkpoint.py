@@ -2,6 +2,14 @@
 
 The state is saved as a flat dict of its array leaves; restoring needs a template of the same
 structure (the freshly built state), so a checkpoint holds no Python objects, only arrays.
+
+Many hosts (``jax.process_count() > 1``): only process 0 writes. ``save`` is collective: every
+process calls it at the same call, the state's global arrays are gathered to host numpy arrays on
+every process (``process_allgather``; a run's state is small next to host memory), and process 0
+saves them with an orbax manager restricted to itself. ``restore`` reads on every process (the run
+folder must be on a file system every host sees) and places each leaf into the template's sharding,
+each process building its own shards. The files are the same as a one-process run's, so either
+kind of run resumes or evaluates the other's checkpoints.
 """
 
 from __future__ import annotations
@@ -23,34 +31,86 @@ class Checkpointer:
 
     def __init__(self, run_dir: str | Path, max_to_keep: int = 2):
         self.directory = Path(run_dir).absolute() / "checkpoints"
-        self.manager = ocp.CheckpointManager(
+        self.max_to_keep = max_to_keep
+        self.process = jax.process_index()
+        self.many = jax.process_count() > 1
+        self.manager: Optional[ocp.CheckpointManager] = None
+        if not self.many:
+            self.manager = self._manager(create=True)
+        elif self.process == 0:
+            self.directory.mkdir(parents=True, exist_ok=True)  # orbax creates no folder for a process subset
+            self.manager = self._manager(create=False, processes={0})
+        self._last = self.latest()
+
+    def _manager(self, create: bool, processes: Optional[set[int]] = None) -> ocp.CheckpointManager:
+        multi = ocp.options.MultiprocessingOptions() if processes is None else \
+            ocp.options.MultiprocessingOptions(primary_host=min(processes), active_processes=processes)
+        return ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
-                                                 enable_async_checkpointing=False),
+            options=ocp.CheckpointManagerOptions(max_to_keep=self.max_to_keep, create=create,
+                                                 enable_async_checkpointing=False, multiprocessing_options=multi),
         )
 
     def latest(self) -> Optional[int]:
-        return self.manager.latest_step()
+        if self.manager is not None:
+            return self.manager.latest_step()
+        steps = [int(p.name) for p in self.directory.iterdir() if p.name.isdigit()] if self.directory.is_dir() else []
+        return max(steps, default=None)
 
     def save(self, call: int, state: Any, meta: dict[str, float]) -> None:
-        if self.manager.latest_step() == call:
+        if not self.many:
+            if self.manager.latest_step() == call:
+                return
+        elif call == self._last:  # the same decision on every process: the gather below is collective
+            return
+        else:
+            from jax.experimental import multihost_utils
+
+            state = multihost_utils.process_allgather(state, tiled=True)
+        self._last = call
+        if self.manager is None:  # many hosts: only process 0 writes
             return
         tree = {"state": _flat(state), "meta": {k: np.asarray(v) for k, v in meta.items()}}
         self.manager.save(call, args=ocp.args.StandardSave(tree))
         self.manager.wait_until_finished()
 
     def restore(self, template: Any, meta_keys: list[str]) -> tuple[int, Any, dict[str, float]]:
-        call = self.manager.latest_step()
+        if not self.many:
+            return self._restore(self.manager, template, meta_keys)
+        reader = self.manager if self.manager is not None else self._manager(create=False, processes={self.process})
+        try:
+            call, host, meta = self._restore(reader, _host_template(template), meta_keys)
+        finally:
+            if reader is not self.manager:
+                reader.close()
+
+        def place(arr, like):
+            sharding = getattr(like, "sharding", None)
+            if sharding is None:
+                return arr
+            return jax.make_array_from_callback(arr.shape, sharding, lambda index: arr[index])
+
+        return call, jax.tree.map(place, host, template), meta
+
+    def _restore(self, manager, template: Any, meta_keys: list[str]) -> tuple[int, Any, dict[str, float]]:
+        call = manager.latest_step()
         if call is None:
             raise FileNotFoundError(self.directory)
-        abstract = {
-            "state": jax.tree.map(ocp.utils.to_shape_dtype_struct, _flat(template)),
+        abstract = {  # numpy leaves restore as numpy, whatever sharding the saving run had
+            "state": jax.tree.map(lambda x: x if isinstance(x, np.ndarray) else ocp.utils.to_shape_dtype_struct(x),
+                                  _flat(template)),
             "meta": {k: jax.ShapeDtypeStruct((), np.float64) for k in meta_keys},
         }
-        tree = self.manager.restore(call, args=ocp.args.StandardRestore(abstract))
+        tree = manager.restore(call, args=ocp.args.StandardRestore(abstract))
         leaves = [tree["state"][k] for k in sorted(tree["state"])]
         state = jax.tree.unflatten(jax.tree.structure(template), leaves)
         return call, state, {k: float(v) for k, v in tree["meta"].items()}
 
     def close(self) -> None:
-        self.manager.close()
+        if self.manager is not None:
+            self.manager.close()
+
+
+def _host_template(template: Any) -> Any:
+    """Host stand-ins of the template's leaves (global shape and dtype): restore to numpy."""
+    return jax.tree.map(lambda x: np.zeros(np.shape(x), x.dtype), template)

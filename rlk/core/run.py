@@ -30,6 +30,9 @@ from rlk.core.registry import Registry, default_registry
 
 FIRST_COLUMNS = ["step", "env_steps", "seed", "episode_return", "episodes", "loss"]
 LAST_COLUMNS = ["steps_per_s", "wall_s"]
+# Backend options of one launch on many hosts (they differ per process): not saved in config.json,
+# given again to ``--resume``.
+LAUNCH_OPTIONS = ("coordinator", "num_processes", "process_id")
 
 
 class Interrupted(Exception):
@@ -95,8 +98,18 @@ def stop_requests() -> Iterator[Callable[[], int]]:
             previous[sig] = signal.signal(sig, handler)
         except ValueError:  # not the main thread
             pass
+
+    def requested() -> int:
+        if jax.process_count() == 1:
+            return flag["stop"]
+        # Many hosts: every process must take the same branch (checkpoints are collective), so a
+        # signal to any process stops them all, at the same call.
+        from jax.experimental import multihost_utils
+
+        return int(np.max(multihost_utils.process_allgather(np.int32(flag["stop"]))))
+
     try:
-        yield lambda: flag["stop"]
+        yield requested
     finally:
         for sig, h in previous.items():
             signal.signal(sig, h)
@@ -139,7 +152,8 @@ class Run:
         c = self.config
         t_start = time.perf_counter()
         program = self.build()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if jax.process_index() == 0:  # many hosts: only process 0 writes
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             return self._train(program, t_start)
         finally:
@@ -149,6 +163,7 @@ class Run:
 
     def _train(self, program, t_start: float) -> dict[str, Any]:
         c = self.config
+        writer = jax.process_index() == 0  # many hosts: every process runs the loop, process 0 writes
         seeds = [c.seed + i for i in range(c.num_seeds)]
         total_calls = math.ceil(c.steps / program.env_steps_per_step)
         ckpt_every = max(1, c.checkpoint_every_steps // program.env_steps_per_step)
@@ -159,13 +174,15 @@ class Run:
             start_call, state, meta = checkpointer.restore(state, ["train_s"])
             state = jax.device_put(state, program.shardings(state))
             prior_train_s = meta["train_s"]
-        else:
-            (self.run_dir / "config.json").write_text(json.dumps(c.model_dump(mode="json"), indent=2) + "\n")
+        elif writer:
+            saved = c.model_dump(mode="json")
+            saved["backend"] = {k: v for k, v in saved["backend"].items() if k not in LAUNCH_OPTIONS}
+            (self.run_dir / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
         updates_per_call = getattr(program, "updates_per_step", 1)
 
         compile_s, train_s, steps_done = 0.0, 0.0, 0
         sinks: list = []
-        with stop_requests() as stop_requested, self._progress(total_calls * program.env_steps_per_step) as bar:
+        with stop_requests() as stop_requested, self._progress(total_calls * program.env_steps_per_step, writer) as bar:
             if start_call < total_calls:
                 t0 = time.perf_counter()
                 step = program.compile(state)
@@ -198,18 +215,19 @@ class Run:
                     if columns is None:
                         keep = start_call * updates_per_call if self.resume else None
                         columns = FIRST_COLUMNS + sorted(set(rows[0]) - set(FIRST_COLUMNS) - set(LAST_COLUMNS)) + LAST_COLUMNS
-                        sinks = [FileSink(self.run_dir, columns, keep), TensorBoardSink(self.run_dir)]
+                        sinks = [FileSink(self.run_dir, columns, keep), TensorBoardSink(self.run_dir)] if writer else []
                     for sink in sinks:
                         sink.write(rows)
                     bar(env_steps, rows)
                     last = call + 1 == total_calls
-                    if last or stop_requested() or (call + 1) % ckpt_every == 0:
+                    stop = stop_requested()
+                    if last or stop or (call + 1) % ckpt_every == 0:
                         checkpointer.save(call + 1, state, {"train_s": prior_train_s + train_s})
-                    if stop_requested() and not last:
+                    if stop and not last:
                         for sink in sinks:
                             sink.close()
                         checkpointer.close()
-                        raise Interrupted(self.run_dir, env_steps, stop_requested())
+                        raise Interrupted(self.run_dir, env_steps, stop)
             else:
                 bar(total_calls * program.env_steps_per_step, None)
         for sink in sinks:
@@ -234,7 +252,8 @@ class Run:
             "devices": getattr(program, "num_devices", 1),
             "resumed": self.resume,
         }
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if writer:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
     @staticmethod
@@ -251,8 +270,8 @@ class Run:
         return rows
 
     @contextlib.contextmanager
-    def _progress(self, total: int):
-        if self.console is None:
+    def _progress(self, total: int, show: bool = True):
+        if self.console is None or not show:
             yield lambda steps, rows: None
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -303,12 +322,16 @@ def train(config: RunConfig, console: Any = None) -> tuple[Path, dict[str, Any]]
     return run_dir, Run(resolved, run_dir, console=console).train()
 
 
-def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None) -> tuple[Path, dict[str, Any]]:
+def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None,
+           launch: Optional[dict[str, Any]] = None) -> tuple[Path, dict[str, Any]]:
+    """Continues ``run_dir``; ``launch``: this process's ``LAUNCH_OPTIONS`` on many hosts."""
     config = load_run_config(run_dir)
     if not has_checkpoint(run_dir):
         raise RlkError(f"resume folder '{run_dir}' holds no checkpoint")
     if steps is not None:
         config = config.model_copy(update={"steps": steps})
+    if launch:
+        config = config.model_copy(update={"backend": config.backend.model_copy(update=launch)})
     resolved = resolve(config)
     return run_dir, Run(resolved, run_dir, resume=True, console=console).train()
 

@@ -2,36 +2,114 @@
 
 ``cpu``, ``gpu`` and ``tpu`` differ only in the platform they ask JAX for. Asking for one the machine
 lacks fails with a one-line error before anything compiles.
+
+Many hosts (multi-controller JAX): one process per host runs the same command; the backend calls
+``jax.distributed.initialize`` before JAX touches a device, and the mesh then spans the devices of
+every process (``jax.devices()`` is global, ``jax.local_devices()`` this host's). ``distributed``:
+
+- ``auto`` (default): initialize when ``coordinator``/``num_processes``/``process_id`` is given, or when
+  the launcher says several processes were started (SLURM ``srun`` with more than one task, Open MPI
+  ``mpirun``, ``JAX_COORDINATOR_ADDRESS``, a multi-host GKE TPU slice); otherwise one process;
+- ``on``: always initialize; what is not given JAX detects (Cloud TPU pod slices, SLURM, Open MPI);
+- ``off``: one process, whatever the environment says.
+
+Not every architecture spans hosts yet: Anakin does; Sebulba runs in one process.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import os
+from typing import Literal, Optional
 
 import jax
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 
 from rlk.plugins.backends.replicator import DATA_AXIS
 
+LAUNCH_FIELDS = ("coordinator", "num_processes", "process_id")  # differ per process or per launch
+
 
 class PlatformConfig(PluginConfig):
-    num_devices: Optional[int] = Field(None, ge=1, description="use the first N local devices (default: all)")
+    num_devices: Optional[int] = Field(None, ge=1, description="use the first N local devices of each process (default: all)")
     actor_devices: Optional[list[int]] = Field(
         None, description="Sebulba: indices (into the devices used) of actor devices (default: the first)")
     learner_devices: Optional[list[int]] = Field(
         None, description="Sebulba: indices of learner devices (default: all but the actors', or all if one)")
+    distributed: Literal["auto", "on", "off"] = Field(
+        "auto", description="many hosts through jax.distributed: auto (when coordinator/num_processes/process_id "
+                            "is given or SLURM/MPI/a TPU slice started several processes), on (JAX detects the rest), off")
+    coordinator: Optional[str] = Field(None, description="many hosts: HOST:PORT of process 0's coordinator service")
+    num_processes: Optional[int] = Field(None, ge=1, description="many hosts: number of processes (one per host)")
+    process_id: Optional[int] = Field(None, ge=0, description="many hosts: this process's index, 0 .. num_processes-1")
+    init_timeout_s: int = Field(300, ge=1, description="many hosts: longest wait for every process to join")
+
+    @model_validator(mode="after")
+    def _check_launch(self):
+        given = [f for f in LAUNCH_FIELDS if getattr(self, f) is not None]
+        if given and self.distributed == "off":
+            raise ValueError(f"{given[0]} is given but distributed is 'off'")
+        if self.num_processes is not None and self.process_id is not None and self.process_id >= self.num_processes:
+            raise ValueError(f"process_id={self.process_id} must be below num_processes={self.num_processes}")
+        if self.coordinator is not None:
+            host, _, port = self.coordinator.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"coordinator must be HOST:PORT (got {self.coordinator!r})")
+        return self
+
+
+def _launcher_started_many() -> bool:
+    """Whether a cluster launcher started this process as one of several (``distributed='auto'``)."""
+    env = os.environ
+
+    def count(name: str) -> int:
+        try:
+            return int(env.get(name, "1").split("(")[0])
+        except ValueError:
+            return 1
+
+    # srun sets SLURM_STEP_*; a batch script itself (one process) is not a multi-process launch
+    slurm = "SLURM_JOB_ID" in env and "SLURM_STEP_NODELIST" in env and count("SLURM_STEP_NUM_TASKS") > 1
+    mpi = count("OMPI_COMM_WORLD_SIZE") > 1
+    tpu = "," in env.get("TPU_WORKER_HOSTNAMES", "") or bool(env.get("MEGASCALE_COORDINATOR_ADDRESS"))
+    return slurm or mpi or tpu or bool(env.get("JAX_COORDINATOR_ADDRESS"))
+
+
+def start_distributed(config: PlatformConfig) -> None:
+    """``jax.distributed.initialize`` when the config (or the launcher) asks for several processes.
+
+    Must run before JAX touches a device; a second call in the same process is a no-op.
+    """
+    c = config
+    explicit = any(getattr(c, f) is not None for f in LAUNCH_FIELDS)
+    if c.distributed == "off" or (c.distributed == "auto" and not explicit and not _launcher_started_many()):
+        return
+    if jax.distributed.is_initialized():
+        return
+    try:
+        jax.distributed.initialize(coordinator_address=c.coordinator, num_processes=c.num_processes,
+                                   process_id=c.process_id, initialization_timeout=c.init_timeout_s)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        what = " ".join(str(exc).split())
+        hint = ("; give --coordinator HOST:PORT, --num-processes N and --process-id I "
+                "(or launch with srun / mpirun / on every host of a TPU slice)") if isinstance(exc, ValueError) else ""
+        raise RlkError(f"backend: jax.distributed.initialize failed: {what}{hint}") from None
 
 
 class PlatformBackend:
-    """The local devices of one platform and a 1-D data-parallel mesh over them."""
+    """The devices of one platform and a 1-D data-parallel mesh over them.
+
+    With several processes (``jax.distributed``) the devices are those of every process, in
+    process order, and the mesh spans all of them; each process places and reads its local part.
+    """
 
     def __init__(self, platform: str, config: Optional[PlatformConfig] = None):
         self.platform = platform
         self.config = config or PlatformConfig()
+        start_distributed(self.config)
         try:
             found = jax.devices(platform)
         except RuntimeError:
@@ -43,10 +121,13 @@ class PlatformBackend:
                 f"backend '{platform}': no {platform.upper()} device on this machine "
                 f"(JAX sees: {', '.join(have)}){hint}; use --backend cpu"
             )
-        n = self.config.num_devices or len(found)
-        if n > len(found):
-            raise RlkError(f"backend.num_devices={n} but this machine has {len(found)} {platform} device(s)")
-        self._devices = found[:n]
+        local = [d for d in found if d.process_index == jax.process_index()]
+        n = self.config.num_devices or len(local)
+        if n > len(local):
+            raise RlkError(f"backend.num_devices={n} but this machine has {len(local)} {platform} device(s)")
+        # Every process keeps its first n devices (processes must agree on n, as on the rest of the config).
+        self._devices = [d for p in sorted({d.process_index for d in found})
+                         for d in [e for e in found if e.process_index == p][:n]]
 
     @property
     def devices(self) -> list:
@@ -60,6 +141,8 @@ class PlatformBackend:
     def actor_learner_devices(self) -> tuple[list, list]:
         """Sebulba's split: actor devices and learner devices (they may overlap on one device)."""
         devs, c = self._devices, self.config
+        if jax.process_count() > 1:
+            raise RlkError("arch 'sebulba' runs in one process for now; on many hosts use --arch anakin")
         for field, idx in (("actor_devices", c.actor_devices), ("learner_devices", c.learner_devices)):
             bad = [i for i in idx or [] if not 0 <= i < len(devs)]
             if bad:
