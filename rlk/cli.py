@@ -193,6 +193,15 @@ def plot(
     out.print(f"wrote {path}")
 
 
+def _register_bench() -> None:
+    from rlk.bench import register_bench_command
+
+    register_bench_command(app)
+
+
+_register_bench()
+
+
 def main() -> None:
     """Entry point: plugin commands are added, user errors become one line on stderr."""
     try:

@@ -1,0 +1,168 @@
+"""Where does rlk's Anakin PPO lose time against the single-file peer? Variants timed in one process.
+
+    python benchmarks/profile_anakin.py [--env catch] [--seeds 1] [--updates 9] [--calls 8] [--repeats 9]
+
+Every variant runs the same PPO updates (64 envs x 16 steps, 4 epochs x 4 minibatches) on one
+device; steps/s after compile, best of interleaved repeats (the machine may be shared). Variants:
+
+- ``rlk``: the real program (``make_anakin``), driven as ``rlk train`` drives it (calls of
+  ``--updates`` updates, state donated, ``summarise`` after each call);
+- ``rlk, no summarise``: the same without fetching metrics between calls;
+- ``rlk, one call``: all updates in one compiled call (no per-call overhead at all);
+- ``rlk + no seed vmap``: ``AnakinProgram._device_step`` without ``vmap`` when there is one seed
+  (the proposed change A);
+- ``rlk + matmul MLP``: the actor-critic applied to a batch as ``x @ W.T`` per layer instead of
+  ``vmap`` of equinox's per-example ``W @ x`` (proposed change B);
+- ``rlk + A + B``;
+- ``rlk + C``: experiment, not a proposal: PPO's loss metrics (approx_kl, clip_frac, each loss
+  term, per minibatch) left unused so XLA drops them: what they cost;
+- ``rlk + D``: the agent built without an axis name on a 1-device mesh (no all-reduce of
+  gradients, advantage statistics and metrics in every minibatch) (proposed change D);
+- ``peer``: ``benchmarks/peer_ppo.py`` (PureJaxRL single file; ``vmap`` over seeds only if seeds > 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+
+import rlk.plugins.actor_critic.ppo as ppo_module
+from rlk import bench
+from rlk.plugins.actor_critic import networks
+from rlk.plugins.backends.anakin import AnakinProgram, AnakinState, episode_sums, rollout
+from rlk.plugins.backends.platforms import DATA_AXIS
+
+
+class NoSeedVmapAnakin(AnakinProgram):
+    """Change A: with one seed, run the per-seed scan on the squeezed state (no ``vmap``)."""
+
+    def _device_step(self, state: AnakinState):
+        if state.key.shape[0] != 1:
+            return super()._device_step(state)
+        agent, env = self.agent, self.env
+
+        def one_update(s: AnakinState, _):
+            key, roll_key, update_key = jax.random.split(s.key, 3)
+            roll_key = jax.random.fold_in(roll_key, jax.lax.axis_index(DATA_AXIS))
+            (actor, env_state, ts), traj = rollout(
+                agent, env, s.learner.params, s.actor, s.env, s.timestep, roll_key, agent.unroll_length)
+            learner, metrics = agent.update(s.learner, traj, update_key)
+            ret_sum, ret_count = jax.lax.psum(episode_sums(traj), DATA_AXIS)
+            metrics = {**metrics, "episode_return_sum": ret_sum, "episodes": ret_count}
+            return AnakinState(learner, actor, env_state, ts, key), metrics
+
+        squeezed = jax.tree.map(lambda x: x[0], state)
+        out = jax.lax.scan(one_update, squeezed, None, length=self.updates_per_step)
+        return jax.tree.map(lambda x: x[None], out)
+
+
+def matmul_apply_batch(net: networks.ActorCritic, observation: jax.Array):
+    """Change B: ``[N, ...obs]`` -> (logits, value) with one ``x @ W.T + b`` per layer."""
+
+    def mlp(m, x):
+        for layer in m.layers[:-1]:
+            x = m.activation(x @ layer.weight.T + layer.bias)
+        return x @ m.layers[-1].weight.T + m.layers[-1].bias
+
+    x = observation.reshape((observation.shape[0], -1)).astype(jnp.float32)
+    return mlp(net.actor, x), mlp(net.critic, x)[:, 0]
+
+
+def build(env: str, updates_per_call: int, no_seed_vmap: bool, matmul: bool, no_metrics: bool,
+          no_collectives: bool = False):
+    ppo_module.apply_batch = matmul_apply_batch if matmul else networks.apply_batch
+    program = bench.rlk_program(env, 1, updates_per_call * 64 * 16)
+    if no_collectives:  # change D: on a 1-device mesh the agent needs no axis (no all-reduce per minibatch)
+        program.agent = program.eval_agent
+    if no_seed_vmap:
+        program.__class__ = NoSeedVmapAnakin
+    if no_metrics:  # experiment C: PPO's per-minibatch loss metrics unused (XLA drops them)
+        update = program.agent.update
+        program.agent = program.agent._replace(update=lambda s, t, k: (update(s, t, k)[0], {}))
+    return program
+
+
+def rlk_variant(env, seeds, updates, calls, no_seed_vmap=False, matmul=False, no_metrics=False, summarise=True,
+                no_collectives=False):
+    program = build(env, updates, no_seed_vmap, matmul, no_metrics, no_collectives)
+    box = {"s": bench.init_state(program, list(range(seeds)))}
+    step = program.compile(box["s"])  # traced now, with the patch in place
+
+    def run():
+        for _ in range(calls):
+            box["s"], m = step(box["s"])
+            if summarise:
+                program.summarise(m)
+        jax.block_until_ready(box["s"])
+
+    return run
+
+
+def peer_variant(env, seeds, updates):
+    train, keys = bench.peer_train(env, seeds, updates)
+    compiled = train.lower(keys).compile()
+    return lambda: jax.block_until_ready(compiled(keys))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--env", default="catch")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--updates", type=int, default=9, help="updates per compiled call")
+    p.add_argument("--calls", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=9)
+    p.add_argument("--only", default=None, help="comma-separated variant names before their parenthesis, e.g. 'rlk,rlk + A' (the peer always runs)")
+    a = p.parse_args()
+    total = a.updates * a.calls
+    steps = total * 64 * 16 * a.seeds
+    E, S, U, C = a.env, a.seeds, a.updates, a.calls
+    R = rlk_variant
+    builders = {
+        f"rlk (calls of {U} updates, summarise)": lambda: R(E, S, U, C),
+        "rlk, no summarise": lambda: R(E, S, U, C, summarise=False),
+        f"rlk, one call of {total} updates": lambda: R(E, S, total, 1),
+        "rlk + A (no seed vmap)": lambda: R(E, S, U, C, no_seed_vmap=True),
+        "rlk + B (matmul MLP)": lambda: R(E, S, U, C, matmul=True),
+        "rlk + C (no loss metrics)": lambda: R(E, S, U, C, no_metrics=True),
+        "rlk + D (no axis on 1 device)": lambda: R(E, S, U, C, no_collectives=True),
+        "rlk + A + B": lambda: R(E, S, U, C, no_seed_vmap=True, matmul=True),
+        "rlk + A + D": lambda: R(E, S, U, C, no_seed_vmap=True, no_collectives=True),
+        "rlk + A + B + D": lambda: R(E, S, U, C, no_seed_vmap=True, matmul=True, no_collectives=True),
+        "rlk + A + B + C + D": lambda: R(E, S, U, C, no_seed_vmap=True, matmul=True, no_metrics=True,
+                                         no_collectives=True),
+        "peer (PureJaxRL single file)": lambda: peer_variant(E, S, total),
+    }
+    if a.only:
+        keep = {x.strip() for x in a.only.split(",")}
+        builders = {k: v for k, v in builders.items()
+                    if k.startswith("peer") or k.split(" (")[0] in keep or k in keep}
+    variants = {}
+    for k, b in builders.items():
+        variants[k] = b()
+        ppo_module.apply_batch = networks.apply_batch
+    times = {k: [] for k in variants}
+    cpu = {k: [] for k in variants}
+    for k, fn in variants.items():
+        print(f"warming up: {k}", file=sys.stderr, flush=True)
+        fn()
+    for _ in range(a.repeats):
+        for k, fn in variants.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+    print(f"{E}, {S} seed(s), {steps:,} env steps per repeat, best of {a.repeats} ({bench.machine()})")
+    peer = steps / min(times["peer (PureJaxRL single file)"])
+    peer_cpu = steps / min(cpu["peer (PureJaxRL single file)"])
+    for k, ts in times.items():
+        sps, cps = steps / min(ts), steps / min(cpu[k])
+        print(f"  {k:42s} {sps:>11,.0f} steps/s  {sps / peer:5.2f}x peer   "
+              f"(per CPU-second: {cps:>9,.0f}, {cps / peer_cpu:5.2f}x peer)")
+
+
+if __name__ == "__main__":
+    main()

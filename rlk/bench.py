@@ -1,0 +1,526 @@
+"""``rlk bench``: Anakin PPO training throughput beside its ceiling and a single-file peer.
+
+For each environment, device count and number of seeds, one process measures, after compiling:
+
+- ``steps_per_s``: rlk's PPO trained by Anakin through the real path (``RunConfig`` -> registry ->
+  ``cpu`` backend over the first N CPU devices -> ``make_anakin`` -> ``AnakinProgram.compile``), timed
+  over calls of the compiled step as ``rlk train`` makes them (state donated, metrics summarised
+  to numpy after each call, as the run loop does);
+- ``ceiling_steps_per_s``: the same wrapped environment (``for_training``) stepped with random
+  actions, same batch and placement (``shard_map`` over the same mesh), ``lax.scan``, one ``jit``;
+- ``peer_steps_per_s``: ``benchmarks/peer_ppo.py``, a single-file PureJaxRL-style PPO with the same
+  network and hyperparameters, on one device (it is single-device code; several seeds by ``vmap``).
+
+All three count environment steps summed over environments and seeds, exclude compile time
+(reported apart) and wait for results with ``block_until_ready``. Repeats are interleaved (rlk,
+ceiling, peer, rlk, ...) so that load on the machine hits all three alike; the best repeat is
+reported (the least load-dependent estimate on a shared machine; the same rule for all three).
+
+Several CPU devices need ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` before JAX starts,
+so rows with more devices than this process has run in a subprocess (``python -m rlk.bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+DEFAULT_ENVS = ("catch", "CartPole-v1", "minatar-breakout")
+ROW_KEYS = ("name", "env", "devices", "seeds", "steps_per_s", "ceiling_steps_per_s", "peer_steps_per_s",
+            "ratio", "peer_ratio", "peer_devices", "compile_s", "peer_compile_s", "env_steps_per_call",
+            "machine")
+PEER_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "peer_ppo.py"
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How much to time: ``repeats`` x (``calls`` compiled calls of ``log_every_steps`` env steps per seed).
+
+    The peer runs the same number of updates in one call of its ``train`` (as PureJaxRL does), the
+    ceiling the same number of env steps in one call.
+    """
+
+    calls: int = 4
+    repeats: int = 3
+    log_every_steps: int = 10_000
+
+
+BUDGETS = {"quick": Budget(calls=2, repeats=2), "default": Budget(calls=4, repeats=3)}
+
+
+# -- the machine ---------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    """CPU model name (from /proc/cpuinfo) and core count."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count()}
+
+
+# -- timing --------------------------------------------------------------------------------------
+class Timer:
+    """Times calls of a function returning arrays (waits for them); keeps every measurement."""
+
+    def __init__(self, call: Callable[[], Any], steps: int):
+        self.call, self.steps, self.times = call, steps, []
+
+    def warm(self) -> "Timer":
+        self.call()
+        return self
+
+    def once(self) -> None:
+        t0 = time.perf_counter()
+        self.call()
+        self.times.append(time.perf_counter() - t0)
+
+    @property
+    def steps_per_s(self) -> float:
+        """Best repeat (see the module docstring)."""
+        return self.steps / min(self.times)
+
+
+def _block(tree):
+    import jax
+
+    return jax.block_until_ready(tree)
+
+
+# -- environments --------------------------------------------------------------------------------
+def make_env(name: str):
+    """The registered environment ``name`` with its default config (as ``rlk train`` builds it)."""
+    from rlk.core.config import plugin_config, Component
+    from rlk.core.registry import default_registry
+
+    plugin = default_registry().get("env", name)
+    return plugin.factory(plugin_config(Component(name=name), plugin.config)) if plugin.config else plugin.factory()
+
+
+def ppo_defaults() -> Any:
+    from rlk.core.registry import default_registry
+
+    return default_registry().get("agent", "ppo").config()
+
+
+# -- (i) rlk Anakin PPO --------------------------------------------------------------------------
+def rlk_program(env_name: str, num_devices: int, log_every_steps: int):
+    """The Anakin program ``rlk train --env ENV -o backend.num_devices=N`` would build."""
+    from rlk.core.config import build_run_config
+    from rlk.core.run import Run, resolve
+
+    config = build_run_config({"env": {"name": env_name}, "backend": {"name": "cpu", "num_devices": num_devices},
+                               "log_every_steps": log_every_steps})
+    return Run(resolve(config), Path(".")).build()
+
+
+def init_state(program, seeds: list[int]):
+    """``program.init(seeds)`` with ``lax.map`` over seeds instead of ``vmap``: the same state.
+
+    ``AnakinProgram.init`` vmaps the agent's init over seeds; in jaxlib 0.10 a batched orthogonal
+    init (LAPACK ``geqrf`` under ``vmap``) can deadlock XLA:CPU's intra-op thread pool when two of
+    them run at once (seen on 2 cores with 4 seeds). ``lax.map`` runs the seeds one after another.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if len(seeds) == 1:
+        return program.init(seeds)
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    init_all = lambda k: jax.lax.map(program._init_one, k)  # noqa: E731 (AnakinProgram.init, mapped)
+    abstract = jax.eval_shape(init_all, keys)
+    return jax.jit(init_all, out_shardings=program.shardings(abstract))(keys)
+
+
+def rlk_timer(env_name: str, num_devices: int, num_seeds: int, budget: Budget) -> tuple[Timer, float, int]:
+    """A timer over ``budget.calls`` compiled Anakin calls (as the run loop makes them), compile seconds,
+    and env steps per call (all seeds)."""
+    program = rlk_program(env_name, num_devices, budget.log_every_steps)
+    box = {"state": init_state(program, list(range(num_seeds)))}
+    t0 = time.perf_counter()
+    step = program.compile(box["state"])
+    compile_s = time.perf_counter() - t0
+
+    def calls():
+        for _ in range(budget.calls):
+            box["state"], metrics = step(box["state"])
+            program.summarise(metrics)  # what the run loop does after each call (fetches metrics)
+        _block(box["state"])
+
+    steps_per_call = program.env_steps_per_step * num_seeds
+    return Timer(calls, budget.calls * steps_per_call), compile_s, steps_per_call
+
+
+# -- (ii) the ceiling: same env, random actions ---------------------------------------------------
+def make_random_rollout(env, num_envs: int, length: int, mesh):
+    """A jitted ``(state) -> (state, (return_sum, episodes))`` stepping ``num_envs`` copies of ``env``
+    (already wrapped) ``length`` times with uniform random (legal) actions, the batch split over
+    ``mesh``'s ``data`` axis; and ``init(key) -> state``."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    axis = mesh.axis_names[0]
+    local = num_envs // mesh.size
+    num_actions = env.spec.action.num_values
+
+    def init_local(key):
+        key = jax.random.fold_in(key[0], jax.lax.axis_index(axis))
+        reset_key, run_key = jax.random.split(key)
+        env_state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, local))
+        return env_state, ts, run_key[None]
+
+    def run_local(carry):
+        env_state, ts, key = carry
+
+        def body(c, step_key):
+            env_state, ts, ret, eps = c
+            act_key, env_key = jax.random.split(step_key)
+            if ts.legal_action_mask is None:
+                action = jax.random.randint(act_key, (local,), 0, num_actions)
+            else:
+                action = jax.random.categorical(act_key, jnp.where(ts.legal_action_mask, 0.0, -jnp.inf))
+            env_state, ts = jax.vmap(env.step)(env_state, action, jax.random.split(env_key, local))
+            done = ts.last.astype(jnp.float32)
+            return (env_state, ts, ret + jnp.sum(ts.info["episode_return"] * done), eps + jnp.sum(done)), None
+
+        key, loop_key = jax.random.split(key[0])
+        zero = jnp.float32(0.0)
+        (env_state, ts, ret, eps), _ = jax.lax.scan(body, (env_state, ts, zero, zero),
+                                                    jax.random.split(loop_key, length))
+        return (env_state, ts, key[None]), jax.lax.psum((ret, eps), axis)
+
+    split, rep = P(axis), P()
+    init = jax.jit(jax.shard_map(init_local, mesh=mesh, in_specs=(rep,), out_specs=(split, split, split),
+                                 check_vma=False))
+    run = jax.jit(jax.shard_map(run_local, mesh=mesh, in_specs=((split, split, split),),
+                                out_specs=((split, split, split), rep), check_vma=False), donate_argnums=0)
+
+    def init_state(key):
+        return init(jax.device_put(key[None], NamedSharding(mesh, rep)))
+
+    return init_state, run
+
+
+def ceiling_timer(env_name: str, num_devices: int, num_envs: int, length: int, calls: int) -> Timer:
+    """Env-only steps/s: ``num_envs`` random-action environments over the first ``num_devices``
+    CPU devices, ``calls`` calls of ``length`` steps."""
+    import jax
+
+    from rlk.plugins.envs.wrappers import for_training
+
+    mesh = _mesh(num_devices)
+    init, run = make_random_rollout(for_training(make_env(env_name)), num_envs, length, mesh)
+    box = {"state": init(jax.random.PRNGKey(0))}
+    compiled = run.lower(box["state"]).compile()
+
+    def calls_fn():
+        for _ in range(calls):
+            box["state"], out = compiled(box["state"])
+        _block(out)
+
+    return Timer(calls_fn, calls * num_envs * length)
+
+
+def random_policy_return(env_name: str, num_envs: int = 64, length: int = 200, seed: int = 0) -> float:
+    """Mean return of the episodes a uniform random policy ends in ``length`` steps of ``num_envs`` envs."""
+    import jax
+
+    from rlk.plugins.envs.wrappers import for_training
+
+    init, run = make_random_rollout(for_training(make_env(env_name)), num_envs, length, _mesh(1))
+    _, (ret, eps) = run(init(jax.random.PRNGKey(seed)))
+    return float(ret) / max(float(eps), 1.0)
+
+
+def _mesh(num_devices: int):
+    import jax
+    import numpy as np
+
+    devices = jax.devices("cpu")[:num_devices]
+    return jax.sharding.Mesh(np.array(devices), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+# -- (iii) the single-file peer ------------------------------------------------------------------
+def load_peer():
+    """``benchmarks/peer_ppo.py`` as a module (it lives beside the package, not in it), or None."""
+    if not PEER_PATH.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("rlk_bench_peer_ppo", PEER_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def peer_config(num_updates: int) -> dict[str, Any]:
+    """The peer's config from rlk's ``PPOConfig`` defaults (the same hyperparameters)."""
+    c = ppo_defaults()
+    w = c.loss_weights
+    return {
+        "NUM_ENVS": c.num_envs, "NUM_STEPS": c.unroll_length, "NUM_UPDATES": num_updates,
+        "UPDATE_EPOCHS": c.num_epochs, "NUM_MINIBATCHES": c.num_minibatches, "LR": c.learning_rate,
+        "ANNEAL_LR": c.anneal_lr, "GAMMA": c.gamma, "GAE_LAMBDA": c.gae_lambda, "CLIP_EPS": c.clip_eps,
+        "ENT_COEF": w.get("entropy", 0.0), "VF_COEF": w.get("ppo_value", 0.0),
+        "MAX_GRAD_NORM": c.max_grad_norm, "HIDDEN": tuple(c.hidden_sizes),
+    }
+
+
+def peer_train(env_name: str, num_seeds: int, num_updates: int):
+    """The peer as PureJaxRL runs it, on CPU device 0: ``jit(train)(key)`` for one seed,
+    ``jit(vmap(train))(keys)`` for several; returns the jitted function and its argument."""
+    import jax
+
+    from rlk.plugins.envs.wrappers import for_training
+
+    peer = load_peer()
+    if peer is None:
+        return None, None
+    env = for_training(make_env(env_name))
+    train = peer.make_train(peer_config(num_updates), env)
+    keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
+    if num_seeds == 1:
+        train, keys = jax.jit(train), keys[0]
+    else:
+        train = jax.jit(jax.vmap(train))
+    return train, jax.device_put(keys, jax.devices("cpu")[0])
+
+
+def peer_timer(env_name: str, num_seeds: int, num_updates: int) -> tuple[Optional[Timer], Optional[float]]:
+    train, keys = peer_train(env_name, num_seeds, num_updates)
+    if train is None:
+        return None, None
+    t0 = time.perf_counter()
+    compiled = train.lower(keys).compile()
+    compile_s = time.perf_counter() - t0
+    c = ppo_defaults()
+    return Timer(lambda: _block(compiled(keys)), num_updates * c.num_envs * c.unroll_length * num_seeds), compile_s
+
+
+# -- one row, many rows --------------------------------------------------------------------------
+def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, peer: bool = True,
+              log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """One row: rlk, ceiling and peer measured in this process, repeats interleaved."""
+    import jax
+
+    have = len(jax.devices("cpu"))
+    if num_devices > have:
+        raise ValueError(f"{num_devices} devices requested, this process has {have} CPU device(s)")
+    log(f"{env_name}: {num_devices} device(s), {num_seeds} seed(s): compiling")
+    rlk, compile_s, per_call = rlk_timer(env_name, num_devices, num_seeds, budget)
+    c = ppo_defaults()
+    updates_per_call = per_call // (c.num_envs * c.unroll_length * num_seeds)
+    ceiling = ceiling_timer(env_name, num_devices, c.num_envs * num_seeds, c.unroll_length * updates_per_call,
+                            budget.calls)
+    peer_t, peer_compile_s = peer_timer(env_name, num_seeds, updates_per_call * budget.calls) if peer else (None, None)
+    timers = [t for t in (rlk, ceiling, peer_t) if t is not None]
+    for t in timers:
+        t.warm()
+    for r in range(budget.repeats):
+        log(f"{env_name}: {num_devices} device(s), {num_seeds} seed(s): repeat {r + 1}/{budget.repeats}")
+        for t in timers:
+            t.once()
+    sps, ceil_sps = rlk.steps_per_s, ceiling.steps_per_s
+    peer_sps = peer_t.steps_per_s if peer_t is not None else None
+    return {
+        "name": f"anakin-ppo/{env_name}/{num_devices}dev/{num_seeds}seed",
+        "env": env_name,
+        "devices": num_devices,
+        "seeds": num_seeds,
+        "steps_per_s": sps,
+        "ceiling_steps_per_s": ceil_sps,
+        "peer_steps_per_s": peer_sps,
+        "ratio": sps / ceil_sps,
+        "peer_ratio": sps / peer_sps if peer_sps else None,
+        "peer_devices": 1 if peer_t is not None else None,
+        "compile_s": compile_s,
+        "peer_compile_s": peer_compile_s,
+        "env_steps_per_call": per_call,
+        "machine": machine(),
+    }
+
+
+def _local_device_count() -> int:
+    import jax
+
+    return len(jax.devices("cpu"))
+
+
+def run_benchmarks(envs: Sequence[str], devices_list: Sequence[int], seeds_list: Sequence[int],
+                   budget: Budget | str = "default", peer: bool = True,
+                   log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+    """Rows for every (env, devices, seeds); device counts this process lacks run in a subprocess
+    started with ``--xla_force_host_platform_device_count``."""
+    budget = BUDGETS[budget] if isinstance(budget, str) else budget
+    have = _local_device_count()
+    here = [d for d in devices_list if d <= have]
+    away = [d for d in devices_list if d > have]
+    rows = []
+    for env_name in envs:
+        for d in here:
+            for s in seeds_list:
+                rows.append(bench_one(env_name, d, s, budget, peer=peer, log=log))
+    if away:
+        # The peer is single-device code: where this process measured it for the same env and seeds,
+        # the subprocess skips it and its rows take this process's peer numbers.
+        peers = {(r["env"], r["seeds"]): r for r in rows if r["peer_steps_per_s"] is not None}
+        reuse = peer and all((e, s) in peers for e in envs for s in seeds_list)
+        away_rows = _run_subprocess(envs, away, seeds_list, budget, peer and not reuse, log)
+        for r in away_rows:
+            if reuse:
+                p = peers[(r["env"], r["seeds"])]
+                r.update(peer_steps_per_s=p["peer_steps_per_s"], peer_compile_s=p["peer_compile_s"],
+                         peer_devices=1, peer_ratio=r["steps_per_s"] / p["peer_steps_per_s"])
+        rows += away_rows
+    order = {(e, d, s): i for i, (e, d, s) in enumerate(
+        (e, d, s) for e in envs for d in devices_list for s in seeds_list)}
+    return sorted(rows, key=lambda r: order[(r["env"], r["devices"], r["seeds"])])
+
+
+def _run_subprocess(envs, devices_list, seeds_list, budget: Budget, peer: bool, log) -> list[dict[str, Any]]:
+    env = dict(os.environ)
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
+    env["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={max(devices_list)}"])
+    cmd = [sys.executable, "-m", "rlk.bench", "--json", "--envs", ",".join(envs),
+           "--devices", ",".join(map(str, devices_list)), "--seeds", ",".join(map(str, seeds_list)),
+           "--calls", str(budget.calls), "--repeats", str(budget.repeats),
+           "--log-every-steps", str(budget.log_every_steps)] + ([] if peer else ["--no-peer"])
+    log(f"devices {','.join(map(str, devices_list))}: running in a subprocess with {env['XLA_FLAGS']}")
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed (exit {proc.returncode}): {' '.join(cmd)}")
+    return json.loads(proc.stdout)
+
+
+# -- output --------------------------------------------------------------------------------------
+def _fmt(x: Optional[float], ratio: bool = False) -> str:
+    if x is None:
+        return "-"
+    if ratio:
+        return f"{x:.3f}x" if x < 0.1 else f"{x:.2f}x"
+    return f"{x:,.0f}"
+
+
+def _si(x: Optional[float]) -> str:
+    if x is None:
+        return "-"
+    for div, unit in ((1e6, "M"), (1e3, "k")):
+        if x >= div:
+            return f"{x / div:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def table(rows: list[dict[str, Any]]):
+    """A rich table of rows (steps/s abbreviated; ``--json`` has the exact numbers)."""
+    from rich import box
+    from rich.table import Table
+
+    m = rows[0]["machine"] if rows else machine()
+    t = Table(title=f"rlk bench: PPO env steps/s after compile ({m['cpu']}, {m['cores']} cores)",
+              caption="rlk: Anakin PPO. ceiling: the same env, random actions. peer: benchmarks/peer_ppo.py "
+                      "(PureJaxRL style, 1 device). of ceil: rlk/ceiling. vs peer: rlk/peer. compile: seconds, "
+                      "rlk/peer.", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    for col in ("env", "dev", "seeds", "rlk", "ceiling", "peer", "of ceil", "vs peer", "compile"):
+        t.add_column(col, justify="left" if col == "env" else "right", no_wrap=True)
+    for r in rows:
+        comp = f"{r['compile_s']:.0f}/" + (f"{r['peer_compile_s']:.0f}" if r["peer_compile_s"] is not None else "-")
+        t.add_row(r["env"], str(r["devices"]), str(r["seeds"]), _si(r["steps_per_s"]),
+                  _si(r["ceiling_steps_per_s"]), _si(r["peer_steps_per_s"]), f"{100 * r['ratio']:.1f}%",
+                  _fmt(r["peer_ratio"], True), comp)
+    return t
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| env | devices | seeds | rlk steps/s | ceiling steps/s | peer steps/s (1 dev) | rlk/ceiling | rlk/peer | compile s rlk / peer |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        comp = f"{r['compile_s']:.1f} / " + (f"{r['peer_compile_s']:.1f}" if r["peer_compile_s"] is not None else "-")
+        lines.append(f"| {r['env']} | {r['devices']} | {r['seeds']} | {_fmt(r['steps_per_s'])} | "
+                     f"{_fmt(r['ceiling_steps_per_s'])} | {_fmt(r['peer_steps_per_s'])} | {_fmt(r['ratio'], True)} | "
+                     f"{_fmt(r['peer_ratio'], True)} | {comp} |")
+    return "\n".join(lines)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _plan(envs: Optional[str], devices: Optional[str], seeds: Optional[str], quick: bool):
+    if quick:
+        return _names(envs or "catch"), _ints(devices or "1"), _ints(seeds or "1"), "quick"
+    return _names(envs or ",".join(DEFAULT_ENVS)), _ints(devices or "1,4"), _ints(seeds or "1,4"), "default"
+
+
+def _stderr_log(msg: str) -> None:
+    print(f"[rlk bench] {msg}", file=sys.stderr, flush=True)
+
+
+# -- command line --------------------------------------------------------------------------------
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """``python -m rlk.bench [--json] [--envs ...] [--devices 1,4] [--seeds 1,4] [--quick]``."""
+    p = argparse.ArgumentParser(prog="python -m rlk.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--json", action="store_true", help="print JSON rows")
+    p.add_argument("--markdown", action="store_true", help="print a markdown table")
+    p.add_argument("--envs", default=None, help=f"comma-separated (default {','.join(DEFAULT_ENVS)})")
+    p.add_argument("--devices", default=None, help="comma-separated device counts (default 1,4)")
+    p.add_argument("--seeds", default=None, help="comma-separated seed counts (default 1,4)")
+    p.add_argument("--quick", action="store_true", help="catch, 1 device, 1 seed, short timing")
+    p.add_argument("--calls", type=int, default=None, help="compiled calls per timed repeat")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats (best reported)")
+    p.add_argument("--log-every-steps", type=int, default=None, help="env steps per seed per compiled call")
+    p.add_argument("--no-peer", action="store_true", help="skip the single-file peer")
+    a = p.parse_args(argv)
+    envs, devices, seeds, name = _plan(a.envs, a.devices, a.seeds, a.quick)
+    budget = BUDGETS[name]
+    budget = dataclasses.replace(budget, **{k: v for k, v in dict(
+        calls=a.calls, repeats=a.repeats, log_every_steps=a.log_every_steps).items() if v is not None})
+    rows = run_benchmarks(envs, devices, seeds, budget, peer=not a.no_peer, log=_stderr_log)
+    if a.json:
+        print(json.dumps(rows, indent=2))
+    elif a.markdown:
+        print(markdown(rows))
+    else:
+        from rich.console import Console
+
+        Console().print(table(rows))
+
+
+def register_bench_command(app) -> None:
+    """Adds ``rlk bench`` to a Typer app."""
+    import typer
+
+    @app.command("bench")
+    def bench(
+        as_json: bool = typer.Option(False, "--json", help="print JSON rows instead of a table"),
+        envs: Optional[str] = typer.Option(None, help=f"comma-separated envs (default {','.join(DEFAULT_ENVS)})"),
+        devices: Optional[str] = typer.Option(None, help="comma-separated device counts (default 1,4)"),
+        seeds: Optional[str] = typer.Option(None, help="comma-separated numbers of seeds at once (default 1,4)"),
+        quick: bool = typer.Option(False, "--quick", help="catch, 1 device, 1 seed, short timing (< 1 min)"),
+    ):
+        """Anakin PPO training steps/s beside the env-only ceiling and a single-file PureJaxRL peer."""
+        from rich.console import Console
+
+        plan_envs, plan_devices, plan_seeds, name = _plan(envs, devices, seeds, quick)
+        rows = run_benchmarks(plan_envs, plan_devices, plan_seeds, name, log=_stderr_log)
+        if as_json:
+            print(json.dumps(rows, indent=2))
+        else:
+            Console().print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

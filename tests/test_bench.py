@@ -1,0 +1,40 @@
+"""``rlk bench``: the single-file peer learns, and the benchmark returns well-formed rows.
+
+No timing assertions: throughput depends on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+
+from rlk import bench
+from rlk.plugins.envs.wrappers import for_training
+
+
+def test_peer_learns_catch_better_than_random():
+    peer = bench.load_peer()
+    assert peer is not None, f"missing {bench.PEER_PATH}"
+    env = for_training(bench.make_env("catch"))
+    train = jax.jit(peer.make_train(bench.peer_config(num_updates=40), env))  # 40 x 64 x 16 = 41k steps
+    out = train(jax.random.PRNGKey(0))
+    learned = float(peer.mean_returns(out["metrics"], window=5))
+    random = bench.random_policy_return("catch", num_envs=64, length=200)
+    assert -1.0 <= random <= 0.0  # a random paddle misses more often than it catches
+    assert learned > random + 0.8, (learned, random)
+
+
+def test_run_benchmarks_rows():
+    rows = bench.run_benchmarks(["catch"], [1], [1], "quick")
+    assert len(rows) == 1
+    row = rows[0]
+    for key in ("name", "env", "devices", "seeds", "steps_per_s", "ceiling_steps_per_s", "peer_steps_per_s",
+                "ratio", "peer_ratio", "machine"):
+        assert key in row, key
+    assert (row["env"], row["devices"], row["seeds"]) == ("catch", 1, 1)
+    for key in ("steps_per_s", "ceiling_steps_per_s", "peer_steps_per_s", "ratio", "peer_ratio", "compile_s"):
+        assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
+    assert math.isclose(row["ratio"], row["steps_per_s"] / row["ceiling_steps_per_s"])
+    assert math.isclose(row["peer_ratio"], row["steps_per_s"] / row["peer_steps_per_s"])
+    assert row["machine"]["cores"] >= 1 and row["machine"]["cpu"]
