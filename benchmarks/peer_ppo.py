@@ -217,10 +217,11 @@ def make_train(config: dict, env: Any):
 
 
 def mean_returns(metrics, window: int = 5):
-    """Mean return of the episodes that ended in the last ``window`` updates (per seed if vmapped)."""
+    """Mean return of the episodes that ended in the last ``window`` updates (per seed if vmapped;
+    NaN where none ended)."""
     total = jnp.sum(metrics["episode_return_sum"][..., -window:], axis=-1)
     count = jnp.sum(metrics["episodes"][..., -window:], axis=-1)
-    return total / jnp.maximum(count, 1.0)
+    return jnp.where(count > 0, total / jnp.maximum(count, 1.0), jnp.nan)
 
 
 if __name__ == "__main__":  # a learning check: python benchmarks/peer_ppo.py --env catch --steps 100000
@@ -245,5 +246,7 @@ if __name__ == "__main__":  # a learning check: python benchmarks/peer_ppo.py --
     out = jax.block_until_ready(compiled(keys))
     t2 = time.perf_counter()
     steps = num_updates * CONFIG["NUM_ENVS"] * CONFIG["NUM_STEPS"] * args.seeds
-    print(f"{args.env}: return over the last 5 updates {mean_returns(out['metrics'])}, "
+    window = max(5, num_updates // 5)
+    print(f"{args.env}: mean return of the episodes ended in the last {window} updates "
+          f"{mean_returns(out['metrics'], window)}, "
           f"{steps:,} steps in {t2 - t1:.2f}s ({steps / (t2 - t1):,.0f} steps/s), compile {t1 - t0:.1f}s")

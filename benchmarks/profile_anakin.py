@@ -1,23 +1,24 @@
 """Where does rlk's Anakin PPO lose time against the single-file peer? Variants timed in one process.
 
     python benchmarks/profile_anakin.py [--env catch] [--seeds 1] [--updates 9] [--calls 8] [--repeats 9]
+    python benchmarks/profile_anakin.py --only "rlk,rlk + A"      # a subset (names before " (")
 
 Every variant runs the same PPO updates (64 envs x 16 steps, 4 epochs x 4 minibatches) on one
-device; steps/s after compile, best of interleaved repeats (the machine may be shared). Variants:
+device; steps/s after compile, best of interleaved repeats (the machine may be shared), and the
+same per CPU-second of this process. Variants (A-D are patches applied here, not in rlk):
 
 - ``rlk``: the real program (``make_anakin``), driven as ``rlk train`` drives it (calls of
   ``--updates`` updates, state donated, ``summarise`` after each call);
-- ``rlk, no summarise``: the same without fetching metrics between calls;
-- ``rlk, one call``: all updates in one compiled call (no per-call overhead at all);
-- ``rlk + no seed vmap``: ``AnakinProgram._device_step`` without ``vmap`` when there is one seed
-  (the proposed change A);
-- ``rlk + matmul MLP``: the actor-critic applied to a batch as ``x @ W.T`` per layer instead of
-  ``vmap`` of equinox's per-example ``W @ x`` (proposed change B);
-- ``rlk + A + B``;
-- ``rlk + C``: experiment, not a proposal: PPO's loss metrics (approx_kl, clip_frac, each loss
-  term, per minibatch) left unused so XLA drops them: what they cost;
+- ``rlk no summarise``: the same without fetching metrics between calls;
+- ``rlk one call of N updates``: all updates in one compiled call (no per-call overhead);
+- ``rlk + A``: ``AnakinProgram._device_step`` without the seed ``vmap`` when there is one seed;
+- ``rlk + B``: the actor-critic applied to a batch as ``x @ W.T + b`` per layer instead of
+  ``vmap`` of equinox's per-example ``W @ x``;
+- ``rlk + C``: PPO's loss metrics (approx_kl, clip_frac, each loss term, per minibatch) left
+  unused so that XLA drops them: what they cost (an experiment, not a proposal);
 - ``rlk + D``: the agent built without an axis name on a 1-device mesh (no all-reduce of
-  gradients, advantage statistics and metrics in every minibatch) (proposed change D);
+  gradients, advantage statistics and metrics in every minibatch);
+- combinations of them;
 - ``peer``: ``benchmarks/peer_ppo.py`` (PureJaxRL single file; ``vmap`` over seeds only if seeds > 1).
 """
 
@@ -123,8 +124,8 @@ def main():
     R = rlk_variant
     builders = {
         f"rlk (calls of {U} updates, summarise)": lambda: R(E, S, U, C),
-        "rlk, no summarise": lambda: R(E, S, U, C, summarise=False),
-        f"rlk, one call of {total} updates": lambda: R(E, S, total, 1),
+        "rlk no summarise": lambda: R(E, S, U, C, summarise=False),
+        f"rlk one call of {total} updates": lambda: R(E, S, total, 1),
         "rlk + A (no seed vmap)": lambda: R(E, S, U, C, no_seed_vmap=True),
         "rlk + B (matmul MLP)": lambda: R(E, S, U, C, matmul=True),
         "rlk + C (no loss metrics)": lambda: R(E, S, U, C, no_metrics=True),

@@ -100,9 +100,13 @@ class AnakinProgram:
         return Replicator(self.mesh).shardings(self._specs(state))
 
     def init(self, seeds: list[int]) -> AnakinState:
+        """One state per seed, stacked. ``lax.map``, not ``vmap``: each seed runs the single-seed
+        computation, and jaxlib 0.10's batched LAPACK QR (orthogonal init under ``vmap``) can
+        deadlock on a 2-core CPU (benchmarks/results-cpu.md)."""
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-        abstract = jax.eval_shape(jax.vmap(self._init_one), keys)
-        return jax.jit(jax.vmap(self._init_one), out_shardings=self.shardings(abstract))(keys)
+        init_all = lambda ks: jax.lax.map(self._init_one, ks)
+        abstract = jax.eval_shape(init_all, keys)
+        return jax.jit(init_all, out_shardings=self.shardings(abstract))(keys)
 
     # -- training -------------------------------------------------------------------------
     def _device_step(self, state: AnakinState):
@@ -121,6 +125,11 @@ class AnakinProgram:
         def one_seed(s: AnakinState):
             return jax.lax.scan(one_update, s, None, length=self.updates_per_step)
 
+        if jax.tree.leaves(state)[0].shape[0] == 1:
+            # One seed: no vmap of size 1 (XLA:CPU turns it into batched dots with extra copies;
+            # 25-45% of the step, benchmarks/results-cpu.md).
+            out_state, metrics = one_seed(jax.tree.map(lambda x: x[0], state))
+            return jax.tree.map(lambda x: x[None], (out_state, metrics))
         return jax.vmap(one_seed)(state)
 
     def compile(self, state: AnakinState):
