@@ -36,7 +36,7 @@ from typing import Any, Callable, Optional, Sequence
 DEFAULT_ENVS = ("catch", "CartPole-v1", "minatar-breakout")
 ROW_KEYS = ("name", "env", "devices", "seeds", "steps_per_s", "ceiling_steps_per_s", "peer_steps_per_s",
             "ratio", "peer_ratio", "peer_devices", "compile_s", "peer_compile_s", "env_steps_per_call",
-            "machine")
+            "machine")  # the keys of every row ``run_benchmarks`` returns
 PEER_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "peer_ppo.py"
 
 
@@ -125,29 +125,11 @@ def rlk_program(env_name: str, num_devices: int, log_every_steps: int):
     return Run(resolve(config), Path(".")).build()
 
 
-def init_state(program, seeds: list[int]):
-    """``program.init(seeds)`` with ``lax.map`` over seeds instead of ``vmap``: the same state.
-
-    ``AnakinProgram.init`` vmaps the agent's init over seeds; in jaxlib 0.10 a batched orthogonal
-    init (LAPACK ``geqrf`` under ``vmap``) can deadlock XLA:CPU's intra-op thread pool when two of
-    them run at once (seen on 2 cores with 4 seeds). ``lax.map`` runs the seeds one after another.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    if len(seeds) == 1:
-        return program.init(seeds)
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    init_all = lambda k: jax.lax.map(program._init_one, k)  # noqa: E731 (AnakinProgram.init, mapped)
-    abstract = jax.eval_shape(init_all, keys)
-    return jax.jit(init_all, out_shardings=program.shardings(abstract))(keys)
-
-
 def rlk_timer(env_name: str, num_devices: int, num_seeds: int, budget: Budget) -> tuple[Timer, float, int]:
     """A timer over ``budget.calls`` compiled Anakin calls (as the run loop makes them), compile seconds,
     and env steps per call (all seeds)."""
     program = rlk_program(env_name, num_devices, budget.log_every_steps)
-    box = {"state": init_state(program, list(range(num_seeds)))}
+    box = {"state": program.init(list(range(num_seeds)))}
     t0 = time.perf_counter()
     step = program.compile(box["state"])
     compile_s = time.perf_counter() - t0
@@ -207,10 +189,10 @@ def make_random_rollout(env, num_envs: int, length: int, mesh):
     run = jax.jit(jax.shard_map(run_local, mesh=mesh, in_specs=((split, split, split),),
                                 out_specs=((split, split, split), rep), check_vma=False), donate_argnums=0)
 
-    def init_state(key):
+    def init_fn(key):
         return init(jax.device_put(key[None], NamedSharding(mesh, rep)))
 
-    return init_state, run
+    return init_fn, run
 
 
 def ceiling_timer(env_name: str, num_devices: int, num_envs: int, length: int, calls: int) -> Timer:
@@ -313,9 +295,11 @@ def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, p
     """One row: rlk, ceiling and peer measured in this process, repeats interleaved."""
     import jax
 
+    from rlk.core.errors import RlkError
+
     have = len(jax.devices("cpu"))
     if num_devices > have:
-        raise ValueError(f"{num_devices} devices requested, this process has {have} CPU device(s)")
+        raise RlkError(f"bench: {num_devices} devices requested, this process has {have} CPU device(s)")
     log(f"{env_name}: {num_devices} device(s), {num_seeds} seed(s): compiling")
     rlk, compile_s, per_call = rlk_timer(env_name, num_devices, num_seeds, budget)
     c = ppo_defaults()
@@ -361,7 +345,11 @@ def run_benchmarks(envs: Sequence[str], devices_list: Sequence[int], seeds_list:
                    log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
     """Rows for every (env, devices, seeds); device counts this process lacks run in a subprocess
     started with ``--xla_force_host_platform_device_count``."""
+    from rlk.core.errors import RlkError
+
     budget = BUDGETS[budget] if isinstance(budget, str) else budget
+    if not envs or not devices_list or not seeds_list or min(devices_list) < 1 or min(seeds_list) < 1:
+        raise RlkError("bench: --envs, --devices and --seeds need at least one value each (counts >= 1)")
     have = _local_device_count()
     here = [d for d in devices_list if d <= have]
     away = [d for d in devices_list if d > have]
@@ -398,7 +386,10 @@ def _run_subprocess(envs, devices_list, seeds_list, budget: Budget, peer: bool, 
     log(f"devices {','.join(map(str, devices_list))}: running in a subprocess with {env['XLA_FLAGS']}")
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"benchmark subprocess failed (exit {proc.returncode}): {' '.join(cmd)}")
+        from rlk.core.errors import RlkError
+
+        raise RlkError(f"bench: the {max(devices_list)}-device subprocess failed (exit {proc.returncode}): "
+                       f"XLA_FLAGS='{env['XLA_FLAGS']}' {' '.join(cmd)}")
     return json.loads(proc.stdout)
 
 

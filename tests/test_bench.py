@@ -26,9 +26,11 @@ def test_peer_learns_catch_better_than_random():
 
 
 def test_run_benchmarks_rows():
-    rows = bench.run_benchmarks(["catch"], [1], [1], "quick")
+    quick = bench.Budget(calls=1, repeats=1, log_every_steps=2048)  # 1 call of 2 updates, 1 repeat
+    rows = bench.run_benchmarks(["catch"], [1], [1], quick)
     assert len(rows) == 1
     row = rows[0]
+    assert set(row) == set(bench.ROW_KEYS)
     for key in ("name", "env", "devices", "seeds", "steps_per_s", "ceiling_steps_per_s", "peer_steps_per_s",
                 "ratio", "peer_ratio", "machine"):
         assert key in row, key
