@@ -30,12 +30,14 @@ class MuZeroModel(eqx.Module):
     policy_head: MLP
     value_head: MLP
     num_actions: int = eqx.field(static=True)
+    scale: bool = eqx.field(static=True)
 
     def __init__(self, key: jax.Array, obs_shape: Sequence[int], num_actions: int, latent_size: int,
-                 hidden: Sequence[int], num_atoms: int):
+                 hidden: Sequence[int], num_atoms: int, scale_latents: bool = True):
         keys = jax.random.split(key, 5)
         act = jax.nn.relu
         self.num_actions = num_actions
+        self.scale = scale_latents
         self.representation = MLP(keys[0], math.prod(obs_shape), hidden, latent_size, activation=act)
         self.dynamics = MLP(keys[1], latent_size + num_actions, hidden, latent_size, activation=act)
         self.reward_head = MLP(keys[2], latent_size, hidden, num_atoms, activation=act, out_scale=0.01)
@@ -44,7 +46,8 @@ class MuZeroModel(eqx.Module):
 
     def initial(self, observation: jax.Array) -> jax.Array:
         """One observation -> latent ``[D]``."""
-        return scale_latent(self.representation(observation))
+        s = self.representation(observation)
+        return scale_latent(s) if self.scale else s
 
     def predict(self, latent: jax.Array) -> tuple[jax.Array, jax.Array]:
         """latent -> (policy logits ``[A]``, value logits ``[atoms]``)."""
@@ -53,5 +56,6 @@ class MuZeroModel(eqx.Module):
     def step(self, latent: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(latent, action) -> (next latent, reward logits ``[atoms]``)."""
         x = jnp.concatenate([latent, jax.nn.one_hot(action, self.num_actions)])
-        nxt = scale_latent(self.dynamics(x))
+        nxt = self.dynamics(x)
+        nxt = scale_latent(nxt) if self.scale else nxt
         return nxt, self.reward_head(nxt)

@@ -1,0 +1,284 @@
+"""MuZero (Schrittwieser et al. 2020) on mctx, with the interventions of Hamrick et al. 2021
+("On the role of planning in model-based deep reinforcement learning") as config fields.
+
+Acting runs ``mctx.muzero_policy`` (or ``gumbel_muzero_policy``) over the learned model; the
+trajectory keeps the search's visit distribution as the policy target. The update unrolls the
+model K steps from every state and trains policy (search visits), value (n-step returns
+bootstrapped from an EMA target network) and reward, all categorical with two-hot targets.
+
+The study's knobs (section 4 of Hamrick et al.):
+- search budget: ``num_simulations`` (training: acting and targets) and ``eval_simulations``;
+- tree depth: ``max_depth`` (mctx's maximum search depth);
+- where search is used: ``search_for_acting`` (collect data with search or with the prior policy),
+  ``policy_targets`` (``"acting"``: the visits of the search that acted; ``"reanalyse"``: a fresh
+  search with the target network at update time; ``"none"``: no policy learning from search, the
+  one-step policy-prior baseline), ``search_at_eval``;
+- ``rollout_steps``: below the tree, leaf values come from Monte-Carlo rollouts of the learned
+  model with the prior policy (inside the recurrent function) instead of the value head alone.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Literal, NamedTuple, Optional
+
+import flashbax as fbx
+import jax
+import jax.numpy as jnp
+import mctx
+import optax
+import rlax
+from pydantic import Field
+
+from rlk.core import losses as core_losses
+from rlk.core.config import PluginConfig
+from rlk.core.errors import RlkError
+from rlk.core.interfaces import Agent
+from rlk.core.parallel import pmean
+from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
+from rlk.nn.muzero_model import MuZeroModel
+from rlk.nn.unroll_targets import model_targets
+from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
+
+
+class MuZeroConfig(PluginConfig):
+    num_envs: int = Field(64, gt=0, description="parallel environments")
+    unroll_length: int = Field(16, gt=0, description="sequence length T")
+    # Search (MuZero Appendix C; pb_c constants and Dirichlet noise as in the paper).
+    search: Literal["muzero", "gumbel"] = Field("muzero", description="mctx policy: muzero_policy or gumbel_muzero_policy")
+    num_simulations: int = Field(16, ge=1, description="simulations per search in training (planning study: training budget)")
+    eval_simulations: int = Field(16, ge=1, description="simulations per search at evaluation (planning study: evaluation budget)")
+    max_depth: Optional[int] = Field(None, ge=1, description="maximum tree depth (planning study: tree depth); None: unlimited")
+    rollout_steps: int = Field(0, ge=0, description="Monte-Carlo rollout steps of the model with the prior below the tree (planning study)")
+    search_for_acting: bool = Field(True, description="act with search (False: sample the prior policy; planning study: data)")
+    policy_targets: Literal["acting", "reanalyse", "none"] = Field(
+        "acting", description="policy targets from the acting search, a fresh search (Reanalyse), or none (planning study: learning)")
+    search_at_eval: bool = Field(True, description="evaluate with search (False: greedy prior; planning study: evaluation)")
+    dirichlet_alpha: float = Field(0.3, gt=0, description="root Dirichlet noise alpha (MuZero: 0.25 Atari, 0.3 board games)")
+    dirichlet_fraction: float = Field(0.25, ge=0, le=1, description="root noise fraction (MuZero: 0.25)")
+    temperature: float = Field(1.0, gt=0, description="visit-count temperature when acting in training")
+    value_bounds: Optional[tuple[float, float]] = Field(None, description="TMP known bounds")
+    # Model and learning.
+    model_unroll: int = Field(5, ge=1, description="unroll: model steps K (MuZero: 5)")
+    td_steps: int = Field(10, ge=1, description="n of the n-step value targets (MuZero Atari: 10)")
+    latent_scaling: Literal["minmax", "none"] = Field("minmax", description="TMP")
+    latent_size: int = Field(64, gt=0, description="model latent size")
+    hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes")
+    num_atoms: int = Field(81, ge=3, description="categorical atoms (MuZero Atari: 601)")
+    support_max: float = Field(20.0, gt=0, description="atoms span [-max, max] in h-space (Atari: 300)")
+    gamma: float = Field(0.99, ge=0, le=1, description="discount (MuZero Atari: 0.997)")
+    learning_rate: float = Field(3e-3, gt=0, description="Adam step size (toy setting)")
+    max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip")
+    target_ema: float = Field(0.1, gt=0, le=1, description="target network EMA step")
+    value_loss_weight: float = Field(0.25, ge=0, description="value loss weight (MuZero Reanalyse: 0.25)")
+    replay_fraction: float = Field(0.5, ge=0.0, lt=1.0, description="fraction of each batch replayed from the buffer")
+    replay_capacity: int = Field(4096, gt=0, description="sequences kept in the replay buffer")
+    num_sgd_steps: int = Field(1, ge=1, description="gradient steps per update (each on the online batch and a fresh replay sample)")
+    dyn_grad_scale: float = Field(0.5, description="TMP")
+    split_online: bool = Field(False, description="TMP")
+    loss_weights: dict[str, float] = Field(
+        default_factory=lambda: {"muzero_policy": 1.0, "muzero_value": 1.0, "muzero_reward": 1.0},
+        description="named losses and weights")
+
+
+class MuZeroState(NamedTuple):
+    params: Any
+    target_params: Any
+    opt_state: Any
+    replay: Any
+    updates: jax.Array
+
+
+def make_recurrent_fn(support: Support, gamma: float, rollout_steps: int):
+    """mctx's recurrent function over the learned model, with optional prior-policy rollouts."""
+
+    def recurrent_fn(net: MuZeroModel, rng, action, embedding):
+        nxt, r_logits = jax.vmap(net.step)(embedding, action)
+        p_logits, v_logits = jax.vmap(net.predict)(nxt)
+        value = logits_to_scalar(v_logits, support)
+        if rollout_steps > 0:  # Monte-Carlo rollout of the model with the prior, bootstrapped at its end
+            def roll(carry, key):
+                s, logits, ret, disc = carry
+                a = jax.random.categorical(key, logits)
+                s2, r2 = jax.vmap(net.step)(s, a)
+                l2, v2 = jax.vmap(net.predict)(s2)
+                return (s2, l2, ret + disc * logits_to_scalar(r2, support), disc * gamma), logits_to_scalar(v2, support)
+
+            init = (nxt, p_logits, jnp.zeros_like(value), jnp.ones_like(value))
+            (_, _, ret, disc), values = jax.lax.scan(roll, init, jax.random.split(rng, rollout_steps))
+            value = ret + disc * values[-1]
+        out = mctx.RecurrentFnOutput(reward=logits_to_scalar(r_logits, support),
+                                     discount=jnp.full_like(value, gamma), prior_logits=p_logits, value=value)
+        return out, nxt
+
+    return recurrent_fn
+
+
+def absorbing_targets(ts: TimeStep, targets: dict, support: Support, K: int) -> dict:
+    """Treats model steps past an episode's end as an absorbing state (MuZero pseudocode, ``make_target``).
+
+    ``model_targets`` masks every target after the end; MuZero instead trains the model to predict
+    value 0 there, and reward 0 after the terminal transition, so that the search, whose model
+    knows no episode end, sees a terminal as ``reward + 0``. Policy targets stay masked.
+    """
+    T = ts.reward.shape[0] - 1
+    ended = jnp.cumsum(ts.last.astype(jnp.int32), axis=0)  # [T+1, N]
+    j = jnp.arange(T)
+    zero = scalar_to_two_hot(jnp.zeros(()), support)
+
+    def at_k(k):
+        after_incl = (ended[jnp.minimum(j + k, T)] - ended[j]) > 0  # an end in (j, min(j + k, T)]
+        after_excl = (ended[jnp.minimum(j + k - 1, T)] - ended[j]) > 0  # an end in (j, j + k)
+        return after_incl, after_excl
+
+    v_abs, r_abs = jax.vmap(at_k)(jnp.arange(1, K + 1))  # [K, T, N]
+    out = dict(targets)
+    out["model_value"] = jnp.where(v_abs[..., None], zero, targets["model_value"])
+    out["model_value_mask"] = jnp.where(v_abs, 1.0, targets["model_value_mask"])
+    out["model_reward"] = jnp.where(r_abs[..., None], zero, targets["model_reward"])
+    out["model_reward_mask"] = jnp.where(r_abs, 1.0, targets["model_reward_mask"])
+    return out
+
+
+def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
+    c = config
+    if not isinstance(spec.action, DiscreteSpec):
+        raise RlkError(f"agent 'muzero' needs discrete actions; env '{spec.name}' has {spec.action.kind} actions")
+    if spec.num_players != 1:
+        raise RlkError(f"agent 'muzero' has no two-player self-play in this version (env '{spec.name}')")
+    if not c.search_for_acting and c.policy_targets == "acting":
+        raise RlkError("agent.policy_targets='acting' needs agent.search_for_acting=true (or use 'reanalyse' / 'none')")
+    A, T, K = spec.action.num_values, c.unroll_length, c.model_unroll
+    support = Support(-c.support_max, c.support_max, c.num_atoms)
+    recurrent_fn = make_recurrent_fn(support, c.gamma, c.rollout_steps)
+    total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
+    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
+    per_step = c.num_envs // c.num_sgd_steps if c.split_online else c.num_envs
+    n_replay = int(round(per_step * c.replay_fraction / (1.0 - c.replay_fraction)))  # replayed sequences per step
+    buffer = fbx.make_item_buffer(max_length=c.replay_capacity, min_length=1, sample_batch_size=max(n_replay * c.num_sgd_steps, 1),
+                                  add_sequences=True, add_batches=False)
+
+    def init(key):
+        net = MuZeroModel(key, spec.observation.shape, A, c.latent_size, c.hidden_sizes, c.num_atoms,
+                          scale_latents=c.latent_scaling == "minmax")
+        steps = lambda n, tree: jax.tree.map(lambda x: jnp.zeros((n,) + x.shape, x.dtype), tree)
+        obs = jnp.zeros(spec.observation.shape, jnp.float32)
+        example = {"timestep": steps(T + 1, TimeStep(obs, jnp.float32(0), jnp.float32(1), jnp.bool_(False))),
+                   "action": jnp.zeros((T,), jnp.int32), "search_policy": jnp.zeros((T, A), jnp.float32)}
+        return MuZeroState(net, net, optimiser.init(net), buffer.init(example), jnp.int32(0))
+
+    def search(net, observation, key, num_simulations: int, noise: bool, mask=None):
+        latents = jax.vmap(net.initial)(observation)
+        prior, v_logits = jax.vmap(net.predict)(latents)
+        root = mctx.RootFnOutput(prior_logits=prior, value=logits_to_scalar(v_logits, support), embedding=latents)
+        invalid = None if mask is None else jnp.logical_not(mask)
+        if c.search == "gumbel":
+            out = mctx.gumbel_muzero_policy(net, key, root, recurrent_fn, num_simulations, invalid_actions=invalid,
+                                            max_depth=c.max_depth, gumbel_scale=1.0 if noise else 0.0)
+        else:
+            qt = (mctx.qtransform_by_parent_and_siblings if c.value_bounds is None else
+                  functools.partial(mctx.qtransform_by_min_max, min_value=c.value_bounds[0], max_value=c.value_bounds[1]))
+            out = mctx.muzero_policy(net, key, root, recurrent_fn, num_simulations, invalid_actions=invalid, qtransform=qt,
+                                     max_depth=c.max_depth, dirichlet_fraction=c.dirichlet_fraction if noise else 0.0,
+                                     dirichlet_alpha=c.dirichlet_alpha, temperature=c.temperature if noise else 1.0)
+        return out, prior
+
+    def act(params, actor_state, timestep: TimeStep, key):
+        if c.search_for_acting:
+            out, _ = search(params, timestep.observation, key, c.num_simulations, True, timestep.legal_action_mask)
+            return out.action, actor_state, {"search_policy": out.action_weights}
+        prior, _ = jax.vmap(lambda o: params.predict(params.initial(o)))(timestep.observation)
+        action = jax.random.categorical(key, prior)
+        return action, actor_state, {"search_policy": jax.nn.softmax(prior)}
+
+    def eval_act(params, actor_state, timestep: TimeStep, key):
+        if c.search_at_eval:
+            out, _ = search(params, timestep.observation, key, c.eval_simulations, False, timestep.legal_action_mask)
+            return jnp.argmax(out.action_weights, -1), actor_state, {}
+        prior, _ = jax.vmap(lambda o: params.predict(params.initial(o)))(timestep.observation)
+        return jnp.argmax(prior, -1), actor_state, {}
+
+    def n_step_values(target_net, ts: TimeStep) -> jax.Array:
+        """n-step returns bootstrapped from the target network, ``[T, N]`` (MuZero eq. 3 with z_t)."""
+        v = logits_to_scalar(jax.vmap(jax.vmap(lambda o: target_net.predict(target_net.initial(o))[1]))(ts.observation), support)
+        discount = c.gamma * ts.discount * (1.0 - ts.last.astype(jnp.float32))
+        return jax.vmap(lambda r, d, vv: rlax.n_step_bootstrapped_returns(r, d, vv, c.td_steps), in_axes=1, out_axes=1)(
+            ts.reward[1:], discount[1:], v[1:])
+
+    def sgd_step(state: MuZeroState, ts, action, policy, search_key):
+        N = action.shape[1]
+        if c.policy_targets == "reanalyse":
+            obs = ts.observation[:T].reshape((T * N,) + ts.observation.shape[2:])
+            out, _ = search(state.target_params, obs, search_key, c.num_simulations, False)
+            policy = out.action_weights.reshape((T, N, A))
+        z = n_step_values(state.target_params, ts)  # [T, N]
+        policy_full = jnp.concatenate([policy, jnp.zeros((1, N, A))], 0)  # [T+1, N, A]; the last is masked
+        targets = absorbing_targets(ts, model_targets(ts, policy_full, z, support, K), support, K)
+        batch = jax.lax.stop_gradient({
+            **targets, "policy": policy, "value": scalar_to_two_hot(z, support),
+            "policy_mask": jnp.full((T, N), 0.0 if c.policy_targets == "none" else 1.0),
+            "value_mask": jnp.ones((T, N)),
+        })
+        batch["model_policy_mask"] = batch["model_policy_mask"] * (c.policy_targets != "none")
+        # The last step of a sequence has no policy target beyond the trajectory.
+        batch["model_policy_mask"] = batch["model_policy_mask"] * (jnp.arange(T)[None, :, None] + jnp.arange(1, K + 1)[:, None, None] < T)
+
+        def loss_fn(net):
+            latents = jax.vmap(jax.vmap(net.initial))(ts.observation[:T])
+            logits, v_logits = jax.vmap(jax.vmap(net.predict))(latents)
+            acts = jnp.concatenate([action, jnp.zeros((K,) + action.shape[1:], action.dtype)], 0)
+            seq = jnp.stack([acts[k:k + T] for k in range(K)])
+
+            def unroll(s, a):
+                nxt, r_logits = jax.vmap(jax.vmap(net.step))(s, a)
+                p_logits, val_logits = jax.vmap(jax.vmap(net.predict))(nxt)
+                # MuZero Appendix G: the gradient into the next dynamics step is scaled by 1/2.
+                nxt = c.dyn_grad_scale * nxt + (1.0 - c.dyn_grad_scale) * jax.lax.stop_gradient(nxt)
+                return nxt, (p_logits, r_logits, val_logits)
+
+            _, (m_logits, m_reward, m_value) = jax.lax.scan(unroll, latents, seq)
+            outputs = {"logits": logits, "value_logits": v_logits, "model_logits": m_logits,
+                       "model_reward_logits": m_reward, "model_value_logits": m_value}
+            return total_loss(outputs, batch, c)
+
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        grads = pmean(grads, axis_name)
+        updates, opt_state = optimiser.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        target = optax.incremental_update(params, state.target_params, c.target_ema)
+        metrics = pmean({"loss": loss, **metrics}, axis_name)
+        return state._replace(params=params, target_params=target, opt_state=opt_state), metrics
+
+    def update(state: MuZeroState, traj: Trajectory, key):
+        replay_key, key = jax.random.split(key)
+        swap = lambda x: jnp.swapaxes(x, 0, 1)
+        item = {"timestep": jax.tree.map(swap, traj.timestep._replace(info={})), "action": swap(traj.action),
+                "search_policy": swap(traj.extras["search_policy"])}
+        replay = buffer.add(state.replay, item)
+        online = (traj.timestep._replace(info={}), traj.action, traj.extras["search_policy"])
+        S = c.num_sgd_steps
+        B = traj.action.shape[1]
+        if c.split_online:
+            # [T(+1), B, ...] -> [S, T(+1), B/S, ...]: each gradient step gets its own slice of the online batch.
+            online = jax.tree.map(lambda x: jnp.moveaxis(x.reshape((x.shape[0], S, B // S) + x.shape[2:]), 1, 0), online)
+        else:
+            online = jax.tree.map(lambda x: jnp.broadcast_to(x, (S,) + x.shape), online)
+        if n_replay > 0:
+            r = buffer.sample(replay, replay_key).experience  # [S * n_replay, T(+1), ...]
+            r = (r["timestep"], r["action"], r["search_policy"])
+            r = jax.tree.map(lambda x: jnp.swapaxes(x.reshape((S, n_replay) + x.shape[1:]), 1, 2), r)
+            online = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=2), online, r)
+
+        def body(s, xs):
+            (ts, action, policy), k = xs
+            return sgd_step(s, ts, action, policy, k)
+
+        state, metrics = jax.lax.scan(body, state, (online, jax.random.split(key, S)))
+        metrics = jax.tree.map(jnp.mean, metrics)
+        return MuZeroState(state.params, state.target_params, state.opt_state, replay, state.updates + 1), metrics
+
+    def replica_local(state: MuZeroState):
+        axes = jax.tree.map(lambda _: None, state)
+        return axes._replace(replay=axes.replay.replace(experience=jax.tree.map(lambda _: 1, state.replay.experience)))
+
+    return Agent(init, lambda b: (), act, eval_act, update, c.num_envs, c.unroll_length, replica_local)
