@@ -2,7 +2,8 @@
 
 representation h: observation -> latent; dynamics g: (latent, action) -> (latent', reward logits);
 prediction f: latent -> (policy logits, value logits). Latents are min-max scaled to [0, 1] as in
-MuZero's appendix ("Network Architecture"). MLP torsos for vector observations.
+MuZero's appendix ("Network Architecture") unless ``scale_latents=False`` (MuZero on Catch leaves them
+unscaled: the scaling slows that small MLP model's learning). MLP torsos for vector observations.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ class MuZeroModel(eqx.Module):
     policy_head: MLP
     value_head: MLP
     num_actions: int = eqx.field(static=True)
-    scale: bool = eqx.field(static=True)
+    scale_latents: bool = eqx.field(static=True)
 
     def __init__(self, key: jax.Array, obs_shape: Sequence[int], num_actions: int, latent_size: int,
                  hidden: Sequence[int], num_atoms: int, scale_latents: bool = True):
         keys = jax.random.split(key, 5)
         act = jax.nn.relu
         self.num_actions = num_actions
-        self.scale = scale_latents
+        self.scale_latents = scale_latents
         self.representation = MLP(keys[0], math.prod(obs_shape), hidden, latent_size, activation=act)
         self.dynamics = MLP(keys[1], latent_size + num_actions, hidden, latent_size, activation=act)
         self.reward_head = MLP(keys[2], latent_size, hidden, num_atoms, activation=act, out_scale=0.01)
@@ -47,7 +48,7 @@ class MuZeroModel(eqx.Module):
     def initial(self, observation: jax.Array) -> jax.Array:
         """One observation -> latent ``[D]``."""
         s = self.representation(observation)
-        return scale_latent(s) if self.scale else s
+        return scale_latent(s) if self.scale_latents else s
 
     def predict(self, latent: jax.Array) -> tuple[jax.Array, jax.Array]:
         """latent -> (policy logits ``[A]``, value logits ``[atoms]``)."""
@@ -57,5 +58,5 @@ class MuZeroModel(eqx.Module):
         """(latent, action) -> (next latent, reward logits ``[atoms]``)."""
         x = jnp.concatenate([latent, jax.nn.one_hot(action, self.num_actions)])
         nxt = self.dynamics(x)
-        nxt = scale_latent(nxt) if self.scale else nxt
+        nxt = scale_latent(nxt) if self.scale_latents else nxt
         return nxt, self.reward_head(nxt)

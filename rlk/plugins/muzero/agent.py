@@ -2,9 +2,12 @@
 ("On the role of planning in model-based deep reinforcement learning") as config fields.
 
 Acting runs ``mctx.muzero_policy`` (or ``gumbel_muzero_policy``) over the learned model; the
-trajectory keeps the search's visit distribution as the policy target. The update unrolls the
-model K steps from every state and trains policy (search visits), value (n-step returns
-bootstrapped from an EMA target network) and reward, all categorical with two-hot targets.
+trajectory keeps the search's visit distribution as the policy target. Each update adds the online
+sequences to the replay buffer kept in the learner state, then takes ``num_sgd_steps`` gradient
+steps, each on the online batch joined with a fresh replay sample: the model is unrolled K steps
+from every state and trained on policy (search visits), value (n-step returns bootstrapped from an
+EMA target network) and reward, all categorical with two-hot targets. Model steps past an episode's
+end are an absorbing state (value and reward 0), as in MuZero's pseudocode.
 
 The study's knobs (section 4 of Hamrick et al.):
 - search budget: ``num_simulations`` (training: acting and targets) and ``eval_simulations``;
@@ -15,6 +18,12 @@ The study's knobs (section 4 of Hamrick et al.):
   one-step policy-prior baseline), ``search_at_eval``;
 - ``rollout_steps``: below the tree, leaf values come from Monte-Carlo rollouts of the learned
   model with the prior policy (inside the recurrent function) instead of the value head alone.
+
+Defaults are the paper's where they transfer, and a "toy setting" tuned on Catch where they do not
+(the paper trains for hundreds of thousands of steps on large batches; here a run is 150k env steps
+on two CPU cores). On Catch, learning hinges on the model learning the action-conditioned terminal
+reward (ball column vs. paddle column after the move), which takes a few hundred gradient steps: hence
+several gradient steps per update, a larger step size, and no min-max latent scaling (see README.md).
 """
 
 from __future__ import annotations
@@ -42,11 +51,12 @@ from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
 
 
 class MuZeroConfig(PluginConfig):
-    num_envs: int = Field(64, gt=0, description="parallel environments")
+    num_envs: int = Field(64, gt=0, description="parallel environments (online sequences per update)")
     unroll_length: int = Field(16, gt=0, description="sequence length T")
-    # Search (MuZero Appendix C; pb_c constants and Dirichlet noise as in the paper).
+    # Search. pb_c constants are mctx's (MuZero Appendix B: c1 = 1.25, c2 = 19652).
     search: Literal["muzero", "gumbel"] = Field("muzero", description="mctx policy: muzero_policy or gumbel_muzero_policy")
-    num_simulations: int = Field(16, ge=1, description="simulations per search in training (planning study: training budget)")
+    num_simulations: int = Field(16, ge=1, description="simulations per search in training (planning study: training budget; "
+                                                       "MuZero: 50 Atari, 800 board games; toy setting: 16)")
     eval_simulations: int = Field(16, ge=1, description="simulations per search at evaluation (planning study: evaluation budget)")
     max_depth: Optional[int] = Field(None, ge=1, description="maximum tree depth (planning study: tree depth); None: unlimited")
     rollout_steps: int = Field(0, ge=0, description="Monte-Carlo rollout steps of the model with the prior below the tree (planning study)")
@@ -54,28 +64,35 @@ class MuZeroConfig(PluginConfig):
     policy_targets: Literal["acting", "reanalyse", "none"] = Field(
         "acting", description="policy targets from the acting search, a fresh search (Reanalyse), or none (planning study: learning)")
     search_at_eval: bool = Field(True, description="evaluate with search (False: greedy prior; planning study: evaluation)")
-    dirichlet_alpha: float = Field(0.3, gt=0, description="root Dirichlet noise alpha (MuZero: 0.25 Atari, 0.3 board games)")
-    dirichlet_fraction: float = Field(0.25, ge=0, le=1, description="root noise fraction (MuZero: 0.25)")
-    temperature: float = Field(1.0, gt=0, description="visit-count temperature when acting in training")
-    value_bounds: Optional[tuple[float, float]] = Field(None, description="TMP known bounds")
+    dirichlet_alpha: float = Field(0.3, gt=0, description="root Dirichlet noise alpha (MuZero Appendix C: 0.25 Atari, 0.3 chess)")
+    dirichlet_fraction: float = Field(0.25, ge=0, le=1, description="root noise fraction (MuZero Appendix C: 0.25)")
+    temperature: float = Field(1.0, gt=0, description="visit-count temperature when acting in training (MuZero Appendix F: 1.0 "
+                                                      "for the first 500k Atari training steps)")
+    value_bounds: Optional[tuple[float, float]] = Field(
+        None, description="known value bounds for the search's Q normalisation (MuZero pseudocode: KnownBounds, e.g. [-1, 1] "
+                          "for board games); None: min-max over the parent and its children (mctx's default)")
     # Model and learning.
-    model_unroll: int = Field(5, ge=1, description="unroll: model steps K (MuZero: 5)")
-    td_steps: int = Field(10, ge=1, description="n of the n-step value targets (MuZero Atari: 10)")
-    latent_scaling: Literal["minmax", "none"] = Field("minmax", description="TMP")
-    latent_size: int = Field(64, gt=0, description="model latent size")
-    hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes")
-    num_atoms: int = Field(81, ge=3, description="categorical atoms (MuZero Atari: 601)")
-    support_max: float = Field(20.0, gt=0, description="atoms span [-max, max] in h-space (Atari: 300)")
-    gamma: float = Field(0.99, ge=0, le=1, description="discount (MuZero Atari: 0.997)")
-    learning_rate: float = Field(3e-3, gt=0, description="Adam step size (toy setting)")
-    max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip")
-    target_ema: float = Field(0.1, gt=0, le=1, description="target network EMA step")
-    value_loss_weight: float = Field(0.25, ge=0, description="value loss weight (MuZero Reanalyse: 0.25)")
-    replay_fraction: float = Field(0.5, ge=0.0, lt=1.0, description="fraction of each batch replayed from the buffer")
+    model_unroll: int = Field(5, ge=1, description="unroll: model steps K (MuZero Appendix G: 5)")
+    td_steps: int = Field(10, ge=1, description="n of the n-step value targets (MuZero Appendix G, Atari: 10)")
+    latent_scaling: Literal["none", "minmax"] = Field(
+        "none", description="'minmax': latents scaled to [0, 1] (MuZero Appendix G); toy setting 'none': on Catch's MLP model "
+                            "min-max scaling slows learning the action-conditioned reward several-fold")
+    dynamics_grad_scale: float = Field(0.5, ge=0, le=1, description="gradient scale into each next dynamics step (MuZero Appendix G: 0.5)")
+    latent_size: int = Field(64, gt=0, description="model latent size (toy setting)")
+    hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes (toy setting)")
+    num_atoms: int = Field(81, ge=3, description="categorical atoms (MuZero Appendix F, Atari: 601)")
+    support_max: float = Field(20.0, gt=0, description="atoms span [-max, max] in h-space (MuZero Atari: 300)")
+    gamma: float = Field(0.99, ge=0, le=1, description="discount (MuZero Atari: 0.997; toy setting: 0.99)")
+    learning_rate: float = Field(1e-2, gt=0, description="Adam step size (toy setting, tuned on Catch; MuZero: SGD with momentum, "
+                                                         "0.05 Atari, 0.2 board games, decayed)")
+    max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip (toy setting)")
+    target_ema: float = Field(0.1, gt=0, le=1, description="target network EMA step (toy setting)")
+    value_loss_weight: float = Field(0.25, ge=0, description="value loss weight (MuZero Reanalyse, Appendix H: 0.25)")
+    replay_fraction: float = Field(0.5, ge=0.0, lt=1.0, description="fraction of each gradient step's batch replayed from the buffer (toy setting)")
     replay_capacity: int = Field(4096, gt=0, description="sequences kept in the replay buffer")
-    num_sgd_steps: int = Field(1, ge=1, description="gradient steps per update (each on the online batch and a fresh replay sample)")
-    dyn_grad_scale: float = Field(0.5, description="TMP")
-    split_online: bool = Field(False, description="TMP")
+    num_sgd_steps: int = Field(4, ge=1, description="gradient steps per update, each on the online batch and a fresh replay sample "
+                                                    "(toy setting: 4; with 1, 150k Catch steps are only ~150 gradient steps, "
+                                                    "too few for the model to learn the reward)")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"muzero_policy": 1.0, "muzero_value": 1.0, "muzero_reward": 1.0},
         description="named losses and weights")
@@ -90,7 +107,13 @@ class MuZeroState(NamedTuple):
 
 
 def make_recurrent_fn(support: Support, gamma: float, rollout_steps: int):
-    """mctx's recurrent function over the learned model, with optional prior-policy rollouts."""
+    """mctx's recurrent function over the learned model, with optional prior-policy rollouts.
+
+    For a batch of ``(embedding, action)``: the reward of the transition into the child, the discount
+    ``gamma``, the child's prior logits and its value; with ``rollout_steps = n > 0`` the value is the
+    n-step return of the model rolled out from the child with actions sampled from the prior,
+    bootstrapped with the value head: ``sum_{i<n} gamma^i r_i + gamma^n v(s_n)``.
+    """
 
     def recurrent_fn(net: MuZeroModel, rng, action, embedding):
         nxt, r_logits = jax.vmap(net.step)(embedding, action)
@@ -114,12 +137,24 @@ def make_recurrent_fn(support: Support, gamma: float, rollout_steps: int):
     return recurrent_fn
 
 
+def n_step_returns(ts: TimeStep, value: jax.Array, gamma: float, n: int) -> jax.Array:
+    """MuZero's value targets z_j (eq. 3) for ``j < T``: ``[T, N]``.
+
+    ``ts`` has leaves ``[T+1, N]`` (``ts[j+1]`` holds the reward of ``a_j``), ``value [T+1, N]`` the
+    bootstrap values of ``ts[j].observation``. ``z_j = sum_{i<n} gamma^i r_{j+i+1} + gamma^n v_{j+n}``,
+    cut at an episode's end and bootstrapped from the last state where the sequence ends first.
+    """
+    discount = gamma * ts.discount * (1.0 - ts.last.astype(jnp.float32))  # index j: the transition into j
+    return jax.vmap(lambda r, d, v: rlax.n_step_bootstrapped_returns(r, d, v, n), in_axes=1, out_axes=1)(
+        ts.reward[1:], discount[1:], value[1:])
+
+
 def absorbing_targets(ts: TimeStep, targets: dict, support: Support, K: int) -> dict:
     """Treats model steps past an episode's end as an absorbing state (MuZero pseudocode, ``make_target``).
 
-    ``model_targets`` masks every target after the end; MuZero instead trains the model to predict
+    ``model_targets`` masks every target after an end; MuZero instead trains the model to predict
     value 0 there, and reward 0 after the terminal transition, so that the search, whose model
-    knows no episode end, sees a terminal as ``reward + 0``. Policy targets stay masked.
+    knows no episode end, values a terminal transition as its reward alone. Policy targets stay masked.
     """
     T = ts.reward.shape[0] - 1
     ended = jnp.cumsum(ts.last.astype(jnp.int32), axis=0)  # [T+1, N]
@@ -148,14 +183,20 @@ def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = 
         raise RlkError(f"agent 'muzero' has no two-player self-play in this version (env '{spec.name}')")
     if not c.search_for_acting and c.policy_targets == "acting":
         raise RlkError("agent.policy_targets='acting' needs agent.search_for_acting=true (or use 'reanalyse' / 'none')")
+    if c.value_bounds is not None and not c.value_bounds[0] < c.value_bounds[1]:
+        raise RlkError(f"agent.value_bounds must be [low, high] with low < high, got {list(c.value_bounds)}")
     A, T, K = spec.action.num_values, c.unroll_length, c.model_unroll
     support = Support(-c.support_max, c.support_max, c.num_atoms)
     recurrent_fn = make_recurrent_fn(support, c.gamma, c.rollout_steps)
+    if c.value_bounds is None:
+        qtransform = mctx.qtransform_by_parent_and_siblings
+    else:
+        qtransform = functools.partial(mctx.qtransform_by_min_max, min_value=c.value_bounds[0], max_value=c.value_bounds[1])
     total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
     optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
-    per_step = c.num_envs // c.num_sgd_steps if c.split_online else c.num_envs
-    n_replay = int(round(per_step * c.replay_fraction / (1.0 - c.replay_fraction)))  # replayed sequences per step
-    buffer = fbx.make_item_buffer(max_length=c.replay_capacity, min_length=1, sample_batch_size=max(n_replay * c.num_sgd_steps, 1),
+    S = c.num_sgd_steps
+    n_replay = int(round(c.num_envs * c.replay_fraction / (1.0 - c.replay_fraction)))  # replayed sequences per step
+    buffer = fbx.make_item_buffer(max_length=c.replay_capacity, min_length=1, sample_batch_size=max(n_replay * S, 1),
                                   add_sequences=True, add_batches=False)
 
     def init(key):
@@ -176,10 +217,9 @@ def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = 
             out = mctx.gumbel_muzero_policy(net, key, root, recurrent_fn, num_simulations, invalid_actions=invalid,
                                             max_depth=c.max_depth, gumbel_scale=1.0 if noise else 0.0)
         else:
-            qt = (mctx.qtransform_by_parent_and_siblings if c.value_bounds is None else
-                  functools.partial(mctx.qtransform_by_min_max, min_value=c.value_bounds[0], max_value=c.value_bounds[1]))
-            out = mctx.muzero_policy(net, key, root, recurrent_fn, num_simulations, invalid_actions=invalid, qtransform=qt,
-                                     max_depth=c.max_depth, dirichlet_fraction=c.dirichlet_fraction if noise else 0.0,
+            out = mctx.muzero_policy(net, key, root, recurrent_fn, num_simulations, invalid_actions=invalid,
+                                     max_depth=c.max_depth, qtransform=qtransform,
+                                     dirichlet_fraction=c.dirichlet_fraction if noise else 0.0,
                                      dirichlet_alpha=c.dirichlet_alpha, temperature=c.temperature if noise else 1.0)
         return out, prior
 
@@ -198,42 +238,38 @@ def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = 
         prior, _ = jax.vmap(lambda o: params.predict(params.initial(o)))(timestep.observation)
         return jnp.argmax(prior, -1), actor_state, {}
 
-    def n_step_values(target_net, ts: TimeStep) -> jax.Array:
-        """n-step returns bootstrapped from the target network, ``[T, N]`` (MuZero eq. 3 with z_t)."""
-        v = logits_to_scalar(jax.vmap(jax.vmap(lambda o: target_net.predict(target_net.initial(o))[1]))(ts.observation), support)
-        discount = c.gamma * ts.discount * (1.0 - ts.last.astype(jnp.float32))
-        return jax.vmap(lambda r, d, vv: rlax.n_step_bootstrapped_returns(r, d, vv, c.td_steps), in_axes=1, out_axes=1)(
-            ts.reward[1:], discount[1:], v[1:])
-
-    def sgd_step(state: MuZeroState, ts, action, policy, search_key):
+    def sgd_step(state: MuZeroState, ts: TimeStep, action, policy, search_key):
+        """One gradient step on sequences ``ts [T+1, N]``, ``action [T, N]``, ``policy [T, N, A]``."""
         N = action.shape[1]
         if c.policy_targets == "reanalyse":
             obs = ts.observation[:T].reshape((T * N,) + ts.observation.shape[2:])
             out, _ = search(state.target_params, obs, search_key, c.num_simulations, False)
             policy = out.action_weights.reshape((T, N, A))
-        z = n_step_values(state.target_params, ts)  # [T, N]
+        target = state.target_params
+        v = logits_to_scalar(jax.vmap(jax.vmap(lambda o: target.predict(target.initial(o))[1]))(ts.observation), support)
+        z = n_step_returns(ts, v, c.gamma, c.td_steps)  # [T, N]
         policy_full = jnp.concatenate([policy, jnp.zeros((1, N, A))], 0)  # [T+1, N, A]; the last is masked
         targets = absorbing_targets(ts, model_targets(ts, policy_full, z, support, K), support, K)
+        use_policy = 0.0 if c.policy_targets == "none" else 1.0
+        # Policy targets exist for steps j + k < T only (the search did not run on the final observation).
+        inside = (jnp.arange(T)[None, :, None] + jnp.arange(1, K + 1)[:, None, None]) < T
         batch = jax.lax.stop_gradient({
             **targets, "policy": policy, "value": scalar_to_two_hot(z, support),
-            "policy_mask": jnp.full((T, N), 0.0 if c.policy_targets == "none" else 1.0),
-            "value_mask": jnp.ones((T, N)),
+            "policy_mask": jnp.full((T, N), use_policy), "value_mask": jnp.ones((T, N)),
+            "model_policy_mask": targets["model_policy_mask"] * inside * use_policy,
         })
-        batch["model_policy_mask"] = batch["model_policy_mask"] * (c.policy_targets != "none")
-        # The last step of a sequence has no policy target beyond the trajectory.
-        batch["model_policy_mask"] = batch["model_policy_mask"] * (jnp.arange(T)[None, :, None] + jnp.arange(1, K + 1)[:, None, None] < T)
 
         def loss_fn(net):
             latents = jax.vmap(jax.vmap(net.initial))(ts.observation[:T])
             logits, v_logits = jax.vmap(jax.vmap(net.predict))(latents)
             acts = jnp.concatenate([action, jnp.zeros((K,) + action.shape[1:], action.dtype)], 0)
-            seq = jnp.stack([acts[k:k + T] for k in range(K)])
+            seq = jnp.stack([acts[k:k + T] for k in range(K)])  # [K, T, N]: a_{j+k}
 
             def unroll(s, a):
                 nxt, r_logits = jax.vmap(jax.vmap(net.step))(s, a)
                 p_logits, val_logits = jax.vmap(jax.vmap(net.predict))(nxt)
-                # MuZero Appendix G: the gradient into the next dynamics step is scaled by 1/2.
-                nxt = c.dyn_grad_scale * nxt + (1.0 - c.dyn_grad_scale) * jax.lax.stop_gradient(nxt)
+                g = c.dynamics_grad_scale  # MuZero Appendix G: the gradient into the next dynamics step is scaled by 1/2
+                nxt = g * nxt + (1.0 - g) * jax.lax.stop_gradient(nxt)
                 return nxt, (p_logits, r_logits, val_logits)
 
             _, (m_logits, m_reward, m_value) = jax.lax.scan(unroll, latents, seq)
@@ -256,24 +292,18 @@ def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = 
                 "search_policy": swap(traj.extras["search_policy"])}
         replay = buffer.add(state.replay, item)
         online = (traj.timestep._replace(info={}), traj.action, traj.extras["search_policy"])
-        S = c.num_sgd_steps
-        B = traj.action.shape[1]
-        if c.split_online:
-            # [T(+1), B, ...] -> [S, T(+1), B/S, ...]: each gradient step gets its own slice of the online batch.
-            online = jax.tree.map(lambda x: jnp.moveaxis(x.reshape((x.shape[0], S, B // S) + x.shape[2:]), 1, 0), online)
-        else:
-            online = jax.tree.map(lambda x: jnp.broadcast_to(x, (S,) + x.shape), online)
-        if n_replay > 0:
+        batches = jax.tree.map(lambda x: jnp.broadcast_to(x, (S,) + x.shape), online)  # [S, T(+1), B, ...]
+        if n_replay > 0:  # S fresh samples of n_replay sequences, joined to the online batch
             r = buffer.sample(replay, replay_key).experience  # [S * n_replay, T(+1), ...]
             r = (r["timestep"], r["action"], r["search_policy"])
             r = jax.tree.map(lambda x: jnp.swapaxes(x.reshape((S, n_replay) + x.shape[1:]), 1, 2), r)
-            online = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=2), online, r)
+            batches = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=2), batches, r)
 
         def body(s, xs):
             (ts, action, policy), k = xs
             return sgd_step(s, ts, action, policy, k)
 
-        state, metrics = jax.lax.scan(body, state, (online, jax.random.split(key, S)))
+        state, metrics = jax.lax.scan(body, state, (batches, jax.random.split(key, S)))
         metrics = jax.tree.map(jnp.mean, metrics)
         return MuZeroState(state.params, state.target_params, state.opt_state, replay, state.updates + 1), metrics
 
