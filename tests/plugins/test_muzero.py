@@ -203,6 +203,8 @@ def test_muzero_solves_catch(cli, tmp_path):
     shown = cli("show-config", "--agent", "muzero").stdout
     assert all(word in shown for word in ("simulation", "depth", "rollout"))
     cli("train", "--agent", "muzero", "-q", "--run-dir", str(tmp_path / "run"))
+    agent = json.loads((tmp_path / "run" / "config.json").read_text())["agent"]
+    assert agent["num_simulations"] == agent["eval_simulations"] == 8  # issue 6: Catch with 8 simulations
     result = summary(tmp_path / "run")
     assert result["final_return"] >= 0.9
     assert result["final_return"] > random_policy_return() + 1.0  # random play: about -0.6

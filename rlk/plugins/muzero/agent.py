@@ -55,9 +55,10 @@ class MuZeroConfig(PluginConfig):
     unroll_length: int = Field(16, gt=0, description="sequence length T")
     # Search. pb_c constants are mctx's (MuZero Appendix B: c1 = 1.25, c2 = 19652).
     search: Literal["muzero", "gumbel"] = Field("muzero", description="mctx policy: muzero_policy or gumbel_muzero_policy")
-    num_simulations: int = Field(16, ge=1, description="simulations per search in training (planning study: training budget; "
-                                                       "MuZero: 50 Atari, 800 board games; toy setting: 16)")
-    eval_simulations: int = Field(16, ge=1, description="simulations per search at evaluation (planning study: evaluation budget)")
+    num_simulations: int = Field(8, ge=1, description="simulations per search in training (planning study: training budget; "
+                                                      "MuZero: 50 Atari, 800 board games; toy setting: 8)")
+    eval_simulations: int = Field(8, ge=1, description="simulations per search at evaluation (planning study: evaluation budget; "
+                                                       "toy setting: 8)")
     max_depth: Optional[int] = Field(None, ge=1, description="maximum tree depth (planning study: tree depth); None: unlimited")
     rollout_steps: int = Field(0, ge=0, description="Monte-Carlo rollout steps of the model with the prior below the tree (planning study)")
     search_for_acting: bool = Field(True, description="act with search (False: sample the prior policy; planning study: data)")
