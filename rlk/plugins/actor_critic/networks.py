@@ -134,7 +134,7 @@ def apply_batch(net: Union[ActorCritic, GaussianActorCritic], observation: jax.A
     """
     if observation.dtype == jnp.uint8:
         observation = observation.astype(jnp.float32) / 255.0
-    return jax.vmap(net)(observation)
+    return net.actor.batch(observation), net.critic.batch(observation)[:, 0]
 
 
 def masked_logits(logits: jax.Array, mask) -> jax.Array:

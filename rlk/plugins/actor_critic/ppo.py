@@ -137,7 +137,9 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         T, B = traj.action.shape[:2]
         flat = lambda x: x.reshape((T * B,) + x.shape[2:])
         data = {
-            "timestep": jax.tree.map(lambda x: flat(x[:-1]), traj.timestep._replace(info={})),
+            # only what the policy reads is shuffled into minibatches (each field costs a gather)
+            "timestep": jax.tree.map(lambda x: flat(x[:-1]), TimeStep(
+                traj.timestep.observation, None, None, None, traj.timestep.legal_action_mask)),
             "action": flat(traj.action),
             "behaviour_log_prob": flat(traj.extras["log_prob"]),
             "behaviour_value": flat(traj.extras["value"]),
