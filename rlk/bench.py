@@ -334,6 +334,105 @@ def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, p
     }
 
 
+# -- Sebulba on a host environment (Atari) -------------------------------------------------------
+SEBULBA_KEYS = ROW_KEYS + ("arch", "agent", "actor_threads", "frames_per_s", "ceiling_frames_per_s")
+
+
+def sebulba_program(env_name: str, agent: str, log_every_steps: int, num_devices: Optional[int] = None):
+    """The Sebulba program ``rlk train --agent AGENT --env ENV --arch sebulba`` would build."""
+    from rlk.core.config import build_run_config
+    from rlk.core.run import Run, resolve
+
+    backend = {"name": "cpu"} if num_devices is None else {"name": "cpu", "num_devices": num_devices}
+    config = build_run_config({"agent": {"name": agent}, "env": {"name": env_name}, "arch": {"name": "sebulba"},
+                               "backend": backend, "log_every_steps": log_every_steps})
+    return Run(resolve(config), Path(".")).build()
+
+
+def host_ceiling_timer(factory, num_threads: int, envs_per_thread: int, steps_per_thread: int) -> Timer:
+    """The host environment alone: ``num_threads`` threads (as Sebulba's actors), each stepping its own
+    vector env of ``envs_per_thread`` with uniform random actions, ``steps_per_thread`` steps each."""
+    import threading
+
+    import numpy as np
+
+    envs = [factory.make(envs_per_thread, 10_000 + i) for i in range(num_threads)]
+    for i, e in enumerate(envs):
+        e.reset(10_000 + i)
+    n = factory.spec.action.num_values
+
+    def work(env, rng):
+        for _ in range(steps_per_thread):
+            env.step(rng.integers(0, n, size=envs_per_thread))
+
+    def call():
+        threads = [threading.Thread(target=work, args=(e, np.random.default_rng(i))) for i, e in enumerate(envs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    timer = Timer(call, num_threads * envs_per_thread * steps_per_thread)
+    timer.close = lambda: [e.close() for e in envs]
+    return timer
+
+
+def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budget: Budget = Budget(),
+                  log: Callable[[str], None] = lambda s: None, num_devices: Optional[int] = None) -> dict[str, Any]:
+    """One row: Sebulba training env steps/s (actor threads + learner, as ``rlk train`` runs them)
+    beside the host env stepped alone by the same number of threads with random actions."""
+    program = sebulba_program(env_name, agent, budget.log_every_steps, num_devices)
+    try:
+        state = program.init([0])
+        log(f"sebulba {agent} {env_name}: compiling (first call starts the actor threads)")
+        t0 = time.perf_counter()
+        step = program.compile(state)
+        box = {"state": step(state)[0]}  # the learner compiles on its first trajectory
+        compile_s = time.perf_counter() - t0
+
+        def calls():
+            for _ in range(budget.calls):
+                box["state"], metrics = step(box["state"])
+                program.summarise(metrics)
+            _block(box["state"])
+
+        rlk = Timer(calls, budget.calls * program.env_steps_per_step)
+        steps_per_thread = budget.calls * program.env_steps_per_step // (program.num_threads * program.envs_per_thread)
+        rlk.warm()
+        for r in range(budget.repeats):
+            log(f"sebulba {agent} {env_name}: repeat {r + 1}/{budget.repeats} (training)")
+            rlk.once()
+    finally:
+        program.close()
+    # The ceiling runs after the actors stopped (they would compete for the same cores).
+    ceiling = host_ceiling_timer(program.env_factory, program.num_threads, program.envs_per_thread, steps_per_thread)
+    try:
+        ceiling.warm()
+        for r in range(budget.repeats):
+            log(f"sebulba {agent} {env_name}: repeat {r + 1}/{budget.repeats} (env alone)")
+            ceiling.once()
+    finally:
+        ceiling.close()
+    frames = getattr(getattr(program.env_factory, "config", None), "frameskip", 1)
+    sps, ceil_sps = rlk.steps_per_s, ceiling.steps_per_s
+    return {
+        "name": f"sebulba-{agent}/{env_name}/{program.num_devices}dev/1seed", "env": env_name,
+        "devices": program.num_devices, "seeds": 1, "steps_per_s": sps, "ceiling_steps_per_s": ceil_sps,
+        "peer_steps_per_s": None, "ratio": sps / ceil_sps, "peer_ratio": None, "peer_devices": None,
+        "compile_s": compile_s, "peer_compile_s": None, "env_steps_per_call": program.env_steps_per_step,
+        "machine": machine(), "arch": "sebulba", "agent": agent, "actor_threads": program.num_threads,
+        "frames_per_s": sps * frames, "ceiling_frames_per_s": ceil_sps * frames,
+    }
+
+
+SEBULBA_BUDGET = Budget(calls=3, repeats=2, log_every_steps=5_120)  # 4 learner updates of 64 x 20 per call
+
+
+def sebulba_rows(envs: Optional[str], log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+    """``bench_sebulba`` rows for the comma-separated ``envs`` (none when ``envs`` is empty)."""
+    return [bench_sebulba(e, budget=SEBULBA_BUDGET, log=log) for e in _names(envs or "")]
+
+
 def _local_device_count() -> int:
     import jax
 
@@ -411,6 +510,10 @@ def _si(x: Optional[float]) -> str:
     return f"{x:.3g}"
 
 
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['env']} (sebulba {row['agent']})" if row.get("arch") == "sebulba" else row["env"]
+
+
 def table(rows: list[dict[str, Any]]):
     """A rich table of rows (steps/s abbreviated; ``--json`` has the exact numbers)."""
     from rich import box
@@ -425,7 +528,7 @@ def table(rows: list[dict[str, Any]]):
         t.add_column(col, justify="left" if col == "env" else "right", no_wrap=True)
     for r in rows:
         comp = f"{r['compile_s']:.0f}/" + (f"{r['peer_compile_s']:.0f}" if r["peer_compile_s"] is not None else "-")
-        t.add_row(r["env"], str(r["devices"]), str(r["seeds"]), _si(r["steps_per_s"]),
+        t.add_row(_label(r), str(r["devices"]), str(r["seeds"]), _si(r["steps_per_s"]),
                   _si(r["ceiling_steps_per_s"]), _si(r["peer_steps_per_s"]), f"{100 * r['ratio']:.1f}%",
                   _fmt(r["peer_ratio"], True), comp)
     return t
@@ -436,7 +539,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         comp = f"{r['compile_s']:.1f} / " + (f"{r['peer_compile_s']:.1f}" if r["peer_compile_s"] is not None else "-")
-        lines.append(f"| {r['env']} | {r['devices']} | {r['seeds']} | {_fmt(r['steps_per_s'])} | "
+        lines.append(f"| {_label(r)} | {r['devices']} | {r['seeds']} | {_fmt(r['steps_per_s'])} | "
                      f"{_fmt(r['ceiling_steps_per_s'])} | {_fmt(r['peer_steps_per_s'])} | {_fmt(r['ratio'], True)} | "
                      f"{_fmt(r['peer_ratio'], True)} | {comp} |")
     return "\n".join(lines)
@@ -453,7 +556,7 @@ def _names(text: str) -> list[str]:
 def _plan(envs: Optional[str], devices: Optional[str], seeds: Optional[str], quick: bool):
     if quick:
         return _names(envs or "catch"), _ints(devices or "1"), _ints(seeds or "1"), "quick"
-    return _names(envs or ",".join(DEFAULT_ENVS)), _ints(devices or "1,4"), _ints(seeds or "1,4"), "default"
+    return _names(envs or ",".join(DEFAULT_ENVS)), _ints(devices or "1,2,4"), _ints(seeds or "1,4"), "default"
 
 
 def _stderr_log(msg: str) -> None:
@@ -467,19 +570,22 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--json", action="store_true", help="print JSON rows")
     p.add_argument("--markdown", action="store_true", help="print a markdown table")
     p.add_argument("--envs", default=None, help=f"comma-separated (default {','.join(DEFAULT_ENVS)})")
-    p.add_argument("--devices", default=None, help="comma-separated device counts (default 1,4)")
+    p.add_argument("--devices", default=None, help="comma-separated device counts (default 1,2,4)")
     p.add_argument("--seeds", default=None, help="comma-separated seed counts (default 1,4)")
     p.add_argument("--quick", action="store_true", help="catch, 1 device, 1 seed, short timing")
     p.add_argument("--calls", type=int, default=None, help="compiled calls per timed repeat")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (best reported)")
     p.add_argument("--log-every-steps", type=int, default=None, help="env steps per seed per compiled call")
     p.add_argument("--no-peer", action="store_true", help="skip the single-file peer")
+    p.add_argument("--sebulba", default=None, metavar="ENVS",
+                   help="also time Sebulba V-trace on these host envs (e.g. atari-breakout) beside the env alone")
     a = p.parse_args(argv)
     envs, devices, seeds, name = _plan(a.envs, a.devices, a.seeds, a.quick)
     budget = BUDGETS[name]
     budget = dataclasses.replace(budget, **{k: v for k, v in dict(
         calls=a.calls, repeats=a.repeats, log_every_steps=a.log_every_steps).items() if v is not None})
     rows = run_benchmarks(envs, devices, seeds, budget, peer=not a.no_peer, log=_stderr_log)
+    rows += sebulba_rows(a.sebulba, log=_stderr_log)
     if a.json:
         print(json.dumps(rows, indent=2))
     elif a.markdown:
@@ -498,15 +604,18 @@ def register_bench_command(app) -> None:
     def bench(
         as_json: bool = typer.Option(False, "--json", help="print JSON rows instead of a table"),
         envs: Optional[str] = typer.Option(None, help=f"comma-separated envs (default {','.join(DEFAULT_ENVS)})"),
-        devices: Optional[str] = typer.Option(None, help="comma-separated device counts (default 1,4)"),
+        devices: Optional[str] = typer.Option(None, help="comma-separated device counts (default 1,2,4)"),
         seeds: Optional[str] = typer.Option(None, help="comma-separated numbers of seeds at once (default 1,4)"),
         quick: bool = typer.Option(False, "--quick", help="catch, 1 device, 1 seed, short timing (< 1 min)"),
+        sebulba: Optional[str] = typer.Option(
+            None, help="also time Sebulba V-trace on these host envs (e.g. atari-breakout) beside the env alone"),
     ):
         """Anakin PPO training steps/s beside the env-only ceiling and a single-file PureJaxRL peer."""
         from rich.console import Console
 
         plan_envs, plan_devices, plan_seeds, name = _plan(envs, devices, seeds, quick)
         rows = run_benchmarks(plan_envs, plan_devices, plan_seeds, name, log=_stderr_log)
+        rows += sebulba_rows(sebulba, log=_stderr_log)
         if as_json:
             print(json.dumps(rows, indent=2))
         else:

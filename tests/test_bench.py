@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import jax
+import pytest
 
 from rlk import bench
 from rlk.plugins.envs.wrappers import for_training
@@ -40,3 +41,17 @@ def test_run_benchmarks_rows():
     assert math.isclose(row["ratio"], row["steps_per_s"] / row["ceiling_steps_per_s"])
     assert math.isclose(row["peer_ratio"], row["steps_per_s"] / row["peer_steps_per_s"])
     assert row["machine"]["cores"] >= 1 and row["machine"]["cpu"]
+
+
+@pytest.mark.slow
+def test_sebulba_atari_row():
+    """``rlk bench --sebulba atari-breakout``: training and the env alone measured, frames = 4 x steps."""
+    row = bench.bench_sebulba("atari-breakout", "vtrace", bench.Budget(calls=1, repeats=1, log_every_steps=1280),
+                              num_devices=1)
+    assert set(row) == set(bench.SEBULBA_KEYS)
+    assert (row["arch"], row["agent"], row["env"]) == ("sebulba", "vtrace", "atari-breakout")
+    for key in ("steps_per_s", "ceiling_steps_per_s", "ratio", "frames_per_s", "ceiling_frames_per_s"):
+        assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
+    assert math.isclose(row["frames_per_s"], 4 * row["steps_per_s"])  # DQN frame skip 4
+    assert math.isclose(row["ratio"], row["steps_per_s"] / row["ceiling_steps_per_s"])
+    assert row["actor_threads"] >= 1 and row["env_steps_per_call"] == 1280
