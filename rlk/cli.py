@@ -97,8 +97,8 @@ def _compose_config(config_file: Optional[Path], flags: dict[str, Any], override
     from rlk.core.config import apply_override, build_run_config, load_yaml
 
     data: dict[str, Any] = load_yaml(config_file) if config_file else {}
-    for section in ("agent", "env", "backend"):
-        name = flags.pop(section)
+    for section in ("agent", "env", "backend", "model", "dataset"):
+        name = flags.pop(section, None)
         if name is None:
             continue
         current = data.get(section)
@@ -116,11 +116,13 @@ def train(
     agent: Optional[str] = typer.Option(None, help="agent plugin (default ppo)"),
     env: Optional[str] = typer.Option(None, help="environment plugin (default catch)"),
     backend: Optional[str] = typer.Option(None, help="backend plugin: cpu, gpu, tpu (default cpu)"),
-    arch: Optional[Arch] = typer.Option(None, help="architecture (default: anakin for JAX envs)"),
+    arch: Optional[Arch] = typer.Option(None, help="architecture (default: anakin for JAX envs, trainer for --model)"),
+    model: Optional[str] = typer.Option(None, help="model plugin: train a model on --dataset (arch trainer)"),
+    dataset: Optional[str] = typer.Option(None, help="dataset plugin for --model"),
     config: Optional[Path] = typer.Option(None, "--config", help="a run config in YAML"),
     override: list[str] = typer.Option([], "-o", "--override", help="path.to.field=value (repeatable)"),
     seed: Optional[int] = typer.Option(None, help="random seed"),
-    steps: Optional[int] = typer.Option(None, help="environment steps (summed over environments)"),
+    steps: Optional[int] = typer.Option(None, help="environment steps (summed over environments); model runs: updates"),
     num_seeds: Optional[int] = typer.Option(None, "--num-seeds", help="independent seeds in one program"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this folder"),
@@ -137,14 +139,15 @@ def train(
               if v is not None}
     try:
         if resume is not None:
-            given = dict(agent=agent, env=env, backend=backend, arch=arch, config=config, seed=seed,
+            given = dict(agent=agent, env=env, backend=backend, arch=arch, model=model, dataset=dataset, config=config, seed=seed,
                          num_seeds=num_seeds, run_dir=run_dir)
             extra = ["--" + k.replace("_", "-") for k, v in given.items() if v is not None] + (["-o"] if override else [])
             if extra:
                 raise RlkError(f"--resume continues a saved config; drop {', '.join(extra)}")
             path, summary = run_mod.resume(resume, steps=steps, console=bar, launch=launch)
         else:
-            flags = dict(agent=agent, env=env, backend=backend, arch=arch.value if arch else None, seed=seed,
+            flags = dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset,
+                         arch=arch.value if arch else None, seed=seed,
                          steps=steps, num_seeds=num_seeds, run_dir=str(run_dir) if run_dir else None)
             cfg = _compose_config(config, flags, override)
             if launch:
@@ -153,6 +156,14 @@ def train(
     except run_mod.Interrupted as stop:
         console.print(str(stop))
         raise typer.Exit(stop.exit_code)
+    if "model" in summary:
+        eps = summary["examples_per_s"]
+        out.print(
+            f"{summary['model']} on {summary['dataset']}: final_loss={summary['final_loss']:.4g}, "
+            f"updates={summary['updates']:,}, " + (f"{eps:,.0f} examples/s, " if eps else "")
+            + f"compile {summary['compile_s']:.1f}s, wall {summary['wall_s']:.1f}s -> {path}"
+        )
+        return
     sps = summary["env_steps_per_s"]
     out.print(
         f"{summary['agent']} on {summary['env']}: final_return={summary['final_return']:.3f} "
@@ -169,14 +180,54 @@ def eval_cmd(
     episodes: int = typer.Option(100, min=1, help="greedy episodes per seed"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ):
-    """Mean and std return of the saved (greedy) policy."""
+    """Mean and std return of the saved (greedy) policy; a model run: the model's evaluation metrics."""
     from rlk.core.run import evaluate_run
 
     result = evaluate_run(run_dir, episodes)
     if as_json:
         print(json.dumps(result))
+    elif "metrics" in result:
+        out.print(f"{run_dir}: {result['model']} on {result['dataset']} (test split)", highlight=False)
+        for k, v in result["metrics"].items():
+            out.print(f"  {k} = {v:.6g}", highlight=False)
     else:
         out.print(f"{run_dir}: mean return {result['mean_return']:.3f} +- {result['std_return']:.3f} over {episodes} episodes per seed")
+
+
+@app.command()
+def sample(
+    run_dir: Path = typer.Argument(..., help="a model run folder"),
+    out_path: Path = typer.Option(Path("samples.png"), "--out", help="PNG to write"),
+    seed: int = typer.Option(12_345, help="random seed of the samples"),
+):
+    """A grid of a model run's samples or reconstructions, as a PNG."""
+    from rlk.core.run import sample_run
+
+    grid = sample_run(run_dir, seed)
+    _save_grid(grid, out_path)
+    out.print(f"wrote {out_path} ({grid.shape[0]}x{grid.shape[1]} grid)")
+
+
+def _save_grid(grid, path: Path) -> None:
+    """Tiles images ``[R, C, H, W(, 3)]`` (values in [0, 1]) with 1-pixel gaps into a PNG (matplotlib)."""
+    import numpy as np
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    g = np.clip(np.asarray(grid, np.float32), 0.0, 1.0)
+    if g.ndim == 3:  # [N, H, W]: one row
+        g = g[None]
+    R, C, H, W = g.shape[:4]
+    scale = max(1, 64 // H)
+    canvas = np.ones((R * (H + 1) + 1, C * (W + 1) + 1) + g.shape[4:], np.float32)
+    for r in range(R):
+        for c in range(C):
+            canvas[1 + r * (H + 1): 1 + r * (H + 1) + H, 1 + c * (W + 1): 1 + c * (W + 1) + W] = g[r, c]
+    canvas = np.kron(canvas, np.ones((scale, scale) + (1,) * (canvas.ndim - 2), np.float32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, canvas, cmap="gray", vmin=0.0, vmax=1.0)
 
 
 @app.command()

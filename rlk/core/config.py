@@ -46,9 +46,12 @@ class RunConfig(BaseModel):
     arch: Optional[Component] = Field(None, description="architecture and its options; default: anakin for JAX envs, sebulba otherwise")
     seed: int = Field(0, ge=0, description="seed of the first (or only) run; seed i of --num-seeds is seed + i")
     num_seeds: int = Field(1, ge=1, description="independent seeds trained in one compiled program")
-    steps: int = Field(150_000, gt=0, description="environment steps (summed over the batch of environments)")
-    log_every_steps: int = Field(10_000, gt=0, description="env steps between metric rows (one compiled call)")
-    checkpoint_every_steps: int = Field(50_000, gt=0, description="env steps between periodic checkpoints")
+    steps: int = Field(150_000, gt=0, description="environment steps (summed over the batch of environments); "
+                                                  "model runs: updates (default 2,000)")
+    log_every_steps: int = Field(10_000, gt=0, description="env steps between metric rows (one compiled call); "
+                                                         "model runs: updates (default 100)")
+    checkpoint_every_steps: int = Field(50_000, gt=0, description="env steps between periodic checkpoints; "
+                                                                  "model runs: updates (default 1,000)")
     eval_episodes: int = Field(100, ge=1, description="greedy episodes for final_return at the end")
     run_dir: Optional[str] = Field(None, description="run folder (default runs/<agent>-<env>-<time>)")
 
@@ -123,6 +126,8 @@ DEFAULT_NAMES = {"agent": "ppo", "env": "catch", "backend": "cpu"}
 
 def _normalise(data: dict[str, Any]) -> dict[str, Any]:
     out = dict(data)
+    if out.get("model") is not None and isinstance(out.get("arch"), dict) and "name" not in out["arch"]:
+        out["arch"] = {"name": "trainer", **out["arch"]}  # -o arch.batch_size=... on a model run
     for k in ("agent", "env", "backend", "model", "dataset", "arch"):
         if isinstance(out.get(k), str):
             out[k] = {"name": out[k]}

@@ -117,19 +117,61 @@ class Loss(Protocol):
 
 
 class Model(NamedTuple):
-    """A supervised or generative model (for the Trainer architecture), as pure functions."""
+    """A supervised or generative model (for the Trainer architecture), as pure functions.
+
+    Written for one device and one batch, like an agent; the Trainer averages gradients over
+    devices. Randomness comes per example, so a batch split over devices draws the same numbers as
+    the whole batch on one device (and the data-parallel step equals the single-device step).
+
+    Attributes:
+      init: ``(key) -> params``, a pytree of arrays.
+      loss: ``(params, batch, keys[B]) -> (scalar, metrics)``; ``batch`` is a dict of arrays with a
+        leading batch axis ``[B, ...]``, ``keys`` one PRNG key per example; the scalar and the
+        metrics are means over the batch (so averaging them over equal shards gives the global mean).
+      evaluate: ``(params, batch, key) -> metrics``: evaluation metrics (scalars) on ``batch``, the
+        whole evaluation split (or its first ``eval_examples``), with one key.
+      sample: ``(params, batch, key) -> images [R, C, *example_shape]``: a grid of samples or
+        reconstructions of ``batch``'s first examples (``rlk sample``).
+    """
 
     init: Callable[[PRNGKey], Params]
-    loss: Callable[[Params, Any, PRNGKey], tuple[jax.Array, Metrics]]
+    loss: Callable[[Params, Any, jax.Array], tuple[jax.Array, Metrics]]
     evaluate: Callable[[Params, Any, PRNGKey], Metrics]
     sample: Optional[Callable[[Params, Any, PRNGKey], jax.Array]] = None
 
 
+class DatasetSpec(NamedTuple):
+    """What a model needs to know about a dataset.
+
+    Attributes:
+      shape: the shape of one example's ``x`` (images: ``[H, W]`` or ``[H, W, C]``, values in [0, 1]).
+      num_classes: number of labels ``y`` (``0`` when the dataset has none).
+      sizes: examples per split, e.g. ``{"train": 1437, "test": 360}``.
+    """
+
+    shape: tuple[int, ...]
+    num_classes: int
+    sizes: dict[str, int]
+
+
 class Dataset(abc.ABC):
-    """A dataset shipped or generated offline; yields numpy batches."""
+    """A dataset shipped or generated offline; yields numpy batches (dicts ``{"x": [B, ...], "y": [B]}``).
+
+    ``batches(split, batch_size, seed, start)`` is deterministic: the same arguments give the same
+    batches, and ``start=n`` yields what the ``n``-th batch onwards would have been (exact resume).
+    The training split is shuffled each epoch from ``seed``; ``arrays(split)`` is a whole split in
+    a fixed order (for evaluation).
+    """
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> DatasetSpec: ...
 
     @abc.abstractmethod
-    def batches(self, split: str, batch_size: int, seed: int) -> Iterator[Any]: ...
+    def batches(self, split: str, batch_size: int, seed: int, start: int = 0) -> Iterator[dict[str, np.ndarray]]: ...
+
+    @abc.abstractmethod
+    def arrays(self, split: str) -> dict[str, np.ndarray]: ...
 
 
 class Backend(Protocol):
@@ -151,6 +193,11 @@ class Program(Protocol):
     the compiled ``step(state) -> (state, metrics)``, which advances every seed by
     ``env_steps_per_step`` environment steps; ``summarise(metrics)`` turns its metrics into per-seed
     row values; ``evaluate(state, episodes, seed) -> returns[seeds, episodes]`` runs the greedy policy.
+
+    A model run's program (the Trainer) counts ``RunConfig.steps`` in updates instead of env steps
+    and has ``kind = "model"``: its ``env_steps_per_step`` is the updates per call, ``counters``
+    names the extra row counters (``{"examples": per call}``), and ``evaluate_model(state, seed)``
+    (metrics per seed) and ``sample(state, seed)`` replace ``evaluate``.
     """
 
     env_steps_per_step: int

@@ -29,6 +29,10 @@ from rlk.core.logging import FileSink, TensorBoardSink
 from rlk.core.registry import Registry, default_registry
 
 FIRST_COLUMNS = ["step", "env_steps", "seed", "episode_return", "episodes", "loss"]
+MODEL_FIRST_COLUMNS = ["step", "examples", "seed", "loss"]
+# A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
+# (tuned for env steps) where the user set none.
+MODEL_RUN_DEFAULTS = {"steps": 2_000, "log_every_steps": 100, "checkpoint_every_steps": 1_000}
 LAST_COLUMNS = ["steps_per_s", "wall_s"]
 # Backend options of one launch on many hosts (they differ per process): not saved in config.json,
 # given again to ``--resume``.
@@ -38,9 +42,9 @@ LAUNCH_OPTIONS = ("coordinator", "num_processes", "process_id")
 class Interrupted(Exception):
     """Raised after a clean stop on SIGINT/SIGTERM (the checkpoint is saved)."""
 
-    def __init__(self, run_dir: Path, env_steps: int, signum: int):
+    def __init__(self, run_dir: Path, env_steps: int, signum: int, unit: str = "env steps"):
         name = signal.Signals(signum).name
-        super().__init__(f"{name}: stopped at {env_steps} env steps; checkpoint saved; resume with: rlk train --resume {run_dir}")
+        super().__init__(f"{name}: stopped at {env_steps} {unit}; checkpoint saved; resume with: rlk train --resume {run_dir}")
         self.run_dir = run_dir
         self.exit_code = 128 + signum
 
@@ -54,13 +58,19 @@ class ResolvedRun:
     env: Any
     backend: Any
     arch: Optional[str]  # None: chosen by the environment's kind when the run is built
+    model: Any = None  # model runs (arch 'trainer'): the model and dataset plugins, no agent or env
+    dataset: Any = None
+
+    @property
+    def is_model_run(self) -> bool:
+        return self.model is not None
 
 
 def resolve(config: RunConfig, registry: Optional[Registry] = None) -> ResolvedRun:
     """Looks up every plugin the config names and validates its options (before any compile)."""
     reg = registry or default_registry()
-    if config.model is not None or config.dataset is not None or config.arch == "trainer":
-        raise RlkError("arch 'trainer' (--model/--dataset) is not available yet in this version of rlk")
+    if config.model is not None or config.dataset is not None or (config.arch is not None and config.arch.name == "trainer"):
+        return _resolve_model_run(config, reg)
     parts = {}
     for section in ("agent", "env", "backend"):
         comp: Component = getattr(config, section)
@@ -74,8 +84,34 @@ def resolve(config: RunConfig, registry: Optional[Registry] = None) -> ResolvedR
     return ResolvedRun(config, parts["agent"][0], parts["env"][0], parts["backend"][0], arch)
 
 
+def _resolve_model_run(config: RunConfig, reg: Registry) -> ResolvedRun:
+    """A model on a dataset (arch 'trainer'): ``--model`` and ``--dataset`` both, no agent or env."""
+    if config.model is None:
+        raise RlkError(f"arch 'trainer' needs --model (known models: {', '.join(reg.names('model')) or 'none'})")
+    if config.dataset is None:
+        raise RlkError(f"--model needs --dataset (known datasets: {', '.join(reg.names('dataset')) or 'none'})")
+    given = [f"--{k}" for k in ("agent", "env") if k in config.model_fields_set]
+    if given:
+        raise RlkError(f"a model run takes --model and --dataset; drop {', '.join(given)}")
+    if config.arch is not None and config.arch.name != "trainer":
+        raise RlkError(f"a model run uses arch 'trainer', not '{config.arch.name}'")
+    parts = {}
+    for section in ("model", "dataset", "backend"):
+        comp: Component = getattr(config, section)
+        plugin = reg.get(section, comp.name)
+        parts[section] = (plugin, validate_component(comp, plugin.config, section))
+    arch = reg.get("architecture", "trainer")
+    parts["arch"] = (arch, validate_component(config.arch or Component(name="trainer"), arch.config, "arch"))
+    update = {k: v[1] for k, v in parts.items()}
+    update.update({k: v for k, v in MODEL_RUN_DEFAULTS.items() if k not in config.model_fields_set})
+    config = config.model_copy(update=update)
+    return ResolvedRun(config, None, None, parts["backend"][0], "trainer", parts["model"][0], parts["dataset"][0])
+
+
 def default_run_dir(config: RunConfig) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if config.model is not None:
+        return Path("runs") / f"{config.model.name}-{config.dataset.name}-{stamp}"
     return Path("runs") / f"{config.agent.name}-{config.env.name}-{stamp}"
 
 
@@ -131,6 +167,11 @@ class Run:
     def build(self):
         c, r = self.config, self.r
         backend = r.backend.factory(plugin_config(c.backend, r.backend.config))
+        if r.is_model_run:
+            dataset = r.dataset.factory(plugin_config(c.dataset, r.dataset.config))
+            model = r.model.factory(plugin_config(c.model, r.model.config), dataset)
+            arch = self.registry.get("architecture", "trainer")
+            return arch.factory(model, dataset, backend, c, plugin_config(c.arch, arch.config))
         env = r.env.factory(plugin_config(c.env, r.env.config))
         if r.arch is None:
             r.arch = "anakin" if isinstance(env, Environment) else "sebulba"
@@ -175,14 +216,20 @@ class Run:
             state = jax.device_put(state, program.shardings(state))
             prior_train_s = meta["train_s"]
         elif writer:
-            saved = c.model_dump(mode="json")
+            saved = c.model_dump(mode="json", exclude={"agent", "env"} if self.r.is_model_run else None)
             saved["backend"] = {k: v for k, v in saved["backend"].items() if k not in LAUNCH_OPTIONS}
             (self.run_dir / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
         updates_per_call = getattr(program, "updates_per_step", 1)
+        model_run = getattr(program, "kind", "agent") == "model"
+        # Row counters beside ``step``: env steps (agents) or examples (models), per compiled call.
+        counters = getattr(program, "counters", {"env_steps": program.env_steps_per_step})
+        first_columns = MODEL_FIRST_COLUMNS if model_run else FIRST_COLUMNS
+        unit = "updates" if model_run else "env steps"
+        last_values: Optional[dict] = None
 
         compile_s, train_s, steps_done = 0.0, 0.0, 0
         sinks: list = []
-        with stop_requests() as stop_requested, self._progress(total_calls * program.env_steps_per_step, writer) as bar:
+        with stop_requests() as stop_requested, self._progress(total_calls * program.env_steps_per_step, writer, unit) as bar:
             if start_call < total_calls:
                 t0 = time.perf_counter()
                 step = program.compile(state)
@@ -198,7 +245,7 @@ class Run:
                         checkpointer.close()
                         raise RlkError(f"{err} (checkpoint of step {call * updates_per_call} saved in {self.run_dir})") from None
                     state = new_state
-                    values = jax.device_get(program.summarise(metrics))
+                    values = last_values = jax.device_get(program.summarise(metrics))
                     if "loss" in values and not np.all(np.isfinite(values["loss"])):
                         last = checkpointer.latest()
                         checkpointer.close()
@@ -210,12 +257,14 @@ class Run:
                     train_s += dt
                     steps_done += program.env_steps_per_step
                     env_steps = (call + 1) * program.env_steps_per_step
-                    rows = self._rows(values, seeds, (call + 1) * updates_per_call, env_steps,
+                    rows = self._rows(values, seeds, (call + 1) * updates_per_call,
+                                      {k: (call + 1) * n for k, n in counters.items()},
                                       program.env_steps_per_step / dt, time.perf_counter() - t_start)
                     if columns is None:
                         keep = start_call * updates_per_call if self.resume else None
-                        columns = FIRST_COLUMNS + sorted(set(rows[0]) - set(FIRST_COLUMNS) - set(LAST_COLUMNS)) + LAST_COLUMNS
-                        sinks = [FileSink(self.run_dir, columns, keep), TensorBoardSink(self.run_dir)] if writer else []
+                        columns = first_columns + sorted(set(rows[0]) - set(first_columns) - set(LAST_COLUMNS)) + LAST_COLUMNS
+                        tb = _StepAxisTensorBoard(self.run_dir) if model_run else TensorBoardSink(self.run_dir)
+                        sinks = [FileSink(self.run_dir, columns, keep), tb] if writer else []
                     for sink in sinks:
                         sink.write(rows)
                     bar(env_steps, rows)
@@ -227,12 +276,18 @@ class Run:
                         for sink in sinks:
                             sink.close()
                         checkpointer.close()
-                        raise Interrupted(self.run_dir, env_steps, stop)
+                        raise Interrupted(self.run_dir, env_steps, stop, unit)
             else:
                 bar(total_calls * program.env_steps_per_step, None)
         for sink in sinks:
             sink.close()
         checkpointer.close()
+        if model_run:
+            summary = self._model_summary(program, state, seeds, last_values, total_calls, steps_done, train_s,
+                                          compile_s, t_start)
+            if writer:
+                (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            return summary
         returns = program.evaluate(state, c.eval_episodes, c.seed + 10_000)
         per_seed = returns.mean(axis=1)
         summary = {
@@ -256,11 +311,43 @@ class Run:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
+    def _model_summary(self, program, state, seeds, last_values, total_calls, updates_done, train_s, compile_s,
+                       t_start) -> dict[str, Any]:
+        """summary.json of a model run: the final training loss and the model's evaluation metrics."""
+        c = self.config
+        if last_values is not None:
+            losses = [float(x) for x in np.asarray(last_values["loss"])]
+        else:  # resumed a finished run: the last logged row holds it
+            losses = _last_logged(self.run_dir, "loss", seeds)
+        per_seed = program.evaluate_model(state, c.seed + 10_000)
+        metrics = {k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]}
+        examples_per_update = program.counters["examples"] // program.env_steps_per_step
+        return {
+            "final_loss": float(np.mean(losses)),
+            "final_loss_per_seed": losses,
+            **metrics,
+            "eval_metrics_per_seed": per_seed,
+            "updates": total_calls * program.env_steps_per_step,
+            "examples": total_calls * program.env_steps_per_step * examples_per_update,
+            "updates_per_s": (updates_done / train_s) if train_s > 0 else None,
+            "examples_per_s": (updates_done * examples_per_update / train_s) if train_s > 0 else None,
+            "compile_s": compile_s,
+            "wall_s": time.perf_counter() - t_start,
+            "seeds": seeds,
+            "model": c.model.name,
+            "dataset": c.dataset.name,
+            "backend": c.backend.name,
+            "arch": self.r.arch,
+            "devices": getattr(program, "num_devices", 1),
+            "resumed": self.resume,
+        }
+
     @staticmethod
-    def _rows(values: dict[str, np.ndarray], seeds: list[int], step: int, env_steps: int, sps: float, wall: float):
+    def _rows(values: dict[str, np.ndarray], seeds: list[int], step: int, counters: dict[str, int], sps: float,
+              wall: float):
         rows = []
         for i, seed in enumerate(seeds):
-            row: dict[str, Any] = {"step": step, "env_steps": env_steps, "seed": seed}
+            row: dict[str, Any] = {"step": step, **counters, "seed": seed}
             for k, v in values.items():
                 x = float(np.asarray(v)[i])
                 row[k] = int(x) if k == "episodes" else x
@@ -270,22 +357,27 @@ class Run:
         return rows
 
     @contextlib.contextmanager
-    def _progress(self, total: int, show: bool = True):
+    def _progress(self, total: int, show: bool = True, unit: str = "env steps"):
         if self.console is None or not show:
             yield lambda steps, rows: None
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} env steps"),
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + unit),
             TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TimeElapsedColumn(),
             console=self.console, transient=False,
         )
-        task = progress.add_task(f"{self.config.agent.name} on {self.config.env.name}", total=total, sps="", ret="")
+        c = self.config
+        what = f"{c.model.name} on {c.dataset.name}" if self.r.is_model_run else f"{c.agent.name} on {c.env.name}"
+        task = progress.add_task(what, total=total, sps="", ret="")
 
         def update(steps: int, rows):
             fields = {}
-            if rows:
+            if rows and self.r.is_model_run:
+                fields = {"sps": f"{rows[0]['steps_per_s']:,.1f} updates/s",
+                          "ret": f"loss {np.mean([r['loss'] for r in rows]):.4g}"}
+            elif rows:
                 rets = [r["episode_return"] for r in rows if not math.isnan(r["episode_return"])]
                 fields = {"sps": f"{rows[0]['steps_per_s']:,.0f} steps/s",
                           "ret": f"return {np.mean(rets):.3g}" if rets else "return -"}
@@ -293,6 +385,26 @@ class Run:
 
         with progress:
             yield update
+
+
+class _StepAxisTensorBoard(TensorBoardSink):
+    """TensorBoard for model runs: scalars against the update ``step`` (there are no env steps)."""
+
+    def write(self, rows) -> None:
+        rows = list(rows)
+        many = len({r.get("seed") for r in rows}) > 1
+        for r in rows:
+            prefix = f"seed_{r['seed']}/" if many else ""
+            for k, v in r.items():
+                if k not in ("step", "seed") and isinstance(v, (int, float)):
+                    self.writer.add_scalar(prefix + k, v, r["step"])
+        self.writer.flush()
+
+
+def _last_logged(run_dir: Path, column: str, seeds: list[int]) -> list[float]:
+    rows = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    last = {r["seed"]: r for r in rows}
+    return [float(last[s][column]) if s in last else float("nan") for s in seeds]
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
@@ -336,8 +448,8 @@ def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None,
     return run_dir, Run(resolved, run_dir, resume=True, console=console).train()
 
 
-def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345) -> dict[str, Any]:
-    """Greedy returns of the policy saved in ``run_dir``'s last checkpoint."""
+def _restored(run_dir: Path):
+    """The program of the run saved in ``run_dir`` and its last checkpointed state."""
     config = load_run_config(run_dir)
     if not has_checkpoint(run_dir):
         raise RlkError(f"run folder '{run_dir}' holds no checkpoint")
@@ -347,6 +459,18 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345) -> dict[str, 
     checkpointer = Checkpointer(run_dir)
     _, state, _ = checkpointer.restore(template, ["train_s"])
     checkpointer.close()
+    return config, program, state
+
+
+def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345) -> dict[str, Any]:
+    """Greedy returns of the policy saved in ``run_dir``'s last checkpoint; a model run: the model's
+    evaluation metrics (``{"model": name, "metrics": {...}, "metrics_per_seed": [...]}``)."""
+    config, program, state = _restored(run_dir)
+    if getattr(program, "kind", "agent") == "model":
+        per_seed = program.evaluate_model(state, seed)
+        return {"model": config.model.name, "dataset": config.dataset.name,
+                "metrics": {k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]},
+                "metrics_per_seed": per_seed}
     returns = program.evaluate(state, episodes, seed)
     return {
         "mean_return": float(returns.mean()),
@@ -354,3 +478,11 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345) -> dict[str, 
         "per_seed_mean_return": [float(x) for x in returns.mean(axis=1)],
         "episodes": episodes,
     }
+
+
+def sample_run(run_dir: Path, seed: int = 12_345) -> np.ndarray:
+    """A grid of samples or reconstructions ``[R, C, *example_shape]`` of a model run's first seed."""
+    config, program, state = _restored(run_dir)
+    if getattr(program, "kind", "agent") != "model":
+        raise RlkError(f"rlk sample needs a model run; '{run_dir}' trained agent '{config.agent.name}'")
+    return program.sample(state, seed)

@@ -1,0 +1,204 @@
+"""The Trainer architecture: a Model plugin trained on a Dataset plugin with optax, data-parallel.
+
+``rlk train --model M --dataset D`` runs through the same ``rlk.core.run.Run`` loop as agents do
+(config validation, run folder, checkpoints, resume, signals); this module builds its ``Program``:
+
+- the state of one seed is ``TrainerState(params, opt_state, step, key)``; several seeds stack on a
+  leading axis, as in Anakin;
+- one compiled call runs ``updates_per_call`` optimizer updates as a ``lax.scan`` over a stack of
+  host batches ``[S, U, B, ...]``; the global batch ``B`` is split over the ``data`` axis of the
+  backend's mesh with the Replicator (``shard_map``), parameters are replicated and gradients
+  averaged with ``pmean``, so the step equals the single-device step on the same global batch;
+- randomness is per example: each update splits one key into ``B`` example keys and every device
+  takes its slice, so a model draws the same numbers on 1 or N devices;
+- the data order is a function of (run seed, update index) only (``Dataset.batches(..., start)``),
+  so a resumed run sees exactly the batches the uninterrupted run saw.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import PartitionSpec as P
+from pydantic import Field
+
+from rlk.core.config import PluginConfig
+from rlk.core.errors import RlkError
+from rlk.core.hookspecs import hookimpl
+from rlk.core.interfaces import Dataset, Model
+from rlk.plugins.backends.replicator import DATA_AXIS, Replicator
+
+
+class TrainerConfig(PluginConfig):
+    batch_size: int = Field(64, ge=1, description="global batch (split over devices; must be divisible by their number)")
+    optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="optax optimizer")
+    learning_rate: float = Field(1e-3, gt=0, description="learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="adamw weight decay")
+    max_grad_norm: Optional[float] = Field(None, gt=0, description="clip the global gradient norm (None: no clipping)")
+    eval_split: str = Field("test", description="split that rlk eval and summary.json evaluate on")
+    eval_examples: int = Field(1000, ge=1, description="evaluate on the first N examples of eval_split")
+    sample_examples: int = Field(8, ge=1, description="examples (columns) of the rlk sample grid")
+
+
+class TrainerState(NamedTuple):
+    """One seed's training state (leaves get a leading ``[S]`` seed axis)."""
+
+    params: Any
+    opt_state: Any
+    step: jax.Array  # int32 [], updates done
+    key: jax.Array
+
+
+def make_optimizer(config: TrainerConfig) -> optax.GradientTransformation:
+    c = config
+    opt = {"adam": lambda: optax.adam(c.learning_rate),
+           "adamw": lambda: optax.adamw(c.learning_rate, weight_decay=c.weight_decay),
+           "sgd": lambda: optax.sgd(c.learning_rate)}[c.optimizer]()
+    return optax.chain(optax.clip_by_global_norm(c.max_grad_norm), opt) if c.max_grad_norm else opt
+
+
+def make_update(model: Model, optimizer: optax.GradientTransformation, global_batch: int, axis_name: Optional[str]):
+    """``update(state, batch) -> (state, metrics)``: one optimizer step on a (local) batch.
+
+    With ``axis_name`` the function runs per replica under ``shard_map``: ``batch`` is this replica's
+    slice of the global batch; it takes its slice of the global per-example keys and averages
+    gradients and metrics over the axis (the Replicator runs with ``check_vma=False``, so the
+    gradient of replicated parameters is the local one; STACK.md gotcha 1).
+    """
+
+    def update(state: TrainerState, batch: Any):
+        key, example_key = jax.random.split(state.key)
+        keys = jax.random.split(example_key, global_batch)
+        local = jax.tree.leaves(batch)[0].shape[0]
+        if axis_name is not None:
+            keys = jax.lax.dynamic_slice_in_dim(keys, jax.lax.axis_index(axis_name) * local, local)
+        (loss, metrics), grads = jax.value_and_grad(model.loss, has_aux=True)(state.params, batch, keys)
+        metrics = {**metrics, "loss": loss}
+        if axis_name is not None:
+            grads = jax.tree.map(lambda g: jax.lax.pmean(g, axis_name), grads)
+            metrics = jax.tree.map(lambda m: jax.lax.pmean(m, axis_name), metrics)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return TrainerState(params, opt_state, state.step + 1, key), metrics
+
+    return update
+
+
+class TrainerProgram:
+    """The Trainer's program (see ``rlk.core.interfaces.Program``; ``kind = "model"``)."""
+
+    kind = "model"
+
+    def __init__(self, model: Model, dataset: Dataset, mesh: jax.sharding.Mesh, config: TrainerConfig,
+                 updates_per_call: int):
+        self.model, self.dataset, self.mesh, self.config = model, dataset, mesh, config
+        self.num_devices = mesh.size
+        B = config.batch_size
+        if B % self.num_devices:
+            raise RlkError(f"arch.batch_size={B} must be divisible by the number of devices ({self.num_devices})")
+        self.optimizer = make_optimizer(config)
+        self.updates_per_step = self.env_steps_per_step = updates_per_call
+        self.counters = {"examples": updates_per_call * B}
+        self.replicator = Replicator(mesh)
+        self._seeds: list[int] = []
+
+    # -- state ----------------------------------------------------------------------------
+    def _init_one(self, key: jax.Array) -> TrainerState:
+        init_key, run_key = jax.random.split(key)
+        params = self.model.init(init_key)
+        return TrainerState(params, self.optimizer.init(params), jnp.zeros((), jnp.int32), run_key)
+
+    def shardings(self, state: TrainerState) -> Any:
+        return self.replicator.shardings(jax.tree.map(lambda _: P(), state))
+
+    def init(self, seeds: list[int]) -> TrainerState:
+        self._seeds = list(seeds)
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+        init_all = lambda ks: jax.lax.map(self._init_one, ks)
+        abstract = jax.eval_shape(init_all, keys)
+        return jax.jit(init_all, out_shardings=self.shardings(abstract))(keys)
+
+    # -- training -------------------------------------------------------------------------
+    def _device_step(self, state: TrainerState, batches: Any):
+        update = make_update(self.model, self.optimizer, self.config.batch_size, DATA_AXIS)
+        one_seed = lambda s, b: jax.lax.scan(update, s, b)
+        if jax.tree.leaves(state)[0].shape[0] == 1:  # one seed: no vmap of size 1 (see Anakin)
+            out = one_seed(*jax.tree.map(lambda x: x[0], (state, batches)))
+            return jax.tree.map(lambda x: x[None], out)
+        return jax.vmap(one_seed)(state, batches)
+
+    def _host_batches(self, iterators) -> dict[str, np.ndarray]:
+        """The next ``[S, U, B, ...]`` stack of batches, one iterator per seed."""
+        per_seed = []
+        for it in iterators:
+            bs = [next(it) for _ in range(self.updates_per_step)]
+            per_seed.append({k: np.stack([b[k] for b in bs]) for k in bs[0]})
+        return {k: np.stack([p[k] for p in per_seed]) for k in per_seed[0]}
+
+    def compile(self, state: TrainerState):
+        """Compiles the step for ``state``; the data stream resumes at the state's update count."""
+        if jax.process_count() > 1:
+            raise RlkError("arch 'trainer' runs in one process for now")
+        starts = [int(x) for x in np.asarray(jax.device_get(state.step))]
+        iterators = [self.dataset.batches("train", self.config.batch_size, seed, start=start)
+                     for seed, start in zip(self._seeds, starts)]
+        first = self._host_batches(iterators)
+        state_specs = jax.tree.map(lambda _: P(), state)
+        batch_specs = jax.tree.map(lambda _: P(None, None, DATA_AXIS), first)
+        step = self.replicator.data_parallel(self._device_step, (state_specs, batch_specs), (state_specs, P()),
+                                             donate_argnums=(0,))
+        compiled = step.lower(state, first).compile()
+        pending = [first]
+
+        def run(state):
+            batches = pending.pop() if pending else self._host_batches(iterators)
+            return compiled(state, self.replicator.put(batches, batch_specs))
+
+        return run
+
+    @staticmethod
+    def summarise(metrics: dict) -> dict[str, np.ndarray]:
+        """Per-seed row values: each metric averaged over the call's updates (leaves ``[S, U]``)."""
+        return {k: np.asarray(v).mean(axis=1) for k, v in metrics.items()}
+
+    # -- evaluation -----------------------------------------------------------------------
+    def _params(self, state: TrainerState, i: int):
+        return jax.tree.map(lambda x: np.asarray(x)[i], jax.device_get(state.params))
+
+    def _eval_batch(self, n: int) -> dict[str, np.ndarray]:
+        data = self.dataset.arrays(self.config.eval_split)
+        return {k: v[:n] for k, v in data.items()}
+
+    def evaluate_model(self, state: TrainerState, seed: int) -> list[dict[str, float]]:
+        """The model's evaluation metrics on ``eval_split``, one dict per seed."""
+        batch = self._eval_batch(self.config.eval_examples)
+        fn = jax.jit(self.model.evaluate)
+        n = jax.tree.leaves(state.params)[0].shape[0]
+        return [{k: float(v) for k, v in jax.device_get(fn(self._params(state, i), batch, jax.random.PRNGKey(seed))).items()}
+                for i in range(n)]
+
+    def sample(self, state: TrainerState, seed: int) -> np.ndarray:
+        if self.model.sample is None:
+            raise RlkError("this model defines no sample function")
+        batch = self._eval_batch(self.config.sample_examples)
+        return np.asarray(jax.jit(self.model.sample)(self._params(state, 0), batch, jax.random.PRNGKey(seed)))
+
+    def evaluate(self, state, episodes, seed):  # the agent interface: a model has no episodes
+        raise RlkError("a model run has no episodes; its metrics come from evaluate_model")
+
+
+def make_trainer(model: Model, dataset: Dataset, backend, run_config, config: Optional[TrainerConfig] = None) -> TrainerProgram:
+    """The Trainer over all local devices of the backend; a call is ``log_every_steps`` updates."""
+    config = config or TrainerConfig()
+    updates = max(1, min(run_config.log_every_steps, run_config.steps))
+    return TrainerProgram(model, dataset, backend.mesh(), config, updates)
+
+
+@hookimpl
+def rlk_register_architectures(register):
+    register("trainer", make_trainer, config=TrainerConfig,
+             description="Trainer: a model on a dataset with optax, data-parallel over the backend's devices")
