@@ -10,7 +10,8 @@ import pytest
 from rlk.core.types import TimeStep
 from rlk.nn.value_transforms import Support, scalar_to_two_hot, two_hot_to_scalar
 from rlk.nn.unroll_targets import model_targets
-from rlk.plugins.muesli.agent import retrace_returns
+from rlk.nn.muzero_model import MuZeroModel
+from rlk.plugins.muesli.agent import model_outputs, retrace_returns, target_stats
 from rlk.plugins.muesli.losses import cmpo_policy, sampled_cmpo_cross_entropy
 
 rng = np.random.default_rng(0)
@@ -105,6 +106,47 @@ def test_model_targets_line_up_with_the_trajectory():
     np.testing.assert_array_equal(rm[1], [1, 1, 0, 1, 1, 0])
     val = np.asarray(two_hot_to_scalar(out["model_value"], support))[..., 0]
     np.testing.assert_allclose(val[0, :2], [101, 102], rtol=1e-3)
+
+
+def test_batched_model_passes_match_per_example_model():
+    """The agent's flat, batched passes compute what the model's per-example methods compute."""
+    T, N, K, A = 4, 3, 3, 3
+    net = MuZeroModel(jax.random.PRNGKey(0), (2, 5), A, 8, (16,), 11)
+    support = Support(-5.0, 5.0, 11)
+    # non-trivial heads: scale up the small initial output layers
+    net = jax.tree.map(lambda x: x * 30 if x.ndim == 2 and x.shape[1] == 16 else x, net)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (T + 1, N, 2, 5))
+    action = jax.random.randint(jax.random.PRNGKey(2), (T, N), 0, A)
+    from rlk.nn.value_transforms import logits_to_scalar
+
+    def one(o):  # one-step look-ahead, per example
+        s = net.initial(o)
+        prior, v_logits = net.predict(s)
+        qs = []
+        for a in range(A):
+            nxt, r = net.step(s, jnp.int32(a))
+            qs.append(logits_to_scalar(r, support) + 0.9 * logits_to_scalar(net.predict(nxt)[1], support))
+        return prior, logits_to_scalar(v_logits, support), jnp.stack(qs)
+
+    flat = obs.reshape((-1, 2, 5))
+    for got, want in zip(target_stats(net, flat, 0.9, support), jax.vmap(one)(flat)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-5)
+
+    out = model_outputs(net, obs, action, K)
+    for j in range(T):
+        for n in range(N):
+            s = net.initial(obs[j, n])
+            np.testing.assert_allclose(out["logits"][j, n], net.predict(s)[0], rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(out["value_logits"][j, n], net.predict(s)[1], rtol=1e-4, atol=1e-5)
+            for k in range(K):
+                if j + k >= T:  # no target left in the sequence: not unrolled, zeros (masked)
+                    for key in ("model_reward_logits", "model_logits", "model_value_logits"):
+                        assert not np.any(np.asarray(out[key][k, j, n]))
+                    continue
+                s, r = net.step(s, action[j + k, n])
+                np.testing.assert_allclose(out["model_reward_logits"][k, j, n], r, rtol=1e-4, atol=1e-5)
+                np.testing.assert_allclose(out["model_logits"][k, j, n], net.predict(s)[0], rtol=1e-4, atol=1e-5)
+                np.testing.assert_allclose(out["model_value_logits"][k, j, n], net.predict(s)[1], rtol=1e-4, atol=1e-5)
 
 
 def summary(path):

@@ -30,7 +30,7 @@ from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
 from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
-from rlk.nn.muzero_model import MuZeroModel
+from rlk.nn.muzero_model import MuZeroModel, scale_latent
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
 from rlk.plugins.muesli.losses import cmpo_policy, sampled_cmpo_cross_entropy
@@ -107,6 +107,74 @@ def retrace_returns(q: jax.Array, action: jax.Array, reward: jax.Array, discount
     return err + jnp.take_along_axis(q[:T - 1], action[:T - 1, :, None], -1)[..., 0]
 
 
+def _apply(mlp, x: jax.Array, scale: bool = False) -> jax.Array:
+    """An MLP of ``rlk.nn`` on a flat batch ``[M, ...]`` (min-max scaled output if ``scale``, as the model's latents)."""
+    y = jax.vmap(mlp)(x)
+    return scale_latent(y) if scale else y
+
+
+def target_stats(net: MuZeroModel, obs: jax.Array, gamma: float, support: Support) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per state of ``obs [M, *obs_shape]``: prior logits ``[M, A]``, value ``[M]`` and q-values
+    ``[M, A]`` by one-step look-ahead of the model, q(s, a) = r(s, a) + gamma v(s'(a)).
+
+    All states of the batch go through each network part at once (flat ``[M, ...]`` batches):
+    the representation on M states, the dynamics on M * A (state, action) pairs, the value head
+    on the M states and their M * A successors in one call.
+    """
+    A, M = net.num_actions, obs.shape[0]
+    s = _apply(net.representation, obs, net.scale_latents)  # [M, D]
+    prior = _apply(net.policy_head, s)
+    actions = jnp.repeat(jnp.arange(A), M)  # [A * M]: action-major
+    nxt = _apply(net.dynamics, jnp.concatenate([jnp.tile(s, (A, 1)), jax.nn.one_hot(actions, A)], -1),
+                 net.scale_latents)
+    r = logits_to_scalar(_apply(net.reward_head, nxt), support).reshape(A, M)
+    v_all = logits_to_scalar(_apply(net.value_head, jnp.concatenate([s, nxt], 0)), support)
+    v, v_next = v_all[:M], v_all[M:].reshape(A, M)
+    q = (r + gamma * v_next).T  # [M, A]
+    return prior, v, q
+
+
+def model_outputs(net: MuZeroModel, obs: jax.Array, action: jax.Array, K: int) -> dict:
+    """Predictions at s_j (k = 0) and after k = 1..K model steps with the actions taken, for j < T.
+
+    ``obs [T+1, N, *obs_shape]``, ``action [T, N]``; returns ``logits [T, N, A]``, ``value_logits
+    [T, N, atoms]`` and ``model_logits``, ``model_reward_logits``, ``model_value_logits [K, T, N, ...]``.
+
+    The dynamics run K times in sequence (a Python loop: K is small and static, and XLA:CPU
+    copies a ``lax.scan``'s stacked outputs at every step). Step k only unrolls the starts j <= T - k
+    (the others have no target left in the sequence: their model outputs are zeros, always masked);
+    the heads then see all unrolled latents in one call each.
+    """
+    A = net.num_actions
+    T, N = action.shape
+    latents = _apply(net.representation, obs[:T].reshape((T * N,) + obs.shape[2:]), net.scale_latents)  # [T N, D]
+    s, path = latents, [latents]
+    for k in range(min(K, T)):  # from s_j after k steps (j <= T - k), with a_{j+k}
+        rows = (T - k) * N
+        a = jax.nn.one_hot(action[k:].reshape(rows), A)
+        s = _apply(net.dynamics, jnp.concatenate([s[:rows], a], -1), net.scale_latents)
+        path.append(s)
+    every = jnp.concatenate(path, 0)
+    sizes = [p.shape[0] // N for p in path]  # [T, T, T-1, ..., T-K+1]
+
+    def split(x):  # flat head outputs of steps 1..K -> [K, T, N, ...], zero rows where j > T - k
+        parts, i = [], 0
+        for n in sizes[1:]:
+            part = x[i * N:(i + n) * N].reshape((n, N) + x.shape[1:])
+            parts.append(jnp.pad(part, [(0, T - n)] + [(0, 0)] * (part.ndim - 1)))
+            i += n
+        out = jnp.stack(parts)
+        return jnp.pad(out, [(0, K - out.shape[0])] + [(0, 0)] * (out.ndim - 1))
+
+    p_logits = _apply(net.policy_head, every)
+    v_logits = _apply(net.value_head, every)
+    r_logits = _apply(net.reward_head, every[T * N:])
+    M = T * N
+    return {"logits": p_logits[:M].reshape(T, N, A), "value_logits": v_logits[:M].reshape(T, N, -1),
+            "model_logits": split(p_logits[M:]), "model_reward_logits": split(r_logits),
+            "model_value_logits": split(v_logits[M:])}
+
+
 def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
     c = config
     if not isinstance(spec.action, DiscreteSpec):
@@ -131,7 +199,7 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
         return MuesliState(net, net, optimiser.init(net), buffer.init(example), jnp.float32(0), jnp.float32(0), jnp.int32(0))
 
     def _policy_logits(net, obs):
-        return jax.vmap(lambda o: net.predict(net.initial(o))[0])(obs)
+        return _apply(net.policy_head, _apply(net.representation, obs, net.scale_latents))
 
     def act(params, actor_state, timestep: TimeStep, key):
         logits = _policy_logits(params, timestep.observation)
@@ -144,22 +212,10 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
         return jnp.argmax(_policy_logits(params, timestep.observation), -1), actor_state, {}
 
     # -- targets from the target network ----------------------------------------------------
-    def _target_stats(net, obs):
-        """Per state: prior logits [A], v [], q [A] by one-step look-ahead of the model."""
-
-        def one(o):
-            s = net.initial(o)
-            prior, v_logits = net.predict(s)
-            v = logits_to_scalar(v_logits, support)
-            nxt, r_logits = jax.vmap(lambda a: net.step(s, a))(jnp.arange(A))
-            v_next = logits_to_scalar(jax.vmap(lambda z: net.predict(z)[1])(nxt), support)
-            q = logits_to_scalar(r_logits, support) + c.gamma * v_next
-            return prior, v, q
-
-        return jax.vmap(jax.vmap(one))(obs)
-
     def _targets(state: MuesliState, ts: TimeStep, action, log_prob, key):
-        prior, v, q = _target_stats(state.target_params, ts.observation)  # [T+1, N, ...]
+        obs = ts.observation
+        flat = target_stats(state.target_params, obs.reshape((-1,) + obs.shape[2:]), c.gamma, support)
+        prior, v, q = (x.reshape(obs.shape[:2] + x.shape[1:]) for x in flat)  # [T+1, N, ...]
         discount = c.gamma * ts.discount * (1.0 - ts.last.astype(jnp.float32))  # [T+1, N]; index j: into j
         pi = jax.nn.softmax(prior)
         G = retrace_returns(q, action, ts.reward, discount, pi, jnp.exp(log_prob), c.retrace_lambda)
@@ -170,22 +226,6 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
         cmpo = cmpo_policy(prior, (q - v[..., None]) / sigma, c.cmpo_clip)  # [T+1, N, A]
         return {"prior": prior, "G": G, "adv": adv / sigma, "cmpo": cmpo, "sigma": sigma,
                 "cmpo_adv": (q - v[..., None]) / sigma}, (var_m, var_n)
-
-    def _model_outputs(net, obs, action):
-        """Online predictions: at s_j (k = 0) and after k = 1..K model steps, for j < T."""
-        latents = jax.vmap(jax.vmap(net.initial))(obs[:T])  # [T, N, D]
-        logits, v_logits = jax.vmap(jax.vmap(net.predict))(latents)
-        acts = jnp.concatenate([action, jnp.zeros((K,) + action.shape[1:], action.dtype)], 0)  # [T+K, N]
-        seq = jnp.stack([acts[k:k + T] for k in range(K)])  # [K, T, N]: a_{j+k}
-
-        def unroll(s, a):
-            nxt, r_logits = jax.vmap(jax.vmap(net.step))(s, a)
-            p_logits, val_logits = jax.vmap(jax.vmap(net.predict))(nxt)
-            return nxt, (p_logits, r_logits, val_logits)
-
-        _, (m_logits, m_reward, m_value) = jax.lax.scan(unroll, latents, seq)
-        return {"logits": logits, "value_logits": v_logits, "model_logits": m_logits,
-                "model_reward_logits": m_reward, "model_value_logits": m_value}
 
     def update(state: MuesliState, traj: Trajectory, key):
         replay_key, cmpo_key = jax.random.split(key)
@@ -208,7 +248,7 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
         batch = jax.lax.stop_gradient(batch)
 
         def loss_fn(net):
-            out = _model_outputs(net, ts.observation, action)
+            out = model_outputs(net, ts.observation, action, K)
             outputs = {**out, "logits": out["logits"][:T - 1], "value_logits": out["value_logits"][:T - 1]}
             if not c.cmpo_exact:
                 keys = jax.random.split(cmpo_key, (T - 1) * N).reshape((T - 1, N, -1))
