@@ -1,0 +1,12 @@
+"""BWLC codec: learning coding with the bandwidth-limited channel (Ullrich, Viola & Rezende 2020)."""
+
+from __future__ import annotations
+
+from rlk.core.hookspecs import hookimpl
+from rlk.plugins.bwlc_codec.model import BWLCConfig, make_bwlc_codec
+
+
+@hookimpl
+def rlk_register_models(register):
+    register("bwlc_codec", make_bwlc_codec, config=BWLCConfig,
+             description="joint/separate coding over the bandwidth-limited channel (Ullrich et al. 2020)")
