@@ -11,7 +11,10 @@ import pytest
 from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
 from rlk.nn.value_transforms import Support, scalar_to_two_hot, two_hot_to_scalar
 from rlk.plugins.envs.catch import Catch
-from rlk.plugins.muzero.agent import MuZeroConfig, absorbing_targets, make_muzero, make_recurrent_fn, n_step_returns
+from rlk.plugins.backends.anakin import rollout
+from rlk.plugins.envs.wrappers import for_training
+from rlk.plugins.muzero.agent import (MuZeroConfig, absorbing_targets, make_muzero, make_muzero_parts, make_recurrent_fn,
+                                      n_step_returns)
 from rlk.plugins.muzero.losses import LOSSES
 from rlk.nn.unroll_targets import model_targets
 
@@ -57,10 +60,14 @@ def table(next_state, reward, value=None, prior=None) -> TableModel:
     return TableModel(next_state, jnp.asarray(reward, jnp.float32), value, prior)
 
 
-def eval_action(model: TableModel, **overrides) -> int:
+def table_spec(n: int, num_players: int = 1) -> EnvSpec:
+    return EnvSpec(name="table", observation=ArraySpec(shape=(n,)), action=DiscreteSpec(num_values=A), num_players=num_players)
+
+
+def eval_action(model: TableModel, num_players: int = 1, **overrides) -> int:
     """The action the agent's evaluation search picks at state 0 of ``model``."""
     n = model.next_state.shape[0]
-    spec = EnvSpec(name="table", observation=ArraySpec(shape=(n,)), action=DiscreteSpec(num_values=A))
+    spec = table_spec(n, num_players)
     agent = make_muzero(MuZeroConfig(**overrides), spec, loss_lookup=LOSSES.__getitem__)
     obs = jax.nn.one_hot(jnp.zeros(2, jnp.int32), n)  # two copies of the root
     ts = TimeStep(obs, jnp.zeros(2), jnp.ones(2), jnp.zeros(2, bool))
@@ -119,6 +126,112 @@ def test_recurrent_fn_rollout_matches_a_hand_computed_return():
             np.testing.assert_allclose(float(out.reward[b]), reward[s0, 2], rtol=1e-3, atol=1e-3)
             assert int(jnp.argmax(nxt[b])) == child
         np.testing.assert_allclose(np.asarray(out.discount), gamma)
+
+
+def chain_model(n: int = 8) -> TableModel:
+    """A chain 0 -> 1 -> ... -> n-1 (which loops on itself) that the prior follows (action 2, logit +50)."""
+    next_state = np.full((n, A), n - 1)
+    next_state[:n - 1, 2] = np.arange(1, n)
+    prior = np.tile(np.asarray([-50.0, -50.0, 50.0], np.float32), (n, 1))
+    return table(next_state, np.zeros((n, A), np.float32), prior=prior)
+
+
+def node_depths(parents: np.ndarray) -> np.ndarray:
+    """Depth of each node of one mctx tree from its ``parents`` (root 0; -1: no parent)."""
+    depth = np.zeros(len(parents), int)
+    for i in range(1, len(parents)):
+        depth[i] = depth[parents[i]] + 1 if parents[i] >= 0 else -1
+    return depth
+
+
+@pytest.mark.parametrize("search", ["muzero", "gumbel"])
+def test_search_tree_respects_budget_and_depth(search):
+    """Inspects the tree mctx returns: N simulations expand at most N nodes and visit the root N + 1
+    times; no node lies deeper than ``max_depth`` (and without it the prior's chain goes deeper)."""
+    model = chain_model()
+    obs = jax.nn.one_hot(jnp.zeros(2, jnp.int32), 8)
+    deepest = {}
+    for max_depth in (None, 1, 2):
+        parts = make_muzero_parts(MuZeroConfig(search=search, max_depth=max_depth), table_spec(8), loss_lookup=LOSSES.__getitem__)
+        for n in (1, 4, 12):
+            out, _ = parts.search(model, obs, jax.random.PRNGKey(n), n, False)
+            tree = jax.device_get(out.search_tree)
+            assert tree.node_visits.shape == (2, n + 1)  # storage for the root and one node per simulation
+            np.testing.assert_array_equal(tree.node_visits[:, 0], n + 1)
+            np.testing.assert_array_equal(tree.children_visits[:, 0].sum(-1), n)
+            for b in range(2):
+                depth = node_depths(tree.parents[b])
+                used = tree.node_visits[b] > 0
+                assert used.sum() <= n + 1
+                deepest[(max_depth, n)] = depth[used].max()
+                if max_depth is not None:
+                    assert depth[used].max() <= max_depth
+    assert deepest[(None, 12)] > 2  # the limits above bind: unlimited, the prior's chain is followed deeper
+    assert deepest[(1, 12)] == 1 and deepest[(2, 12)] == 2
+
+
+def test_two_player_search_values_flip_sign():
+    """State 0 (player A): action 0 leads to state 1 where B's every move wins B +1; action 1 to state 2
+    where B's every move costs B -1; action 2 pays A 0.1 and ends. Summed as one player's rewards,
+    action 0 looks best (0 + 1); with values flipping sign between players action 1 is (0 - (-1))."""
+    next_state = [[1, 2, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]]
+    reward = [[0.0, 0.0, 0.1], [1.0] * 3, [-1.0] * 3, [0.0] * 3]
+    model = table(next_state, reward)
+    assert eval_action(model, num_players=1, eval_simulations=64) == 0
+    assert eval_action(model, num_players=2, eval_simulations=64) == 1
+    out, _ = make_recurrent_fn(SUPPORT, 0.9, 0, sign=-1.0)(model, jax.random.PRNGKey(0), jnp.asarray([0]),
+                                                            jax.nn.one_hot(jnp.asarray([0]), 4))
+    np.testing.assert_allclose(np.asarray(out.discount), -0.9)
+
+
+def test_two_player_n_step_returns_flip_sign():
+    """A game of 4 moves (players alternate) won by the player who made the last move (reward +1 to
+    the mover at index 4): the targets of the 4 positions alternate +1, -1, +1, -1 backwards."""
+    T = 5
+    reward = jnp.asarray([0, 0, 0, 0, 1, 0], jnp.float32)[:, None]
+    last = jnp.asarray([0, 0, 0, 0, 1, 0], bool)[:, None]
+    ts = TimeStep(jnp.zeros((T + 1, 1, 1)), reward, 1.0 - last.astype(jnp.float32), last)
+    value = jnp.full((T + 1, 1), 0.3)  # bootstrap values past the end are cut
+    z = np.asarray(n_step_returns(ts, value, 1.0, 10, sign=-1.0))[:, 0]
+    np.testing.assert_allclose(z[:4], [-1.0, 1.0, -1.0, 1.0], atol=1e-6)  # z_3: the winner's own move
+    np.testing.assert_allclose(z[4], -0.3, atol=1e-6)  # the next game: bootstrapped from the opponent's position
+    z1 = np.asarray(n_step_returns(ts, value, 1.0, 10))[:, 0]  # one player: no flips
+    np.testing.assert_allclose(z1[:4], 1.0, atol=1e-6)
+
+
+def catch_trajectory(parts, state, T: int, key):
+    env = for_training(Catch())
+    B = parts.agent.num_envs
+    env_state, ts = jax.vmap(env.reset)(jax.random.split(key, B))
+    _, traj = jax.jit(lambda p, a, e, t, k: rollout(parts.agent, env, p, a, e, t, k, T))(
+        state.params, parts.agent.initial_actor_state(B), env_state, ts, key)
+    return traj
+
+
+def test_reanalyse_targets_follow_the_network():
+    """Reanalyse (policy_targets='reanalyse') recomputes the policy targets with the current target
+    network: equal to a fresh search before an update, different from the stale acting targets and
+    from their own earlier values after updates change the network; 'acting' keeps the stale ones."""
+    T, B = 4, 8
+    cfg = dict(search="gumbel", num_envs=B, unroll_length=T, num_sgd_steps=2, learning_rate=3e-2, target_ema=1.0)
+    parts = make_muzero_parts(MuZeroConfig(policy_targets="reanalyse", **cfg), Catch().spec, loss_lookup=LOSSES.__getitem__)
+    state0 = parts.agent.init(jax.random.PRNGKey(0))
+    traj = catch_trajectory(parts, state0, T, jax.random.PRNGKey(1))
+    ts, action, stale = traj.timestep._replace(info={}), traj.action, traj.extras["search_policy"]
+    key = jax.random.PRNGKey(2)
+    targets = jax.jit(parts.targets)
+    before = np.asarray(targets(state0, ts, action, stale, key)["policy"])
+    fresh, _ = parts.search(state0.target_params, ts.observation[:T].reshape((T * B, 10, 5)), key, 8, False)
+    np.testing.assert_allclose(before, np.asarray(fresh.action_weights).reshape((T, B, A)), atol=1e-6)
+    state = state0
+    for i in range(3):
+        state, _ = jax.jit(parts.agent.update)(state, traj, jax.random.PRNGKey(10 + i))
+    after = np.asarray(targets(state, ts, action, stale, key)["policy"])
+    assert np.abs(after - before).max() > 1e-2
+    assert np.abs(after - np.asarray(stale)).max() > 1e-2
+    np.testing.assert_allclose(after.sum(-1), 1.0, atol=1e-5)
+    acting = make_muzero_parts(MuZeroConfig(policy_targets="acting", **cfg), Catch().spec, loss_lookup=LOSSES.__getitem__)
+    np.testing.assert_array_equal(np.asarray(jax.jit(acting.targets)(state, ts, action, stale, key)["policy"]), stale)
 
 
 def np_n_step(reward, discount, value, gamma, n):

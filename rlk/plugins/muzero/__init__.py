@@ -17,3 +17,10 @@ def rlk_register_agents(register):
 def rlk_register_losses(register):
     for name, fn in LOSSES.items():
         register(name, fn)
+
+
+@hookimpl
+def rlk_register_commands(app):
+    from rlk.plugins.muzero.play import register_play_command
+
+    register_play_command(app)

@@ -48,6 +48,7 @@ from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.nn.muzero_model import MuZeroModel
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
+from rlk.plugins.muzero.simulators import EnvSimulator, make_env_simulator
 
 
 class MuZeroConfig(PluginConfig):
@@ -65,6 +66,9 @@ class MuZeroConfig(PluginConfig):
     policy_targets: Literal["acting", "reanalyse", "none"] = Field(
         "acting", description="policy targets from the acting search, a fresh search (Reanalyse), or none (planning study: learning)")
     search_at_eval: bool = Field(True, description="evaluate with search (False: greedy prior; planning study: evaluation)")
+    simulator: Literal["model", "env"] = Field(
+        "model", description="what the search simulates: the learned model, or the true environment stepped from a copy of its "
+                             "state (planning study: learned vs. true model; JAX envs steppable from a saved state: catch, go_9x9)")
     dirichlet_alpha: float = Field(0.3, gt=0, description="root Dirichlet noise alpha (MuZero Appendix C: 0.25 Atari, 0.3 chess)")
     dirichlet_fraction: float = Field(0.25, ge=0, le=1, description="root noise fraction (MuZero Appendix C: 0.25)")
     temperature: float = Field(1.0, gt=0, description="visit-count temperature when acting in training (MuZero Appendix F: 1.0 "
@@ -107,45 +111,82 @@ class MuZeroState(NamedTuple):
     updates: jax.Array
 
 
-def make_recurrent_fn(support: Support, gamma: float, rollout_steps: int):
-    """mctx's recurrent function over the learned model, with optional prior-policy rollouts.
+def model_simulator_step(support: Support, discount: float):
+    """One step of the learned model for a batch of latents: ``(net, latent, action, key) -> (latent',
+    reward, discount, prior logits, value)``; ``discount`` is ``gamma``, or ``-gamma`` in two-player
+    games (mctx's convention: each node's value is seen by the player to move there)."""
 
-    For a batch of ``(embedding, action)``: the reward of the transition into the child, the discount
-    ``gamma``, the child's prior logits and its value; with ``rollout_steps = n > 0`` the value is the
-    n-step return of the model rolled out from the child with actions sampled from the prior,
-    bootstrapped with the value head: ``sum_{i<n} gamma^i r_i + gamma^n v(s_n)``.
-    """
-
-    def recurrent_fn(net: MuZeroModel, rng, action, embedding):
-        nxt, r_logits = jax.vmap(net.step)(embedding, action)
+    def step(net: MuZeroModel, latent, action, key):
+        del key
+        nxt, r_logits = jax.vmap(net.step)(latent, action)
         p_logits, v_logits = jax.vmap(net.predict)(nxt)
         value = logits_to_scalar(v_logits, support)
-        if rollout_steps > 0:  # Monte-Carlo rollout of the model with the prior, bootstrapped at its end
+        return nxt, logits_to_scalar(r_logits, support), jnp.full_like(value, discount), p_logits, value
+
+    return step
+
+
+def env_simulator_step(simulator: EnvSimulator, support: Support, discount: float, masked: bool):
+    """One step of the true environment (planning study: the true model as the simulator) for a batch of
+    embeddings ``(env state, ended)``: the environment's reward and its next state; prior and value from
+    the network on the next observation (illegal actions masked out of the prior); past an episode's
+    end an absorbing state (reward, value and discount 0)."""
+
+    def step(net: MuZeroModel, embedding, action, key):
+        state, ended = embedding
+        nxt, ts = jax.vmap(simulator.env.step)(state, action, jax.random.split(key, action.shape[0]))
+        p_logits, v_logits = jax.vmap(lambda o: net.predict(net.initial(o)))(ts.observation)
+        if masked:
+            p_logits = jnp.where(ts.legal_action_mask, p_logits, jnp.finfo(p_logits.dtype).min)
+        now_ended = ended | (ts.discount == 0)
+        value = jnp.where(now_ended, 0.0, logits_to_scalar(v_logits, support))
+        reward = jnp.where(ended, 0.0, ts.reward)
+        return (nxt, now_ended), reward, jnp.where(now_ended, 0.0, discount), p_logits, value
+
+    return step
+
+
+def make_recurrent_fn(support: Support, gamma: float, rollout_steps: int, sign: float = 1.0, step=None):
+    """mctx's recurrent function over a simulator (the learned model by default), with optional prior-policy rollouts.
+
+    For a batch of ``(embedding, action)``: the reward of the transition into the child, the discount
+    (``gamma``; ``-gamma`` with ``sign=-1`` for two-player games), the child's prior logits and its value;
+    with ``rollout_steps = n > 0`` the value is the n-step return of the simulator rolled out from the
+    child with actions sampled from the prior, bootstrapped with the value head:
+    ``sum_{i<n} d^i r_i + d^n v(s_n)`` (``d`` the discount). ``step`` replaces the learned model
+    (``env_simulator_step``).
+    """
+    step = step or model_simulator_step(support, sign * gamma)
+
+    def recurrent_fn(net: MuZeroModel, rng, action, embedding):
+        step_key, roll_key = jax.random.split(rng)
+        nxt, reward, discount, p_logits, value = step(net, embedding, action, step_key)
+        if rollout_steps > 0:  # Monte-Carlo rollout of the simulator with the prior, bootstrapped at its end
             def roll(carry, key):
                 s, logits, ret, disc = carry
-                a = jax.random.categorical(key, logits)
-                s2, r2 = jax.vmap(net.step)(s, a)
-                l2, v2 = jax.vmap(net.predict)(s2)
-                return (s2, l2, ret + disc * logits_to_scalar(r2, support), disc * gamma), logits_to_scalar(v2, support)
+                act_key, sim_key = jax.random.split(key)
+                s2, r2, d2, l2, v2 = step(net, s, jax.random.categorical(act_key, logits), sim_key)
+                return (s2, l2, ret + disc * r2, disc * d2), v2
 
             init = (nxt, p_logits, jnp.zeros_like(value), jnp.ones_like(value))
-            (_, _, ret, disc), values = jax.lax.scan(roll, init, jax.random.split(rng, rollout_steps))
-            value = ret + disc * values[-1]
-        out = mctx.RecurrentFnOutput(reward=logits_to_scalar(r_logits, support),
-                                     discount=jnp.full_like(value, gamma), prior_logits=p_logits, value=value)
+            (_, _, ret, disc), values = jax.lax.scan(roll, init, jax.random.split(roll_key, rollout_steps))
+            value = ret + disc * values[-1]  # past an episode's end (true environment) disc is 0
+        out = mctx.RecurrentFnOutput(reward=reward, discount=discount, prior_logits=p_logits, value=value)
         return out, nxt
 
     return recurrent_fn
 
 
-def n_step_returns(ts: TimeStep, value: jax.Array, gamma: float, n: int) -> jax.Array:
+def n_step_returns(ts: TimeStep, value: jax.Array, gamma: float, n: int, sign: float = 1.0) -> jax.Array:
     """MuZero's value targets z_j (eq. 3) for ``j < T``: ``[T, N]``.
 
     ``ts`` has leaves ``[T+1, N]`` (``ts[j+1]`` holds the reward of ``a_j``), ``value [T+1, N]`` the
     bootstrap values of ``ts[j].observation``. ``z_j = sum_{i<n} gamma^i r_{j+i+1} + gamma^n v_{j+n}``,
     cut at an episode's end and bootstrapped from the last state where the sequence ends first.
+    Two-player games (``sign=-1``, players alternating): rewards are the mover's and values the player
+    to move's, so each step flips the sign, ``z_j = r_{j+1} - gamma r_{j+2} + ... + (-gamma)^n v_{j+n}``.
     """
-    discount = gamma * ts.discount * (1.0 - ts.last.astype(jnp.float32))  # index j: the transition into j
+    discount = sign * gamma * ts.discount * (1.0 - ts.last.astype(jnp.float32))  # index j: the transition into j
     return jax.vmap(lambda r, d, v: rlax.n_step_bootstrapped_returns(r, d, v, n), in_axes=1, out_axes=1)(
         ts.reward[1:], discount[1:], value[1:])
 
@@ -176,19 +217,47 @@ def absorbing_targets(ts: TimeStep, targets: dict, support: Support, K: int) -> 
     return out
 
 
+class MuZeroParts(NamedTuple):
+    """The agent and the pieces it is made of, for tests and benchmarks.
+
+    search: ``(net, observation [B, ...], key, num_simulations, noise, mask [B, A] | None, sim_state | None)
+      -> (mctx.PolicyOutput, prior logits [B, A])``; ``sim_state``: the environment states behind the
+      observations when the true environment is the simulator.
+    targets: ``(learner state, ts [T+1, N], action [T, N], policy [T, N, A], key) -> batch``: the
+      policy (acting visits, or a fresh Reanalyse search with the target network), value and model
+      targets of one gradient step, with their masks.
+    """
+
+    agent: Agent
+    search: Any
+    targets: Any
+    simulator: Optional[EnvSimulator]
+
+
 def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
+    return make_muzero_parts(config, spec, axis_name, loss_lookup).agent
+
+
+def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> MuZeroParts:
     c = config
     if not isinstance(spec.action, DiscreteSpec):
         raise RlkError(f"agent 'muzero' needs discrete actions; env '{spec.name}' has {spec.action.kind} actions")
-    if spec.num_players != 1:
-        raise RlkError(f"agent 'muzero' has no two-player self-play in this version (env '{spec.name}')")
+    if spec.num_players > 2:
+        raise RlkError(f"agent 'muzero' plays one- and two-player games; env '{spec.name}' has {spec.num_players} players")
     if not c.search_for_acting and c.policy_targets == "acting":
         raise RlkError("agent.policy_targets='acting' needs agent.search_for_acting=true (or use 'reanalyse' / 'none')")
     if c.value_bounds is not None and not c.value_bounds[0] < c.value_bounds[1]:
         raise RlkError(f"agent.value_bounds must be [low, high] with low < high, got {list(c.value_bounds)}")
+    if c.simulator == "env" and c.policy_targets == "reanalyse":
+        raise RlkError("agent.policy_targets='reanalyse' searches replayed observations, whose environment states are not "
+                       "kept: use it with agent.simulator=model")
     A, T, K = spec.action.num_values, c.unroll_length, c.model_unroll
+    sign = -1.0 if spec.num_players == 2 else 1.0  # two-player games: players alternate, values flip sign each move
+    masked = spec.has_legal_action_mask
     support = Support(-c.support_max, c.support_max, c.num_atoms)
-    recurrent_fn = make_recurrent_fn(support, c.gamma, c.rollout_steps)
+    simulator = make_env_simulator(spec) if c.simulator == "env" else None
+    step = None if simulator is None else env_simulator_step(simulator, support, sign * c.gamma, masked)
+    recurrent_fn = make_recurrent_fn(support, c.gamma, c.rollout_steps, sign, step)
     if c.value_bounds is None:
         qtransform = mctx.qtransform_by_parent_and_siblings
     else:
@@ -200,19 +269,25 @@ def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = 
     buffer = fbx.make_item_buffer(max_length=c.replay_capacity, min_length=1, sample_batch_size=max(n_replay * S, 1),
                                   add_sequences=True, add_batches=False)
 
+    def stored(ts: TimeStep) -> TimeStep:
+        """What replay keeps of a timestep: no info, no player; the legal-action mask where there is one."""
+        return ts._replace(info={}, current_player=None, legal_action_mask=ts.legal_action_mask if masked else None)
+
     def init(key):
         net = MuZeroModel(key, spec.observation.shape, A, c.latent_size, c.hidden_sizes, c.num_atoms,
                           scale_latents=c.latent_scaling == "minmax")
         steps = lambda n, tree: jax.tree.map(lambda x: jnp.zeros((n,) + x.shape, x.dtype), tree)
         obs = jnp.zeros(spec.observation.shape, jnp.float32)
-        example = {"timestep": steps(T + 1, TimeStep(obs, jnp.float32(0), jnp.float32(1), jnp.bool_(False))),
+        mask = jnp.zeros((A,), jnp.bool_) if masked else None
+        example = {"timestep": steps(T + 1, TimeStep(obs, jnp.float32(0), jnp.float32(1), jnp.bool_(False), mask)),
                    "action": jnp.zeros((T,), jnp.int32), "search_policy": jnp.zeros((T, A), jnp.float32)}
         return MuZeroState(net, net, optimiser.init(net), buffer.init(example), jnp.int32(0))
 
-    def search(net, observation, key, num_simulations: int, noise: bool, mask=None):
+    def search(net, observation, key, num_simulations: int, noise: bool, mask=None, sim_state=None):
         latents = jax.vmap(net.initial)(observation)
         prior, v_logits = jax.vmap(net.predict)(latents)
-        root = mctx.RootFnOutput(prior_logits=prior, value=logits_to_scalar(v_logits, support), embedding=latents)
+        embedding = latents if simulator is None else (sim_state, jnp.zeros(observation.shape[0], jnp.bool_))
+        root = mctx.RootFnOutput(prior_logits=prior, value=logits_to_scalar(v_logits, support), embedding=embedding)
         invalid = None if mask is None else jnp.logical_not(mask)
         if c.search == "gumbel":
             out = mctx.gumbel_muzero_policy(net, key, root, recurrent_fn, num_simulations, invalid_actions=invalid,
@@ -224,41 +299,63 @@ def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = 
                                      dirichlet_alpha=c.dirichlet_alpha, temperature=c.temperature if noise else 1.0)
         return out, prior
 
-    def act(params, actor_state, timestep: TimeStep, key):
-        if c.search_for_acting:
-            out, _ = search(params, timestep.observation, key, c.num_simulations, True, timestep.legal_action_mask)
-            return out.action, actor_state, {"search_policy": out.action_weights}
+    def prior_logits(params, timestep: TimeStep):
         prior, _ = jax.vmap(lambda o: params.predict(params.initial(o)))(timestep.observation)
-        action = jax.random.categorical(key, prior)
-        return action, actor_state, {"search_policy": jax.nn.softmax(prior)}
+        if masked:
+            prior = jnp.where(timestep.legal_action_mask, prior, jnp.finfo(prior.dtype).min)
+        return prior
+
+    def initial_actor_state(batch: int):
+        return () if simulator is None else simulator.initial(batch)
+
+    def act(params, actor_state, timestep: TimeStep, key):
+        sim_state = None if simulator is None else simulator.root(actor_state, timestep)
+        if c.search_for_acting:
+            out, _ = search(params, timestep.observation, key, c.num_simulations, True, timestep.legal_action_mask, sim_state)
+            action, extras = out.action, {"search_policy": out.action_weights}
+        else:
+            prior = prior_logits(params, timestep)
+            action, extras = jax.random.categorical(key, prior), {"search_policy": jax.nn.softmax(prior)}
+        if simulator is not None:
+            actor_state = simulator.advance(sim_state, action)
+        return action, actor_state, extras
 
     def eval_act(params, actor_state, timestep: TimeStep, key):
+        sim_state = None if simulator is None else simulator.root(actor_state, timestep)
         if c.search_at_eval:
-            out, _ = search(params, timestep.observation, key, c.eval_simulations, False, timestep.legal_action_mask)
-            return jnp.argmax(out.action_weights, -1), actor_state, {}
-        prior, _ = jax.vmap(lambda o: params.predict(params.initial(o)))(timestep.observation)
-        return jnp.argmax(prior, -1), actor_state, {}
+            out, _ = search(params, timestep.observation, key, c.eval_simulations, False, timestep.legal_action_mask, sim_state)
+            action = jnp.argmax(out.action_weights, -1)
+        else:
+            action = jnp.argmax(prior_logits(params, timestep), -1)
+        if simulator is not None:
+            actor_state = simulator.advance(sim_state, action)
+        return action, actor_state, {}
 
-    def sgd_step(state: MuZeroState, ts: TimeStep, action, policy, search_key):
-        """One gradient step on sequences ``ts [T+1, N]``, ``action [T, N]``, ``policy [T, N, A]``."""
+    def targets(state: MuZeroState, ts: TimeStep, action, policy, search_key) -> dict:
+        """The targets of one gradient step on sequences ``ts [T+1, N]``, ``action [T, N]``, ``policy [T, N, A]``."""
         N = action.shape[1]
-        if c.policy_targets == "reanalyse":
-            obs = ts.observation[:T].reshape((T * N,) + ts.observation.shape[2:])
-            out, _ = search(state.target_params, obs, search_key, c.num_simulations, False)
+        if c.policy_targets == "reanalyse":  # MuZero Reanalyse (Appendix H): fresh visits from the target network
+            flat = lambda x: x[:T].reshape((T * N,) + x.shape[2:])
+            mask = flat(ts.legal_action_mask) if masked else None
+            out, _ = search(state.target_params, flat(ts.observation), search_key, c.num_simulations, False, mask)
             policy = out.action_weights.reshape((T, N, A))
         target = state.target_params
         v = logits_to_scalar(jax.vmap(jax.vmap(lambda o: target.predict(target.initial(o))[1]))(ts.observation), support)
-        z = n_step_returns(ts, v, c.gamma, c.td_steps)  # [T, N]
+        z = n_step_returns(ts, v, c.gamma, c.td_steps, sign)  # [T, N]
         policy_full = jnp.concatenate([policy, jnp.zeros((1, N, A))], 0)  # [T+1, N, A]; the last is masked
-        targets = absorbing_targets(ts, model_targets(ts, policy_full, z, support, K), support, K)
+        model = absorbing_targets(ts, model_targets(ts, policy_full, z, support, K), support, K)
         use_policy = 0.0 if c.policy_targets == "none" else 1.0
         # Policy targets exist for steps j + k < T only (the search did not run on the final observation).
         inside = (jnp.arange(T)[None, :, None] + jnp.arange(1, K + 1)[:, None, None]) < T
-        batch = jax.lax.stop_gradient({
-            **targets, "policy": policy, "value": scalar_to_two_hot(z, support),
+        return jax.lax.stop_gradient({
+            **model, "policy": policy, "value": scalar_to_two_hot(z, support),
             "policy_mask": jnp.full((T, N), use_policy), "value_mask": jnp.ones((T, N)),
-            "model_policy_mask": targets["model_policy_mask"] * inside * use_policy,
+            "model_policy_mask": model["model_policy_mask"] * inside * use_policy,
         })
+
+    def sgd_step(state: MuZeroState, ts: TimeStep, action, policy, search_key):
+        """One gradient step on sequences ``ts [T+1, N]``, ``action [T, N]``, ``policy [T, N, A]``."""
+        batch = targets(state, ts, action, policy, search_key)
 
         def loss_fn(net):
             latents = jax.vmap(jax.vmap(net.initial))(ts.observation[:T])
@@ -289,10 +386,10 @@ def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = 
     def update(state: MuZeroState, traj: Trajectory, key):
         replay_key, key = jax.random.split(key)
         swap = lambda x: jnp.swapaxes(x, 0, 1)
-        item = {"timestep": jax.tree.map(swap, traj.timestep._replace(info={})), "action": swap(traj.action),
+        item = {"timestep": jax.tree.map(swap, stored(traj.timestep)), "action": swap(traj.action),
                 "search_policy": swap(traj.extras["search_policy"])}
         replay = buffer.add(state.replay, item)
-        online = (traj.timestep._replace(info={}), traj.action, traj.extras["search_policy"])
+        online = (stored(traj.timestep), traj.action, traj.extras["search_policy"])
         batches = jax.tree.map(lambda x: jnp.broadcast_to(x, (S,) + x.shape), online)  # [S, T(+1), B, ...]
         if n_replay > 0:  # S fresh samples of n_replay sequences, joined to the online batch
             r = buffer.sample(replay, replay_key).experience  # [S * n_replay, T(+1), ...]
@@ -312,4 +409,5 @@ def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = 
         axes = jax.tree.map(lambda _: None, state)
         return axes._replace(replay=axes.replay.replace(experience=jax.tree.map(lambda _: 1, state.replay.experience)))
 
-    return Agent(init, lambda b: (), act, eval_act, update, c.num_envs, c.unroll_length, replica_local)
+    agent = Agent(init, initial_actor_state, act, eval_act, update, c.num_envs, c.unroll_length, replica_local)
+    return MuZeroParts(agent, search, targets, simulator)

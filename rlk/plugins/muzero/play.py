@@ -1,0 +1,125 @@
+"""``rlk play RUN_DIR --opponent random --games 100``: a trained two-player agent against a uniformly
+random legal player (issue 6: MuZero on Go 9x9 should win >= 90% of 100 games).
+
+The agent plays black (moves first) in the even games and white in the odd ones, greedily (its
+``eval_act``: search at evaluation unless ``search_at_eval=false``); all games run at once, compiled.
+A game's result is read from the movers' rewards (``TimeStep.reward`` is the reward of the player who
+just moved, ``rlk.plugins.envs.pgx_adapter``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rlk.core.errors import RlkError
+from rlk.core.interfaces import Agent, Environment
+
+
+def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: int = 0,
+               true_state_as_actor_state: bool = False) -> dict[str, Any]:
+    """``games`` games of ``agent`` (greedy) against a uniformly random legal player.
+
+    ``true_state_as_actor_state``: the agent's actor state is the game's own state before each of its
+    moves (MuZero with ``simulator='env'``: the search starts from the true position, which the
+    agent's own copy cannot follow when the opponent moves too).
+    Returns wins, losses, draws, the win rate, and the games the agent played black.
+    """
+    spec = env.spec
+    if spec.num_players != 2 or not spec.has_legal_action_mask:
+        raise RlkError(f"rlk play needs a two-player game with legal-action masks; env '{spec.name}' is not one")
+    max_steps = spec.max_episode_steps + 1
+
+    @jax.jit
+    def run(params, key):
+        reset_key, key = jax.random.split(key)
+        state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, games))
+        agent_first = jnp.arange(games) % 2 == 0
+        agent_player = jnp.where(agent_first, ts.current_player, 1 - ts.current_player)
+        actor = agent.initial_actor_state(games)
+
+        def cond(carry):
+            i, _, _, _, done, _, _ = carry
+            return (i < max_steps) & ~jnp.all(done)
+
+        def body(carry):
+            i, state, ts, actor, done, outcome, key = carry
+            key, act_key, opp_key, env_key = jax.random.split(key, 4)
+            if true_state_as_actor_state:
+                actor = state
+            agent_action, new_actor, _ = agent.eval_act(params, actor, ts, act_key)
+            random_action = jax.random.categorical(opp_key, jnp.where(ts.legal_action_mask, 0.0, -jnp.inf))
+            agents_turn = ts.current_player == agent_player
+            action = jnp.where(agents_turn, agent_action, random_action)
+            if not true_state_as_actor_state:
+                actor = jax.tree.map(lambda a, b: jnp.where(agents_turn.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
+                                     new_actor, actor)
+            state, ts = jax.vmap(env.step)(state, action, jax.random.split(env_key, games))
+            outcome = outcome + jnp.where(done, 0.0, jnp.where(agents_turn, ts.reward, -ts.reward))
+            return i + 1, state, ts, actor, done | ts.last, outcome, key
+
+        init = (0, state, ts, actor, jnp.zeros(games, bool), jnp.zeros(games), key)
+        return jax.lax.while_loop(cond, body, init)[5], agent_first
+
+    outcome, agent_first = jax.device_get(run(params, jax.random.PRNGKey(seed)))
+    wins, losses = int(np.sum(outcome > 0)), int(np.sum(outcome < 0))
+    return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,
+            "win_rate": wins / games, "agent_black": int(np.sum(agent_first)),
+            "wins_as_black": int(np.sum((outcome > 0) & agent_first)),
+            "wins_as_white": int(np.sum((outcome > 0) & ~agent_first))}
+
+
+def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random") -> dict[str, Any]:
+    """Plays the agent saved in ``run_dir``'s last checkpoint (its first seed) against ``opponent``."""
+    from rlk.core.checkpoint import Checkpointer
+    from rlk.core.config import plugin_config
+    from rlk.core.run import Run, has_checkpoint, load_run_config, resolve
+
+    if opponent != "random":
+        raise RlkError(f"unknown opponent '{opponent}' (known: random)")
+    config = load_run_config(run_dir)
+    if not has_checkpoint(run_dir):
+        raise RlkError(f"run folder '{run_dir}' holds no checkpoint")
+    resolved = resolve(config)
+    env = resolved.env.factory(plugin_config(config.env, resolved.env.config))
+    if not isinstance(env, Environment):
+        raise RlkError(f"rlk play needs a JAX environment; env '{config.env.name}' is not one")
+    agent_config = plugin_config(config.agent, resolved.agent.config)
+    agent = resolved.agent.factory(agent_config, env.spec, None)
+    program = Run(resolved, run_dir).build()
+    template = program.init([config.seed + i for i in range(config.num_seeds)])
+    checkpointer = Checkpointer(run_dir)
+    _, state, _ = checkpointer.restore(template, ["train_s"])
+    checkpointer.close()
+    params = jax.tree.map(lambda x: jnp.asarray(x)[0], jax.device_get(state.learner.params))
+    true_state = getattr(agent_config, "simulator", "model") == "env"
+    result = play_match(agent, env, params, games, seed, true_state_as_actor_state=true_state)
+    return {"run": str(run_dir), "agent": config.agent.name, "env": config.env.name, "opponent": opponent, **result}
+
+
+def register_play_command(app: Any) -> None:
+    import json
+
+    import typer
+
+    @app.command("play")
+    def play(
+        run_dir: Path = typer.Argument(..., help="a run folder (a two-player game such as go_9x9)"),
+        opponent: str = typer.Option("random", help="the opponent: random (uniform over legal moves)"),
+        games: int = typer.Option(100, min=1, help="games; the agent plays black in half of them"),
+        seed: int = typer.Option(0, help="random seed of the match"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    ):
+        """Play a trained two-player agent against an opponent and print its win rate."""
+        result = play_run(run_dir, games, seed, opponent)
+        if as_json:
+            print(json.dumps(result))
+        else:
+            print(f"{result['agent']} ({run_dir}) vs {opponent} on {result['env']}: win rate {result['win_rate']:.2f} "
+                  f"({result['wins']} wins, {result['losses']} losses, {result['draws']} draws in {games} games; "
+                  f"as black {result['wins_as_black']}/{result['agent_black']}, "
+                  f"as white {result['wins_as_white']}/{games - result['agent_black']})")
