@@ -1,4 +1,4 @@
-"""Backends (cpu, gpu, tpu platforms) and architectures (Anakin) as plugins."""
+"""Backends (cpu, gpu, tpu platforms) and architectures (Anakin, Sebulba, Trainer) as plugins."""
 
 from __future__ import annotations
 
@@ -25,10 +25,19 @@ def _sebulba(make_agent, env, backend, run_config, config=None):
     return make_sebulba(make_agent, env, backend, run_config, config)
 
 
+def _trainer(*args, **kwargs):
+    from rlk.plugins.backends.trainer import make_trainer
+
+    return make_trainer(*args, **kwargs)
+
+
 @hookimpl
 def rlk_register_architectures(register):
     from rlk.plugins.backends.sebulba import SebulbaConfig
+    from rlk.plugins.backends.trainer import TrainerConfig
 
     register("anakin", _anakin, description="Podracer Anakin: env, acting and learning in one compiled program")
     register("sebulba", _sebulba, config=SebulbaConfig,
              description="Podracer Sebulba: host envs in actor threads, learner on its own devices")
+    register("trainer", _trainer, config=TrainerConfig,
+             description="Trainer: a model on a dataset with optax, data-parallel over the backend's devices")

@@ -28,7 +28,6 @@ from pydantic import Field
 
 from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
-from rlk.core.hookspecs import hookimpl
 from rlk.core.interfaces import Dataset, Model
 from rlk.plugins.backends.replicator import DATA_AXIS, Replicator
 
@@ -196,9 +195,3 @@ def make_trainer(model: Model, dataset: Dataset, backend, run_config, config: Op
     config = config or TrainerConfig()
     updates = max(1, min(run_config.log_every_steps, run_config.steps))
     return TrainerProgram(model, dataset, backend.mesh(), config, updates)
-
-
-@hookimpl
-def rlk_register_architectures(register):
-    register("trainer", make_trainer, config=TrainerConfig,
-             description="Trainer: a model on a dataset with optax, data-parallel over the backend's devices")
