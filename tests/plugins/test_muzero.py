@@ -151,9 +151,9 @@ def test_search_tree_respects_budget_and_depth(search):
     model = chain_model()
     obs = jax.nn.one_hot(jnp.zeros(2, jnp.int32), 8)
     deepest = {}
-    for max_depth in (None, 1, 2):
+    for max_depth in (None, 2):
         parts = make_muzero_parts(MuZeroConfig(search=search, max_depth=max_depth), table_spec(8), loss_lookup=LOSSES.__getitem__)
-        for n in (1, 4, 12):
+        for n in (3, 12):
             out, _ = parts.search(model, obs, jax.random.PRNGKey(n), n, False)
             tree = jax.device_get(out.search_tree)
             assert tree.node_visits.shape == (2, n + 1)  # storage for the root and one node per simulation
@@ -167,7 +167,7 @@ def test_search_tree_respects_budget_and_depth(search):
                 if max_depth is not None:
                     assert depth[used].max() <= max_depth
     assert deepest[(None, 12)] > 2  # the limits above bind: unlimited, the prior's chain is followed deeper
-    assert deepest[(1, 12)] == 1 and deepest[(2, 12)] == 2
+    assert deepest[(2, 12)] == 2
 
 
 def test_two_player_search_values_flip_sign():
@@ -210,28 +210,91 @@ def catch_trajectory(parts, state, T: int, key):
 
 def test_reanalyse_targets_follow_the_network():
     """Reanalyse (policy_targets='reanalyse') recomputes the policy targets with the current target
-    network: equal to a fresh search before an update, different from the stale acting targets and
-    from their own earlier values after updates change the network; 'acting' keeps the stale ones."""
+    network: a fresh search's, and different from the stale acting targets and from their own earlier
+    values once the network changes; 'acting' keeps the stale ones."""
     T, B = 4, 8
-    cfg = dict(search="gumbel", num_envs=B, unroll_length=T, num_sgd_steps=2, learning_rate=3e-2, target_ema=1.0)
+    cfg = dict(search="gumbel", num_envs=B, unroll_length=T, latent_size=16, hidden_sizes=(32,))
     parts = make_muzero_parts(MuZeroConfig(policy_targets="reanalyse", **cfg), Catch().spec, loss_lookup=LOSSES.__getitem__)
-    state0 = parts.agent.init(jax.random.PRNGKey(0))
-    traj = catch_trajectory(parts, state0, T, jax.random.PRNGKey(1))
+    state = parts.agent.init(jax.random.PRNGKey(0))
+    traj = catch_trajectory(parts, state, T, jax.random.PRNGKey(1))
     ts, action, stale = traj.timestep._replace(info={}), traj.action, traj.extras["search_policy"]
     key = jax.random.PRNGKey(2)
     targets = jax.jit(parts.targets)
-    before = np.asarray(targets(state0, ts, action, stale, key)["policy"])
-    fresh, _ = parts.search(state0.target_params, ts.observation[:T].reshape((T * B, 10, 5)), key, 8, False)
-    np.testing.assert_allclose(before, np.asarray(fresh.action_weights).reshape((T, B, A)), atol=1e-6)
-    state = state0
-    for i in range(3):
-        state, _ = jax.jit(parts.agent.update)(state, traj, jax.random.PRNGKey(10 + i))
+    before = np.asarray(targets(state, ts, action, stale, key)["policy"])
+    # The network changes: a target network whose policy and value heads are no longer near-uniform.
+    changed = jax.tree.map(lambda x: x * 30.0, parts.agent.init(jax.random.PRNGKey(3)).params)
+    state = state._replace(target_params=changed)
     after = np.asarray(targets(state, ts, action, stale, key)["policy"])
-    assert np.abs(after - before).max() > 1e-2
-    assert np.abs(after - np.asarray(stale)).max() > 1e-2
-    np.testing.assert_allclose(after.sum(-1), 1.0, atol=1e-5)
+    fresh, _ = jax.jit(parts.search, static_argnums=(3, 4))(changed, ts.observation[:T].reshape((T * B, 10, 5)), key, 8, False)
+    np.testing.assert_allclose(after, np.asarray(fresh.action_weights).reshape((T, B, A)), atol=1e-5)
+    assert np.abs(after - before).max() > 0.1
+    assert np.abs(after - np.asarray(stale)).max() > 0.1
     acting = make_muzero_parts(MuZeroConfig(policy_targets="acting", **cfg), Catch().spec, loss_lookup=LOSSES.__getitem__)
     np.testing.assert_array_equal(np.asarray(jax.jit(acting.targets)(state, ts, action, stale, key)["policy"]), stale)
+
+
+def test_true_env_simulator_on_catch():
+    """simulator='env': the Catch state is read back from each observation exactly, and a search over the
+    true environment with an untrained network (prior uniform, values about 0) moves the paddle under
+    a ball one row above it (the known optimal action), where the learned model knows nothing yet."""
+    parts = make_muzero_parts(MuZeroConfig(simulator="env", num_envs=8, unroll_length=9), Catch().spec,
+                              loss_lookup=LOSSES.__getitem__)
+    env = Catch()
+    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+    states, ts = jax.vmap(env.reset)(keys)
+    for t in range(8):
+        got = parts.simulator.root((), ts)
+        for a, b in zip(got, states):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        states, ts = jax.vmap(env.step)(states, jnp.full(8, t % 3), keys)
+    from rlk.plugins.envs.catch import CatchState
+    # Ball at row 8 (one above the paddle's row 9): in column 1 with the paddle in 2 (move left: 0),
+    # in column 3 with the paddle in 2 (move right: 2).
+    board = lambda bx: jax.vmap(env._observe)(CatchState(jnp.asarray(bx), jnp.full(2, 8), jnp.full(2, 2)))
+    obs = board([1, 3])
+    net = parts.agent.init(jax.random.PRNGKey(1)).params
+    ts = TimeStep(obs, jnp.zeros(2), jnp.ones(2), jnp.zeros(2, bool))
+    action, _, _ = jax.jit(parts.agent.eval_act)(net, (), ts, jax.random.PRNGKey(2))
+    np.testing.assert_array_equal(np.asarray(action), [0, 2])
+
+
+@pytest.mark.slow
+def test_go_self_play_with_the_true_simulator_keeps_its_copy_of_the_game():
+    """Go 9x9 self-play (simulator='env'): the agent's copy of each game follows the true game move by
+    move (and through its end), and every move it picks is legal."""
+    from rlk.plugins.envs.pgx_adapter import PgxEnv
+
+    raw = PgxEnv("go_9x9")
+    env = for_training(raw)
+    B, T = 2, 6
+    parts = make_muzero_parts(MuZeroConfig(simulator="env", num_envs=B, unroll_length=T, num_simulations=2,
+                                           latent_size=8, hidden_sizes=(16,)), raw.spec, loss_lookup=LOSSES.__getitem__)
+    params = parts.agent.init(jax.random.PRNGKey(0)).params
+    env_state, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), B))
+    run = jax.jit(lambda a, e, t, k: rollout(parts.agent, env, params, a, e, t, k, T))
+    actor = parts.agent.initial_actor_state(B)
+    for i in range(2):
+        (actor, env_state, ts), traj = run(actor, env_state, ts, jax.random.PRNGKey(2 + i))
+        np.testing.assert_array_equal(np.asarray(actor.observation), np.asarray(ts.observation))
+        np.testing.assert_array_equal(np.asarray(actor._x.board), np.asarray(env_state.inner._x.board))
+        mask = np.asarray(traj.timestep.legal_action_mask[:T])
+        assert np.take_along_axis(mask, np.asarray(traj.action)[..., None], -1).all()
+        np.testing.assert_allclose(np.asarray(traj.extras["search_policy"])[~mask], 0.0)
+
+
+@pytest.mark.slow
+def test_go_trains_end_to_end_and_plays_random(cli, tmp_path):
+    """A (tiny) Go 9x9 run trains through the CLI; ``rlk play`` plays it against random legal moves."""
+    tiny = ["agent.num_envs=4", "agent.unroll_length=4", "agent.num_sgd_steps=1", "agent.replay_capacity=64",
+            "agent.num_simulations=2", "agent.eval_simulations=2", "agent.latent_size=16", "agent.hidden_sizes=[32]",
+            "agent.gamma=1.0", "agent.value_bounds=[-1,1]", "log_every_steps=32", "eval_episodes=1"]
+    args = [a for o in tiny for a in ("-o", o)]
+    cli("train", "--agent", "muzero", "--env", "go_9x9", "-q", "--steps", "64", "--run-dir", str(tmp_path / "run"), *args)
+    assert summary(tmp_path / "run")["env_steps"] >= 64
+    out = cli("play", str(tmp_path / "run"), "--opponent", "random", "--games", "4", "--json").stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["games"] == 4 and result["wins"] + result["losses"] + result["draws"] == 4
+    assert 0.0 <= result["win_rate"] <= 1.0 and result["agent_black"] == 2
 
 
 def np_n_step(reward, discount, value, gamma, n):

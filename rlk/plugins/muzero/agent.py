@@ -17,7 +17,14 @@ The study's knobs (section 4 of Hamrick et al.):
   search with the target network at update time; ``"none"``: no policy learning from search, the
   one-step policy-prior baseline), ``search_at_eval``;
 - ``rollout_steps``: below the tree, leaf values come from Monte-Carlo rollouts of the learned
-  model with the prior policy (inside the recurrent function) instead of the value head alone.
+  model with the prior policy (inside the recurrent function) instead of the value head alone;
+- ``simulator``: the learned model, or the true environment stepped from a copy of its state
+  (``simulators.py``: Catch, and deterministic pgx games such as ``go_9x9``).
+
+Two-player games (``spec.num_players == 2``, players alternating, e.g. pgx ``go_9x9``): self-play, with
+rewards the mover's and values the player to move's, so the search's discount is ``-gamma`` (mctx's
+convention) and the n-step value targets flip sign each move; the legal-action mask restricts the
+root of every search, the prior when acting without search, and Reanalyse's searches.
 
 Defaults are the paper's where they transfer, and a "toy setting" tuned on Catch where they do not
 (the paper trains for hundreds of thousands of steps on large batches; here a run is 150k env steps
