@@ -87,3 +87,56 @@ def test_bad_model_run_input_is_one_line(cli, tmp_path, args, words):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     for w in words:
         assert w in proc.stderr
+
+
+@pytest.mark.slow
+def test_sigint_of_model_run_exits_130_and_resume_equals_uninterrupted(tmp_path):
+    """`rlk train --model ...` interrupted by SIGINT after its first checkpoint exits 130 with a
+    checkpoint; `rlk train --resume` then writes the rows and metrics of the uninterrupted run
+    (trained in this process meanwhile, on one device as the CLI's are, to keep the test short)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rlk.core import run as run_mod
+    from rlk.core.config import build_run_config
+
+    options = {"model": {"name": "bwlc_codec", "hidden": 32, "code_dim": 4, "prior_hidden": 8, "eval_ks": [1, 4],
+                         "eval_fill_samples": 2},
+               "arch": {"eval_examples": 100}, "backend": {"num_devices": 1},
+               "log_every_steps": 20, "checkpoint_every_steps": 1000}
+    flags = [f"{section}.{k}={json.dumps(v).replace(' ', '')}" for section, d in options.items() if isinstance(d, dict)
+             for k, v in d.items() if k != "name"] + [f"{k}={v}" for k, v in options.items() if not isinstance(v, dict)]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["JAX_PLATFORMS"] = "cpu"
+    cut = tmp_path / "cut"
+
+    def rlk(*args):
+        return subprocess.Popen([sys.executable, "-m", "rlk.cli", "train", *args, "-q"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+
+    proc = rlk("--model", "bwlc_codec", "--dataset", "digits", "--seed", "2", "--steps", "4000", "--run-dir", str(cut),
+               *[a for f in flags for a in ("-o", f)])
+    deadline = time.monotonic() + 120
+    while not ((cut / "checkpoints").is_dir() and run_mod.has_checkpoint(cut)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint after 120 s"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "SIGINT: stopped at" in stdout + stderr and "--resume" in stdout + stderr
+    assert 50 <= len(_rows(cut)) < 200 and run_mod.has_checkpoint(cut) and not (cut / "summary.json").exists()
+
+    resumed = rlk("--resume", str(cut))
+    _, a = run_mod.train(build_run_config({**options, "dataset": "digits", "seed": 2, "steps": 4000,
+                                           "run_dir": str(tmp_path / "full")}))
+    assert resumed.wait(timeout=300) == 0, resumed.communicate()
+    full_rows, cut_rows = _rows(tmp_path / "full"), _rows(cut)
+    assert len(full_rows) == 200 and cut_rows == full_rows
+    b = json.loads((cut / "summary.json").read_text())
+    assert b["resumed"] and not a["resumed"] and a["devices"] == b["devices"] == 1
+    for k in ("final_loss", "distortion_mse_k1", "distortion_mse_k4", "frechet_k1", "nll_k4"):
+        assert a[k] == b[k], k
