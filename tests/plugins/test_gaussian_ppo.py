@@ -78,7 +78,7 @@ def test_ppo_acts_with_a_gaussian_on_box_actions():
     np.testing.assert_allclose(extras["log_prob"], Gaussian(mean, state.params.log_std).log_prob(action), rtol=1e-6)
     np.testing.assert_allclose(extras["value"], value, rtol=1e-6)
     greedy, _, _ = agent.eval_act(state.params, (), ts, jax.random.PRNGKey(3))
-    np.testing.assert_allclose(greedy, mean)
+    np.testing.assert_allclose(greedy, mean, rtol=1e-5, atol=1e-8)  # batched matmul vs per-example vmap
     # unclipped samples: with std 1 and 4000 draws some fall outside [-2, 2]
     many = jax.jit(jax.vmap(lambda k: agent.act(state.params, (), ts, k)[0]))(jax.random.split(jax.random.PRNGKey(4), 1000))
     assert float(jnp.abs(many).max()) > 2.0
