@@ -71,6 +71,27 @@ def test_retrace_returns_match_numpy_recursion():
         np.testing.assert_allclose(np.asarray(got[:, n]), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_continuous_retrace_matches_numpy_recursion():
+    """Retrace from q(s_j, a_j) and E_pi q(s_j, .) (the continuous-action form) against the same recursion."""
+    from rlk.plugins.muesli.continuous import retrace_from_expectations
+
+    T, N, A, lam = 7, 3, 4, 0.9
+    q = rng.normal(size=(T + 1, N, A)).astype(np.float32)
+    action = rng.integers(0, A, size=(T, N))
+    reward = rng.normal(size=(T + 1, N)).astype(np.float32)
+    discount = (0.9 * (rng.uniform(size=(T + 1, N)) > 0.2)).astype(np.float32)
+    logits = rng.normal(size=(T + 1, N, A))
+    pi = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).astype(np.float32)
+    mu = rng.uniform(0.1, 1.0, size=(T, N)).astype(np.float32)
+    q_taken = np.take_along_axis(q[:T], action[..., None], -1)[..., 0]
+    pi_taken = np.take_along_axis(pi[:T], action[..., None], -1)[..., 0]
+    got = retrace_from_expectations(jnp.asarray(q_taken), jnp.asarray((pi * q).sum(-1)), jnp.asarray(reward),
+                                    jnp.asarray(discount), jnp.asarray(lam * np.minimum(1.0, pi_taken / mu)))
+    for n in range(N):
+        expected = np_retrace(q[:, n], action[:, n], reward[:, n], discount[:, n], pi[:, n], mu[:, n], lam)
+        np.testing.assert_allclose(np.asarray(got[:, n]), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_two_hot_round_trip():
     support = Support(-20.0, 20.0, 81)
     x = jnp.asarray([-300.0, -3.2, -0.01, 0.0, 0.5, 1.0, 47.0, 300.0])
@@ -247,3 +268,44 @@ def test_paper_ablations_run(cli, tmp_path, name):
     assert cfg["replay_fraction"] == (0.0 if name == "no_replay" else 0.75)
     assert cfg["cmpo_exact"] == (name != "sampled_kl")
     assert np.isfinite(summary(run)["final_return"])
+
+
+def random_pendulum_return(num_envs: int = 64, steps: int = 1000) -> float:
+    """Mean return of completed Pendulum episodes under uniform random torques in [-2, 2]."""
+    from rlk.core.registry import default_registry
+    from rlk.plugins.envs.wrappers import for_training
+
+    env = for_training(default_registry().get("env", "Pendulum-v1").factory())
+    spec = env.spec.action
+
+    def run(key):
+        k0, key = jax.random.split(key)
+        state, ts = jax.vmap(env.reset)(jax.random.split(k0, num_envs))
+
+        def step(carry, k):
+            state, ts = carry
+            ka, ke = jax.random.split(k)
+            action = jax.random.uniform(ka, (num_envs, *spec.shape), minval=spec.low, maxval=spec.high)
+            state, ts = jax.vmap(env.step)(state, action, jax.random.split(ke, num_envs))
+            return (state, ts), (ts.info["episode_return"] * ts.last, ts.last)
+
+        _, (rets, done) = jax.lax.scan(step, (state, ts), jax.random.split(key, steps))
+        return rets.sum() / jnp.maximum(done.sum(), 1)
+
+    return float(jax.jit(run)(jax.random.PRNGKey(0)))
+
+
+@pytest.mark.slow
+def test_gaussian_muesli_learns_pendulum(cli, tmp_path):
+    """Continuous actions: Gaussian policy, sampled CMPO (N = 16, z_init = 1) on gymnax Pendulum-v1.
+
+    TOY with gamma 0.9 (Pendulum's short horizon, as the PPO Pendulum test) and Adam 3e-3, 300k steps.
+    Measured (seed 0): greedy final_return -181 (training return about -200 from 180k steps on); with
+    1e-3: -267; with gamma 0.99 (support 40) and 1e-3: -1238 at 150k (no learning). Random: about -1200.
+    """
+    cli("train", "--agent", "muesli", "--env", "Pendulum-v1", "--steps", "300000", "-q",
+        "--run-dir", str(tmp_path / "run"), *TOY, "-o", "agent.gamma=0.9", "-o", "agent.learning_rate=3e-3")
+    random = random_pendulum_return()
+    final = summary(tmp_path / "run")["final_return"]
+    assert random < -900
+    assert final > -500, (final, random)

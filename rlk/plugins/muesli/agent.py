@@ -11,6 +11,8 @@ One update, for a batch of online sequences ``[T+1, B]`` (the architecture's rol
 4. the loss is the named losses' weighted sum: clipped-importance policy gradient, CMPO regulariser
    (exact KL for small discrete action spaces, or the sampled estimator), the model loss over
    k = 1..K unrolled steps (CMPO policy, reward and value targets at t + k), and the value loss.
+
+Continuous actions (a ``BoxSpec``) are handled by ``continuous.py``: Gaussian policy, sampled CMPO.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
-from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
+from rlk.core.types import BoxSpec, DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.nn.muzero_model import MuZeroModel, scale_latent
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
+from rlk.plugins.muesli.continuous import make_gaussian_muesli
 from rlk.plugins.muesli.losses import cmpo_policy, sampled_cmpo_cross_entropy
 
 
@@ -177,18 +180,20 @@ def model_outputs(net: MuZeroModel, obs: jax.Array, action: jax.Array, K: int) -
 
 def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
     c = config
-    if not isinstance(spec.action, DiscreteSpec):
-        raise RlkError(f"agent 'muesli' supports discrete actions in this version; env '{spec.name}' has {spec.action.kind} actions")
     if spec.num_players != 1:
         raise RlkError(f"agent 'muesli' has no self-play for {spec.num_players}-player games in this version (env '{spec.name}')")
+    n_replay = int(round(c.num_envs * c.replay_fraction / (1.0 - c.replay_fraction)))
+    buffer = fbx.make_item_buffer(max_length=c.replay_capacity, min_length=1, sample_batch_size=max(n_replay, 1),
+                                  add_sequences=True, add_batches=False)
+    if isinstance(spec.action, BoxSpec):  # Gaussian policy, sampled CMPO (continuous.py)
+        return make_gaussian_muesli(c, spec, axis_name, loss_lookup, buffer, n_replay)
+    if not isinstance(spec.action, DiscreteSpec):
+        raise RlkError(f"agent 'muesli' does not support {spec.action.kind} actions (env '{spec.name}')")
     A = spec.action.num_values
     T, K = c.unroll_length, c.model_unroll
     support = Support(-c.support_max, c.support_max, c.num_atoms)
     total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
     optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
-    n_replay = int(round(c.num_envs * c.replay_fraction / (1.0 - c.replay_fraction)))
-    buffer = fbx.make_item_buffer(max_length=c.replay_capacity, min_length=1, sample_batch_size=max(n_replay, 1),
-                                  add_sequences=True, add_batches=False)
 
     def init(key):
         net = MuZeroModel(key, spec.observation.shape, A, c.latent_size, c.hidden_sizes, c.num_atoms)

@@ -45,7 +45,10 @@ def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
 
 def muesli_pg_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
     """Policy gradient with clipped importance weights: -E_mu[min(rho, 1) adv/sigma log pi(a|s)] (eq. 10, first term)."""
-    log_pi = jnp.take_along_axis(jax.nn.log_softmax(outputs["logits"]), batch["action"][..., None], -1)[..., 0]
+    if "log_prob" in outputs:  # continuous actions: log pi(a|s) computed by the agent
+        log_pi = outputs["log_prob"]
+    else:
+        log_pi = jnp.take_along_axis(jax.nn.log_softmax(outputs["logits"]), batch["action"][..., None], -1)[..., 0]
     rho = jnp.minimum(jnp.exp(jax.lax.stop_gradient(log_pi) - batch["behaviour_log_prob"]), 1.0)
     loss = -masked_mean(rho * batch["pg_advantage"] * log_pi, batch["pg_mask"])
     return loss, {"rho": masked_mean(rho, batch["pg_mask"])}
@@ -70,7 +73,11 @@ def muesli_model_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Arra
     ``outputs['model_*']`` are ``[K, N, T, ...]`` predictions after k = 1..K model steps from s_t;
     ``batch['model_*']`` the targets at t + k and their masks (episode ends and sequence ends masked).
     """
-    pol = masked_mean(cross_entropy(outputs["model_logits"], batch["model_policy"]), batch["model_policy_mask"])
+    if "model_policy_ce" in outputs:  # sampled CMPO cross-entropies (continuous actions), [K, T, N]
+        pol_ce = outputs["model_policy_ce"]
+    else:
+        pol_ce = cross_entropy(outputs["model_logits"], batch["model_policy"])
+    pol = masked_mean(pol_ce, batch["model_policy_mask"])
     rew = masked_mean(cross_entropy(outputs["model_reward_logits"], batch["model_reward"]), batch["model_reward_mask"])
     val = masked_mean(cross_entropy(outputs["model_value_logits"], batch["model_value"]), batch["model_value_mask"])
     total = pol + rew + config.value_loss_weight * val
