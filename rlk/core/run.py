@@ -263,8 +263,9 @@ class Run:
                     if columns is None:
                         keep = start_call * updates_per_call if self.resume else None
                         columns = first_columns + sorted(set(rows[0]) - set(first_columns) - set(LAST_COLUMNS)) + LAST_COLUMNS
-                        tb = _StepAxisTensorBoard(self.run_dir) if model_run else TensorBoardSink(self.run_dir)
-                        sinks = [FileSink(self.run_dir, columns, keep), tb] if writer else []
+                        if writer:  # only process 0 writes (another host's process creates no folder)
+                            tb = _StepAxisTensorBoard if model_run else TensorBoardSink
+                            sinks = [FileSink(self.run_dir, columns, keep), tb(self.run_dir)]
                     for sink in sinks:
                         sink.write(rows)
                     bar(env_steps, rows)
