@@ -23,7 +23,16 @@ import orbax.checkpoint as ocp
 
 
 def _flat(state: Any) -> dict[str, Any]:
-    return {f"{i:05d}": leaf for i, leaf in enumerate(jax.tree.leaves(state))}
+    """The leaves by position; empty ones (e.g. a zero-length field of a pgx MinAtar state) are left
+    out, since orbax cannot save zero-size arrays; restore rebuilds them from the template."""
+    return {f"{i:05d}": leaf for i, leaf in enumerate(jax.tree.leaves(state)) if np.size(leaf) > 0}
+
+
+def _empty_like(like: Any) -> Any:
+    """A zero-size leaf of ``like``'s shape and dtype, where ``like`` lives (numpy if it is numpy)."""
+    empty = np.zeros(np.shape(like), like.dtype)
+    sharding = getattr(like, "sharding", None)
+    return empty if sharding is None or isinstance(like, np.ndarray) else jax.device_put(empty, sharding)
 
 
 class Checkpointer:
@@ -102,7 +111,8 @@ class Checkpointer:
             "meta": {k: jax.ShapeDtypeStruct((), np.float64) for k in meta_keys},
         }
         tree = manager.restore(call, args=ocp.args.StandardRestore(abstract))
-        leaves = [tree["state"][k] for k in sorted(tree["state"])]
+        leaves = [tree["state"][f"{i:05d}"] if np.size(like) > 0 else _empty_like(like)
+                  for i, like in enumerate(jax.tree.leaves(template))]
         state = jax.tree.unflatten(jax.tree.structure(template), leaves)
         return call, state, {k: float(v) for k, v in tree["meta"].items()}
 
