@@ -2,34 +2,14 @@
 
 import json
 
-import jax
-import jax.numpy as jnp
 import pytest
 
-from rlk.core.registry import default_registry
-from rlk.plugins.envs.wrappers import for_training
+from rlk import bench
 
 
-def random_policy_return(env_name: str, num_envs: int = 64, steps: int = 3000) -> float:
-    """Mean return of completed episodes under uniform random actions."""
-    env = for_training(default_registry().get("env", env_name).factory())
-    n = env.spec.action.num_values
-
-    def run(key):
-        k0, key = jax.random.split(key)
-        state, ts = jax.vmap(env.reset)(jax.random.split(k0, num_envs))
-
-        def step(carry, k):
-            state, ts = carry
-            ka, ke = jax.random.split(k)
-            action = jax.random.randint(ka, (num_envs,), 0, n)
-            state, ts = jax.vmap(env.step)(state, action, jax.random.split(ke, num_envs))
-            return (state, ts), (ts.info["episode_return"] * ts.last, ts.last)
-
-        _, (rets, done) = jax.lax.scan(step, (state, ts), jax.random.split(key, steps))
-        return rets.sum() / jnp.maximum(done.sum(), 1)
-
-    return float(jax.jit(run)(jax.random.PRNGKey(0)))
+def random_policy_return(env_name: str, steps: int = 3000) -> float:
+    """Mean return of the episodes a uniform random policy ends (64 envs, ``steps`` steps each)."""
+    return bench.random_policy_return(env_name, num_envs=64, length=steps)
 
 
 def summary(path):

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rlk import bench
 from rlk.core.types import TimeStep
 from rlk.nn.value_transforms import Support, scalar_to_two_hot, two_hot_to_scalar
 from rlk.nn.unroll_targets import model_targets
@@ -184,29 +185,9 @@ def summary(path):
     return json.loads((path / "summary.json").read_text())
 
 
-def random_policy_return(env_name: str, num_envs: int = 64, steps: int = 2000) -> float:
-    """Mean return of completed episodes under uniform random actions (as in the PPO learning tests)."""
-    from rlk.core.registry import default_registry
-    from rlk.plugins.envs.wrappers import for_training
-
-    env = for_training(default_registry().get("env", env_name).factory())
-    n = env.spec.action.num_values
-
-    def run(key):
-        k0, key = jax.random.split(key)
-        state, ts = jax.vmap(env.reset)(jax.random.split(k0, num_envs))
-
-        def step(carry, k):
-            state, ts = carry
-            ka, ke = jax.random.split(k)
-            action = jax.random.randint(ka, (num_envs,), 0, n)
-            state, ts = jax.vmap(env.step)(state, action, jax.random.split(ke, num_envs))
-            return (state, ts), (ts.info["episode_return"] * ts.last, ts.last)
-
-        _, (rets, done) = jax.lax.scan(step, (state, ts), jax.random.split(key, steps))
-        return rets.sum() / jnp.maximum(done.sum(), 1)
-
-    return float(jax.jit(run)(jax.random.PRNGKey(0)))
+def random_policy_return(env_name: str, steps: int = 2000) -> float:
+    """Mean return of the episodes a uniform random policy ends (64 envs, ``steps`` steps each)."""
+    return bench.random_policy_return(env_name, num_envs=64, length=steps)
 
 
 # A CI-sized setting for CartPole and MinAtar (the paper's defaults are for Atari at 200M frames).
