@@ -147,7 +147,7 @@ def rlk_timer(env_name: str, num_devices: int, num_seeds: int, budget: Budget) -
 # -- (ii) the ceiling: same env, random actions ---------------------------------------------------
 def make_random_rollout(env, num_envs: int, length: int, mesh):
     """A jitted ``(state) -> (state, (return_sum, episodes))`` stepping ``num_envs`` copies of ``env``
-    (already wrapped) ``length`` times with uniform random (legal) actions, the batch split over
+    (already wrapped) ``length`` times with uniform random (legal, or in-bounds) actions, the batch split over
     ``mesh``'s ``data`` axis; and ``init(key) -> state``."""
     import jax
     import jax.numpy as jnp
@@ -155,7 +155,8 @@ def make_random_rollout(env, num_envs: int, length: int, mesh):
 
     axis = mesh.axis_names[0]
     local = num_envs // mesh.size
-    num_actions = env.spec.action.num_values
+    action_spec = env.spec.action
+    continuous = not hasattr(action_spec, "num_values")  # a BoxSpec: uniform in [low, high]
 
     def init_local(key):
         key = jax.random.fold_in(key[0], jax.lax.axis_index(axis))
@@ -169,8 +170,11 @@ def make_random_rollout(env, num_envs: int, length: int, mesh):
         def body(c, step_key):
             env_state, ts, ret, eps = c
             act_key, env_key = jax.random.split(step_key)
-            if ts.legal_action_mask is None:
-                action = jax.random.randint(act_key, (local,), 0, num_actions)
+            if continuous:
+                action = jax.random.uniform(act_key, (local, *action_spec.shape), minval=action_spec.low,
+                                            maxval=action_spec.high)
+            elif ts.legal_action_mask is None:
+                action = jax.random.randint(act_key, (local,), 0, action_spec.num_values)
             else:
                 action = jax.random.categorical(act_key, jnp.where(ts.legal_action_mask, 0.0, -jnp.inf))
             env_state, ts = jax.vmap(env.step)(env_state, action, jax.random.split(env_key, local))

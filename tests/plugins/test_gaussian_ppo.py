@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from rlk import bench
+
 from rlk.core.errors import RlkError
 from rlk.core.registry import default_registry
 from rlk.core.types import ArraySpec, BoxSpec, EnvSpec, TimeStep, Trajectory
@@ -18,7 +20,6 @@ from rlk.plugins.actor_critic.losses import LOSSES, entropy_loss, ppo_policy_los
 from rlk.plugins.actor_critic.networks import Categorical, Gaussian, GaussianActorCritic
 from rlk.plugins.actor_critic.ppo import PPOConfig, make_ppo
 from rlk.plugins.actor_critic.vtrace import VTraceConfig, make_vtrace
-from rlk.plugins.envs.wrappers import for_training
 
 SPEC = EnvSpec(name="box", observation=ArraySpec(shape=(3,)), action=BoxSpec(shape=(2,), low=-2.0, high=2.0))
 
@@ -115,24 +116,7 @@ def test_vtrace_refuses_continuous_actions_clearly():
 
 def random_pendulum_return(num_envs: int = 64, steps: int = 1000) -> float:
     """Mean return of completed Pendulum episodes under uniform random torques in [-2, 2]."""
-    env = for_training(default_registry().get("env", "Pendulum-v1").factory())
-    spec = env.spec.action
-
-    def run(key):
-        k0, key = jax.random.split(key)
-        state, ts = jax.vmap(env.reset)(jax.random.split(k0, num_envs))
-
-        def step(carry, k):
-            state, ts = carry
-            ka, ke = jax.random.split(k)
-            action = jax.random.uniform(ka, (num_envs, *spec.shape), minval=spec.low, maxval=spec.high)
-            state, ts = jax.vmap(env.step)(state, action, jax.random.split(ke, num_envs))
-            return (state, ts), (ts.info["episode_return"] * ts.last, ts.last)
-
-        _, (rets, done) = jax.lax.scan(step, (state, ts), jax.random.split(key, steps))
-        return rets.sum() / jnp.maximum(done.sum(), 1)
-
-    return float(jax.jit(run)(jax.random.PRNGKey(0)))
+    return bench.random_policy_return("Pendulum-v1", num_envs=num_envs, length=steps)
 
 
 # Pendulum-v1 settings (PPO's discrete defaults are unchanged): a short horizon (gamma 0.9, as in

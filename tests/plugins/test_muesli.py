@@ -253,27 +253,7 @@ def test_paper_ablations_run(cli, tmp_path, name):
 
 def random_pendulum_return(num_envs: int = 64, steps: int = 1000) -> float:
     """Mean return of completed Pendulum episodes under uniform random torques in [-2, 2]."""
-    from rlk.core.registry import default_registry
-    from rlk.plugins.envs.wrappers import for_training
-
-    env = for_training(default_registry().get("env", "Pendulum-v1").factory())
-    spec = env.spec.action
-
-    def run(key):
-        k0, key = jax.random.split(key)
-        state, ts = jax.vmap(env.reset)(jax.random.split(k0, num_envs))
-
-        def step(carry, k):
-            state, ts = carry
-            ka, ke = jax.random.split(k)
-            action = jax.random.uniform(ka, (num_envs, *spec.shape), minval=spec.low, maxval=spec.high)
-            state, ts = jax.vmap(env.step)(state, action, jax.random.split(ke, num_envs))
-            return (state, ts), (ts.info["episode_return"] * ts.last, ts.last)
-
-        _, (rets, done) = jax.lax.scan(step, (state, ts), jax.random.split(key, steps))
-        return rets.sum() / jnp.maximum(done.sum(), 1)
-
-    return float(jax.jit(run)(jax.random.PRNGKey(0)))
+    return bench.random_policy_return("Pendulum-v1", num_envs=num_envs, length=steps)
 
 
 @pytest.mark.slow
