@@ -1,0 +1,1 @@
+"""Value-driven hindsight modelling (Guez et al. 2020, HiMo)."""

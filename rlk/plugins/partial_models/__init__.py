@@ -1,0 +1,1 @@
+"""Causally correct partial models (Rezende et al. 2020)."""
