@@ -1,0 +1,155 @@
+"""The CCA policy-gradient agent (Mesnard et al. 2021, arXiv 2011.09464) on the Agent contract,
+and its control, the policy gradient with a state baseline, as the same agent with other losses.
+
+One update per unroll (A2C-style, as the paper's illustrative experiments): Monte-Carlo returns
+``G_t`` within the unroll (bootstrapped from the state value at its end where an episode is cut;
+with ``unroll_length`` = the episode length, the default, every unroll is whole episodes), the
+backward hindsight GRU over the unroll, then one Adam step on the weighted named losses:
+
+- ``cca`` (default): ``cca_policy`` (CCA-PG), ``cca_fc_critic``, ``cca_fc_value``,
+  ``cca_hindsight_classifier``, ``cca_independence`` (weight ``lambda``), plus the state value
+  (for bootstrapping) and an entropy bonus.
+- ``pg_baseline``: ``policy_gradient`` with advantage ``G_t - V(X_t)``, ``value``, ``entropy``
+  (the actor_critic plugin's losses, by name).
+
+Stop-gradients route each loss to its parameters: the classifier sees ``sg(Phi)``; the independence
+loss sees ``Phi`` through a classifier with stopped parameters and a stopped policy; the policy
+losses see stopped critics; ``V(X, Phi)`` and ``Q(X, Phi, .)`` train ``Phi`` (it learns what in the
+future predicts the return).
+
+Hyperparameters are chosen for the small CPU experiments of this plugin (README), not copied
+from the paper's tables (its agents are IMPALA-style with LSTMs and larger environments).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+import rlax
+from pydantic import Field
+
+from rlk.core import losses as core_losses
+from rlk.core.config import PluginConfig
+from rlk.core.errors import RlkError
+from rlk.core.interfaces import Agent
+from rlk.core.parallel import pmean
+from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
+from rlk.plugins.counterfactual.losses import HINDSIGHT_LOSSES, sg
+from rlk.plugins.counterfactual.networks import CCANetwork, hindsight_statistic, make_network
+
+CCA_WEIGHTS = {"cca_policy": 1.0, "cca_fc_critic": 0.5, "cca_fc_value": 0.5, "cca_hindsight_classifier": 1.0,
+               "cca_independence": 1.0, "value": 0.5, "entropy": 0.01}
+PG_WEIGHTS = {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01}
+
+
+class CCAConfig(PluginConfig):
+    num_envs: int = Field(64, gt=0, description="parallel environments (global batch, split over devices)")
+    unroll_length: Optional[int] = Field(None, gt=0, description="steps per unroll; default: the env's episode "
+                                                                "length (whole episodes for the hindsight GRU)")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam step size")
+    max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip")
+    gamma: float = Field(1.0, ge=0, le=1, description="discount (the illustrative tasks are short and episodic)")
+    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes of every head")
+    hindsight_size: int = Field(32, gt=0, description="size of the hindsight statistic Phi (GRU state)")
+    loss_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(CCA_WEIGHTS),
+        description="named losses and weights; cca_independence is the independence weight lambda",
+    )
+
+
+class PGBaselineConfig(CCAConfig):
+    loss_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(PG_WEIGHTS), description="named losses and weights (state-baseline PG)")
+
+
+class CCAState(NamedTuple):
+    params: CCANetwork
+    opt_state: Any
+    updates: jax.Array
+
+
+def discounted_returns(reward: jax.Array, discount: jax.Array, bootstrap: jax.Array) -> jax.Array:
+    """``G_t [T, B]`` = ``r_{t+1} + discount_t G_{t+1}``, ``G_T = bootstrap [B]`` (rlax, per column)."""
+    boot = jnp.broadcast_to(bootstrap[None], reward.shape)
+    return jax.vmap(rlax.discounted_returns, in_axes=1, out_axes=1)(reward, discount, boot)
+
+
+def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: float) -> tuple[dict, dict]:
+    """The networks on an unroll, flattened to ``N = T * B`` steps: ``(outputs, batch)`` for the losses."""
+    ts = traj.timestep
+    T, B = traj.action.shape[:2]
+    obs = ts.observation.reshape(T + 1, B, -1).astype(jnp.float32)
+    flat_obs = obs[:-1].reshape(T * B, -1)
+    logits = net.policy.batch(flat_obs)
+    values = net.value.batch(obs.reshape((T + 1) * B, -1))[:, 0].reshape(T + 1, B)
+    last = ts.last[1:]
+    discount = gamma * ts.discount[1:] * (1.0 - last.astype(jnp.float32))
+    returns = discounted_returns(ts.reward[1:], discount, sg(values[-1]))
+    flat = lambda x: x.reshape((T * B,) + x.shape[2:])
+    outputs = {"logits": logits, "value": flat(values[:-1])}
+    batch = {"action": flat(traj.action), "return": flat(returns), "value_target": flat(returns),
+             "advantage": flat(sg(returns - values[:-1]))}
+    if need_hindsight:
+        features = ts.info["hindsight"][1:] if "hindsight" in ts.info else ts.observation[1:]
+        phi = flat(hindsight_statistic(net.hindsight, features, ts.reward[1:], last))
+        x_phi = jnp.concatenate([flat_obs, phi], axis=-1)
+        x_sg_phi = jnp.concatenate([flat_obs, sg(phi)], axis=-1)
+        frozen_classifier = jax.tree.map(sg, net.classifier)
+        outputs.update({
+            "fc_value": net.fc_value.batch(x_phi)[:, 0],
+            "fc_q": net.fc_q.batch(x_phi),
+            "hindsight_logits": net.classifier.batch(x_sg_phi),
+            "independence_logits": frozen_classifier.batch(x_phi),
+        })
+    return outputs, batch
+
+
+def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
+    """Builds the agent's pure functions for ``spec`` (discrete actions)."""
+    c = config
+    if not isinstance(spec.action, DiscreteSpec):
+        raise RlkError(f"agent 'cca'/'pg_baseline' supports discrete actions only; env '{spec.name}' has "
+                       f"{spec.action.kind} actions")
+    unroll = c.unroll_length or spec.max_episode_steps
+    need_hindsight = any(w != 0.0 and name in HINDSIGHT_LOSSES for name, w in c.loss_weights.items())
+    total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
+    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
+    obs_size = math.prod(spec.observation.shape)
+
+    def init(key: jax.Array) -> CCAState:
+        params = make_network(key, spec, obs_size, c.hidden_sizes, c.hindsight_size)
+        return CCAState(params, optimiser.init(params), jnp.int32(0))
+
+    def initial_actor_state(batch_size: int) -> tuple:
+        del batch_size
+        return ()
+
+    def _logits(params: CCANetwork, timestep: TimeStep) -> jax.Array:
+        obs = timestep.observation
+        return params.policy.batch(obs.reshape(obs.shape[0], -1).astype(jnp.float32))
+
+    def act(params, actor_state, timestep: TimeStep, key: jax.Array):
+        return jax.random.categorical(key, _logits(params, timestep)), actor_state, {}
+
+    def eval_act(params, actor_state, timestep: TimeStep, key: jax.Array):
+        del key
+        return jnp.argmax(_logits(params, timestep), -1), actor_state, {}
+
+    def loss_fn(params: CCANetwork, traj: Trajectory):
+        outputs, batch = forward(params, traj, need_hindsight, c.gamma)
+        return total_loss(outputs, batch, c)
+
+    def update(state: CCAState, traj: Trajectory, key: jax.Array):
+        del key
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, traj)
+        grads = pmean(grads, axis_name)
+        updates, opt_state = optimiser.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = pmean({"loss": loss, **metrics}, axis_name)
+        return CCAState(params, opt_state, state.updates + 1), metrics
+
+    return Agent(init, initial_actor_state, act, eval_act, update, c.num_envs, unroll)

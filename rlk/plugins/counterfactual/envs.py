@@ -1,0 +1,187 @@
+"""The illustrative environments of Mesnard et al. 2021 ("Counterfactual Credit Assignment in
+Model-Free RL", arXiv 2011.09464, section 5), in JAX, as defined here (see README.md).
+
+Both environments put a vector ``info['hindsight']`` in every ``TimeStep``: what the transition
+into that step showed the agent *before* any auto-reset (the feedback vector of the bandit, the
+true next observation of Key-to-Door). The hindsight network reads it (with the reward) to build
+its statistic of the future; the policy never sees it.
+
+- ``BanditFeedback``: a contextual bandit with feedback. Context ``x ~ Uniform{0..C-1}``, action
+  ``a`` in ``{0..A-1}``, reward ``r = mu[x, a] + sigma * eps_0`` and a feedback vector
+  ``f = W [onehot(x); onehot(a); eps]`` with ``eps ~ N(0, I_k)``; ``mu`` (``U(0, 1)``) and ``W``
+  (Gaussian, ``[feedback_dim, C + A + k]``) are fixed by ``task_seed``. One step per episode.
+  The observation is ``[onehot(x); 0_F]`` and ``info['hindsight']`` is ``[onehot(x); f]`` (the same
+  shape: the feedback arrives in the slot the policy saw empty).
+- ``KeyToDoor``: three phases in an ``R x R`` room. Phase 1 (``key_steps`` steps): a key lies
+  on a random cell; stepping on it picks it up (no reward). Phase 2 (``apple_steps`` steps): a
+  fresh room where every cell but the agent's holds an apple with probability ``apple_prob``;
+  each apple eaten gives ``apple_reward`` (``apples='low'``) or ``apple_reward + apple_std * z``,
+  ``z ~ N(0, 1)`` (``apples='high'``). Phase 3 (one step): the door opens for any action and
+  gives ``door_reward`` if the agent holds the key, 0 otherwise. Episodes have a fixed length
+  ``key_steps + apple_steps + 1``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from pydantic import Field
+
+from rlk.core.config import PluginConfig
+from rlk.core.interfaces import Environment
+from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
+
+
+# -- contextual bandit with feedback ---------------------------------------------------------------
+class BanditFeedbackConfig(PluginConfig):
+    num_contexts: int = Field(10, gt=0, description="number of contexts C")
+    num_actions: int = Field(4, ge=2, description="number of actions A")
+    noise_dim: int = Field(4, gt=0, description="dimension k of the noise eps (eps_0 drives the reward)")
+    feedback_dim: int = Field(32, gt=0, description="dimension of the feedback vector f = W [x; a; eps]")
+    reward_noise: float = Field(2.0, ge=0, description="sigma, scale of the reward noise sigma * eps_0")
+    task_seed: int = Field(0, ge=0, description="seed of the fixed mean rewards mu and mixing matrix W")
+
+
+class BanditState(NamedTuple):
+    context: jax.Array
+
+
+def bandit_tables(config: BanditFeedbackConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The task's fixed tables: mean rewards ``mu [C, A]`` and mixing matrix ``W [F, C + A + k]``."""
+    c = config
+    rng = np.random.default_rng(c.task_seed)
+    mu = rng.uniform(0.0, 1.0, (c.num_contexts, c.num_actions)).astype(np.float32)
+    w = (rng.normal(size=(c.feedback_dim, c.num_contexts + c.num_actions + c.noise_dim))
+         / np.sqrt(c.num_contexts + c.num_actions + c.noise_dim)).astype(np.float32)
+    return mu, w
+
+
+class BanditFeedback(Environment):
+    """Contextual bandit with a high-dimensional feedback vector mixing context, action and noise."""
+
+    def __init__(self, config: BanditFeedbackConfig | None = None):
+        self.config = config or BanditFeedbackConfig()
+        mu, w = bandit_tables(self.config)
+        self.mu, self.w = jnp.asarray(mu), jnp.asarray(w)
+
+    @property
+    def spec(self) -> EnvSpec:
+        c = self.config
+        return EnvSpec(name="bandit-feedback", observation=ArraySpec(shape=(c.num_contexts + c.feedback_dim,)),
+                       action=DiscreteSpec(num_values=c.num_actions), max_episode_steps=1)
+
+    def _ts(self, context, reward, last, feedback) -> TimeStep:
+        ctx = jax.nn.one_hot(context, self.config.num_contexts)
+        obs = jnp.concatenate([ctx, jnp.zeros((self.config.feedback_dim,))])
+        return TimeStep(obs, jnp.float32(reward), jnp.where(last, 0.0, 1.0).astype(jnp.float32), jnp.bool_(last),
+                        info={"hindsight": jnp.concatenate([ctx, feedback])})
+
+    def reset(self, key: jax.Array) -> tuple[BanditState, TimeStep]:
+        context = jax.random.randint(key, (), 0, self.config.num_contexts)
+        return BanditState(context), self._ts(context, 0.0, False, jnp.zeros((self.config.feedback_dim,)))
+
+    def step(self, state: BanditState, action: jax.Array, key: jax.Array) -> tuple[BanditState, TimeStep]:
+        c = self.config
+        ctx_key, noise_key = jax.random.split(key)
+        eps = jax.random.normal(noise_key, (c.noise_dim,))
+        reward = self.mu[state.context, action] + c.reward_noise * eps[0]
+        z = jnp.concatenate([jax.nn.one_hot(state.context, c.num_contexts), jax.nn.one_hot(action, c.num_actions), eps])
+        # the episode ends; the next context is drawn by the auto-reset wrapper
+        return state, self._ts(state.context, reward, True, self.w @ z)
+
+
+# -- Key-to-Door -------------------------------------------------------------------------------------
+class KeyToDoorConfig(PluginConfig):
+    room_size: int = Field(3, ge=2, description="side R of the square room")
+    key_steps: int = Field(6, gt=0, description="steps of phase 1 (key room)")
+    apple_steps: int = Field(15, gt=0, description="steps of phase 2 (apple room, distractor rewards)")
+    apple_prob: float = Field(0.5, ge=0, le=1, description="probability that a cell holds an apple in phase 2")
+    apples: Literal["low", "high"] = Field("high", description="apple reward variance: 'low' (fixed) or 'high' (Gaussian)")
+    apple_reward: float = Field(1.0, description="reward of an apple (its mean under apples='high')")
+    apple_std: float = Field(5.0, ge=0, description="std of an apple's reward under apples='high'")
+    door_reward: float = Field(5.0, description="reward of opening the door with the key (phase 3)")
+
+
+class KeyToDoorState(NamedTuple):
+    t: jax.Array          # step within the episode
+    pos: jax.Array        # agent cell, 0..R*R-1
+    items: jax.Array      # [R*R] key (phase 1) or apples (phase 2)
+    has_key: jax.Array    # bool
+
+
+_MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], np.int32)  # up, down, left, right
+
+
+class KeyToDoor(Environment):
+    """Key-to-Door with distractor apples (low- or high-variance rewards); fixed-length episodes."""
+
+    def __init__(self, config: KeyToDoorConfig | None = None):
+        self.config = config or KeyToDoorConfig()
+
+    @property
+    def length(self) -> int:
+        return self.config.key_steps + self.config.apple_steps + 1
+
+    @property
+    def spec(self) -> EnvSpec:
+        n = self.config.room_size ** 2
+        return EnvSpec(name="key-to-door", observation=ArraySpec(shape=(2 * n + 5,)),
+                       action=DiscreteSpec(num_values=4), max_episode_steps=self.length)
+
+    def _phase(self, t):
+        c = self.config
+        return jnp.where(t < c.key_steps, 0, jnp.where(t < c.key_steps + c.apple_steps, 1, 2))
+
+    def observe(self, s: KeyToDoorState) -> jax.Array:
+        """``[onehot(pos) (R*R); items (R*R); onehot(phase) (3); has_key; t / length]``."""
+        n = self.config.room_size ** 2
+        return jnp.concatenate([
+            jax.nn.one_hot(s.pos, n), s.items.astype(jnp.float32), jax.nn.one_hot(self._phase(s.t), 3),
+            s.has_key.astype(jnp.float32)[None], (s.t / self.length).astype(jnp.float32)[None],
+        ])
+
+    def _room(self, key, p: float, exclude) -> jax.Array:
+        n = self.config.room_size ** 2
+        items = jax.random.bernoulli(key, p, (n,))
+        return jnp.logical_and(items, jnp.arange(n) != exclude)
+
+    def reset(self, key: jax.Array) -> tuple[KeyToDoorState, TimeStep]:
+        n = self.config.room_size ** 2
+        pos_key, key_key = jax.random.split(key)
+        pos = jax.random.randint(pos_key, (), 0, n)
+        key_cell = (pos + jax.random.randint(key_key, (), 1, n)) % n  # never on the start cell
+        s = KeyToDoorState(jnp.int32(0), pos, jax.nn.one_hot(key_cell, n) > 0, jnp.bool_(False))
+        obs = self.observe(s)
+        return s, TimeStep(obs, jnp.float32(0.0), jnp.float32(1.0), jnp.bool_(False), info={"hindsight": jnp.zeros_like(obs)})
+
+    def step(self, state: KeyToDoorState, action: jax.Array, key: jax.Array) -> tuple[KeyToDoorState, TimeStep]:
+        c = self.config
+        r_size, n = c.room_size, c.room_size ** 2
+        room_key, pos_key, apple_key = jax.random.split(key, 3)
+        phase = self._phase(state.t)
+        move = jnp.asarray(_MOVES)[action]
+        row = jnp.clip(state.pos // r_size + move[0], 0, r_size - 1)
+        col = jnp.clip(state.pos % r_size + move[1], 0, r_size - 1)
+        pos = jnp.where(phase == 2, state.pos, row * r_size + col)
+        on_item = state.items[pos] & (phase < 2)
+        has_key = state.has_key | (on_item & (phase == 0))
+        noise = c.apple_std * jax.random.normal(apple_key) if c.apples == "high" else 0.0
+        reward = jnp.where(on_item & (phase == 1), c.apple_reward + noise, 0.0)
+        reward = reward + jnp.where((phase == 2) & has_key, c.door_reward, 0.0)
+        items = state.items.at[pos].set(False)
+        t = state.t + 1
+        # entering phase 2: a fresh room of apples, the agent at a random cell
+        enter_apples = t == c.key_steps
+        new_pos = jax.random.randint(pos_key, (), 0, n)
+        pos = jnp.where(enter_apples, new_pos, pos)
+        items = jnp.where(enter_apples, self._room(room_key, c.apple_prob, new_pos), items)
+        items = jnp.where(t == c.key_steps + c.apple_steps, jnp.zeros_like(items), items)  # the door room is empty
+        done = t == self.length
+        s = KeyToDoorState(t, pos, items, has_key)
+        obs = self.observe(s)
+        ts = TimeStep(obs, reward.astype(jnp.float32), jnp.where(done, 0.0, 1.0).astype(jnp.float32), done,
+                      info={"hindsight": obs})
+        return s, ts

@@ -1,0 +1,120 @@
+"""CCA losses (Mesnard et al. 2021, arXiv 2011.09464, section 3), each a named pure function
+``(outputs, batch, config) -> (scalar, metrics)`` over a batch of ``N`` steps.
+
+Notation: ``X_t`` the agent's state, ``A_t`` its action, ``G_t`` the return, ``Phi_t`` the hindsight
+statistic (a function of the trajectory from ``t`` on), ``pi(.|X_t)`` the policy,
+``h(.|X_t, Phi_t)`` the hindsight classifier, ``V(X_t, Phi_t)`` the future-conditional baseline and
+``Q(X_t, Phi_t, .)`` the future-conditional critic.
+
+``outputs`` (from the agent, with the stop-gradients that route each loss to its parameters):
+
+- ``logits [N, A]``: the policy's logits.
+- ``fc_value [N]``: ``V(X_t, Phi_t)``; ``fc_q [N, A]``: ``Q(X_t, Phi_t, .)``.
+- ``hindsight_logits [N, A]``: ``h(.|X_t, sg(Phi_t))`` (trains the classifier only).
+- ``independence_logits [N, A]``: ``h_sg(.|X_t, Phi_t)``, the classifier's parameters stopped
+  (trains the hindsight network only).
+
+``batch``: ``action [N]``, ``return [N]`` (``G_t``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+sg = jax.lax.stop_gradient
+
+
+def categorical_kl(p_logits: jax.Array, q_logits: jax.Array) -> jax.Array:
+    """``KL(p || q) = sum_a p(a) (log p(a) - log q(a))`` over the last axis (``[...]``)."""
+    log_p, log_q = jax.nn.log_softmax(p_logits), jax.nn.log_softmax(q_logits)
+    return jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
+
+
+def _log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
+    return jnp.take_along_axis(jax.nn.log_softmax(logits), action[..., None].astype(jnp.int32), -1)[..., 0]
+
+
+def cca_surrogate(logits: jax.Array, action: jax.Array, g: jax.Array, q: jax.Array) -> jax.Array:
+    """Per-step CCA-PG surrogate ``[N]``, whose gradient w.r.t. the policy is the CCA estimator
+
+        grad log pi(A_t|X_t) (G_t - Q(X_t, Phi_t, A_t)) + sum_a grad pi(a|X_t) Q(X_t, Phi_t, a)
+
+    (Mesnard et al. 2021, section 3.3: the all-action future-conditional critic, eq. for CCA-PG,
+    with the residual correction that keeps it unbiased for any critic when ``Phi_t`` is
+    independent of ``A_t`` given ``X_t``). ``Q`` and ``G`` receive no gradient.
+    """
+    log_pi = jax.nn.log_softmax(logits)
+    log_pi_a = jnp.take_along_axis(log_pi, action[..., None].astype(jnp.int32), -1)[..., 0]
+    q, g = sg(q), sg(g)
+    q_a = jnp.take_along_axis(q, action[..., None].astype(jnp.int32), -1)[..., 0]
+    return log_pi_a * (g - q_a) + jnp.sum(jnp.exp(log_pi) * q, axis=-1)
+
+
+def baseline_surrogate(logits: jax.Array, action: jax.Array, g: jax.Array, baseline: jax.Array) -> jax.Array:
+    """Per-step surrogate ``log pi(A_t|X_t) sg(G_t - b_t)`` ``[N]``: REINFORCE with baseline ``b_t``
+    (state baseline ``V(X_t)``, or the future-conditional ``V(X_t, Phi_t)`` of FC-PG, section 3.2)."""
+    return _log_prob(logits, action) * sg(g - baseline)
+
+
+def cca_policy_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+    """CCA-PG policy loss: the negated mean of ``cca_surrogate`` (minimise to ascend the return)."""
+    del config
+    surrogate = cca_surrogate(outputs["logits"], batch["action"], batch["return"], outputs["fc_q"])
+    return -jnp.mean(surrogate), {}
+
+
+def fc_policy_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+    """FC-PG policy loss: ``-log pi(A_t|X_t) sg(G_t - V(X_t, Phi_t))``, averaged (section 3.2)."""
+    del config
+    return -jnp.mean(baseline_surrogate(outputs["logits"], batch["action"], batch["return"], outputs["fc_value"])), {}
+
+
+def fc_value_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+    """Future-conditional baseline regression ``0.5 (G_t - V(X_t, Phi_t))^2``, averaged."""
+    del config
+    return 0.5 * jnp.mean(jnp.square(outputs["fc_value"] - batch["return"])), {}
+
+
+def fc_critic_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+    """Future-conditional critic regression ``0.5 (G_t - Q(X_t, Phi_t, A_t))^2``, averaged."""
+    del config
+    q_a = jnp.take_along_axis(outputs["fc_q"], batch["action"][..., None].astype(jnp.int32), -1)[..., 0]
+    return 0.5 * jnp.mean(jnp.square(q_a - batch["return"])), {}
+
+
+def hindsight_classifier_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+    """Cross-entropy ``-log h(A_t | X_t, Phi_t)`` of the hindsight classifier, averaged (section 3.4).
+
+    The agent feeds ``sg(Phi_t)``: this loss trains the classifier, not the statistic.
+    Metrics: ``accuracy`` of ``argmax h`` against ``A_t``.
+    """
+    del config
+    logits = outputs["hindsight_logits"]
+    acc = jnp.mean((jnp.argmax(logits, -1) == batch["action"]).astype(jnp.float32))
+    return -jnp.mean(_log_prob(logits, batch["action"])), {"accuracy": acc}
+
+
+def independence_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+    """Independence maximisation ``KL(pi(.|X_t) || h(.|X_t, Phi_t))``, averaged (section 3.4).
+
+    With ``h`` the hindsight classifier (the Bayes posterior ``P(A_t | X_t, Phi_t)`` once trained),
+    this is an estimate of the conditional mutual information ``I(A_t; Phi_t | X_t)``; it is zero
+    exactly when ``h(.|X_t, Phi_t) = pi(.|X_t)``. The policy and the classifier's parameters are
+    stopped (``outputs['independence_logits']`` is built so), so it trains ``Phi`` only.
+    """
+    del batch, config
+    return jnp.mean(categorical_kl(sg(outputs["logits"]), outputs["independence_logits"])), {}
+
+
+LOSSES = {
+    "cca_policy": cca_policy_loss,
+    "cca_fc_policy": fc_policy_loss,
+    "cca_fc_value": fc_value_loss,
+    "cca_fc_critic": fc_critic_loss,
+    "cca_hindsight_classifier": hindsight_classifier_loss,
+    "cca_independence": independence_loss,
+}
+HINDSIGHT_LOSSES = frozenset(LOSSES)  # losses that need the hindsight statistic
