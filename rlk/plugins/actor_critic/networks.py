@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from rlk.core.errors import RlkError
 from rlk.core.types import BoxSpec, DiscreteSpec, EnvSpec
+from rlk.nn.conv import TORSOS, Dense, image_layout, make_conv_torso
 from rlk.nn.torsos import MLP
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -102,11 +103,47 @@ class GaussianActorCritic(eqx.Module):
         return self.actor(observation), self.critic(observation)[0]
 
 
+class ConvActorCritic(eqx.Module):
+    """Pixels, discrete actions: a shared convolutional torso, then linear policy and value heads
+    (the A3C/IMPALA arrangement: Mnih et al. 2016; Espeholt et al. 2018, Figure 3)."""
+
+    torso: eqx.Module
+    actor: Dense
+    critic: Dense
+
+    def __call__(self, observation: jax.Array) -> tuple[jax.Array, jax.Array]:
+        features = self.torso(observation)
+        return self.actor(features), self.critic(features)[0]
+
+
+def resolve_torso(torso: str, spec: EnvSpec) -> str:
+    """``auto``: the Nature CNN for large images (Atari's 84x84 frames), the MLP otherwise (vectors,
+    and MinAtar's 10x10 grids, where the MLP is the tested default)."""
+    if torso != "auto":
+        return torso
+    shape = spec.observation.shape
+    return "nature" if image_layout(shape) and max(shape) >= 32 else "mlp"
+
+
 def make_actor_critic(
-    key: jax.Array, spec: EnvSpec, hidden: Sequence[int], agent: str, continuous: bool = False
-) -> Union[ActorCritic, GaussianActorCritic]:
+    key: jax.Array, spec: EnvSpec, hidden: Sequence[int], agent: str, continuous: bool = False,
+    torso: str = "mlp",
+) -> Union[ActorCritic, GaussianActorCritic, ConvActorCritic]:
     """The actor-critic for ``spec``: ``ActorCritic`` for discrete actions; ``GaussianActorCritic``
-    for a ``BoxSpec`` where the agent supports it (``continuous=True``), else an ``RlkError``."""
+    for a ``BoxSpec`` where the agent supports it (``continuous=True``), else an ``RlkError``;
+    ``ConvActorCritic`` when ``torso`` names a convolutional torso (``rlk.nn.conv.TORSOS``)."""
+    torso = resolve_torso(torso, spec)
+    if torso != "mlp":
+        if torso not in TORSOS:
+            raise RlkError(f"agent.torso: unknown torso '{torso}' (expected auto, mlp, {', '.join(TORSOS)})")
+        if not image_layout(spec.observation.shape):
+            raise RlkError(f"agent.torso={torso} needs image observations; env '{spec.name}' has shape {tuple(spec.observation.shape)}")
+        if not isinstance(spec.action, DiscreteSpec):
+            raise RlkError(f"agent.torso={torso} supports discrete actions only; env '{spec.name}' has {spec.action.kind} actions")
+        k0, k1, k2 = jax.random.split(key, 3)
+        net, features = make_conv_torso(k0, torso, spec.observation.shape)
+        return ConvActorCritic(torso=net, actor=Dense(k1, features, spec.action.num_values, scale=0.01),
+                               critic=Dense(k2, features, 1, scale=1.0))
     in_size = math.prod(spec.observation.shape)
     if isinstance(spec.action, BoxSpec):
         if not continuous:
@@ -127,13 +164,16 @@ def make_actor_critic(
     )
 
 
-def apply_batch(net: Union[ActorCritic, GaussianActorCritic], observation: jax.Array) -> tuple[jax.Array, jax.Array]:
+def apply_batch(net: Union[ActorCritic, GaussianActorCritic, ConvActorCritic], observation: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``[N, ...obs]`` -> (logits or Gaussian mean [N, A], value [N]).
 
     uint8 observations (Atari frames, 0..255) are cast to float32 and scaled by 1/255 first.
     """
     if observation.dtype == jnp.uint8:
         observation = observation.astype(jnp.float32) / 255.0
+    if isinstance(net, ConvActorCritic):
+        features = net.torso.batch(observation)
+        return net.actor(features), net.critic(features)[:, 0]
     return net.actor.batch(observation), net.critic.batch(observation)[:, 0]
 
 
@@ -142,7 +182,7 @@ def masked_logits(logits: jax.Array, mask) -> jax.Array:
     return logits if mask is None else jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
 
 
-def policy_and_value(net: Union[ActorCritic, GaussianActorCritic], observation: jax.Array, mask=None) -> tuple[Distribution, jax.Array]:
+def policy_and_value(net: Union[ActorCritic, GaussianActorCritic, ConvActorCritic], observation: jax.Array, mask=None) -> tuple[Distribution, jax.Array]:
     """``[N, ...obs]`` -> (the policy's distribution over ``N`` actions, value [N]).
 
     Discrete: ``Categorical`` over the (legal-action-masked) logits. Continuous: ``Gaussian`` with

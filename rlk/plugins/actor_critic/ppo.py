@@ -10,6 +10,11 @@ Discrete actions use a categorical policy over the actor's logits. Continuous ac
 ``networks.GaussianActorCritic``): ``act`` samples unclipped actions and records the log-probability
 of that unclipped sample, ``eval_act`` returns the mean, and the environment clips to its bounds.
 The losses see ``log_prob`` and ``entropy`` in their ``outputs`` either way.
+
+Optional HiMo (Guez et al. 2020, ``rlk.plugins.hindsight_value``; ``-o agent.himo.phi_size=3`` or
+``-o 'agent.himo={}'``): the value used for acting, GAE bootstrapping and the ``ppo_value`` loss becomes
+``v_m(x, stop_grad(phi_hat(x)))``, and the hindsight-value and model losses are added with the
+``himo`` weights (the critic MLP is then unused). Without ``himo`` (the default) nothing changes.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
 from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.plugins.actor_critic.networks import Categorical, apply_batch, make_actor_critic, policy_and_value
+from rlk.plugins.hindsight_value import himo as himo_lib
 
 
 class PPOConfig(PluginConfig):
@@ -45,10 +51,13 @@ class PPOConfig(PluginConfig):
     max_grad_norm: float = Field(0.5, gt=0, description="global gradient-norm clip")
     normalize_advantages: bool = Field(True, description="normalise advantages per minibatch")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
+    torso: str = Field("auto", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32 pixels or more, else mlp")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"ppo_policy": 1.0, "ppo_value": 0.5, "entropy": 0.01},
         description="named losses and their weights (any registered loss may be added)",
     )
+    himo: Optional[himo_lib.HiMoConfig] = Field(
+        None, description="value-driven hindsight modelling (Guez et al. 2020); None: plain PPO")
 
 
 class PPOState(NamedTuple):
@@ -64,7 +73,10 @@ def gae_advantages(params, traj: Trajectory, config: PPOConfig) -> tuple[jax.Arr
     ``gamma * discount_t * (1 - last_t)``, which treats a time-limit truncation as a termination,
     as PureJaxRL and CleanRL do.
     """
-    _, bootstrap = apply_batch(params, traj.timestep.observation[-1])
+    if isinstance(params, dict):  # HiMo: bootstrap from v_m(x, phi_hat(x))
+        bootstrap = himo_lib.model_value(params["himo"], traj.timestep.observation[-1])
+    else:
+        _, bootstrap = apply_batch(params, traj.timestep.observation[-1])
     values = jnp.concatenate([traj.extras["value"], bootstrap[None]], axis=0)
     ts = traj.timestep
     discount = config.gamma * ts.discount[1:] * (1.0 - ts.last[1:].astype(jnp.float32))
@@ -81,7 +93,11 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
     if (c.num_envs * c.unroll_length) % c.num_minibatches:
         raise RlkError(f"agent.num_minibatches={c.num_minibatches} must divide num_envs * unroll_length "
                        f"= {c.num_envs * c.unroll_length}")
-    total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
+    weights = dict(c.loss_weights)
+    if c.himo is not None:
+        weights["himo_hindsight_value"] = c.himo.hindsight_value_weight
+        weights["himo_model"] = c.himo.model_weight
+    total_loss = core_losses.compose(weights, loss_lookup or core_losses.registry_lookup)
     if c.anneal_lr:
         lr = optax.linear_schedule(c.learning_rate, 0.0, c.anneal_updates * c.num_epochs * c.num_minibatches)
     else:
@@ -89,7 +105,9 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
     optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(lr, eps=1e-5))
 
     def init(key: jax.Array) -> PPOState:
-        params = make_actor_critic(key, spec, c.hidden_sizes, "ppo", continuous=True)
+        params = make_actor_critic(key, spec, c.hidden_sizes, "ppo", continuous=True, torso=c.torso)
+        if c.himo is not None:
+            params = {"ac": params, "himo": himo_lib.init_heads(jax.random.fold_in(key, 1), spec.observation.shape, c.himo)}
         return PPOState(params, optimiser.init(params), jnp.int32(0))
 
     def initial_actor_state(batch_size: int) -> tuple:
@@ -97,6 +115,9 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         return ()
 
     def _policy(params, timestep: TimeStep):
+        if c.himo is not None:
+            dist, _ = policy_and_value(params["ac"], timestep.observation, timestep.legal_action_mask)
+            return dist, himo_lib.model_value(params["himo"], timestep.observation)
         return policy_and_value(params, timestep.observation, timestep.legal_action_mask)
 
     def _env_action(flat: jax.Array) -> jax.Array:
@@ -125,6 +146,9 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
             var = pmean(jnp.mean(jnp.square(adv - mean)), axis_name)
             adv = (adv - mean) / (jnp.sqrt(var) + 1e-8)
         outputs = {"value": value, "log_prob": dist.log_prob(_flat_action(batch["action"])), "entropy": dist.entropy()}
+        if c.himo is not None:
+            outputs.update(himo_lib.himo_outputs(params["himo"], batch["timestep"].observation, batch["future_observation"]))
+            outputs["value"] = outputs["himo_v_m"]
         if isinstance(dist, Categorical):
             outputs["logits"] = dist.logits
         loss, metrics = total_loss(outputs, {**batch, "advantage": adv}, c)
@@ -146,6 +170,9 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
             "advantage": flat(adv),
             "value_target": flat(target),
         }
+        if c.himo is not None:  # phi_t reads x_{t+k} of the same episode (hindsight, training only)
+            index = himo_lib.future_index(traj.timestep.last, c.himo.horizon)
+            data["future_observation"] = flat(himo_lib.gather_future(traj.timestep.observation, index))
         n_mb = c.num_minibatches
 
         def epoch(carry, epoch_key):

@@ -34,6 +34,7 @@ class VTraceConfig(PluginConfig):
     clip_pg_rho_threshold: float = Field(1.0, gt=0, description="clip of the policy-gradient rho")
     max_grad_norm: float = Field(40.0, gt=0, description="global gradient-norm clip")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
+    torso: str = Field("auto", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32 pixels or more, else mlp")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01},
         description="named losses and their weights",
@@ -52,7 +53,7 @@ def make_vtrace(config: VTraceConfig, spec: EnvSpec, axis_name: Optional[str] = 
     optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
 
     def init(key):
-        params = make_actor_critic(key, spec, c.hidden_sizes, "vtrace")
+        params = make_actor_critic(key, spec, c.hidden_sizes, "vtrace", torso=c.torso)
         return VTraceState(params, optimiser.init(params), jnp.int32(0))
 
     def _policy(params, timestep: TimeStep):
