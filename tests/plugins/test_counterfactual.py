@@ -1,0 +1,225 @@
+"""Counterfactual credit assignment (Mesnard et al. 2021): losses against numpy, the estimators
+against the exact bandit gradient, the hindsight GRU's episode boundaries, the environments, and
+the agents through the CLI."""
+
+import json
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rlk import bench
+from rlk.core.types import Trajectory
+from rlk.plugins.counterfactual import losses as L
+from rlk.plugins.counterfactual import study
+from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, KeyToDoor, KeyToDoorConfig
+from rlk.plugins.counterfactual.networks import hindsight_statistic
+
+
+def np_softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+# -- losses ----------------------------------------------------------------------------------------
+def test_independence_loss_is_zero_exactly_when_h_equals_pi():
+    rng = np.random.default_rng(0)
+    pi_logits = rng.normal(size=(64, 5)).astype(np.float32)
+    loss = lambda h: float(L.independence_loss({"logits": pi_logits, "independence_logits": h}, {}, None)[0])
+    assert loss(pi_logits) == pytest.approx(0.0, abs=1e-6)
+    assert loss(pi_logits + 3.0) == pytest.approx(0.0, abs=1e-5)  # same distribution, shifted logits
+    h = rng.normal(size=(64, 5)).astype(np.float32)
+    p, q = np_softmax(pi_logits.astype(np.float64)), np_softmax(h.astype(np.float64))
+    expected = np.mean(np.sum(p * (np.log(p) - np.log(q)), -1))
+    assert expected > 0.05
+    assert loss(h) == pytest.approx(expected, rel=1e-4)
+    # it trains the statistic (through h's input), not the policy
+    g = jax.grad(lambda lg: L.independence_loss({"logits": lg, "independence_logits": h}, {}, None)[0])(pi_logits)
+    assert np.all(np.asarray(g) == 0.0)
+
+
+def test_cca_surrogate_gradient_matches_closed_form():
+    rng = np.random.default_rng(1)
+    n, a_dim = 16, 4
+    logits = rng.normal(size=(n, a_dim)).astype(np.float32)
+    action = rng.integers(0, a_dim, n)
+    g = rng.normal(size=n).astype(np.float32)
+    q = rng.normal(size=(n, a_dim)).astype(np.float32)
+    grad = np.asarray(jax.grad(lambda lg: jnp.sum(L.cca_surrogate(lg, action, g, q)))(logits))
+    pi = np_softmax(logits.astype(np.float64))
+    onehot = np.eye(a_dim)[action]
+    q_a = q[np.arange(n), action]
+    # grad_logits log pi(a) (G - Q_a) + grad_logits sum_b pi(b) Q_b
+    expected = (onehot - pi) * (g - q_a)[:, None] + pi * (q - np.sum(pi * q, -1, keepdims=True))
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-5)
+    # critics get no gradient from the policy loss
+    gq = jax.grad(lambda qq: jnp.sum(L.cca_surrogate(logits, action, g, qq)))(q)
+    assert np.all(np.asarray(gq) == 0.0)
+
+
+def test_critic_and_classifier_losses_match_numpy():
+    rng = np.random.default_rng(2)
+    n, a_dim = 32, 3
+    out = {"fc_q": rng.normal(size=(n, a_dim)), "fc_value": rng.normal(size=n),
+           "hindsight_logits": rng.normal(size=(n, a_dim))}
+    batch = {"action": rng.integers(0, a_dim, n), "return": rng.normal(size=n)}
+    idx = np.arange(n), batch["action"]
+    assert float(L.fc_critic_loss(out, batch, None)[0]) == pytest.approx(
+        0.5 * np.mean((out["fc_q"][idx] - batch["return"]) ** 2), rel=1e-5)
+    assert float(L.fc_value_loss(out, batch, None)[0]) == pytest.approx(
+        0.5 * np.mean((out["fc_value"] - batch["return"]) ** 2), rel=1e-5)
+    ce, m = L.hindsight_classifier_loss(out, batch, None)
+    assert float(ce) == pytest.approx(-np.mean(np.log(np_softmax(out["hindsight_logits"])[idx])), rel=1e-5)
+    assert float(m["accuracy"]) == pytest.approx(np.mean(out["hindsight_logits"].argmax(-1) == batch["action"]))
+
+
+# -- estimators against the exact gradient ---------------------------------------------------------------
+SMALL = BanditFeedbackConfig(num_contexts=3, num_actions=4, noise_dim=2, feedback_dim=16, reward_noise=2.0)
+N = 4000
+
+
+@pytest.fixture(scope="module")
+def bandit_samples():
+    env = BanditFeedback(SMALL)
+    theta = jnp.asarray(np.random.default_rng(3).normal(size=(3, 4)), jnp.float32)
+    s = study.sample(env, theta, jax.random.PRNGKey(0), N)
+    # the sampler recovers the noise the environment drew
+    np.testing.assert_allclose(s.r, env.mu[s.x, s.a] + SMALL.reward_noise * s.eps[:, 0], atol=1e-5)
+    exact = study.exact_gradient(theta, env.mu)
+    np.testing.assert_allclose(exact, jax.grad(study.expected_reward)(theta, env.mu), atol=1e-6)
+    return env, theta, s, np.asarray(exact)
+
+
+def oracle_estimates(env, theta, s):
+    """Per-sample gradients with the hindsight statistic Phi = eps (independent of the action)."""
+    pi = jax.nn.softmax(theta)
+    v_state = jnp.sum(pi * env.mu, -1)[s.x]
+    noise = SMALL.reward_noise * s.eps[:, 0]
+    # a deliberately imperfect critic: the estimator is unbiased for any Q when Phi is independent of A
+    q = env.mu[s.x] + noise[:, None] + 0.3 * jnp.sin(jnp.arange(4.0))[None]
+    return {
+        "state": study.moments(study.per_sample_gradients(theta, s.x, s.a, s.r, baseline=v_state)),
+        "fc": study.moments(study.per_sample_gradients(theta, s.x, s.a, s.r, baseline=v_state + noise)),
+        "cca": study.moments(study.per_sample_gradients(theta, s.x, s.a, s.r, q=q)),
+    }
+
+
+def test_estimators_are_unbiased_with_an_independent_statistic(bandit_samples):
+    env, theta, s, exact = bandit_samples
+    m = oracle_estimates(env, theta, s)
+    for name in ("state", "fc", "cca"):
+        # 12 components; each within 4.5 standard errors of the exact gradient
+        assert m[name].max_z(exact) < 4.5, (name, m[name].mean, exact)
+
+
+def test_cca_has_lower_variance_than_the_state_baseline(bandit_samples):
+    env, theta, s, exact = bandit_samples
+    m = oracle_estimates(env, theta, s)
+    assert m["cca"].total_variance < 0.2 * m["state"].total_variance
+    assert m["fc"].total_variance < 0.5 * m["state"].total_variance
+
+
+def test_a_statistic_that_leaks_the_action_biases_the_fc_baseline(bandit_samples):
+    """Phi = (eps, A): V(X, Phi) = Q(X, A) + noise cancels the whole signal; the test sees the bias."""
+    env, theta, s, exact = bandit_samples
+    leaky = env.mu[s.x, s.a] + SMALL.reward_noise * s.eps[:, 0]
+    m = study.moments(study.per_sample_gradients(theta, s.x, s.a, s.r, baseline=leaky))
+    assert m.max_z(exact) > 10.0
+    assert m.relative_bias(exact) > 0.9
+
+
+# -- hindsight network ------------------------------------------------------------------------------
+def test_hindsight_statistic_summarises_only_the_rest_of_its_episode():
+    cell = eqx.nn.GRUCell(9, 8, key=jax.random.PRNGKey(0))
+    T, B = 6, 2
+    rng = np.random.default_rng(4)
+    feats = rng.normal(size=(T, B, 8)).astype(np.float32)
+    reward = rng.normal(size=(T, B)).astype(np.float32)
+    last = np.zeros((T, B), bool)
+    last[2, 0] = True  # env 0: an episode ends after step 2
+    feats2 = feats.copy()
+    feats2[4] += 1.0  # change what happens at step 4
+    both = jax.jit(jax.vmap(hindsight_statistic, in_axes=(None, 0, None, None)))(cell, np.stack([feats, feats2]), reward, last)
+    phi, phi2 = np.asarray(both[0]), np.asarray(both[1])
+    # env 0: steps 0..2 belong to the finished episode and do not see step 4; steps 3, 4 do
+    np.testing.assert_allclose(phi[:3, 0], phi2[:3, 0], atol=1e-6)
+    assert np.all(np.abs(np.asarray(phi[3:5, 0] - phi2[3:5, 0])).max(-1) > 1e-4)
+    # env 1: one episode; every step up to 4 sees it, step 5 does not
+    assert np.all(np.abs(np.asarray(phi[:5, 1] - phi2[:5, 1])).max(-1) > 1e-4)
+    np.testing.assert_allclose(phi[5, 1], phi2[5, 1], atol=1e-6)
+
+
+# -- environments ------------------------------------------------------------------------------------
+def run_key_to_door(config, policy, n=512, seed=0):
+    """Returns (key picked, door reward, apple rewards) per episode for ``policy(obs, key) -> action``."""
+    env = KeyToDoor(config)
+
+    def episode(key):
+        reset_key, run_key = jax.random.split(key)
+        s, ts = env.reset(reset_key)
+
+        def step(carry, k):
+            s, ts = carry
+            ak, sk = jax.random.split(k)
+            s2, ts2 = env.step(s, policy(ts.observation, ak, env), sk)
+            return (s2, ts2), (ts2.reward, ts2.last, s.t)
+
+        (s, _), (r, last, t) = jax.lax.scan(step, (s, ts), jax.random.split(run_key, env.length))
+        return s.has_key, r[-1], jnp.sum(r[:-1]), last
+
+    return jax.jit(jax.vmap(episode))(jax.random.split(jax.random.PRNGKey(seed), n))
+
+
+def greedy_to_key(obs, key, env):
+    """Moves toward the key in phase 1 (row first), randomly afterwards."""
+    r = env.config.room_size
+    n = r * r
+    pos, key_cell = jnp.argmax(obs[:n]), jnp.argmax(obs[n:2 * n])
+    dr, dc = key_cell // r - pos // r, key_cell % r - pos % r
+    toward = jnp.where(dr < 0, 0, jnp.where(dr > 0, 1, jnp.where(dc < 0, 2, 3)))
+    return jnp.where(obs[2 * n] > 0, toward, jax.random.randint(key, (), 0, 4))
+
+
+def test_key_to_door_door_rewards_the_key_and_apples_are_distractors():
+    random_policy = lambda obs, key, env: jax.random.randint(key, (), 0, 4)
+    has_key, door, low, last = run_key_to_door(KeyToDoorConfig(apples="low"), greedy_to_key)
+    assert np.all(np.asarray(has_key))
+    np.testing.assert_allclose(door, KeyToDoorConfig().door_reward)
+    assert np.all(np.asarray(last[:, -1])) and not np.any(np.asarray(last[:, :-1]))
+    has_key_r, door_r, high, _ = run_key_to_door(KeyToDoorConfig(apples="high"), random_policy)
+    np.testing.assert_allclose(door_r, KeyToDoorConfig().door_reward * np.asarray(has_key_r, np.float32))
+    assert 0.2 < float(np.mean(has_key_r)) < 0.95
+    assert float(np.var(high)) > 5 * float(np.var(low)) > 0
+    assert abs(float(np.mean(high)) - float(np.mean(low))) < 1.0
+
+
+def test_bandit_feedback_mixes_context_action_and_noise():
+    env = BanditFeedback(SMALL)
+    s = study.sample(env, jnp.zeros((3, 4)), jax.random.PRNGKey(1), 64)
+    ts1 = jax.tree.map(lambda x: x[1], s.traj.timestep)
+    z = np.concatenate([np.eye(3)[s.x], np.eye(4)[s.a], s.eps], -1)
+    np.testing.assert_allclose(ts1.info["hindsight"][:, 3:], z @ np.asarray(env.w).T, atol=1e-5)
+    assert np.all(np.asarray(ts1.last)) and np.all(np.asarray(ts1.observation[:, 3:]) == 0)
+
+
+# -- agents through the CLI ---------------------------------------------------------------------------
+def test_bad_env_option_is_one_clear_line(cli):
+    proc = cli("train", "--agent", "cca", "--env", "key-to-door", "-o", "env.apples=medium", "--steps", "100",
+               check=False)
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "env.apples" in err[0], proc.stderr
+
+
+@pytest.mark.slow
+def test_cca_learns_the_bandit_with_feedback(cli, tmp_path):
+    cli("train", "--agent", "cca", "--env", "bandit-feedback", "--steps", "60000", "-q", "--run-dir", str(tmp_path / "run"),
+        "-o", "log_every_steps=20000", "-o", "eval_episodes=2000")
+    final = json.loads((tmp_path / "run" / "summary.json").read_text())["final_return"]
+    random = bench.random_policy_return("bandit-feedback", num_envs=64, length=200)
+    mu, _ = BanditFeedback().mu, None
+    best = float(np.mean(np.max(np.asarray(mu), -1)))
+    # greedy evaluation over 2000 episodes (reward noise sigma=2: standard error ~0.045)
+    assert final > random + 0.5 * (best - random), (final, random, best)
