@@ -31,6 +31,14 @@ def _make_pgx(env_id: str, config=None):
     return make_pgx(env_id, config)
 
 
+def _pgx_config(env_id: str):
+    if env_id.startswith("go_"):
+        from rlk.plugins.envs.pgx_adapter import GoConfig
+
+        return GoConfig
+    return None
+
+
 def _make_gymnax(env_id: str, config=None):
     from rlk.plugins.envs.gymnax_adapter import make_gymnax
 
@@ -41,7 +49,7 @@ def _make_gymnax(env_id: str, config=None):
 def rlk_register_envs(register):
     register("catch", Catch, config=CatchConfig, description="bsuite Catch (10x5), pure JAX")
     for name, env_id in PGX_ENVS.items():
-        register(name, functools.partial(_make_pgx, env_id), description=f"pgx '{env_id}' (JAX)")
+        register(name, functools.partial(_make_pgx, env_id), config=_pgx_config(env_id), description=f"pgx '{env_id}' (JAX)")
     for env_id in GYMNAX_ENVS:
         register(env_id, functools.partial(_make_gymnax, env_id), description=f"gymnax '{env_id}' (JAX)")
     for game in ATARI_57:

@@ -29,6 +29,9 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 
+from pydantic import Field
+
+from rlk.core.config import PluginConfig
 from rlk.core.interfaces import Environment
 from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
 
@@ -45,13 +48,27 @@ def default_max_episode_steps(env: Any) -> int:
     return int(limit) if limit is not None else MINATAR_MAX_EPISODE_STEPS
 
 
-class PgxEnv(Environment):
-    """One unbatched pgx game with pure ``reset``/``step`` (see the module docstring for the mapping)."""
+class GoConfig(PluginConfig):
+    pass_after_moves: int = Field(
+        0, ge=0,
+        description="a rule variant for training: the pass move is masked out of the legal actions of "
+                    "both players before this many moves of the game, unless it is the only legal move "
+                    "(0: pgx's standard rules)")
 
-    def __init__(self, env_id: str, max_episode_steps: Optional[int] = None):
+
+class PgxEnv(Environment):
+    """One unbatched pgx game with pure ``reset``/``step`` (see the module docstring for the mapping).
+
+    ``pass_after_moves`` (Go only): the legal-action mask leaves out pass (the last action) while
+    ``state._step_count`` is below it and another move is legal; a self-play agent then cannot end
+    a game by passing twice before the board has been played out (``GoConfig``).
+    """
+
+    def __init__(self, env_id: str, max_episode_steps: Optional[int] = None, pass_after_moves: int = 0):
         import pgx
 
         self.env_id = env_id
+        self.pass_after_moves = int(pass_after_moves)
         self._env = pgx.make(env_id)
         self.num_players = int(self._env.num_players)
         self.max_episode_steps = int(max_episode_steps or default_max_episode_steps(self._env))
@@ -76,12 +93,16 @@ class PgxEnv(Environment):
         terminated = state.terminated.astype(jnp.bool_)
         truncated = state.truncated.astype(jnp.bool_) | (state._step_count >= self.max_episode_steps)
         two_player = self.num_players > 1
+        legal = state.legal_action_mask.astype(jnp.bool_)
+        if self.pass_after_moves:
+            early = (state._step_count < self.pass_after_moves) & jnp.any(legal[:-1])
+            legal = legal.at[-1].set(legal[-1] & ~early)
         return TimeStep(
             observation=state.observation.astype(jnp.float32),
             reward=reward.astype(jnp.float32),
             discount=jnp.where(terminated, 0.0, 1.0).astype(jnp.float32),
             last=terminated | truncated,
-            legal_action_mask=state.legal_action_mask.astype(jnp.bool_) if two_player else None,
+            legal_action_mask=legal if two_player else None,
             current_player=state.current_player.astype(jnp.int32) if two_player else None,
             info={},
         )
@@ -102,8 +123,7 @@ class PgxEnv(Environment):
 def make_pgx(env_id: str, config: Any = None) -> Environment:
     """Builds the pgx game ``env_id`` (``go_9x9``, ``minatar-*``) as an rlk ``Environment``.
 
-    ``config`` is unused (the registry passes None): pgx's defaults are kept (Go komi 7.5,
-    MinAtar sticky-action probability 0.1 and minimal action sets).
+    pgx's defaults are kept (Go komi 7.5, MinAtar sticky-action probability 0.1 and minimal action
+    sets); ``config`` is a ``GoConfig`` for Go (else None).
     """
-    del config
-    return PgxEnv(env_id)
+    return PgxEnv(env_id, pass_after_moves=getattr(config, "pass_after_moves", 0))

@@ -156,3 +156,16 @@ def test_minatar_time_limit_truncates_with_discount_one():
     np.testing.assert_array_equal(ts.last, np.broadcast_to(expected[:, None], (60, 4)))
     np.testing.assert_array_equal(ts.discount, 1.0)
     np.testing.assert_array_equal(ts.info["episode_length"][ts.last], 20)
+
+
+def test_go_pass_after_moves_masks_early_passes(go):
+    """``env.pass_after_moves=3``: pass is not legal for either player before move 3, then it is."""
+    from rlk.core.registry import default_registry
+
+    plugin = default_registry().get("env", "go_9x9")
+    env = plugin.factory(plugin.config(pass_after_moves=3))
+    _, (ts0, ts1, ts2, ts3) = play((env, jax.jit(env.reset), jax.jit(env.step)), [0, 80, 1])
+    assert [bool(ts.legal_action_mask[PASS]) for ts in (ts0, ts1, ts2, ts3)] == [False, False, False, True]
+    assert ts0.legal_action_mask[:PASS].all() and not ts1.legal_action_mask[0]  # board points unchanged
+    _, (standard,) = play(go, [])  # standard rules
+    assert standard.legal_action_mask[PASS]
