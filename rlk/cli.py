@@ -199,13 +199,38 @@ def sample(
     run_dir: Path = typer.Argument(..., help="a model run folder"),
     out_path: Path = typer.Option(Path("samples.png"), "--out", help="PNG to write"),
     seed: int = typer.Option(12_345, help="random seed of the samples"),
+    gif: Optional[Path] = typer.Option(None, "--gif", help="also write an animated GIF, one frame per grid column"),
 ):
-    """A grid of a model run's samples or reconstructions, as a PNG."""
+    """A grid of a model run's samples or reconstructions, as a PNG (and optionally an animated GIF)."""
     from rlk.core.run import sample_run
 
     grid = sample_run(run_dir, seed)
     _save_grid(grid, out_path)
     out.print(f"wrote {out_path} ({grid.shape[0]}x{grid.shape[1]} grid)")
+    if gif is not None:
+        _save_gif(grid, gif)
+        out.print(f"wrote {gif} ({grid.shape[1]} frames)")
+
+
+def _save_gif(grid, path: Path, ms_per_frame: int = 400) -> None:
+    """An animated GIF of a grid ``[R, C, H, W(, 3)]``: frame ``c`` shows column ``c`` of every row (stacked)."""
+    import numpy as np
+    from PIL import Image
+
+    g = np.clip(np.asarray(grid, np.float32), 0.0, 1.0)
+    if g.ndim == 3:
+        g = g[None]
+    R, C, H, W = g.shape[:4]
+    scale = max(1, 64 // H)
+    frames = []
+    for c in range(C):
+        col = np.ones((R * (H + 1) + 1, W + 2) + g.shape[4:], np.float32)
+        for r in range(R):
+            col[1 + r * (H + 1): 1 + r * (H + 1) + H, 1:1 + W] = g[r, c]
+        col = np.kron(col, np.ones((scale, scale) + (1,) * (col.ndim - 2), np.float32))
+        frames.append(Image.fromarray((col * 255).round().astype(np.uint8)).convert("P"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0)
 
 
 def _save_grid(grid, path: Path) -> None:
@@ -242,6 +267,37 @@ def plot(
 
     path = plot_runs(run_dirs, out_path, x.value, y)
     out.print(f"wrote {path}")
+
+
+@app.command()
+def sweep(
+    spec: str = typer.Argument(..., metavar="FIELD=V1,V2,...", help="the swept field and its values, e.g. agent.num_simulations=1,2,4,8"),
+    agent: Optional[str] = typer.Option(None, help="agent plugin (default ppo)"),
+    env: Optional[str] = typer.Option(None, help="environment plugin (default catch)"),
+    backend: Optional[str] = typer.Option(None, help="backend plugin"),
+    arch: Optional[Arch] = typer.Option(None, help="architecture"),
+    config: Optional[Path] = typer.Option(None, "--config", help="a run config in YAML"),
+    override: list[str] = typer.Option([], "-o", "--override", help="path.to.field=value, fixed for every run (repeatable)"),
+    seed: Optional[int] = typer.Option(None, help="first random seed"),
+    steps: Optional[int] = typer.Option(None, help="environment steps per run"),
+    num_seeds: int = typer.Option(3, "--num-seeds", help="seeds per value (one program)"),
+    out_dir: Path = typer.Option(Path("runs/sweep"), "--out", help="folder of the runs, sweep.csv, sweep.md, sweep.png"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+):
+    """Sweep one config field over values and seeds (the planning study's interventions): a table and a plot."""
+    from rlk.core import run as run_mod
+    from rlk.sweep import parse_sweep, run_sweep
+
+    field, values = parse_sweep(spec)
+    flags = dict(agent=agent, env=env, backend=backend, arch=arch.value if arch else None, seed=seed, steps=steps,
+                 num_seeds=num_seeds)
+
+    def compose(extra: str):
+        return _compose_config(config, dict(flags), [*override, extra])
+
+    rows = run_sweep(field, values, compose, out_dir, lambda cfg: run_mod.train(cfg, console=None if quiet else console))
+    out.print((out_dir / "sweep.md").read_text().rstrip())
+    out.print(f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'sweep.md'}, {out_dir / 'sweep.png'} ({len(rows)} rows)")
 
 
 def _register_bench() -> None:
