@@ -100,18 +100,23 @@ def test_future_index_matches_a_loop():
     np.testing.assert_array_equal(himo.gather_future(obs, jnp.asarray(want)), np.asarray(obs)[want, np.arange(B)[None]])
 
 
-def test_ppo_himo_config_and_update():
-    from rlk.plugins.actor_critic.ppo import PPOConfig, make_ppo
+@pytest.mark.parametrize("agent_name", ["ppo", "vtrace"])
+def test_actor_critic_himo_config_and_update(agent_name):
+    """``agent.himo`` on PPO and V-trace: a wrong field is a one-line error naming it, the default is
+    off, acting reads v_m, and one update moves the phi and model networks with finite HiMo losses."""
     from rlk.core.registry import default_registry
+    from rlk.plugins.actor_critic.ppo import PPOConfig, make_ppo
+    from rlk.plugins.actor_critic.vtrace import VTraceConfig, make_vtrace
 
+    Config, make = {"ppo": (PPOConfig, make_ppo), "vtrace": (VTraceConfig, make_vtrace)}[agent_name]
     with pytest.raises(RlkError, match="agent.himo.phi_size"):
-        validate_component(Component(name="ppo", himo={"phi_size": 0}), PPOConfig, "agent")
-    assert PPOConfig().himo is None  # the default path is plain PPO
+        validate_component(Component(name=agent_name, himo={"phi_size": 0}), Config, "agent")
+    assert Config().himo is None  # the default path is the plain agent
 
     env = default_registry().get("env", "catch").factory(None)
-    config = PPOConfig(num_envs=4, unroll_length=6, num_minibatches=2, num_epochs=1, hidden_sizes=(16,),
-                       himo={"phi_size": 2, "hidden_sizes": (16,)})
-    agent = make_ppo(config, env.spec)
+    extra = {"num_minibatches": 2, "num_epochs": 1} if agent_name == "ppo" else {}
+    config = Config(num_envs=4, unroll_length=6, hidden_sizes=(16,), himo={"phi_size": 2, "hidden_sizes": (16,)}, **extra)
+    agent = make(config, env.spec)
     state = agent.init(jax.random.key(0))
     assert set(state.params) == {"ac", "himo"}
     # a synthetic trajectory [T+1, B] of Catch-shaped observations with an episode end inside it
@@ -129,10 +134,11 @@ def test_ppo_himo_config_and_update():
         return jax.tree.map(lambda a: a.reshape((T, B) + a.shape[1:]), (action, extras))
 
     actions, extras = act_all(state.params, ts, k2)
-    np.testing.assert_allclose(extras["value"][0], himo.model_value(state.params["himo"], obs[0]), rtol=1e-5, atol=1e-6)
+    if agent_name == "ppo":
+        np.testing.assert_allclose(extras["value"][0], himo.model_value(state.params["himo"], obs[0]), rtol=1e-5, atol=1e-6)
     traj = Trajectory(timestep=ts, action=actions, extras=extras)
     new_state, metrics = jax.jit(agent.update)(state, traj, jax.random.key(3))
-    for name in ("himo_hindsight_value", "himo_model", "ppo_value"):
+    for name in ("himo_hindsight_value", "himo_model", "ppo_value" if agent_name == "ppo" else "value"):
         assert np.isfinite(metrics[name]), name
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), eqx.filter(state.params, eqx.is_array),
                            eqx.filter(new_state.params, eqx.is_array))

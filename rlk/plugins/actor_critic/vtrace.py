@@ -4,6 +4,10 @@ Off-policy corrected value targets and policy-gradient advantages from ``rlax.vt
 (eq. 1 and the policy-gradient term of section 4.2), one gradient step per trajectory batch.
 Defaults after the paper's Table G.1 (unroll 20, discount 0.99, entropy 0.01, baseline 0.5,
 rho and c clipped at 1), with Adam in place of RMSProp.
+
+Optional HiMo (Guez et al. 2020, ``rlk.plugins.hindsight_value``; ``-o agent.himo.phi_size=3``): the value
+bootstrapped by V-trace and regressed by the ``value`` loss becomes ``v_m(x, stop_grad(phi_hat(x)))``,
+v+ regresses on the same V-trace targets, and the model loss is added (weights in ``himo``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
 from rlk.core.types import EnvSpec, TimeStep, Trajectory
 from rlk.plugins.actor_critic.networks import apply_batch, make_actor_critic, masked_logits
+from rlk.plugins.hindsight_value import himo as himo_lib
 
 
 class VTraceConfig(PluginConfig):
@@ -39,6 +44,8 @@ class VTraceConfig(PluginConfig):
         default_factory=lambda: {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01},
         description="named losses and their weights",
     )
+    himo: Optional[himo_lib.HiMoConfig] = Field(
+        None, description="value-driven hindsight modelling (Guez et al. 2020); None: plain V-trace")
 
 
 class VTraceState(NamedTuple):
@@ -49,15 +56,25 @@ class VTraceState(NamedTuple):
 
 def make_vtrace(config: VTraceConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
     c = config
-    total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
+    weights = dict(c.loss_weights)
+    if c.himo is not None:
+        weights["himo_hindsight_value"] = c.himo.hindsight_value_weight
+        weights["himo_model"] = c.himo.model_weight
+    total_loss = core_losses.compose(weights, loss_lookup or core_losses.registry_lookup)
     optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
 
     def init(key):
         params = make_actor_critic(key, spec, c.hidden_sizes, "vtrace", torso=c.torso)
+        if c.himo is not None:
+            params = {"ac": params, "himo": himo_lib.init_heads(jax.random.fold_in(key, 1), spec.observation.shape, c.himo)}
         return VTraceState(params, optimiser.init(params), jnp.int32(0))
 
     def _policy(params, timestep: TimeStep):
-        logits, value = apply_batch(params, timestep.observation)
+        if c.himo is not None:
+            logits, _ = apply_batch(params["ac"], timestep.observation)
+            value = himo_lib.model_value(params["himo"], timestep.observation)
+        else:
+            logits, value = apply_batch(params, timestep.observation)
         return masked_logits(logits, timestep.legal_action_mask), value
 
     def act(params, actor_state, timestep, key):
@@ -88,6 +105,10 @@ def make_vtrace(config: VTraceConfig, spec: EnvSpec, axis_name: Optional[str] = 
         )(jax.lax.stop_gradient(values[:-1]), jax.lax.stop_gradient(values[1:]), ts.reward[1:], discount, rho)
         value_target = jax.lax.stop_gradient(values[:-1]) + vt.errors
         outputs = {"logits": logits.reshape((T * B, -1)), "value": values[:-1].reshape(-1)}
+        if c.himo is not None:  # phi_t reads x_{t+k} of the same episode (hindsight, training only)
+            future = himo_lib.gather_future(ts.observation, himo_lib.future_index(ts.last, c.himo.horizon))
+            flat = lambda x: x.reshape((T * B,) + x.shape[2:])
+            outputs.update(himo_lib.himo_outputs(params["himo"], flat(ts.observation[:-1]), flat(future)))
         batch = {"action": traj.action.reshape(-1), "advantage": vt.pg_advantage.reshape(-1),
                  "value_target": value_target.reshape(-1)}
         loss, metrics = total_loss(outputs, batch, c)

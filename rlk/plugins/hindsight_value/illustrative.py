@@ -22,7 +22,7 @@ as in the paper's example):
 The value-prediction loss reported is ``E[(v(x) - r)^2]`` of the value each method would use
 (model-free ``v``, model-based ``v(x, m(x))``, HiMo ``v_m``) on a held-out batch of 4096 samples.
 
-Run the full experiment (one jitted, seed-vmapped program) and write the PNG and table:
+Run the full experiment (one jitted, seed-vmapped program), print the table and write the PNG:
 ``python -m rlk.plugins.hindsight_value.illustrative`` (``--seeds``, ``--iterations`` to shrink it).
 """
 
@@ -214,7 +214,6 @@ def main(argv=None) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(out.with_suffix(".png"), dpi=120)
-    out.with_suffix(".md").write_text(table + "\n")
     print(f"wrote {out.with_suffix('.png')}")
 
 
