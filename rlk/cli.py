@@ -296,7 +296,7 @@ def sweep(
         return _compose_config(config, dict(flags), [*override, extra])
 
     rows = run_sweep(field, values, compose, out_dir, lambda cfg: run_mod.train(cfg, console=None if quiet else console))
-    out.print((out_dir / "sweep.md").read_text().rstrip())
+    print((out_dir / "sweep.md").read_text().rstrip())
     out.print(f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'sweep.md'}, {out_dir / 'sweep.png'} ({len(rows)} rows)")
 
 
