@@ -6,9 +6,11 @@ One update per unroll (A2C-style, as the paper's illustrative experiments): Mont
 with ``unroll_length`` = the episode length, the default, every unroll is whole episodes), the
 backward hindsight GRU over the unroll, then one Adam step on the weighted named losses:
 
-- ``cca`` (default): ``cca_policy`` (CCA-PG), ``cca_fc_critic``, ``cca_fc_value``,
-  ``cca_hindsight_classifier``, ``cca_independence`` (weight ``lambda``), plus the state value
-  (for bootstrapping) and an entropy bonus.
+- ``cca`` (default): ``cca_policy`` (CCA-PG), ``cca_fc_critic``, ``cca_hindsight_classifier``,
+  ``cca_independence`` (weight ``lambda``), plus the state value (for bootstrapping) and an entropy
+  bonus. ``cca_fc_value`` (``V(X, Phi)``) is left out by default: CCA-PG does not use it, and its
+  regression target depends on the action, so it teaches ``Phi`` to encode the action (measured
+  on the bandit, README). Add it, with ``cca_fc_policy``, for FC-PG.
 - ``pg_baseline``: ``policy_gradient`` with advantage ``G_t - V(X_t)``, ``value``, ``entropy``
   (the actor_critic plugin's losses, by name).
 
@@ -24,7 +26,7 @@ from the paper's tables (its agents are IMPALA-style with LSTMs and larger envir
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +43,7 @@ from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.plugins.counterfactual.losses import HINDSIGHT_LOSSES, sg
 from rlk.plugins.counterfactual.networks import CCANetwork, hindsight_statistic, make_network
 
-CCA_WEIGHTS = {"cca_policy": 1.0, "cca_fc_critic": 0.5, "cca_fc_value": 0.5, "cca_hindsight_classifier": 1.0,
+CCA_WEIGHTS = {"cca_policy": 1.0, "cca_fc_critic": 0.5, "cca_hindsight_classifier": 1.0,
                "cca_independence": 1.0, "value": 0.5, "entropy": 0.01}
 PG_WEIGHTS = {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01}
 
@@ -55,6 +57,9 @@ class CCAConfig(PluginConfig):
     gamma: float = Field(1.0, ge=0, le=1, description="discount (the illustrative tasks are short and episodic)")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes of every head")
     hindsight_size: int = Field(32, gt=0, description="size of the hindsight statistic Phi (GRU state)")
+    hindsight_inputs: Literal["all", "reward"] = Field(
+        "all", description="what the hindsight GRU reads after each action: 'all' (info['hindsight'] or the next "
+                           "observation, and the reward) or 'reward' (the rewards only)")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: dict(CCA_WEIGHTS),
         description="named losses and weights; cca_independence is the independence weight lambda",
@@ -78,7 +83,8 @@ def discounted_returns(reward: jax.Array, discount: jax.Array, bootstrap: jax.Ar
     return jax.vmap(rlax.discounted_returns, in_axes=1, out_axes=1)(reward, discount, boot)
 
 
-def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: float) -> tuple[dict, dict]:
+def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: float,
+            hindsight_inputs: str = "all") -> tuple[dict, dict]:
     """The networks on an unroll, flattened to ``N = T * B`` steps: ``(outputs, batch)`` for the losses."""
     ts = traj.timestep
     T, B = traj.action.shape[:2]
@@ -95,6 +101,8 @@ def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: floa
              "advantage": flat(sg(returns - values[:-1]))}
     if need_hindsight:
         features = ts.info["hindsight"][1:] if "hindsight" in ts.info else ts.observation[1:]
+        if hindsight_inputs == "reward":
+            features = jnp.zeros_like(features)
         phi = flat(hindsight_statistic(net.hindsight, features, ts.reward[1:], last))
         x_phi = jnp.concatenate([flat_obs, phi], axis=-1)
         x_sg_phi = jnp.concatenate([flat_obs, sg(phi)], axis=-1)
@@ -140,8 +148,12 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         return jnp.argmax(_logits(params, timestep), -1), actor_state, {}
 
     def loss_fn(params: CCANetwork, traj: Trajectory):
-        outputs, batch = forward(params, traj, need_hindsight, c.gamma)
-        return total_loss(outputs, batch, c)
+        outputs, batch = forward(params, traj, need_hindsight, c.gamma, c.hindsight_inputs)
+        loss, metrics = total_loss(outputs, batch, c)
+        ended = traj.timestep.last[1:].astype(jnp.float32)
+        # the reward of episode-ending transitions (Key-to-Door: the door; the bandit: the reward)
+        metrics["terminal_reward"] = jnp.sum(traj.timestep.reward[1:] * ended) / jnp.maximum(jnp.sum(ended), 1.0)
+        return loss, metrics
 
     def update(state: CCAState, traj: Trajectory, key: jax.Array):
         del key

@@ -1,0 +1,250 @@
+"""The plugin's experiments: ``python -m rlk.plugins.counterfactual.figures [--quick]``.
+
+1. Learning curves, CCA vs the state-baseline PG, 3 seeds each (one compiled program per agent,
+   seeds vmapped by Anakin), through ``rlk train`` on ``bandit-feedback`` and ``key-to-door``
+   (high-variance apples): ``figures/counterfactual_curves.png``.
+2. Gradient variance on the bandit (exact gradient known): oracle statistic ``Phi = eps`` and learned
+   statistics for several independence weights and classifier training; bias against the exact
+   gradient and the leak measured by a probe classifier.
+3. Gradient variance on Key-to-Door (high-variance apples) along CCA training: per-episode
+   policy-gradient estimates of CCA-PG and of the state-baseline PG on the same episodes, with the
+   same agent's learned ``Q(X, Phi, .)`` and ``V(X)``.
+
+Tables go to ``rlk/plugins/counterfactual/results.json`` and are printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rlk.core.types import Trajectory
+from rlk.plugins.counterfactual import study
+from rlk.plugins.counterfactual.agent import CCAConfig, forward, make_cca
+from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, KeyToDoor, KeyToDoorConfig
+from rlk.plugins.counterfactual.losses import baseline_surrogate, cca_surrogate
+from rlk.plugins.envs.wrappers import for_training
+
+ROOT = Path(__file__).resolve().parents[3]
+FIGURES = ROOT / "figures"
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+# -- 1. learning curves -----------------------------------------------------------------------------
+def train_runs(out: Path, steps: dict[str, int], seeds: int) -> dict[str, Path]:
+    runs = {}
+    for env, n in steps.items():
+        for agent in ("cca", "pg_baseline"):
+            run_dir = out / f"{agent}-{env}"
+            if not (run_dir / "summary.json").is_file():
+                subprocess.run([sys.executable, "-m", "rlk.cli", "train", "--agent", agent, "--env", env,
+                                "--steps", str(n), "--num-seeds", str(seeds), "-q", "--run-dir", str(run_dir),
+                                "-o", f"log_every_steps={max(n // 30, 1000)}", "-o", "eval_episodes=1000"],
+                               check=True)
+            runs[f"{agent}/{env}"] = run_dir
+    return runs
+
+
+def plot_curves(runs: dict[str, Path], path: Path) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rlk.core.plotting import load_curves
+
+    envs = sorted({k.split("/")[1] for k in runs})
+    ylabels = {"episode_return": "episode return (training policy)",
+               "terminal_reward": "reward of the last step (door / bandit reward)"}
+    fig, axes = plt.subplots(2, len(envs), figsize=(5.5 * len(envs), 7.5), squeeze=False)
+    finals = {}
+    for row, y in enumerate(ylabels):
+        for ax, env in zip(axes[row], envs):
+            for agent in ("cca", "pg_baseline"):
+                d = runs[f"{agent}/{env}"]
+                (seeds,) = load_curves([d], "env_steps", y).values()
+                grid = seeds[0][0]
+                ys = np.stack([np.interp(grid, x, v) for x, v in seeds])
+                mean, std = ys.mean(0), ys.std(0)
+                line, = ax.plot(grid, mean, label=f"{agent} ({len(ys)} seeds, mean +- std)")
+                ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+                summary = json.loads((d / "summary.json").read_text())
+                finals.setdefault(f"{agent}/{env}", {"final_return_per_seed": summary["final_return_per_seed"]})
+                finals[f"{agent}/{env}"][f"last_logged_{y}"] = float(mean[-1])
+            ax.set_title(env + (" (apples=high)" if env == "key-to-door" else ""))
+            ax.set_xlabel("env steps")
+            ax.set_ylabel(ylabels[y])
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return finals
+
+
+# -- 2. bandit ------------------------------------------------------------------------------------
+def bandit_oracle(n: int = 20_000) -> dict:
+    env = BanditFeedback()
+    theta = 1.5 * jax.random.normal(jax.random.PRNGKey(0), (env.config.num_contexts, env.config.num_actions))
+    s = study.sample(env, theta, jax.random.PRNGKey(1), n)
+    exact = study.exact_gradient(theta, env.mu)
+    v = jnp.sum(jax.nn.softmax(theta) * env.mu, -1)[s.x]
+    noise = env.config.reward_noise * s.eps[:, 0]
+    m = {"state": study.moments(study.per_sample_gradients(theta, s.x, s.a, s.r, baseline=v)),
+         "fc": study.moments(study.per_sample_gradients(theta, s.x, s.a, s.r, baseline=v + noise)),
+         "cca": study.moments(study.per_sample_gradients(theta, s.x, s.a, s.r, q=env.mu[s.x] + noise[:, None]))}
+    return {k: {"total_variance": x.total_variance, "relative_bias": x.relative_bias(exact), "max_z": x.max_z(exact)}
+            for k, x in m.items()}
+
+
+def bandit_learned(quick: bool) -> list[dict]:
+    grid = [(0.0, 1), (1.0, 1), (10.0, 1), (1.0, 5), (10.0, 5), (10.0, 20)]
+    steps = 300 if quick else 2000
+    rows = []
+    for lam, cls in grid[:3] if quick else grid:
+        t = time.time()
+        r = study.learned_hindsight_study(lam, steps, probe_steps=steps, classifier_steps=cls, fc_value_weight=0.0)
+        print(f"  learned Phi: lambda={lam} classifier_steps={cls}: {time.time() - t:.0f}s", flush=True)
+        rows.append(r)
+    return rows
+
+
+# -- 3. Key-to-Door gradient variance -------------------------------------------------------------
+def key_to_door_variance(checkpoints: tuple[int, ...], batch: int = 256, seed: int = 0) -> list[dict]:
+    """Trains CCA on Key-to-Door (apples='high') with its default config and, at each checkpoint
+    (updates), measures the per-episode policy-gradient estimates of CCA-PG and of the
+    state-baseline PG on ``batch`` fresh episodes (trace of their covariance over episodes)."""
+    env = KeyToDoor(KeyToDoorConfig(apples="high"))
+    cfg = CCAConfig()
+    agent = make_cca(cfg, env.spec, None)
+    train_env = for_training(env)
+    T = agent.unroll_length
+
+    def rollout(params, env_state, ts, key, n):
+        def one(carry, k):
+            env_state, ts = carry
+            ak, ek = jax.random.split(k)
+            action, _, _ = agent.act(params, (), ts, ak)
+            env_state, nts = jax.vmap(train_env.step)(env_state, action, jax.random.split(ek, n))
+            return (env_state, nts), (ts, action)
+
+        (env_state, last), (tss, actions) = jax.lax.scan(one, (env_state, ts), jax.random.split(key, T))
+        all_ts = jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]]), tss, last)
+        return env_state, last, Trajectory(all_ts, actions, {})
+
+    def train_chunk(carry, _):
+        state, env_state, ts, key = carry
+        key, rk, uk = jax.random.split(key, 3)
+        env_state, ts, traj = rollout(state.params, env_state, ts, rk, agent.num_envs)
+        state, _ = agent.update(state, traj, uk)
+        return (state, env_state, ts, key), None
+
+    @jax.jit
+    def measure(state, key):
+        reset_key, rk = jax.random.split(key)
+        env_state, ts = jax.vmap(train_env.reset)(jax.random.split(reset_key, batch))
+        _, _, traj = rollout(state.params, env_state, ts, rk, batch)
+        out, b = forward(state.params, traj, True, cfg.gamma)
+        per_ep = lambda x: x.reshape((T, batch) + x.shape[1:]).swapaxes(0, 1)  # [batch, T, ...]
+        obs = per_ep(traj.timestep.observation[:-1].reshape(T * batch, -1))
+        a, g = per_ep(b["action"]), per_ep(b["return"])
+        q, v = per_ep(out["fc_q"]), per_ep(out["value"])
+
+        def grads(surrogate):
+            def one(o, a, g, q, v):
+                return jax.grad(lambda pol: jnp.sum(surrogate(pol.batch(o), a, g, q, v)))(state.params.policy)
+
+            flat = jax.vmap(one)(obs, a, g, q, v)
+            leaves = jnp.concatenate([x.reshape(batch, -1) for x in jax.tree.leaves(flat)], -1)
+            return jnp.sum(jnp.var(leaves, axis=0, ddof=1)), jnp.linalg.norm(jnp.mean(leaves, 0))
+
+        var_cca, norm_cca = grads(lambda lg, a, g, q, v: cca_surrogate(lg, a, g, q))
+        var_pg, norm_pg = grads(lambda lg, a, g, q, v: baseline_surrogate(lg, a, g, v))
+        door = jnp.mean(traj.timestep.reward[-1] > 0)
+        return {"var_cca": var_cca, "var_state": var_pg, "mean_norm_cca": norm_cca, "mean_norm_state": norm_pg,
+                "door_fraction": door}
+
+    key = jax.random.PRNGKey(seed)
+    init_key, reset_key, key = jax.random.split(key, 3)
+    state = agent.init(init_key)
+    env_state, ts = jax.vmap(train_env.reset)(jax.random.split(reset_key, agent.num_envs))
+    chunk = jax.jit(lambda c, n: jax.lax.scan(train_chunk, c, None, length=n)[0], static_argnums=1)
+    carry, done, rows = (state, env_state, ts, key), 0, []
+    for target in checkpoints:
+        if target > done:
+            carry = chunk(carry, target - done)
+            done = target
+        m = {k: float(v) for k, v in measure(carry[0], jax.random.PRNGKey(1000 + target)).items()}
+        rows.append({"updates": target, "env_steps": target * agent.num_envs * T, **m})
+        print(f"  key-to-door variance at {target} updates: {rows[-1]}", flush=True)
+    return rows
+
+
+# -- tables -------------------------------------------------------------------------------------------
+def markdown(results: dict) -> str:
+    lines = ["Bandit with feedback, oracle statistic Phi = eps (20,000 samples):", "",
+             "| estimator | total variance | relative bias | max z |", "|---|---|---|---|"]
+    for k, v in results["bandit_oracle"].items():
+        lines.append(f"| {k} | {v['total_variance']:.4f} | {v['relative_bias']:.3f} | {v['max_z']:.1f} |")
+    lines += ["", "Bandit with feedback, learned statistic (20,000 samples; probe = fresh classifier on the final Phi):", "",
+              "| lambda | classifier steps | var state | var CCA | bias CCA (rel.) | max z CCA | KL(pi||h) train | KL(pi||h) probe | probe acc. |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in results["bandit_learned"]:
+        lines.append(f"| {r['independence_weight']:g} | {r['classifier_steps']} | {r['var_state']:.3f} | {r['var_cca']:.4f} | "
+                     f"{r['bias_cca']:.2f} | {r['z_cca']:.0f} | {r['kl_train']:.3f} | {r['kl_probe']:.3f} | {r['acc_probe']:.2f} |")
+    lines += ["", "Key-to-Door (apples=high), per-episode policy-gradient variance along CCA training (256 episodes):", "",
+              "| updates | env steps | door reached with key | var state-baseline PG | var CCA-PG | ratio |", "|---|---|---|---|---|---|"]
+    for r in results["key_to_door_variance"]:
+        lines.append(f"| {r['updates']} | {r['env_steps']:,} | {r['door_fraction']:.2f} | {r['var_state']:.1f} | "
+                     f"{r['var_cca']:.1f} | {r['var_state'] / r['var_cca']:.1f}x |")
+    if "learning" in results:
+        lines += ["", f"Learning ({results.get('learning_steps')} env steps, 3 seeds; greedy return over 1,000 episodes "
+                      "per seed; last logged training values, mean over seeds):", "",
+                  "| agent / env | final greedy return per seed | last return (training) | last-step reward (training) |",
+                  "|---|---|---|---|"]
+        for k, v in results["learning"].items():
+            per = ", ".join(f"{x:.2f}" for x in v["final_return_per_seed"])
+            lines.append(f"| {k} | {per} | {v.get('last_logged_episode_return', float('nan')):.2f} | "
+                         f"{v.get('last_logged_terminal_reward', float('nan')):.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small versions (minutes)")
+    p.add_argument("--runs", default="runs/counterfactual", help="folder of the training runs")
+    p.add_argument("--curves-only", action="store_true", help="only (re)plot the learning curves; keep results.json's tables")
+    args = p.parse_args(argv)
+    FIGURES.mkdir(exist_ok=True)
+    steps = {"bandit-feedback": 100_000, "key-to-door": 200_000} if args.quick else \
+        {"bandit-feedback": 300_000, "key-to-door": 1_000_000}
+    if args.curves_only:
+        results = json.loads(RESULTS.read_text())
+        results["learning"] = plot_curves(train_runs(ROOT / args.runs, steps, seeds=3), FIGURES / "counterfactual_curves.png")
+        RESULTS.write_text(json.dumps(results, indent=1))
+        print(markdown(results))
+        return
+    results = {}
+    print("bandit: oracle statistic", flush=True)
+    results["bandit_oracle"] = bandit_oracle()
+    print("bandit: learned statistic", flush=True)
+    results["bandit_learned"] = bandit_learned(args.quick)
+    print("key-to-door: gradient variance", flush=True)
+    results["key_to_door_variance"] = key_to_door_variance((0, 50, 200) if args.quick else (0, 200, 700, 1400))
+    print("learning curves", flush=True)
+    runs = train_runs(ROOT / args.runs, steps, seeds=3)
+    results["learning"] = plot_curves(runs, FIGURES / "counterfactual_curves.png")
+    results["learning_steps"] = steps
+    RESULTS.write_text(json.dumps(results, indent=1))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
