@@ -12,9 +12,12 @@ sequence of actions, without modelling the observations in between. Unrolled ove
   ``h_{k+1} = T(h_k, z_k, a_k)``. Since ``z_k`` blocks every backdoor path into ``a_k``,
   ``p(r | h, z, a) = p(r | h, z, do(a))`` (backdoor adjustment, Pearl 2009, Thm 3.3.2), and a new
   policy is simulated by sampling ``z`` from the model and intervening on ``a``.
-  ``backdoor="probs"``: ``z`` is the behaviour's action probabilities (as centred log-probabilities,
-  modelled by a mixture of Gaussians); ``backdoor="intention"``: ``z`` is the sampled intended action
-  (categorical).
+  ``backdoor="probs"``: ``z`` is the behaviour's action probabilities, on a grid (``p(a=0)`` in steps
+  of ``1 / (num_bins - 1)``; two actions; exact for FuzzyBear's behaviour, whose probabilities lie
+  on the grid), with a categorical ``q(z | h)``; ``backdoor="intention"``: ``z`` is the sampled
+  intended action (categorical). (A mixture of Gaussians over continuous log-probabilities was
+  tried first: on 2 of 10 seeds one wide component covered both bears' modes, and ``z`` sampled
+  between them made the reward model extrapolate.)
 
 Every model also has a value head ``v(h_k)`` (the behaviour's return-to-go). Losses (Section 5):
 squared errors of rewards and values plus ``-log q(z_k | h_k)``.
@@ -40,15 +43,15 @@ from rlk.plugins.partial_models.data import executed_action_probs
 
 Backdoor = Literal["none", "probs", "intention"]
 LOG_PROB_FLOOR = 1e-4
-MIN_STD = 0.02
 
 
 class PartialModelConfig(PluginConfig):
     backdoor: Backdoor = Field("probs", description="'none' (naive), 'probs' or 'intention' (causally correct)")
     hidden: int = Field(64, ge=1, description="width of every MLP and of the model state h")
-    num_components: int = Field(4, ge=1, description="mixture components of q(z | h) for the 'probs' backdoor")
-    learning_rate: float = Field(3e-3, gt=0.0, description="Adam learning rate (cosine decay to 0)")
-    steps: int = Field(2000, ge=1, description="gradient steps")
+    num_bins: int = Field(21, ge=2, description="grid of p(a=0) for the 'probs' backdoor (21: steps of 0.05)")
+    # The paper gives no FuzzyBear training details; toy settings, measured in the README.
+    learning_rate: float = Field(1e-2, gt=0.0, description="Adam learning rate (cosine decay to 0)")
+    steps: int = Field(3000, ge=1, description="gradient steps")
     batch_size: int = Field(512, ge=1, description="episodes per gradient step")
     epsilon: float = Field(0.2, gt=0.0, le=1.0, description="the behaviour's action noise: m(a | z) for the likelihood ratio")
 
@@ -69,13 +72,15 @@ class PartialModel(eqx.Module):
     z_head: MLP | None
     backdoor: str = eqx.field(static=True)
     num_actions: int = eqx.field(static=True)
-    num_components: int = eqx.field(static=True)
+    num_bins: int = eqx.field(static=True)
 
     def __init__(self, key: jax.Array, config: PartialModelConfig, obs_dim: int, num_actions: int):
-        self.backdoor, self.num_actions, self.num_components = config.backdoor, num_actions, config.num_components
+        if config.backdoor == "probs" and num_actions != 2:
+            raise ValueError(f"the 'probs' backdoor grids p(a=0) and needs 2 actions, not {num_actions}")
+        self.backdoor, self.num_actions, self.num_bins = config.backdoor, num_actions, config.num_bins
         h, a = config.hidden, num_actions
         z_dim = {"none": 0, "probs": a, "intention": a}[config.backdoor]
-        z_out = {"none": 0, "probs": config.num_components * (1 + 2 * a), "intention": a}[config.backdoor]
+        z_out = {"none": 0, "probs": config.num_bins, "intention": a}[config.backdoor]
         k = jax.random.split(key, 5)
         self.encoder = MLP(k[0], obs_dim, [h], h)
         self.transition = MLP(k[1], h + z_dim + a, [h], h)
@@ -86,44 +91,34 @@ class PartialModel(eqx.Module):
     def initial_state(self, obs0: jax.Array) -> jax.Array:
         return jnp.tanh(self.encoder(obs0))
 
+    def grid_probs(self, z: jax.Array) -> jax.Array:
+        """'probs' backdoor: grid index ``z`` -> the action probabilities ``[p(a=0), p(a=1)]``."""
+        p0 = z.astype(jnp.float32) / (self.num_bins - 1)
+        return jnp.stack([p0, 1.0 - p0])
+
     def z_feature(self, z: jax.Array) -> jax.Array:
-        """The backdoor as a model input: ``probs_feature`` values (already), or a one-hot intention."""
+        """The backdoor as a model input: centred log-probabilities, or a one-hot intention."""
         if self.backdoor == "intention":
             return jax.nn.one_hot(z, self.num_actions)
         if self.backdoor == "probs":
-            return z
+            return probs_feature(self.grid_probs(z))
         return jnp.zeros((0,))
 
-    def _mixture(self, h: jax.Array):
-        m, a = self.num_components, self.num_actions
-        out = self.z_head(h)
-        logits, mean, raw_std = out[:m], out[m:m + m * a].reshape(m, a), out[m + m * a:].reshape(m, a)
-        return logits, mean, jax.nn.softplus(raw_std + 0.5) + MIN_STD
-
     def z_log_prob(self, h: jax.Array, z: jax.Array) -> jax.Array:
-        """``log q(z | h)``: the model's density of the backdoor (0 for the naive model)."""
-        if self.backdoor == "intention":
-            return jax.nn.log_softmax(self.z_head(h))[z]
-        if self.backdoor == "probs":
-            logits, mean, std = self._mixture(h)
-            comp = jnp.sum(-0.5 * ((z - mean) / std) ** 2 - jnp.log(std) - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
-            return jax.nn.logsumexp(jax.nn.log_softmax(logits) + comp)
-        return jnp.float32(0.0)
+        """``log q(z | h)``: the model's log-probability of the backdoor (0 for the naive model)."""
+        if self.backdoor == "none":
+            return jnp.float32(0.0)
+        return jax.nn.log_softmax(self.z_head(h))[z]
 
     def z_sample(self, h: jax.Array, key: jax.Array) -> jax.Array:
-        """``z ~ q(. | h)`` (a centred log-probability vector, or an intended action)."""
-        if self.backdoor == "intention":
-            return jax.random.categorical(key, self.z_head(h))
-        logits, mean, std = self._mixture(h)
-        c_key, n_key = jax.random.split(key)
-        c = jax.random.categorical(c_key, logits)
-        return mean[c] + std[c] * jax.random.normal(n_key, mean.shape[1:])
+        """``z ~ q(. | h)`` (a grid index of the probabilities, or an intended action)."""
+        return jax.random.categorical(key, self.z_head(h))
 
     def behaviour_action_probs(self, z: jax.Array, epsilon: float) -> jax.Array:
         """``m(a | z)``: the behaviour's action distribution given the backdoor (Section 5)."""
         if self.backdoor == "intention":
             return executed_action_probs(jax.nn.one_hot(z, self.num_actions), epsilon)
-        return executed_action_probs(jax.nn.softmax(z), epsilon)
+        return executed_action_probs(self.grid_probs(z), epsilon)
 
     def step(self, h: jax.Array, z: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(h_k, z_k, a_k) -> (r_k, h_{k+1})``; ``z`` is ignored by the naive model."""
@@ -135,7 +130,7 @@ def model_inputs(model: PartialModel, batch: dict) -> jax.Array:
     """The backdoor each step of ``batch`` carries for ``model``: ``[N, K, ...]``."""
     if model.backdoor == "intention":
         return batch["intention"]
-    return probs_feature(batch["probs"])  # the naive model ignores it
+    return jnp.round(batch["probs"][..., 0] * (model.num_bins - 1)).astype(jnp.int32)  # the naive model ignores it
 
 
 def episode_loss(model: PartialModel, obs0: jax.Array, z: jax.Array, action: jax.Array, reward: jax.Array):
@@ -211,7 +206,7 @@ def simulate_value(model: PartialModel, obs0: jax.Array, policy: jax.Array, key:
             h, weight, total = carry
             pi_k, key = inputs
             z_key, a_key = jax.random.split(key)
-            z = model.z_sample(h, z_key) if model.backdoor != "none" else jnp.zeros(())
+            z = model.z_sample(h, z_key) if model.backdoor != "none" else jnp.zeros((), jnp.int32)
             if estimator == "intervene":
                 a = jax.random.categorical(a_key, jnp.log(pi_k))
             else:

@@ -1,0 +1,126 @@
+"""Causally correct partial models (Rezende et al. 2020) on FuzzyBear.
+
+True values are enumerated here in numpy from the environment's definition (README), independently
+of the plugin's code; the learned models are CI-sized (one seed, 1500 steps).
+"""
+
+import itertools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rlk.core.config import Component, validate_component
+from rlk.core.errors import RlkError
+from rlk.core.registry import default_registry
+from rlk.plugins.partial_models.data import BehaviourConfig, collect
+from rlk.plugins.partial_models.env import FuzzyBear, FuzzyBearConfig
+from rlk.plugins.partial_models.experiment import make_seed_run
+from rlk.plugins.partial_models.models import PartialModel, PartialModelConfig, simulate_value
+
+# The definition (README): stay 0.6; in the forest a teddy (p 0.5) or a grizzly; hug: 1 / 0, run: 0.5.
+STAY, HUG_TEDDY, HUG_GRIZZLY, RUN, P_GRIZZLY = 0.6, 1.0, 0.0, 0.5, 0.5
+
+
+def true_plan_value(a0, a1):
+    """Value of the open-loop plan (a0, a1) (0 = stay / hug, 1 = forest / run), by enumerating the bear."""
+    if a0 == 0:
+        return STAY
+    return sum(p * (RUN if a1 == 1 else (HUG_TEDDY if bear == 0 else HUG_GRIZZLY))
+               for bear, p in [(0, 1 - P_GRIZZLY), (1, P_GRIZZLY)])
+
+
+PLANS = list(itertools.product(range(2), range(2)))  # the planner's order
+TRUE = np.array([true_plan_value(*p) for p in PLANS])  # [0.6, 0.6, 0.5, 0.5]
+FOREST_HUG = PLANS.index((1, 0))
+
+
+def behaviour_value(b: BehaviourConfig):
+    """The behaviour's value at home: it sees the bear; executed actions are (1 - eps) p + eps / 2."""
+    ex = lambda p: (1 - b.epsilon) * p + b.epsilon / 2
+    p_forest = ex(b.p_forest)
+    forest = ((1 - P_GRIZZLY) * (ex(b.p_hug_teddy) * HUG_TEDDY + (1 - ex(b.p_hug_teddy)) * RUN)
+              + P_GRIZZLY * (ex(b.p_hug_grizzly) * HUG_GRIZZLY + (1 - ex(b.p_hug_grizzly)) * RUN))
+    return (1 - p_forest) * STAY + p_forest * forest
+
+
+def test_env_rewards_and_observations_follow_the_definition():
+    env = FuzzyBear()
+    step = jax.jit(env.step)
+    for bear, a0, a1 in itertools.product(range(2), range(2), range(2)):
+        state, ts = env.reset(jax.random.PRNGKey(0))
+        state = state._replace(bear=jnp.int32(bear))
+        np.testing.assert_array_equal(ts.observation, [1, 0, 0, 0])  # the bear is hidden at home
+        state, ts = step(state, jnp.int32(a0), jax.random.PRNGKey(1))
+        if a0 == 0:
+            assert bool(ts.last) and float(ts.reward) == pytest.approx(STAY) and float(ts.discount) == 0.0
+            continue
+        assert not bool(ts.last) and float(ts.reward) == 0.0
+        np.testing.assert_array_equal(ts.observation, [0, 1, bear == 0, bear == 1])  # seen in the forest
+        state, ts = step(state, jnp.int32(a1), jax.random.PRNGKey(2))
+        expected = RUN if a1 == 1 else (HUG_TEDDY if bear == 0 else HUG_GRIZZLY)
+        assert bool(ts.last) and float(ts.reward) == pytest.approx(expected)
+    bears = jax.vmap(lambda k: env.reset(k)[0].bear)(jax.random.split(jax.random.PRNGKey(3), 4000))
+    assert float(jnp.mean(bears)) == pytest.approx(P_GRIZZLY, abs=0.03)
+
+
+def test_env_is_registered_and_a_wrong_config_field_is_one_clear_line():
+    plugin = default_registry().get("env", "fuzzy-bear")
+    assert isinstance(plugin.factory(FuzzyBearConfig()), FuzzyBear)
+    with pytest.raises(RlkError) as err:
+        validate_component(Component(name="fuzzy-bear", stay_rewrd=0.7), plugin.config, "env")
+    assert "stay_rewrd" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_behaviour_data_is_confounded():
+    """In the data, hugging mostly meets teddies: E[r | forest, hug] is far above its causal value 0.5."""
+    b = BehaviourConfig()
+    d = jax.tree.map(np.asarray, collect(FuzzyBear(), b, jax.random.PRNGKey(0), 20000))
+    forest = d["valid"][:, 1]
+    hug = forest & (d["action"][:, 1] == 0)
+    ex = lambda p: (1 - b.epsilon) * p + b.epsilon / 2
+    p_teddy_given_hug = ex(b.p_hug_teddy) / (ex(b.p_hug_teddy) + ex(b.p_hug_grizzly))  # Bayes, bears 50/50
+    assert d["reward"][hug, 1].mean() == pytest.approx(p_teddy_given_hug * HUG_TEDDY, abs=0.02)
+    assert d["reward"].sum(1).mean() == pytest.approx(behaviour_value(b), abs=0.02)
+    assert np.all(d["reward"][~d["valid"]] == 0) and np.all(d["probs"][~d["valid"]] == 0.5)
+    np.testing.assert_allclose(d["probs"][forest & (d["bear"] == 0), 1], np.broadcast_to([b.p_hug_teddy, 1 - b.p_hug_teddy], (int(np.sum(forest & (d["bear"] == 0))), 2)), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """One seed, CI-sized: the three models trained on the same behaviour data, each plan evaluated."""
+    run = make_seed_run(FuzzyBear(), BehaviourConfig(), PartialModelConfig(hidden=32, batch_size=256, steps=1500),
+                        num_episodes=8192, num_particles=4096)
+    return run(0)
+
+
+@pytest.mark.slow
+def test_naive_model_is_wrong_about_a_new_policy_and_causal_models_are_right(trained):
+    """The paper's headline: value of the new policy 'go to the forest and hug' (true 0.5)."""
+    naive = np.array(trained["naive"]["plan_values"])
+    assert abs(naive[FOREST_HUG] - TRUE[FOREST_HUG]) > 0.2  # confounded: ~0.82 (E[r | hug] in the data)
+    for name in ["causal (probs)", "causal (intention)"]:
+        np.testing.assert_allclose(trained[name]["plan_values"], TRUE, atol=0.05, err_msg=name)
+        # the likelihood-ratio estimator (behaviour's actions given z, weighted by pi / m) agrees
+        np.testing.assert_allclose(trained[name]["plan_values_lr"], TRUE, atol=0.06, err_msg=name)
+    for name in trained:  # every model's value head predicts the behaviour's own value (no intervention)
+        assert trained[name]["root_value"] == pytest.approx(behaviour_value(BehaviourConfig()), abs=0.05), name
+
+
+@pytest.mark.slow
+def test_planning_naive_goes_to_the_forest_causal_stays(trained):
+    """Open-loop planning from home: the best plan is to stay (0.6 > 0.5); the naive model's is not."""
+    assert trained["naive"]["first_action"] == 1  # forest, expecting ~0.8
+    assert trained["causal (probs)"]["first_action"] == 0
+    assert trained["causal (intention)"]["first_action"] == 0
+    # the real return of each model's plan, measured in the environment
+    assert trained["causal (probs)"]["real_return_of_plan"] == pytest.approx(STAY, abs=0.01)
+    assert trained["naive"]["real_return_of_plan"] < STAY - 0.05
+
+
+def test_likelihood_ratio_needs_a_backdoor():
+    model = eqx.filter_eval_shape(PartialModel, jax.random.PRNGKey(0), PartialModelConfig(backdoor="none", hidden=8), 4, 2)
+    with pytest.raises(ValueError, match="backdoor"):
+        simulate_value(model, jnp.zeros(4), jnp.full((2, 2), 0.5), jax.random.PRNGKey(1), 4, "likelihood_ratio")
