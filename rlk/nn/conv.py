@@ -172,6 +172,33 @@ class ImpalaTorso(eqx.Module):
         return self.batch(x[None])[0]
 
 
+def resolve_torso(name: str, shape: Sequence[int]) -> str:
+    """``auto``: the Nature CNN for images of 32 pixels or more (Atari's 84x84 frames), the MLP
+    otherwise (vectors, and MinAtar's or Go's small grids, where the MLP is the tested default)."""
+    if name != "auto":
+        return name
+    return "nature" if image_layout(shape) and max(shape) >= 32 else "mlp"
+
+
+class ConvEncoder(eqx.Module):
+    """A convolutional torso then a linear layer: one image -> a vector ``[out_size]`` (a model's
+    representation function for pixels; ``vmap`` it, or call ``batch`` on ``[N, ...]``)."""
+
+    torso: eqx.Module
+    head: Dense
+
+    def __init__(self, key: jax.Array, name: str, shape: Sequence[int], out_size: int):
+        k0, k1 = jax.random.split(key)
+        self.torso, features = make_conv_torso(k0, name, shape)
+        self.head = Dense(k1, features, out_size, scale=1.0)
+
+    def batch(self, x: jax.Array) -> jax.Array:
+        return self.head(self.torso.batch(x))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.head(self.torso(x))
+
+
 def make_conv_torso(key: jax.Array, name: str, shape: Sequence[int]) -> tuple[eqx.Module, int]:
     """The torso ``name`` (one of ``TORSOS``) for image observations of ``shape``, and its feature size."""
     if name == "dqn":

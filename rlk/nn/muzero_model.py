@@ -3,7 +3,9 @@
 representation h: observation -> latent; dynamics g: (latent, action) -> (latent', reward logits);
 prediction f: latent -> (policy logits, value logits). Latents are min-max scaled to [0, 1] as in
 MuZero's appendix ("Network Architecture") unless ``scale_latents=False`` (MuZero on Catch leaves them
-unscaled: the scaling slows that small MLP model's learning). MLP torsos for vector observations.
+unscaled: the scaling slows that small MLP model's learning). The representation is an MLP for vector
+observations, or a convolutional encoder for pixels (``torso``: ``rlk.nn.conv``, e.g. IMPALA's residual
+network, which Muesli and MuZero use on Atari).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from rlk.nn.conv import TORSOS, ConvEncoder, resolve_torso
 from rlk.nn.torsos import MLP
 
 
@@ -25,7 +28,7 @@ def scale_latent(s: jax.Array) -> jax.Array:
 
 
 class MuZeroModel(eqx.Module):
-    representation: MLP
+    representation: eqx.Module  # MLP or ConvEncoder
     dynamics: MLP
     reward_head: MLP
     policy_head: MLP
@@ -34,12 +37,18 @@ class MuZeroModel(eqx.Module):
     scale_latents: bool = eqx.field(static=True)
 
     def __init__(self, key: jax.Array, obs_shape: Sequence[int], num_actions: int, latent_size: int,
-                 hidden: Sequence[int], num_atoms: int, scale_latents: bool = True):
+                 hidden: Sequence[int], num_atoms: int, scale_latents: bool = True, torso: str = "mlp"):
         keys = jax.random.split(key, 5)
         act = jax.nn.relu
         self.num_actions = num_actions
         self.scale_latents = scale_latents
-        self.representation = MLP(keys[0], math.prod(obs_shape), hidden, latent_size, activation=act)
+        torso = resolve_torso(torso, obs_shape)
+        if torso == "mlp":
+            self.representation = MLP(keys[0], math.prod(obs_shape), hidden, latent_size, activation=act)
+        elif torso in TORSOS:
+            self.representation = ConvEncoder(keys[0], torso, obs_shape, latent_size)
+        else:
+            raise ValueError(f"unknown torso '{torso}' (expected auto, mlp, {', '.join(TORSOS)})")
         self.dynamics = MLP(keys[1], latent_size + num_actions, hidden, latent_size, activation=act)
         self.reward_head = MLP(keys[2], latent_size, hidden, num_atoms, activation=act, out_scale=0.01)
         self.policy_head = MLP(keys[3], latent_size, hidden, num_actions, activation=act, out_scale=0.01)

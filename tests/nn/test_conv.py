@@ -82,3 +82,26 @@ def test_actor_critic_with_conv_torso():
         make_actor_critic(jax.random.PRNGKey(0), _spec((16,), "float32"), (64,), "ppo", torso="nature")
     with pytest.raises(RlkError, match="unknown torso"):
         make_actor_critic(jax.random.PRNGKey(0), spec, (64,), "ppo", torso="resnet")
+
+
+def test_muzero_model_with_a_conv_representation():
+    """Muesli's and MuZero's shared model takes a convolutional representation for pixels."""
+    from rlk.nn.conv import ConvEncoder
+    from rlk.nn.muzero_model import MuZeroModel
+    from rlk.nn.torsos import MLP
+
+    model = MuZeroModel(jax.random.PRNGKey(0), (10, 10, 4), 3, latent_size=8, hidden=(16,), num_atoms=5, torso="minatar")
+    assert isinstance(model.representation, ConvEncoder)
+    assert isinstance(MuZeroModel(jax.random.PRNGKey(0), (10, 10, 4), 3, 8, (16,), 5, torso="auto").representation, MLP)
+
+    @jax.jit
+    def unroll(model, obs):
+        latent = jax.vmap(model.initial)(obs)
+        nxt, reward = jax.vmap(model.step)(latent, jnp.array([0, 2]))
+        return latent, nxt, reward, jax.vmap(model.predict)(nxt)
+
+    obs = jax.random.uniform(jax.random.PRNGKey(1), (2, 10, 10, 4))
+    latent, nxt, reward, (policy, value) = unroll(model, obs)
+    assert latent.shape == nxt.shape == (2, 8) and reward.shape == value.shape == (2, 5) and policy.shape == (2, 3)
+    np.testing.assert_allclose(np.asarray(latent[0]), np.asarray(jax.jit(lambda m, o: m.initial(o))(model, obs[0])), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(np.asarray(latent[0]), np.asarray(latent[1]))  # the pixels reach the latent

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from rlk.core.errors import RlkError
 from rlk.core.types import BoxSpec, DiscreteSpec, EnvSpec
 from rlk.nn.conv import TORSOS, Dense, image_layout, make_conv_torso
+from rlk.nn.conv import resolve_torso as resolve_conv_torso
 from rlk.nn.torsos import MLP
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -117,12 +118,8 @@ class ConvActorCritic(eqx.Module):
 
 
 def resolve_torso(torso: str, spec: EnvSpec) -> str:
-    """``auto``: the Nature CNN for large images (Atari's 84x84 frames), the MLP otherwise (vectors,
-    and MinAtar's 10x10 grids, where the MLP is the tested default)."""
-    if torso != "auto":
-        return torso
-    shape = spec.observation.shape
-    return "nature" if image_layout(shape) and max(shape) >= 32 else "mlp"
+    """``auto`` resolved for ``spec``'s observations (``rlk.nn.conv.resolve_torso``)."""
+    return resolve_conv_torso(torso, spec.observation.shape)
 
 
 def make_actor_critic(

@@ -17,7 +17,7 @@ Continuous actions (a ``BoxSpec``) are handled by ``continuous.py``: Gaussian po
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 import flashbax as fbx
 import jax
@@ -49,6 +49,8 @@ class MuesliConfig(PluginConfig):
     model_unroll: int = Field(5, ge=1, description="unroll: model steps K (paper: 5)")
     latent_size: int = Field(64, gt=0, description="model latent size")
     hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes of every model part")
+    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("auto", description="representation torso: mlp, or for pixels dqn, nature, impala (the paper's Atari torso: "
+                                          "IMPALA's residual network), minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp")
     num_atoms: int = Field(81, ge=3, description="categorical value/reward atoms (Atari: 601)")
     support_max: float = Field(20.0, gt=0, description="atoms span [-support_max, support_max] in h-space (Atari: 300)")
     # CMPO. Paper (section 4.2): clip c = 1, sampled KL with N = 16 samples and z_init = 1.
@@ -196,7 +198,7 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
     optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
 
     def init(key):
-        net = MuZeroModel(key, spec.observation.shape, A, c.latent_size, c.hidden_sizes, c.num_atoms)
+        net = MuZeroModel(key, spec.observation.shape, A, c.latent_size, c.hidden_sizes, c.num_atoms, torso=c.torso)
         obs = jnp.zeros(spec.observation.shape, jnp.float32)
         steps = lambda n, tree: jax.tree.map(lambda x: jnp.zeros((n,) + x.shape, x.dtype), tree)
         example = {"timestep": steps(T + 1, TimeStep(obs, jnp.float32(0), jnp.float32(1), jnp.bool_(False))),
