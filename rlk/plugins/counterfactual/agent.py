@@ -57,9 +57,9 @@ class CCAConfig(PluginConfig):
     gamma: float = Field(1.0, ge=0, le=1, description="discount (the illustrative tasks are short and episodic)")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes of every head")
     hindsight_size: int = Field(32, gt=0, description="size of the hindsight statistic Phi (GRU state)")
-    hindsight_inputs: Literal["all", "reward"] = Field(
+    hindsight_inputs: Literal["all", "reward", "features"] = Field(
         "all", description="what the hindsight GRU reads after each action: 'all' (info['hindsight'] or the next "
-                           "observation, and the reward) or 'reward' (the rewards only)")
+                           "observation, and the reward), 'reward' (the rewards only) or 'features' (no rewards)")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: dict(CCA_WEIGHTS),
         description="named losses and weights; cca_independence is the independence weight lambda",
@@ -101,9 +101,12 @@ def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: floa
              "advantage": flat(sg(returns - values[:-1]))}
     if need_hindsight:
         features = ts.info["hindsight"][1:] if "hindsight" in ts.info else ts.observation[1:]
+        rewards = ts.reward[1:]
         if hindsight_inputs == "reward":
             features = jnp.zeros_like(features)
-        phi = flat(hindsight_statistic(net.hindsight, features, ts.reward[1:], last))
+        elif hindsight_inputs == "features":
+            rewards = jnp.zeros_like(rewards)
+        phi = flat(hindsight_statistic(net.hindsight, features, rewards, last))
         x_phi = jnp.concatenate([flat_obs, phi], axis=-1)
         x_sg_phi = jnp.concatenate([flat_obs, sg(phi)], axis=-1)
         frozen_classifier = jax.tree.map(sg, net.classifier)

@@ -194,16 +194,20 @@ def markdown(results: dict) -> str:
     for k, v in results["bandit_oracle"].items():
         lines.append(f"| {k} | {v['total_variance']:.4f} | {v['relative_bias']:.3f} | {v['max_z']:.1f} |")
     lines += ["", "Bandit with feedback, learned statistic (20,000 samples; probe = fresh classifier on the final Phi):", "",
-              "| lambda | classifier steps | var state | var CCA | bias CCA (rel.) | max z CCA | KL(pi||h) train | KL(pi||h) probe | probe acc. |",
+              "| lambda | classifier steps | var state | var CCA | bias CCA (rel.) | max z CCA | KL(pi\\|\\|h) train | "
+              "KL(pi\\|\\|h) probe | probe acc. (argmax pi: {:.2f}) |".format(results["bandit_learned"][0]["acc_policy"]),
               "|---|---|---|---|---|---|---|---|---|"]
     for r in results["bandit_learned"]:
         lines.append(f"| {r['independence_weight']:g} | {r['classifier_steps']} | {r['var_state']:.3f} | {r['var_cca']:.4f} | "
                      f"{r['bias_cca']:.2f} | {r['z_cca']:.0f} | {r['kl_train']:.3f} | {r['kl_probe']:.3f} | {r['acc_probe']:.2f} |")
     lines += ["", "Key-to-Door (apples=high), per-episode policy-gradient variance along CCA training (256 episodes):", "",
-              "| updates | env steps | door reached with key | var state-baseline PG | var CCA-PG | ratio |", "|---|---|---|---|---|---|"]
+              "| updates | env steps | door reached with key | var state-baseline PG | var CCA-PG | ratio | "
+              "norm of mean gradient, state / CCA (noise floor) |", "|---|---|---|---|---|---|---|"]
     for r in results["key_to_door_variance"]:
+        floor = (np.sqrt(r["var_state"] / 256), np.sqrt(r["var_cca"] / 256))
         lines.append(f"| {r['updates']} | {r['env_steps']:,} | {r['door_fraction']:.2f} | {r['var_state']:.1f} | "
-                     f"{r['var_cca']:.1f} | {r['var_state'] / r['var_cca']:.1f}x |")
+                     f"{r['var_cca']:.1f} | {r['var_state'] / r['var_cca']:.1f}x | {r['mean_norm_state']:.2f} "
+                     f"({floor[0]:.2f}) / {r['mean_norm_cca']:.2f} ({floor[1]:.2f}) |")
     if "learning" in results:
         lines += ["", f"Learning ({results.get('learning_steps')} env steps, 3 seeds; greedy return over 1,000 episodes "
                       "per seed; last logged training values, mean over seeds):", "",

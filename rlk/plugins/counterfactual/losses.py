@@ -42,7 +42,7 @@ def cca_surrogate(logits: jax.Array, action: jax.Array, g: jax.Array, q: jax.Arr
 
         grad log pi(A_t|X_t) (G_t - Q(X_t, Phi_t, A_t)) + sum_a grad pi(a|X_t) Q(X_t, Phi_t, a)
 
-    (Mesnard et al. 2021, section 3.3: the all-action future-conditional critic, eq. for CCA-PG,
+    (Mesnard et al. 2021, section 3, CCA-PG: the all-action future-conditional critic
     with the residual correction that keeps it unbiased for any critic when ``Phi_t`` is
     independent of ``A_t`` given ``X_t``). ``Q`` and ``G`` receive no gradient.
     """
@@ -55,7 +55,7 @@ def cca_surrogate(logits: jax.Array, action: jax.Array, g: jax.Array, q: jax.Arr
 
 def baseline_surrogate(logits: jax.Array, action: jax.Array, g: jax.Array, baseline: jax.Array) -> jax.Array:
     """Per-step surrogate ``log pi(A_t|X_t) sg(G_t - b_t)`` ``[N]``: REINFORCE with baseline ``b_t``
-    (state baseline ``V(X_t)``, or the future-conditional ``V(X_t, Phi_t)`` of FC-PG, section 3.2)."""
+    (state baseline ``V(X_t)``, or the future-conditional ``V(X_t, Phi_t)`` of FC-PG, section 3)."""
     return _log_prob(logits, action) * sg(g - baseline)
 
 
@@ -67,7 +67,7 @@ def cca_policy_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array,
 
 
 def fc_policy_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """FC-PG policy loss: ``-log pi(A_t|X_t) sg(G_t - V(X_t, Phi_t))``, averaged (section 3.2)."""
+    """FC-PG policy loss: ``-log pi(A_t|X_t) sg(G_t - V(X_t, Phi_t))``, averaged (FC-PG, section 3)."""
     del config
     return -jnp.mean(baseline_surrogate(outputs["logits"], batch["action"], batch["return"], outputs["fc_value"])), {}
 
@@ -86,7 +86,7 @@ def fc_critic_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, 
 
 
 def hindsight_classifier_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """Cross-entropy ``-log h(A_t | X_t, Phi_t)`` of the hindsight classifier, averaged (section 3.4).
+    """Cross-entropy ``-log h(A_t | X_t, Phi_t)`` of the hindsight classifier, averaged (section 3).
 
     The agent feeds ``sg(Phi_t)``: this loss trains the classifier, not the statistic.
     Metrics: ``accuracy`` of ``argmax h`` against ``A_t``.
@@ -98,7 +98,7 @@ def hindsight_classifier_loss(outputs: dict, batch: dict, config: Any) -> tuple[
 
 
 def independence_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """Independence maximisation ``KL(pi(.|X_t) || h(.|X_t, Phi_t))``, averaged (section 3.4).
+    """Independence maximisation ``KL(pi(.|X_t) || h(.|X_t, Phi_t))``, averaged (section 3)..
 
     With ``h`` the hindsight classifier (the Bayes posterior ``P(A_t | X_t, Phi_t)`` once trained),
     this is an estimate of the conditional mutual information ``I(A_t; Phi_t | X_t)``; it is zero

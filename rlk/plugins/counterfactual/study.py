@@ -131,7 +131,7 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
                             batch: int = 256, eval_samples: int = 20_000, seed: int = 0,
                             env_config: BanditFeedbackConfig | None = None, hindsight_size: int = 16,
                             learning_rate: float = 1e-3, classifier_steps: int = 1,
-                            fc_value_weight: float = 1.0) -> dict:
+                            fc_value_weight: float = 1.0, hindsight_inputs: str = "all") -> dict:
     """Trains ``Phi``, ``V(X, Phi)``, ``Q(X, Phi, .)`` and ``h`` on a fixed policy for ``train_steps``
     Adam steps (losses ``cca_fc_critic + cca_fc_value + cca_hindsight_classifier +
     independence_weight * cca_independence``), then measures on ``eval_samples`` fresh samples.
@@ -157,7 +157,7 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
     total = core_losses.compose(weights, LOSSES.__getitem__)
 
     def outputs_of(params, s: Samples):
-        out, b = forward(params, s.traj, True, 1.0)
+        out, b = forward(params, s.traj, True, 1.0, hindsight_inputs)
         return {**out, "logits": theta[s.x]}, b
 
     opt = optax.adam(learning_rate)
@@ -196,7 +196,9 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
 
     def phi_inputs(net, s: Samples):
         ts = s.traj.timestep
-        phi = hindsight_statistic(net.hindsight, ts.info["hindsight"][1:], ts.reward[1:], ts.last[1:])[0]
+        reward = jnp.zeros_like(ts.reward[1:]) if hindsight_inputs == "features" else ts.reward[1:]
+        feats = jnp.zeros_like(ts.info["hindsight"][1:]) if hindsight_inputs == "reward" else ts.info["hindsight"][1:]
+        phi = hindsight_statistic(net.hindsight, feats, reward, ts.last[1:])[0]
         return jnp.concatenate([ts.observation[0], phi], -1)
 
     probe_opt = optax.adam(learning_rate)
@@ -244,6 +246,7 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
     result.update({
         "independence_weight": float(independence_weight), "train_steps": int(train_steps),
         "classifier_steps": int(classifier_steps), "fc_value_weight": float(fc_value_weight),
+        "hindsight_inputs": hindsight_inputs,
         "bias_cca": m["cca"].relative_bias(exact), "bias_fc": m["fc"].relative_bias(exact),
         "bias_state": m["state"].relative_bias(exact),
         "z_cca": m["cca"].max_z(exact), "z_fc": m["fc"].max_z(exact), "z_state": m["state"].max_z(exact),
