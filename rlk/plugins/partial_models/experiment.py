@@ -120,7 +120,8 @@ def figure(results: list[dict], true_values: np.ndarray, path: Path) -> None:
         x = np.arange(len(plans)) + (j - 1) * width
         ax.bar(x, v.mean(0), width, yerr=v.std(0), label=name, capsize=3)
         ax.scatter(np.repeat(x[None], len(v), 0), v, s=6, c="k", zorder=3)
-    ax.scatter(np.arange(len(plans)), true_values[plans], marker="_", s=900, c="r", zorder=4, label="true value")
+    ax.hlines(true_values[plans], np.arange(len(plans)) - 0.4, np.arange(len(plans)) + 0.4, colors="r", zorder=4,
+              label="true value (exact)")
     ax.set_xticks(np.arange(len(plans)), [PLAN_NAMES[p] for p in plans])
     ax.set_ylabel("model's value of the open-loop plan")
     ax.set_title(f"FuzzyBear: value of new policies ({len(results)} seeds)")
