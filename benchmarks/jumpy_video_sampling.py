@@ -4,7 +4,7 @@ Both use the same networks (JUMP's encoder, prior and renderer at the model's de
 moving-shapes' 16x16 frames): JUMP encodes the context (the first 5 frames) once, draws ``z`` and
 renders frame ``t`` directly; the baseline (``rlk.plugins.jumpy_video.baseline``) starts from the
 last context frame and rolls a frame-to-frame model forward ``t - 4`` steps. Both are one ``jit``
-each (compiled before timing), timed as the median of ``--repeats`` calls, for several ``t`` and
+each (compiled before timing), timed as the best of ``--repeats`` calls (the machine is shared), for several ``t`` and
 batch sizes, in one run. The weights are untrained (``--run RUN_DIR`` loads a trained run's): the
 cost of a forward pass does not depend on their values.
 
@@ -17,6 +17,7 @@ import argparse
 import json
 import platform
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +37,7 @@ def timed(fn, *args, repeats: int) -> float:
         t0 = time.perf_counter()
         jax.block_until_ready(fn(*args))
         ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+    return float(np.min(ts))
 
 
 def main():
@@ -54,7 +55,7 @@ def main():
     if args.run:
         from rlk.core.run import _restored
 
-        _, _, state = _restored(args.run)
+        _, _, state = _restored(Path(args.run))
         params = jax.tree.map(lambda a: np.asarray(a)[0], jax.device_get(state.params))
     test = data.arrays("test")
     step_v = 1.0 / (jump.T - 1)
