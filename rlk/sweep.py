@@ -21,6 +21,7 @@ import numpy as np
 
 from rlk.core.config import RunConfig
 from rlk.core.errors import RlkError
+from rlk.core.plotting import run_label
 
 
 def parse_sweep(spec: str) -> tuple[str, list[str]]:
@@ -112,7 +113,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     first = rows[0]
     ax.set_xlabel(first["field"])
     ax.set_ylabel("final return (greedy)")
-    ax.set_title(Path(first["run_dir"]).parent.name, fontsize=9)
+    ax.set_title(run_label(Path(first["run_dir"])), fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -12,7 +12,7 @@ import numpy as np
 from rlk.core.errors import RlkError
 
 
-def _label(run_dir: Path) -> str:
+def run_label(run_dir: Path) -> str:
     cfg = run_dir / "config.json"
     if cfg.is_file():
         data = json.loads(cfg.read_text())
@@ -37,7 +37,7 @@ def load_curves(run_dirs: list[Path], x: str, y: str) -> dict[str, list[tuple[np
             by_seed[r.get("seed", "0")].append((float(r[x]), float(r[y])))
         for pts in by_seed.values():
             arr = np.array(sorted(pts))
-            curves[_label(d)].append((arr[:, 0], arr[:, 1]))
+            curves[run_label(d)].append((arr[:, 0], arr[:, 1]))
     return curves
 
 
