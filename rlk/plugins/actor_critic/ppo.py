@@ -51,7 +51,7 @@ class PPOConfig(PluginConfig):
     max_grad_norm: float = Field(0.5, gt=0, description="global gradient-norm clip")
     normalize_advantages: bool = Field(True, description="normalise advantages per minibatch")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
-    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("auto", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32 pixels or more, else mlp")
+    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"ppo_policy": 1.0, "ppo_value": 0.5, "entropy": 0.01},
         description="named losses and their weights (any registered loss may be added)",

@@ -39,7 +39,7 @@ class VTraceConfig(PluginConfig):
     clip_pg_rho_threshold: float = Field(1.0, gt=0, description="clip of the policy-gradient rho")
     max_grad_norm: float = Field(40.0, gt=0, description="global gradient-norm clip")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
-    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("auto", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32 pixels or more, else mlp")
+    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01},
         description="named losses and their weights",

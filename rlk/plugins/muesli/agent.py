@@ -49,7 +49,7 @@ class MuesliConfig(PluginConfig):
     model_unroll: int = Field(5, ge=1, description="unroll: model steps K (paper: 5)")
     latent_size: int = Field(64, gt=0, description="model latent size")
     hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes of every model part")
-    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("auto", description="representation torso: mlp, or for pixels dqn, nature, impala (the paper's Atari torso: "
+    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="representation torso: mlp, or for pixels dqn, nature, impala (the paper's Atari torso: "
                                           "IMPALA's residual network), minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp")
     num_atoms: int = Field(81, ge=3, description="categorical value/reward atoms (Atari: 601)")
     support_max: float = Field(20.0, gt=0, description="atoms span [-support_max, support_max] in h-space (Atari: 300)")

@@ -92,7 +92,7 @@ class MuZeroConfig(PluginConfig):
     dynamics_grad_scale: float = Field(0.5, ge=0, le=1, description="gradient scale into each next dynamics step (MuZero Appendix G: 0.5)")
     latent_size: int = Field(64, gt=0, description="model latent size (toy setting)")
     hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes (toy setting)")
-    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("auto", description="representation torso: mlp, or for pixels dqn, nature, impala (MuZero's Atari torso is a residual network), minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp")
+    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="representation torso: mlp, or for pixels dqn, nature, impala (MuZero's Atari torso is a residual network), minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
     num_atoms: int = Field(81, ge=3, description="categorical atoms (MuZero Appendix F, Atari: 601)")
     support_max: float = Field(20.0, gt=0, description="atoms span [-max, max] in h-space (MuZero Atari: 300)")
     gamma: float = Field(0.99, ge=0, le=1, description="discount (MuZero Atari: 0.997; toy setting: 0.99)")
