@@ -57,8 +57,9 @@ def np_retrace(q, action, reward, discount, pi, mu, lam):
     return G
 
 
-def test_retrace_returns_match_numpy_recursion():
-    T, N, A = 7, 3, 4
+def random_retrace_inputs(T: int, N: int, A: int):
+    """Random q [T+1, N, A], actions [T, N], rewards and discounts [T+1, N] (some episode ends),
+    target policy pi [T+1, N, A] and behaviour probabilities mu [T, N] of the taken actions."""
     q = rng.normal(size=(T + 1, N, A)).astype(np.float32)
     action = rng.integers(0, A, size=(T, N))
     reward = rng.normal(size=(T + 1, N)).astype(np.float32)
@@ -66,6 +67,12 @@ def test_retrace_returns_match_numpy_recursion():
     logits = rng.normal(size=(T + 1, N, A))
     pi = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).astype(np.float32)
     mu = rng.uniform(0.1, 1.0, size=(T, N)).astype(np.float32)
+    return q, action, reward, discount, pi, mu
+
+
+def test_retrace_returns_match_numpy_recursion():
+    T, N, A = 7, 3, 4
+    q, action, reward, discount, pi, mu = random_retrace_inputs(T, N, A)
     got = retrace_returns(*(jnp.asarray(x) for x in (q, action, reward, discount, pi, mu)), 0.9)
     for n in range(N):
         expected = np_retrace(q[:, n], action[:, n], reward[:, n], discount[:, n], pi[:, n], mu[:, n], 0.9)
@@ -77,13 +84,7 @@ def test_continuous_retrace_matches_numpy_recursion():
     from rlk.plugins.muesli.continuous import retrace_from_expectations
 
     T, N, A, lam = 7, 3, 4, 0.9
-    q = rng.normal(size=(T + 1, N, A)).astype(np.float32)
-    action = rng.integers(0, A, size=(T, N))
-    reward = rng.normal(size=(T + 1, N)).astype(np.float32)
-    discount = (0.9 * (rng.uniform(size=(T + 1, N)) > 0.2)).astype(np.float32)
-    logits = rng.normal(size=(T + 1, N, A))
-    pi = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).astype(np.float32)
-    mu = rng.uniform(0.1, 1.0, size=(T, N)).astype(np.float32)
+    q, action, reward, discount, pi, mu = random_retrace_inputs(T, N, A)
     q_taken = np.take_along_axis(q[:T], action[..., None], -1)[..., 0]
     pi_taken = np.take_along_axis(pi[:T], action[..., None], -1)[..., 0]
     got = retrace_from_expectations(jnp.asarray(q_taken), jnp.asarray((pi * q).sum(-1)), jnp.asarray(reward),

@@ -95,6 +95,20 @@ def _from_items(items: dict) -> tuple[TimeStep, jax.Array, jax.Array]:
     return jax.tree.map(swap, items["timestep"]), swap(items["action"]), swap(items["log_prob"])
 
 
+def online_and_replayed(buffer: Any, replay: Any, item: dict, n_replay: int, key: jax.Array):
+    """Adds the online sequences ``item`` (``_replay_item``) to the buffer; returns the new buffer
+    state and the batch of one update, time-major: the online sequences followed (on the batch axis)
+    by ``n_replay`` sequences sampled from the buffer (timesteps, actions, behaviour log-probs)."""
+    replay = buffer.add(replay, item)
+    ts, action, log_prob = _from_items(item)
+    if n_replay > 0:
+        r_ts, r_action, r_log_prob = _from_items(buffer.sample(replay, key).experience)
+        cat = lambda a, b: jnp.concatenate([a, b], axis=1)
+        ts = jax.tree.map(cat, ts, r_ts)
+        action, log_prob = cat(action, r_action), cat(log_prob, r_log_prob)
+    return replay, ts, action, log_prob
+
+
 def retrace_returns(q: jax.Array, action: jax.Array, reward: jax.Array, discount: jax.Array, pi: jax.Array,
                     mu: jax.Array, lambda_: float) -> jax.Array:
     """Retrace returns (Munos et al. 2016) for ``(s_j, a_j)``, ``j < T - 1``, from model q-values.
@@ -236,13 +250,7 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
 
     def update(state: MuesliState, traj: Trajectory, key):
         replay_key, cmpo_key = jax.random.split(key)
-        replay = buffer.add(state.replay, _replay_item(traj))
-        ts, action, log_prob = traj.timestep._replace(info={}), traj.action, traj.extras["log_prob"]
-        if n_replay > 0:
-            r_ts, r_action, r_log_prob = _from_items(buffer.sample(replay, replay_key).experience)
-            cat = lambda a, b: jnp.concatenate([a, b], axis=1)
-            ts = jax.tree.map(cat, ts, r_ts)
-            action, log_prob = cat(action, r_action), cat(log_prob, r_log_prob)
+        replay, ts, action, log_prob = online_and_replayed(buffer, state.replay, _replay_item(traj), n_replay, replay_key)
         N = action.shape[1]
         tg, (var_m, var_n) = _targets(state, ts, action, log_prob, key)
         batch = {

@@ -96,7 +96,7 @@ def retrace_from_expectations(q_taken: jax.Array, exp_q: jax.Array, reward: jax.
 
 def make_gaussian_muesli(c, spec: EnvSpec, axis_name: Optional[str], loss_lookup, buffer, n_replay: int) -> Agent:
     """Muesli's pure functions for a ``BoxSpec`` action (``c``: a ``MuesliConfig``)."""
-    from rlk.plugins.muesli.agent import MuesliState, _apply, _from_items, _replay_item
+    from rlk.plugins.muesli.agent import MuesliState, _apply, _replay_item, online_and_replayed
 
     assert isinstance(spec.action, BoxSpec)
     shape = tuple(spec.action.shape)
@@ -172,13 +172,7 @@ def make_gaussian_muesli(c, spec: EnvSpec, axis_name: Optional[str], loss_lookup
     def update(state, traj: Trajectory, key):
         replay_key, target_key = jax.random.split(key)
         item = _replay_item(traj._replace(action=traj.action.reshape(traj.action.shape[:2] + (D,))))
-        replay = buffer.add(state.replay, item)
-        ts, action, log_prob = traj.timestep._replace(info={}), item["action"].swapaxes(0, 1), traj.extras["log_prob"]
-        if n_replay > 0:
-            r_ts, r_action, r_log_prob = _from_items(buffer.sample(replay, replay_key).experience)
-            cat = lambda a, b: jnp.concatenate([a, b], axis=1)
-            ts = jax.tree.map(cat, ts, r_ts)
-            action, log_prob = cat(action, r_action), cat(log_prob, r_log_prob)
+        replay, ts, action, log_prob = online_and_replayed(buffer, state.replay, item, n_replay, replay_key)
         N = action.shape[1]
         tg, (var_m, var_n) = _targets(state, ts, action, log_prob, target_key)
         # CMPO weights and their samples at every step, aligned to t + k like a policy target
