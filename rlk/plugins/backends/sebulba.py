@@ -11,11 +11,26 @@ deadlock: every wait has a timeout and checks for a stop); the learner waits at 
 ``learner_timeout_s`` for data; an actor that raises stops the run with its error, after the
 learner's state is checkpointed. Queue length and parameter staleness (learner updates between the
 parameters an actor used and the update that consumes its data) are reported as metrics.
+
+Stops are prompt: actors check the stop flag at every environment step, and the learner checks
+for SIGINT/SIGTERM after every update (one trajectory per actor thread), not only between compiled
+calls of the run loop (``log_every_steps`` chunks, minutes of Atari on a CPU). An interrupted call
+returns the metrics of the updates it made; the run loop then checkpoints and stops as usual. The
+chunk counts as done, so a resumed run makes up to one chunk of updates fewer than asked.
+
+Host state: environments with state of their own (MuJoCo's observation normaliser: a factory
+with ``initial_state()``, batches with ``get_state()`` / ``set_state()``) have it in
+``SebulbaState.host``, one entry per actor thread, snapshot after every call, so it is
+checkpointed with the learner. A resumed run's actors start from it, and evaluation (at the end of
+training or ``rlk eval`` of a saved run) normalises with the saved statistics, merged over threads
+by the factory's ``merge_states``. The leaves are stored as their raw bytes (uint8), so float64
+statistics go through device placement and checkpoints bit-exactly.
 """
 
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 from typing import Any, Callable, NamedTuple, Optional
@@ -40,10 +55,33 @@ class SebulbaConfig(PluginConfig):
 
 
 class SebulbaState(NamedTuple):
-    """The learner's state (leading seed axis of 1, like Anakin's) and its key."""
+    """The learner's state (leading seed axis of 1, like Anakin's), its key, and the host
+    environments' own state (``()`` when they have none; see the module docstring)."""
 
     learner: Any
     key: jax.Array
+    host: Any = ()
+
+
+def encode_host(states: list[dict], template: dict) -> dict:
+    """Per-thread host states -> one uint8 array per field ``[threads, *shape, itemsize]`` (raw bytes)."""
+    out = {}
+    for k, like in template.items():
+        like = np.asarray(like)
+        stacked = np.stack([np.asarray(s[k], like.dtype).reshape(like.shape) for s in states])
+        out[k] = np.ascontiguousarray(stacked)[..., None].view(np.uint8)
+    return out
+
+
+def decode_host(host: dict, template: dict) -> list[dict]:
+    """The inverse of ``encode_host``: one state dict per actor thread."""
+    fields = {}
+    for k, like in template.items():
+        like = np.asarray(like)
+        raw = np.ascontiguousarray(np.asarray(jax.device_get(host[k]), np.uint8))
+        fields[k] = raw.view(like.dtype)[..., 0]
+    threads = next(iter(fields.values())).shape[0] if fields else 0
+    return [{k: v[i].copy() for k, v in fields.items()} for i in range(threads)]
 
 
 class ActorFailure(RlkError):
@@ -98,8 +136,12 @@ class SebulbaProgram:
         self.updates_per_step = max(1, run_config.log_every_steps // (B * self.agent.unroll_length))
         self.env_steps_per_step = self.updates_per_step * B * self.agent.unroll_length
         self.seed = run_config.seed
+        initial_state = getattr(env_factory, "initial_state", None)
+        self.host_template: Optional[dict] = initial_state() if initial_state is not None else None
         self._threads: list[threading.Thread] = []
-        self._envs: list = []
+        self._envs: dict[int, Any] = {}
+        self._interrupt = threading.Event()
+        self._handlers: dict = {}
         self._queues: list[queue.Queue] = []
         self._stop = threading.Event()
         self._errors: list[str] = []
@@ -111,17 +153,21 @@ class SebulbaProgram:
         key = jax.random.PRNGKey(seeds[0])
         init_key, key = jax.random.split(key)
         learner = self.agent.init(init_key)
-        state = SebulbaState(jax.tree.map(lambda x: x[None], learner), key[None])
+        host = () if self.host_template is None else \
+            encode_host([self.host_template] * self.num_threads, self.host_template)
+        state = SebulbaState(jax.tree.map(lambda x: x[None], learner), key[None], host)
         return jax.device_put(state, self.shardings(state))
 
     def shardings(self, state: SebulbaState) -> SebulbaState:
         return self.replicator.shardings(replicated_specs(state))
 
     # -- actors ---------------------------------------------------------------------------
-    def _actor(self, index: int, device) -> None:
+    def _actor(self, index: int, device, host_state: Optional[dict]) -> None:
         try:
             env = self.env_factory.make(self.envs_per_thread, self.seed * 1000 + index)
-            self._envs.append(env)
+            self._envs[index] = env
+            if host_state is not None:  # e.g. a resumed run's observation normaliser
+                env.set_state(host_state)
             ts = env.reset(self.seed * 1000 + index)
             actor_state = self.agent.initial_actor_state(self.envs_per_thread)
             key = jax.device_put(jax.random.fold_in(jax.random.PRNGKey(self.seed), 7919 + index), device)
@@ -130,6 +176,8 @@ class SebulbaProgram:
                 params, version = self._params.get(device)
                 steps, actions, extras = [ts], [], []
                 for _ in range(T):
+                    if self._stop.is_set():
+                        return
                     key, act_key = jax.random.split(key)
                     ts_dev = jax.device_put(ts._replace(info={}), device)
                     action, actor_state, extra = self._act(params, actor_state, ts_dev, act_key)
@@ -149,14 +197,36 @@ class SebulbaProgram:
             self._errors.append(f"actor thread {index}: {type(exc).__name__}: {' '.join(str(exc).split())}")
             self._stop.set()
 
-    def _start(self, params) -> None:
+    def _start(self, params, host: Any) -> None:
         self._params.publish(params, self.actor_devices)
         self._queues = [queue.Queue(maxsize=self.config.queue_size) for _ in range(self.num_threads)]
+        host_states = decode_host(host, self.host_template) if self.host_template is not None else None
+        self._watch_signals()
         for i in range(self.num_threads):
             device = self.actor_devices[i % len(self.actor_devices)]
-            t = threading.Thread(target=self._actor, args=(i, device), name=f"rlk-actor-{i}", daemon=True)
+            state_i = host_states[i] if host_states is not None else None
+            t = threading.Thread(target=self._actor, args=(i, device, state_i), name=f"rlk-actor-{i}", daemon=True)
             t.start()
             self._threads.append(t)
+
+    def _watch_signals(self) -> None:
+        """SIGINT/SIGTERM also end the current call after its update in progress (the handlers in
+        place, e.g. the run loop's stop flag, still run); restored by ``close``."""
+
+        def handler(signum, frame):
+            self._interrupt.set()
+            previous = self._handlers.get(signum)
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+
+        self._handler = handler
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._handlers[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread: the run loop's checks between calls remain
+                pass
 
     def close(self) -> None:
         """Stops the actor threads and closes their environments (idempotent)."""
@@ -164,8 +234,19 @@ class SebulbaProgram:
         for t in self._threads:
             t.join(timeout=10)
         self._threads = []
-        for env in self._envs:
+        for sig, previous in self._handlers.items():
+            if signal.getsignal(sig) is getattr(self, "_handler", None):  # still ours: put the old one back
+                signal.signal(sig, previous)
+        self._handlers = {}
+        for env in self._envs.values():
             env.close()
+        self._envs = {}
+
+    def host_states(self) -> Any:
+        """The actor threads' environment states now, encoded for ``SebulbaState.host``."""
+        if self.host_template is None:
+            return ()
+        return encode_host([self._envs[i].get_state() for i in range(self.num_threads)], self.host_template)
 
     def _take(self, index: int) -> tuple[int, Trajectory]:
         deadline = time.monotonic() + self.config.learner_timeout_s
@@ -185,20 +266,23 @@ class SebulbaProgram:
         squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)
         agent = self.agent
 
-        def learner_step(s: SebulbaState, traj: Trajectory):
-            key, update_key = jax.random.split(s.key[0])
-            learner, metrics = agent.update(squeeze(s.learner), traj, update_key)
-            return SebulbaState(jax.tree.map(lambda x: x[None], learner), key[None]), metrics
+        def learner_step(core: tuple, traj: Trajectory):
+            learner, key = core
+            key, update_key = jax.random.split(key[0])
+            learner, metrics = agent.update(squeeze(learner), traj, update_key)
+            return (jax.tree.map(lambda x: x[None], learner), key[None]), metrics
 
-        state_specs = replicated_specs(state)
+        state_specs = replicated_specs((state.learner, state.key))
         update = None
 
         def step(s: SebulbaState):
             nonlocal update
             if not self._threads:
-                self._start(squeeze(s.learner).params)
+                self._start(squeeze(s.learner).params, s.host)
             rows = []
             for _ in range(self.updates_per_step):
+                if rows and self._interrupt.is_set():  # SIGINT/SIGTERM: end the call after >= 1 update
+                    break
                 try:
                     pieces = [self._take(i) for i in range(self.num_threads)]
                 except RlkError as err:
@@ -213,7 +297,8 @@ class SebulbaProgram:
                                                            (state_specs, P()), donate_argnums=(0,))
                     self._traj_specs = traj_specs
                 traj_dev = self.replicator.put(learner_traj, self._traj_specs)
-                s, metrics = update(s, traj_dev)
+                (learner, key), metrics = update((s.learner, s.key), traj_dev)
+                s = SebulbaState(learner, key, s.host)
                 self._params.publish(squeeze(s.learner).params, self.actor_devices)
                 done = traj.timestep.last[1:]
                 rows.append({
@@ -224,7 +309,7 @@ class SebulbaProgram:
                     "queue": float(np.mean([q.qsize() for q in self._queues])),
                 })
             metrics = {k: np.asarray([[r[k] for r in rows]]) for k in rows[0]}
-            return s, metrics
+            return s._replace(host=self.host_states()), metrics
 
         return step
 
@@ -236,15 +321,19 @@ class SebulbaProgram:
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, state: SebulbaState, episodes: int, seed: int) -> np.ndarray:
-        """Greedy returns ``[1, episodes]``: a batch of host environments, one episode each."""
-        self._stop.set()  # actors are done; their environments' statistics stay readable
+        """Greedy returns ``[1, episodes]``: a batch of host environments, one episode each.
+
+        Host environments with state (observation normalisers) evaluate with the state saved in
+        ``state.host`` (the actors' at the last call; merged over threads), frozen."""
+        self._stop.set()  # actors are done
         for t in self._threads:
             t.join(timeout=10)
         params = jax.device_get(jax.tree.map(lambda x: x[0], state.learner.params))
         env = self.env_factory.make(episodes, seed)
-        merge = getattr(self.env_factory, "merge_states", None)
-        if merge is not None and self._envs:  # e.g. observation normalisers: evaluate with the actors' statistics
-            env.set_state(merge([e.get_state() for e in self._envs]))
+        if self.host_template is not None:
+            saved = decode_host(state.host, self.host_template)
+            merge = getattr(self.env_factory, "merge_states", None)
+            env.set_state(merge(saved) if merge is not None else saved[0])
             env.update_statistics = False
         ts = env.reset(seed)
         act = jax.jit(self.eval_agent.eval_act)

@@ -15,7 +15,10 @@ environment, by config) of ``gymnasium.make(env_id)``, whose ``TimeLimit`` trunc
   ``VecNormalize``: clip 10). The statistics are updated with every batch of raw observations the
   environments return (resets included) before it is normalised, held by this ``HostEnvironment``
   (one set per batch), and read/written with ``get_state()`` / ``set_state()`` (a dict of numpy
-  arrays, for checkpoints); ``update_statistics = False`` freezes them (evaluation).
+  arrays, for checkpoints; safe to call from another thread than the one stepping the batch);
+  ``update_statistics = False`` freezes them (evaluation). ``MujocoFactory.initial_state()`` is a
+  fresh batch's state and ``merge_states`` merges several: Sebulba checkpoints the actors' states
+  with the learner and evaluates with them (``rlk.plugins.backends.sebulba``).
 - ``reward``: float32, gymnasium's raw reward (not normalised). ``discount``: 0 where the episode
   terminated (Hopper/Walker2d/Ant/Humanoid fell: ``terminated``), 1 otherwise (the 1000-step
   truncation keeps 1). ``last``: terminated | truncated.
@@ -41,6 +44,7 @@ its own MuJoCo warning callback or log file (``quiet_mujoco_log_file``).
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from typing import Any, Literal, Optional
 
@@ -133,6 +137,11 @@ def merge_moments(mean_a, var_a, count_a, mean_b, var_b, count_b):
     return mean, m2 / total, total
 
 
+def normaliser_state(rms: RunningMeanStd) -> dict[str, np.ndarray]:
+    """``rms``'s statistics as a dict of float64 copies: ``mean [D]``, ``var [D]``, ``count []``."""
+    return {"mean": rms.mean.copy(), "var": rms.var.copy(), "count": np.asarray(rms.count, np.float64)}
+
+
 def merge_normaliser_states(states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """One normaliser state from several (e.g. Sebulba's actor threads' batches) by ``merge_moments``."""
     mean, var, count = states[0]["mean"], states[0]["var"], float(states[0]["count"])
@@ -163,6 +172,7 @@ class MujocoHostEnv(HostEnvironment):
         self._high = np.asarray(space.high, np.float32)
         self._action_shape = tuple(space.shape)
         self.obs_rms = RunningMeanStd(spec.observation.shape)
+        self._lock = threading.Lock()  # get_state() from the learner thread vs updates in the actor's
         self._return = np.zeros(num_envs, np.float64)
         self._length = np.zeros(num_envs, np.int64)
 
@@ -178,8 +188,8 @@ class MujocoHostEnv(HostEnvironment):
     # -- observation normaliser state (for checkpoints) --------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
         """The normaliser's statistics: ``mean [D]``, ``var [D]`` and ``count []`` (float64 copies)."""
-        r = self.obs_rms
-        return {"mean": r.mean.copy(), "var": r.var.copy(), "count": np.asarray(r.count, np.float64)}
+        with self._lock:
+            return normaliser_state(self.obs_rms)
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restores statistics from ``get_state()`` (or ``merge_normaliser_states``)."""
@@ -187,15 +197,17 @@ class MujocoHostEnv(HostEnvironment):
         mean, var = np.asarray(state["mean"], np.float64), np.asarray(state["var"], np.float64)
         if mean.shape != r.mean.shape or var.shape != r.var.shape:
             raise RlkError(f"normaliser state of shape {mean.shape} does not fit observations of shape {r.mean.shape}")
-        r.mean, r.var, r.count = mean.copy(), var.copy(), float(state["count"])
+        with self._lock:
+            r.mean, r.var, r.count = mean.copy(), var.copy(), float(state["count"])
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, np.float32)
         if not self.config.normalize_observations:
             return obs
-        if self.update_statistics:
-            self.obs_rms.update(obs)
-        return self.obs_rms.normalise(obs, self.config.clip_observations)
+        with self._lock:
+            if self.update_statistics:
+                self.obs_rms.update(obs)
+            return self.obs_rms.normalise(obs, self.config.clip_observations)
 
     # -- HostEnvironment ----------------------------------------------------------------------
     def reset(self, seed: Optional[int] = None) -> TimeStep:
@@ -271,6 +283,10 @@ class MujocoFactory(HostEnvironmentFactory):
     def make(self, num_envs: int, seed: int = 0) -> MujocoHostEnv:
         """A batch of ``num_envs`` environments; ``reset()`` without a seed uses ``seed``."""
         return MujocoHostEnv(self.env_id, self.config, self.spec, num_envs, seed)
+
+    def initial_state(self) -> dict[str, np.ndarray]:
+        """A fresh batch's normaliser state (the template of the states Sebulba checkpoints)."""
+        return normaliser_state(RunningMeanStd(self.spec.observation.shape))
 
     @staticmethod
     def merge_states(states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
