@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,8 @@ EXPLODING = textwrap.dedent('''
 
         def step(self, action):
             Exploding.calls += 1
+            if Exploding.calls == 1 and os.environ.get("STARTED_FILE"):
+                open(os.environ["STARTED_FILE"], "w").close()  # the actors are stepping
             if Exploding.calls > int(os.environ.get("EXPLODE_AFTER", "200")):
                 if os.environ.get("EXPLODE_MODE") == "nan":
                     ts = super().step(action)
@@ -76,6 +79,40 @@ def test_nan_loss_stops_run_and_keeps_last_good_checkpoint(cli, tmp_path, plugin
     assert kept, "a checkpoint from before the NaN is kept"
     resumed = cli("eval", str(run), "--episodes", "5", "--json", env={**env, "EXPLODE_AFTER": "1000000000"})
     assert json.loads(resumed.stdout)["mean_return"] == json.loads(resumed.stdout)["mean_return"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_chunk_stops_within_seconds_with_checkpoint(tmp_path, plugin_path, signum):
+    """One compiled call (log_every_steps) is 2M env steps here, many minutes; a signal ends it after
+    the update in progress, the checkpoint is saved and the run exits as interrupted."""
+    run, started = tmp_path / "run", tmp_path / "started"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update({"JAX_PLATFORMS": "cpu", "PYTHONPATH": os.pathsep.join([str(plugin_path), os.environ.get("PYTHONPATH", "")]),
+                "EXPLODE_AFTER": "1000000000", "STARTED_FILE": str(started)})
+    proc = subprocess.Popen([sys.executable, "-m", "rlk.cli", "train", "--env", "exploding-catch", "--steps", "4000000",
+                             "-q", "--run-dir", str(run), "-o", "log_every_steps=2000000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.time() + 240
+        while not started.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert started.exists(), proc.communicate(timeout=30)
+        time.sleep(3)  # the learner is mid-chunk
+        assert proc.poll() is None
+        t0 = time.time()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=120)  # the whole chunk would take many minutes
+        waited = time.time() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signum, (proc.returncode, out, err)
+    assert "Traceback" not in err and f"{signal.Signals(signum).name}: stopped at" in err, err
+    assert any(p.name.isdigit() for p in (run / "checkpoints").iterdir())
+    assert waited < 60, waited
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 2  # the interrupted call's row
 
 
 @pytest.mark.slow
