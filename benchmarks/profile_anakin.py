@@ -13,8 +13,8 @@ same per CPU-second of this process. Variants (patches applied here, not in rlk)
 - ``rlk one call of N updates``: all updates in one compiled call (no per-call overhead);
 - ``rlk - A``: ``AnakinProgram._device_step`` as before change A, with the seed ``vmap`` also for
   one seed (rlk now runs one seed without it);
-- ``rlk + B``: the actor-critic applied to a batch as ``x @ W.T + b`` per layer instead of
-  ``vmap`` of equinox's per-example ``W @ x``;
+- (change B, a batched ``x @ W`` per layer instead of a ``vmap`` of per-example products, and
+  change E, weights stored ``[in, out]``, are in rlk now: ``rlk.nn.torsos``);
 - ``rlk + C``: PPO's loss metrics (approx_kl, clip_frac, each loss term, per minibatch) left
   unused so that XLA drops them: what they cost (an experiment, not a proposal);
 - ``rlk + D``: the agent built without an axis name on a 1-device mesh (no all-reduce of
@@ -30,11 +30,8 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 
-import rlk.plugins.actor_critic.ppo as ppo_module
 from rlk import bench
-from rlk.plugins.actor_critic import networks
 from rlk.plugins.backends.anakin import AnakinProgram, AnakinState, episode_sums, rollout
 from rlk.plugins.backends.platforms import DATA_AXIS
 
@@ -58,21 +55,7 @@ class SeedVmapAnakin(AnakinProgram):
         return jax.vmap(lambda s: jax.lax.scan(one_update, s, None, length=self.updates_per_step))(state)
 
 
-def matmul_apply_batch(net: networks.ActorCritic, observation: jax.Array):
-    """Change B: ``[N, ...obs]`` -> (logits, value) with one ``x @ W.T + b`` per layer."""
-
-    def mlp(m, x):
-        for layer in m.layers[:-1]:
-            x = m.activation(x @ layer.weight.T + layer.bias)
-        return x @ m.layers[-1].weight.T + m.layers[-1].bias
-
-    x = observation.reshape((observation.shape[0], -1)).astype(jnp.float32)
-    return mlp(net.actor, x), mlp(net.critic, x)[:, 0]
-
-
-def build(env: str, updates_per_call: int, seed_vmap: bool, matmul: bool, no_metrics: bool,
-          no_collectives: bool = False):
-    ppo_module.apply_batch = matmul_apply_batch if matmul else networks.apply_batch
+def build(env: str, updates_per_call: int, seed_vmap: bool, no_metrics: bool, no_collectives: bool = False):
     program = bench.rlk_program(env, 1, updates_per_call * 64 * 16)
     if no_collectives:  # change D: on a 1-device mesh the agent needs no axis (no all-reduce per minibatch)
         program.agent = program.eval_agent
@@ -84,9 +67,9 @@ def build(env: str, updates_per_call: int, seed_vmap: bool, matmul: bool, no_met
     return program
 
 
-def rlk_variant(env, seeds, updates, calls, seed_vmap=False, matmul=False, no_metrics=False, summarise=True,
+def rlk_variant(env, seeds, updates, calls, seed_vmap=False, no_metrics=False, summarise=True,
                 no_collectives=False):
-    program = build(env, updates, seed_vmap, matmul, no_metrics, no_collectives)
+    program = build(env, updates, seed_vmap, no_metrics, no_collectives)
     box = {"s": program.init(list(range(seeds)))}
     step = program.compile(box["s"])  # traced now, with the patch in place
 
@@ -124,10 +107,9 @@ def main():
         "rlk no summarise": lambda: R(E, S, U, C, summarise=False),
         f"rlk one call of {total} updates": lambda: R(E, S, total, 1),
         "rlk - A (seed vmap also for one seed)": lambda: R(E, S, U, C, seed_vmap=True),
-        "rlk + B (matmul MLP)": lambda: R(E, S, U, C, matmul=True),
         "rlk + C (no loss metrics)": lambda: R(E, S, U, C, no_metrics=True),
         "rlk + D (no axis on 1 device)": lambda: R(E, S, U, C, no_collectives=True),
-        "rlk + B + C + D": lambda: R(E, S, U, C, matmul=True, no_metrics=True, no_collectives=True),
+        "rlk + C + D": lambda: R(E, S, U, C, no_metrics=True, no_collectives=True),
         "peer (PureJaxRL single file)": lambda: peer_variant(E, S, total),
     }
     if a.only:
@@ -137,7 +119,6 @@ def main():
     variants = {}
     for k, b in builders.items():
         variants[k] = b()
-        ppo_module.apply_batch = networks.apply_batch
     times = {k: [] for k in variants}
     cpu = {k: [] for k in variants}
     for k, fn in variants.items():

@@ -10,18 +10,35 @@ import jax
 import jax.numpy as jnp
 
 
-def orthogonal_linear(key: jax.Array, d_in: int, d_out: int, scale: float) -> eqx.nn.Linear:
-    """A linear layer with orthogonal weights of gain ``scale`` and zero bias (PPO's usual init)."""
-    layer = eqx.nn.Linear(d_in, d_out, key=key)
+class Linear(eqx.Module):
+    """``x @ W + b`` with ``W [in, out]`` (the layout of haiku, flax and PureJaxRL).
+
+    Not ``eqx.nn.Linear``'s ``W [out, in]``: with that layout the weight gradient is the
+    ``[out, in]`` product ``g^T x``, which XLA:CPU computes up to 2x slower than ``x^T g`` for a
+    first layer on small observations (``benchmarks/results-cpu.md``, "Weight layout").
+    """
+
+    weight: jax.Array  # [in, out]
+    bias: jax.Array  # [out]
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return x @ self.weight + self.bias
+
+
+def orthogonal_linear(key: jax.Array, d_in: int, d_out: int, scale: float) -> Linear:
+    """A linear layer with orthogonal weights of gain ``scale`` and zero bias (PPO's usual init).
+
+    The weights are those of ``orthogonal(scale)`` drawn as ``[out, in]`` and stored transposed,
+    so a key gives the same function as the earlier ``eqx.nn.Linear``-based layer.
+    """
     weight = jax.nn.initializers.orthogonal(scale)(key, (d_out, d_in), jnp.float32)
-    layer = eqx.tree_at(lambda l: l.weight, layer, weight)
-    return eqx.tree_at(lambda l: l.bias, layer, jnp.zeros((d_out,), jnp.float32))
+    return Linear(weight.T, jnp.zeros((d_out,), jnp.float32))
 
 
 class MLP(eqx.Module):
     """Flattens its input, then ``Linear -> activation`` for each hidden size, then a final ``Linear``."""
 
-    layers: tuple[eqx.nn.Linear, ...]
+    layers: tuple[Linear, ...]
     activation: Callable[[jax.Array], jax.Array] = eqx.field(static=True)
 
     def __init__(
@@ -47,9 +64,9 @@ class MLP(eqx.Module):
         return self.layers[-1](x)
 
     def batch(self, x: jax.Array) -> jax.Array:
-        """``[N, ...]`` -> ``[N, out]``: the same function as ``vmap(self)``, one ``x @ W.T + b`` per
-        layer (on XLA:CPU a vmapped ``W @ x`` becomes a batched dot with transposes and copies)."""
+        """``[N, ...]`` -> ``[N, out]``: the same function as ``vmap(self)``, one ``x @ W + b`` per
+        layer (on XLA:CPU a vmapped matrix-vector product becomes a batched dot with copies)."""
         x = x.reshape((x.shape[0], -1)).astype(jnp.float32)
         for layer in self.layers[:-1]:
-            x = self.activation(x @ layer.weight.T + layer.bias)
-        return x @ self.layers[-1].weight.T + self.layers[-1].bias
+            x = self.activation(layer(x))
+        return self.layers[-1](x)

@@ -65,7 +65,8 @@ def test_ppo_update_model_parallel_equals_one_device():
     step = replicator.model_parallel(lambda s, t: agent.update(s, t, key), (state_specs, batch_specs(traj, 1)),
                                      (state_specs, P()))
     placed = replicator.put(state, state_specs)
-    assert placed.params.actor.layers[0].weight.sharding.spec == P("model")
+    assert placed.params.actor.layers[0].weight.sharding.spec == P(None, "model")  # [in, out]: by output unit
+    assert placed.params.actor.layers[0].bias.sharding.spec == P("model")
     two, _ = step(placed, replicator.put(traj, batch_specs(traj, 1)))
     for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(two.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-6, rtol=1e-5)

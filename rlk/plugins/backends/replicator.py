@@ -78,18 +78,19 @@ class Replicator:
                        donate_argnums=donate_argnums)
 
 
-def shard_matching(pattern: str, dim: int = 0) -> Callable[[str, jax.Array], Optional[P]]:
+def shard_matching(pattern: str, dim: int = -1) -> Callable[[str, jax.Array], Optional[P]]:
     """A model-parallel rule: leaves whose path matches ``pattern`` are split along ``dim`` over ``model``.
 
     E.g. ``shard_matching(r"\\.layers\\[[01]\\]")`` splits the two hidden layers of rlk's MLP torsos
-    by output unit (weights ``[out, in]`` and biases ``[out]``).
+    by output unit (the last axis of weights ``[in, out]`` and of biases ``[out]``: column parallelism).
     """
     regex = re.compile(pattern)
 
     def rule(path: str, leaf: jax.Array) -> Optional[P]:
-        if not regex.search(path) or leaf.ndim <= dim:
+        if not regex.search(path) or leaf.ndim == 0 or not -leaf.ndim <= dim < leaf.ndim:
             return None
-        return P(*([None] * dim + [MODEL_AXIS]))
+        axis = dim % leaf.ndim
+        return P(*([None] * axis + [MODEL_AXIS]))
 
     return rule
 
