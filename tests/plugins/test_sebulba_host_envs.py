@@ -132,3 +132,22 @@ def test_sebulba_checkpoints_the_normaliser_and_eval_uses_it(cli, tmp_path):
     for k in expected:
         np.testing.assert_array_equal(used[k], expected[k])
     assert float(used["count"]) > 6144
+
+
+def random_atari_return(game: str = "breakout", episodes: int = 32, seed: int = 0) -> tuple[float, float]:
+    """Mean and std return of uniformly random actions over ``episodes`` games (one per environment)
+    of ``atari-<game>`` with the registry's default protocol (sticky actions, no episodic life):
+    the baseline of the Sebulba Atari curve (docs/podracer_results.md)."""
+    factory = default_registry().get("env", f"atari-{game}").factory()
+    env = factory.make(episodes, seed=seed)
+    env.reset(seed)
+    rng = np.random.default_rng(seed)
+    total, done = np.zeros(episodes), np.zeros(episodes, bool)
+    for _ in range(factory.spec.max_episode_steps + 1):
+        ts = env.step(rng.integers(0, factory.spec.action.num_values, size=episodes))
+        total += np.where(done, 0.0, ts.reward)
+        done |= ts.last
+        if done.all():
+            break
+    env.close()
+    return float(total.mean()), float(total.std())
