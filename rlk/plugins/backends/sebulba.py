@@ -210,21 +210,18 @@ class SebulbaProgram:
             self._threads.append(t)
 
     def _watch_signals(self) -> None:
-        """SIGINT/SIGTERM also end the current call after its update in progress (the handlers in
-        place, e.g. the run loop's stop flag, still run); restored by ``close``."""
+        """SIGINT/SIGTERM also end the current call after its update in progress: Python handlers in
+        place (the run loop's stop flag) are wrapped, and still run; restored by ``close``."""
 
         def handler(signum, frame):
             self._interrupt.set()
-            previous = self._handlers.get(signum)
-            if callable(previous):
-                previous(signum, frame)
-            elif previous == signal.SIG_DFL and signum == signal.SIGINT:
-                raise KeyboardInterrupt
+            self._handlers[signum](signum, frame)
 
         self._handler = handler
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                self._handlers[sig] = signal.signal(sig, handler)
+                if callable(signal.getsignal(sig)):  # a Python handler (SIG_DFL / SIG_IGN: left alone)
+                    self._handlers[sig] = signal.signal(sig, handler)
             except ValueError:  # not the main thread: the run loop's checks between calls remain
                 pass
 
