@@ -222,3 +222,42 @@ def test_cca_trains_under_anakin_through_the_cli(cli, tmp_path):
                         ("cca_policy", "cca_fc_critic", "cca_hindsight_classifier", "cca_independence"))
     assert all(float(r["cca_independence"]) >= 0.0 for r in rows)
     assert all(0.0 <= float(r["terminal_reward"]) <= KeyToDoorConfig().door_reward for r in rows)
+
+
+# -- why a learned statistic biases CCA: the bias is first order in the leak, the divergence second order --
+def test_a_leak_a_perfect_classifier_barely_sees_still_biases_cca():
+    rows = {r["leak"]: r for r in study.controlled_leak_study((0.0, 0.03, 0.1), n=8000, env_config=SMALL)}
+    # no leak: unbiased (against the exact gradient)
+    assert rows[0.0]["max_z"] < 4.5
+    # c = 0.1: the Bayes-optimal classifier's KL(pi || h) is below 0.01 nats, yet the bias is clear
+    assert rows[0.1]["kl"] < 0.01
+    assert rows[0.1]["max_z"] > 10.0
+    # the measured bias follows the closed form, linear in c, while the KL grows like c^2
+    for c in (0.03, 0.1):
+        assert rows[c]["relative_bias"] == pytest.approx(rows[c]["predicted_bias"], rel=0.35)
+    assert rows[0.1]["predicted_bias"] == pytest.approx(rows[0.03]["predicted_bias"] * 0.1 / 0.03, rel=1e-3)
+    assert rows[0.1]["kl"] > 5 * rows[0.03]["kl"]
+
+
+def test_cca_optimiser_groups():
+    from rlk.plugins.counterfactual.agent import param_labels
+    from rlk.plugins.counterfactual.networks import make_network
+
+    net = make_network(jax.random.PRNGKey(0), KeyToDoor().spec, 23, (8,), 4)
+    labels = param_labels(net)
+    assert set(jax.tree.leaves(labels.hindsight)) == {"hindsight"}
+    assert set(jax.tree.leaves(labels.classifier)) == {"classifier"}
+    for f in ("policy", "value", "fc_value", "fc_q"):
+        assert set(jax.tree.leaves(getattr(labels, f))) == {"main"}
+
+
+@pytest.mark.slow
+def test_independence_loss_removes_the_leak_a_fresh_probe_sees():
+    """The learned statistic on the bandit: without the independence loss a probe classifier trained
+    afresh reads the action from Phi; with it (classifier on its own faster optimiser) it cannot."""
+    kw = dict(train_steps=400, probe_steps=600, batch=128, eval_samples=4000, env_config=SMALL, hindsight_size=8)
+    free = study.learned_hindsight_study(0.0, **kw)
+    constrained = study.learned_hindsight_study(10.0, **kw)
+    assert free["acc_probe"] > free["acc_policy"] + 0.1
+    assert constrained["kl_probe"] < 0.2 * free["kl_probe"]
+    assert constrained["acc_probe"] < free["acc_probe"] - 0.05

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, NamedTuple, Optional
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
@@ -52,7 +53,14 @@ class CCAConfig(PluginConfig):
     num_envs: int = Field(64, gt=0, description="parallel environments (global batch, split over devices)")
     unroll_length: Optional[int] = Field(None, gt=0, description="steps per unroll; default: the env's episode "
                                                                 "length (whole episodes for the hindsight GRU)")
-    learning_rate: float = Field(1e-3, gt=0, description="Adam step size")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam step size (policy, values, critics)")
+    hindsight_learning_rate: Optional[float] = Field(
+        3e-4, gt=0, description="Adam step size of the hindsight GRU (Phi); None: learning_rate. Slower than the "
+                                "classifier's (two time scales), so the classifier keeps up with Phi")
+    classifier_learning_rate: float = Field(1e-2, gt=0, description="Adam step size of the hindsight classifier h")
+    classifier_steps: int = Field(
+        5, ge=1, description="classifier-only Adam steps (cross-entropy on sg(Phi)) on each unroll before the "
+                             "joint step; the joint step leaves the classifier alone")
     max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip")
     gamma: float = Field(1.0, ge=0, le=1, description="discount (the illustrative tasks are short and episodic)")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes of every head")
@@ -74,13 +82,34 @@ class PGBaselineConfig(CCAConfig):
 class CCAState(NamedTuple):
     params: CCANetwork
     opt_state: Any
+    classifier_opt_state: Any
     updates: jax.Array
+
+
+def param_labels(params: CCANetwork) -> CCANetwork:
+    """The optimiser group of every parameter: 'hindsight' (the GRU), 'classifier' (h, trained by its own
+    optimiser) or 'main' (the rest)."""
+    group = {"hindsight": "hindsight", "classifier": "classifier"}
+    return CCANetwork(**{f: jax.tree.map(lambda _, g=group.get(f, "main"): g, getattr(params, f))
+                         for f in CCANetwork.__dataclass_fields__})
 
 
 def discounted_returns(reward: jax.Array, discount: jax.Array, bootstrap: jax.Array) -> jax.Array:
     """``G_t [T, B]`` = ``r_{t+1} + discount_t G_{t+1}``, ``G_T = bootstrap [B]`` (rlax, per column)."""
     boot = jnp.broadcast_to(bootstrap[None], reward.shape)
     return jax.vmap(rlax.discounted_returns, in_axes=1, out_axes=1)(reward, discount, boot)
+
+
+def hindsight_features(ts: TimeStep, hindsight_inputs: str = "all") -> tuple[jax.Array, jax.Array]:
+    """What the hindsight GRU reads after each action: ``(features [T, B, ...], rewards [T, B])``
+    (``info['hindsight']`` or the next observation, and the reward; one of them zeroed by ``hindsight_inputs``)."""
+    features = ts.info["hindsight"][1:] if "hindsight" in ts.info else ts.observation[1:]
+    rewards = ts.reward[1:]
+    if hindsight_inputs == "reward":
+        features = jnp.zeros_like(features)
+    elif hindsight_inputs == "features":
+        rewards = jnp.zeros_like(rewards)
+    return features, rewards
 
 
 def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: float,
@@ -100,12 +129,7 @@ def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: floa
     batch = {"action": flat(traj.action), "return": flat(returns), "value_target": flat(returns),
              "advantage": flat(sg(returns - values[:-1]))}
     if need_hindsight:
-        features = ts.info["hindsight"][1:] if "hindsight" in ts.info else ts.observation[1:]
-        rewards = ts.reward[1:]
-        if hindsight_inputs == "reward":
-            features = jnp.zeros_like(features)
-        elif hindsight_inputs == "features":
-            rewards = jnp.zeros_like(rewards)
+        features, rewards = hindsight_features(ts, hindsight_inputs)
         phi = flat(hindsight_statistic(net.hindsight, features, rewards, last))
         x_phi = jnp.concatenate([flat_obs, phi], axis=-1)
         x_sg_phi = jnp.concatenate([flat_obs, sg(phi)], axis=-1)
@@ -128,12 +152,16 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
     unroll = c.unroll_length or spec.max_episode_steps
     need_hindsight = any(w != 0.0 and name in HINDSIGHT_LOSSES for name, w in c.loss_weights.items())
     total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
-    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
+    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.multi_transform(
+        {"main": optax.adam(c.learning_rate), "hindsight": optax.adam(c.hindsight_learning_rate or c.learning_rate),
+         "classifier": optax.set_to_zero()}, param_labels))
+    classifier_optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.classifier_learning_rate))
+    train_classifier = need_hindsight and c.loss_weights.get("cca_hindsight_classifier", 0.0) != 0.0
     obs_size = math.prod(spec.observation.shape)
 
     def init(key: jax.Array) -> CCAState:
         params = make_network(key, spec, obs_size, c.hidden_sizes, c.hindsight_size)
-        return CCAState(params, optimiser.init(params), jnp.int32(0))
+        return CCAState(params, optimiser.init(params), classifier_optimiser.init(params.classifier), jnp.int32(0))
 
     def initial_actor_state(batch_size: int) -> tuple:
         del batch_size
@@ -158,13 +186,38 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         metrics["terminal_reward"] = jnp.sum(traj.timestep.reward[1:] * ended) / jnp.maximum(jnp.sum(ended), 1.0)
         return loss, metrics
 
+    def classifier_update(params: CCANetwork, cls_state, traj: Trajectory):
+        """``classifier_steps`` Adam steps of the classifier alone on the unroll (``Phi`` computed once)."""
+        ts = traj.timestep
+        T, B = traj.action.shape[:2]
+        obs = ts.observation[:-1].reshape(T * B, -1).astype(jnp.float32)
+        features, rewards = hindsight_features(ts, c.hindsight_inputs)
+        phi = sg(hindsight_statistic(params.hindsight, features, rewards, ts.last[1:])).reshape(T * B, -1)
+        x_phi, action = jnp.concatenate([obs, phi], -1), traj.action.reshape(T * B)
+
+        def ce(cls):
+            logp = jax.nn.log_softmax(cls.batch(x_phi))
+            return -jnp.mean(jnp.take_along_axis(logp, action[:, None].astype(jnp.int32), -1))
+
+        def step(carry, _):
+            cls, opt = carry
+            grads = pmean(jax.grad(ce)(cls), axis_name)
+            updates, opt = classifier_optimiser.update(grads, opt, cls)
+            return (optax.apply_updates(cls, updates), opt), None
+
+        (cls, cls_state), _ = jax.lax.scan(step, (params.classifier, cls_state), None, length=c.classifier_steps)
+        return eqx.tree_at(lambda n: n.classifier, params, cls), cls_state
+
     def update(state: CCAState, traj: Trajectory, key: jax.Array):
         del key
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, traj)
+        params, cls_state = state.params, state.classifier_opt_state
+        if train_classifier:
+            params, cls_state = classifier_update(params, cls_state, traj)
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, traj)
         grads = pmean(grads, axis_name)
-        updates, opt_state = optimiser.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        updates, opt_state = optimiser.update(grads, state.opt_state, params)
+        params = optax.apply_updates(params, updates)
         metrics = pmean({"loss": loss, **metrics}, axis_name)
-        return CCAState(params, opt_state, state.updates + 1), metrics
+        return CCAState(params, opt_state, cls_state, state.updates + 1), metrics
 
     return Agent(init, initial_actor_state, act, eval_act, update, c.num_envs, unroll)

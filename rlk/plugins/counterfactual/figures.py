@@ -39,17 +39,30 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
 # -- 1. learning curves -----------------------------------------------------------------------------
+K2D_OPTIONS = ("env.apple_std=10",)  # apples=high (default) with std 10: the state-baseline PG struggles
+RUNS = {  # label -> (agent, env, extra -o options)
+    "cca/bandit-feedback": ("cca", "bandit-feedback", ()),
+    "pg_baseline/bandit-feedback": ("pg_baseline", "bandit-feedback", ()),
+    "cca/key-to-door": ("cca", "key-to-door", K2D_OPTIONS),
+    "cca(reward-only Phi)/key-to-door": ("cca", "key-to-door", K2D_OPTIONS + ("agent.hindsight_inputs=reward",)),
+    "pg_baseline/key-to-door": ("pg_baseline", "key-to-door", K2D_OPTIONS),
+}
+
+
 def train_runs(out: Path, steps: dict[str, int], seeds: int) -> dict[str, Path]:
     runs = {}
-    for env, n in steps.items():
-        for agent in ("cca", "pg_baseline"):
-            run_dir = out / f"{agent}-{env}"
-            if not (run_dir / "summary.json").is_file():
-                subprocess.run([sys.executable, "-m", "rlk.cli", "train", "--agent", agent, "--env", env,
-                                "--steps", str(n), "--num-seeds", str(seeds), "-q", "--run-dir", str(run_dir),
-                                "-o", f"log_every_steps={max(n // 30, 1000)}", "-o", "eval_episodes=1000"],
-                               check=True)
-            runs[f"{agent}/{env}"] = run_dir
+    for label, (agent, env, options) in RUNS.items():
+        n = steps[env]
+        run_dir = out / label.replace("/", "-").replace("(", "_").replace(")", "").replace(" ", "_")
+        if not (run_dir / "summary.json").is_file():
+            cmd = [sys.executable, "-m", "rlk.cli", "train", "--agent", agent, "--env", env,
+                   "--steps", str(n), "--num-seeds", str(seeds), "-q", "--run-dir", str(run_dir),
+                   "-o", f"log_every_steps={max(n // 30, 1000)}", "-o", "eval_episodes=1000"]
+            for o in options:
+                cmd += ["-o", o]
+            print("  " + " ".join(cmd[1:]), flush=True)
+            subprocess.run(cmd, check=True)
+        runs[label] = run_dir
     return runs
 
 
@@ -68,7 +81,7 @@ def plot_curves(runs: dict[str, Path], path: Path) -> dict:
     finals = {}
     for row, y in enumerate(ylabels):
         for ax, env in zip(axes[row], envs):
-            for agent in ("cca", "pg_baseline"):
+            for agent in [k.split("/")[0] for k in runs if k.split("/")[1] == env]:
                 d = runs[f"{agent}/{env}"]
                 (seeds,) = load_curves([d], "env_steps", y).values()
                 grid = seeds[0][0]
@@ -79,7 +92,7 @@ def plot_curves(runs: dict[str, Path], path: Path) -> dict:
                 summary = json.loads((d / "summary.json").read_text())
                 finals.setdefault(f"{agent}/{env}", {"final_return_per_seed": summary["final_return_per_seed"]})
                 finals[f"{agent}/{env}"][f"last_logged_{y}"] = float(mean[-1])
-            ax.set_title(env + (" (apples=high)" if env == "key-to-door" else ""))
+            ax.set_title(env + (" (apples=high, std 10)" if env == "key-to-door" else ""))
             ax.set_xlabel("env steps")
             ax.set_ylabel(ylabels[y])
             ax.legend(fontsize=8)
@@ -105,13 +118,17 @@ def bandit_oracle(n: int = 20_000) -> dict:
 
 
 def bandit_learned(quick: bool) -> list[dict]:
-    grid = [(0.0, 1), (1.0, 1), (10.0, 1), (1.0, 5), (10.0, 5), (10.0, 20)]
-    steps = 300 if quick else 2000
+    """Learned statistics: the agent's defaults (classifier on its own optimiser, 5 steps at 1e-2 per
+    joint step; hindsight GRU at 3e-4) for several independence weights, and the earlier setting
+    (classifier trained in the joint step at the same pace, GRU at 1e-3) at lambda = 10."""
+    old = dict(classifier_steps=1, classifier_learning_rate=1e-3, hindsight_learning_rate=None)
+    grid = [(0.0, {}), (1.0, {}), (10.0, {}), (100.0, {}), (10.0, old)]
+    steps = 300 if quick else 1000
     rows = []
-    for lam, cls in grid[:3] if quick else grid:
+    for lam, kw in grid[:3] if quick else grid:
         t = time.time()
-        r = study.learned_hindsight_study(lam, steps, probe_steps=steps, classifier_steps=cls, fc_value_weight=0.0)
-        print(f"  learned Phi: lambda={lam} classifier_steps={cls}: {time.time() - t:.0f}s", flush=True)
+        r = study.learned_hindsight_study(lam, steps, probe_steps=steps, **kw)
+        print(f"  learned Phi: lambda={lam} {kw}: {time.time() - t:.0f}s", flush=True)
         rows.append(r)
     return rows
 
@@ -121,8 +138,8 @@ def key_to_door_variance(checkpoints: tuple[int, ...], batch: int = 256, seed: i
     """Trains CCA on Key-to-Door (apples='high') with its default config and, at each checkpoint
     (updates), measures the per-episode policy-gradient estimates of CCA-PG and of the
     state-baseline PG on ``batch`` fresh episodes (trace of their covariance over episodes)."""
-    env = KeyToDoor(KeyToDoorConfig(apples="high"))
-    cfg = CCAConfig()
+    env = KeyToDoor(KeyToDoorConfig(apples="high", apple_std=10.0))
+    cfg = CCAConfig(hindsight_inputs="reward")
     agent = make_cca(cfg, env.spec, None)
     train_env = for_training(env)
     T = agent.unroll_length
@@ -151,7 +168,7 @@ def key_to_door_variance(checkpoints: tuple[int, ...], batch: int = 256, seed: i
         reset_key, rk = jax.random.split(key)
         env_state, ts = jax.vmap(train_env.reset)(jax.random.split(reset_key, batch))
         _, _, traj = rollout(state.params, env_state, ts, rk, batch)
-        out, b = forward(state.params, traj, True, cfg.gamma)
+        out, b = forward(state.params, traj, True, cfg.gamma, cfg.hindsight_inputs)
         per_ep = lambda x: x.reshape((T, batch) + x.shape[1:]).swapaxes(0, 1)  # [batch, T, ...]
         obs = per_ep(traj.timestep.observation[:-1].reshape(T * batch, -1))
         a, g = per_ep(b["action"]), per_ep(b["return"])
@@ -193,14 +210,21 @@ def markdown(results: dict) -> str:
              "| estimator | total variance | relative bias | max z |", "|---|---|---|---|"]
     for k, v in results["bandit_oracle"].items():
         lines.append(f"| {k} | {v['total_variance']:.4f} | {v['relative_bias']:.3f} | {v['max_z']:.1f} |")
+    lines += ["", "Bandit with feedback, Phi = eps_0 + c u[A] (a known leak), Bayes-optimal critic and classifier:", "",
+              "| c | KL(pi\\|\\|h) | CCA relative bias (closed form) | max z | total variance |", "|---|---|---|---|---|"]
+    for r in results["controlled_leak"]:
+        lines.append(f"| {r['leak']:g} | {r['kl']:.4f} | {r['relative_bias']:.2f} ({r['predicted_bias']:.2f}) | "
+                     f"{r['max_z']:.0f} | {r['total_variance']:.4f} |")
     lines += ["", "Bandit with feedback, learned statistic (20,000 samples; probe = fresh classifier on the final Phi):", "",
-              "| lambda | classifier steps | var state | var CCA | bias CCA (rel.) | max z CCA | KL(pi\\|\\|h) train | "
-              "KL(pi\\|\\|h) probe | probe acc. (argmax pi: {:.2f}) |".format(results["bandit_learned"][0]["acc_policy"]),
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| lambda | classifier steps, lr | GRU lr | var state | var CCA | bias CCA (rel.) | max z CCA | "
+              "KL(pi\\|\\|h) train | KL(pi\\|\\|h) probe | probe acc. (argmax pi: {:.2f}) |".format(
+                  results["bandit_learned"][0]["acc_policy"]),
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["bandit_learned"]:
-        lines.append(f"| {r['independence_weight']:g} | {r['classifier_steps']} | {r['var_state']:.3f} | {r['var_cca']:.4f} | "
+        lines.append(f"| {r['independence_weight']:g} | {r['classifier_steps']}, {r['classifier_learning_rate']:g} | "
+                     f"{r['hindsight_learning_rate']:g} | {r['var_state']:.3f} | {r['var_cca']:.4f} | "
                      f"{r['bias_cca']:.2f} | {r['z_cca']:.0f} | {r['kl_train']:.3f} | {r['kl_probe']:.3f} | {r['acc_probe']:.2f} |")
-    lines += ["", "Key-to-Door (apples=high), per-episode policy-gradient variance along CCA training (256 episodes):", "",
+    lines += ["", "Key-to-Door (apples=high, std 10; CCA with a reward-only Phi), per-episode policy-gradient variance along CCA training (256 episodes):", "",
               "| updates | env steps | door reached with key | var state-baseline PG | var CCA-PG | ratio | "
               "norm of mean gradient, state / CCA (noise floor) |", "|---|---|---|---|---|---|---|"]
     for r in results["key_to_door_variance"]:
@@ -239,6 +263,7 @@ def main(argv=None) -> None:
     print("bandit: oracle statistic", flush=True)
     results["bandit_oracle"] = bandit_oracle()
     print("bandit: learned statistic", flush=True)
+    results["controlled_leak"] = study.controlled_leak_study((0.0, 0.01, 0.03, 0.1, 0.3))
     results["bandit_learned"] = bandit_learned(args.quick)
     print("key-to-door: gradient variance", flush=True)
     results["key_to_door_variance"] = key_to_door_variance((0, 50, 200) if args.quick else (0, 200, 700, 1400))

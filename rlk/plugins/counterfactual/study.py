@@ -30,7 +30,7 @@ import optax
 from rlk.core import losses as core_losses
 from rlk.core.types import Trajectory
 from rlk.nn.torsos import MLP
-from rlk.plugins.counterfactual.agent import forward
+from rlk.plugins.counterfactual.agent import forward, param_labels
 from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, BanditState
 from rlk.plugins.counterfactual.losses import LOSSES, baseline_surrogate, categorical_kl, cca_surrogate
 from rlk.plugins.counterfactual.networks import hindsight_statistic, make_network
@@ -124,25 +124,28 @@ def moments(grads: jax.Array) -> Moments:
 
 
 # -- a learned hindsight statistic -------------------------------------------------------------------
-STUDY_WEIGHTS = {"cca_fc_critic": 1.0, "cca_fc_value": 1.0, "cca_hindsight_classifier": 1.0}
 
 
 def learned_hindsight_study(independence_weight: float, train_steps: int, probe_steps: int = 2000,
                             batch: int = 256, eval_samples: int = 20_000, seed: int = 0,
                             env_config: BanditFeedbackConfig | None = None, hindsight_size: int = 16,
-                            learning_rate: float = 1e-3, classifier_steps: int = 1,
-                            fc_value_weight: float = 1.0, hindsight_inputs: str = "all") -> dict:
+                            learning_rate: float = 1e-3, classifier_steps: int = 5,
+                            fc_value_weight: float = 0.0, hindsight_inputs: str = "all",
+                            classifier_learning_rate: float = 1e-2,
+                            hindsight_learning_rate: float | None = 3e-4) -> dict:
     """Trains ``Phi``, ``V(X, Phi)``, ``Q(X, Phi, .)`` and ``h`` on a fixed policy for ``train_steps``
-    Adam steps (losses ``cca_fc_critic + cca_fc_value + cca_hindsight_classifier +
-    independence_weight * cca_independence``), then measures on ``eval_samples`` fresh samples.
+    joint Adam steps, then measures on ``eval_samples`` fresh samples.
 
-    ``classifier_steps``: updates of the classifier alone (cross-entropy on ``sg(Phi)``, fresh
-    samples) before each joint step, so the classifier can keep up with the statistic.
+    As in the agent: before each joint step, ``classifier_steps`` Adam steps (``classifier_learning_rate``)
+    of the classifier alone (cross-entropy on ``sg(Phi)``, fresh samples); the joint step (losses
+    ``cca_fc_critic + fc_value_weight * cca_fc_value + independence_weight * cca_independence``)
+    moves the hindsight GRU at ``hindsight_learning_rate`` (None: ``learning_rate``) and the heads at
+    ``learning_rate``, and leaves the classifier alone.
 
     Returns a dict of floats: ``bias_cca``/``bias_fc`` (relative bias ``||E g - grad J|| / ||grad J||``),
     ``z_cca``/``z_fc`` (largest component z-score of the bias), ``var_state``/``var_fc``/``var_cca``
     (total variance), ``kl_train`` (``KL(pi || h)`` with the classifier trained alongside) and
-    ``kl_probe`` (with a probe classifier trained ``probe_steps`` more steps on the final ``Phi``),
+    ``kl_probe`` (with a probe classifier trained ``probe_steps`` steps afresh on the final ``Phi``),
     ``acc_probe`` (the probe's accuracy) beside ``acc_policy`` (that of predicting ``argmax pi``).
     """
     env = BanditFeedback(env_config or BanditFeedbackConfig())
@@ -153,15 +156,18 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
     spec = env.spec
     obs_size = spec.observation.shape[0]
     net = make_network(net_key, spec, obs_size, (64, 64), hindsight_size)
-    weights = {**STUDY_WEIGHTS, "cca_fc_value": float(fc_value_weight), "cca_independence": float(independence_weight)}
+    weights = {"cca_fc_critic": 1.0, "cca_fc_value": float(fc_value_weight),
+               "cca_independence": float(independence_weight)}
     total = core_losses.compose(weights, LOSSES.__getitem__)
 
     def outputs_of(params, s: Samples):
         out, b = forward(params, s.traj, True, 1.0, hindsight_inputs)
         return {**out, "logits": theta[s.x]}, b
 
-    opt = optax.adam(learning_rate)
-    cls_opt = optax.adam(learning_rate)
+    opt = optax.multi_transform({"main": optax.adam(learning_rate),
+                                 "hindsight": optax.adam(hindsight_learning_rate or learning_rate),
+                                 "classifier": optax.set_to_zero()}, param_labels)
+    cls_opt = optax.adam(classifier_learning_rate)
     classifier_ce = core_losses.compose({"cca_hindsight_classifier": 1.0}, LOSSES.__getitem__)
 
     def classifier_step(carry, k):
@@ -175,9 +181,8 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
     def train_step(carry, k):
         params, opt_state, cls_state = carry
         cls_key, k = jax.random.split(k)
-        if classifier_steps > 1:
-            (params, cls_state), _ = jax.lax.scan(classifier_step, (params, cls_state),
-                                                  jax.random.split(cls_key, classifier_steps - 1))
+        (params, cls_state), _ = jax.lax.scan(classifier_step, (params, cls_state),
+                                              jax.random.split(cls_key, classifier_steps))
         s = sample(env, theta, k, batch)
         (loss, m), grads = jax.value_and_grad(lambda p: total(*outputs_of(p, s), None), has_aux=True)(params)
         updates, opt_state = opt.update(grads, opt_state, params)
@@ -201,7 +206,7 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
         phi = hindsight_statistic(net.hindsight, feats, reward, ts.last[1:])[0]
         return jnp.concatenate([ts.observation[0], phi], -1)
 
-    probe_opt = optax.adam(learning_rate)
+    probe_opt = optax.adam(1e-3)
 
     def probe_step(carry, k, net):
         p, o = carry
@@ -246,6 +251,8 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
     result.update({
         "independence_weight": float(independence_weight), "train_steps": int(train_steps),
         "classifier_steps": int(classifier_steps), "fc_value_weight": float(fc_value_weight),
+        "classifier_learning_rate": float(classifier_learning_rate),
+        "hindsight_learning_rate": float(hindsight_learning_rate or learning_rate),
         "hindsight_inputs": hindsight_inputs,
         "bias_cca": m["cca"].relative_bias(exact), "bias_fc": m["fc"].relative_bias(exact),
         "bias_state": m["state"].relative_bias(exact),
@@ -253,3 +260,38 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
         "var_state": m["state"].total_variance, "var_fc": m["fc"].total_variance, "var_cca": m["cca"].total_variance,
     })
     return result
+
+
+# -- a statistic with a known, controlled leak ---------------------------------------------------------
+def controlled_leak_study(leaks: tuple[float, ...] = (0.0, 0.03, 0.1, 0.3), n: int = 20_000, seed: int = 0,
+                          env_config: BanditFeedbackConfig | None = None) -> list[dict]:
+    """How much bias a *small* leak causes: ``Phi = eps_0 + c u[A]`` (``u`` a fixed standardised code
+    of the action) with the Bayes-optimal critic ``Q(X, Phi, a) = mu[X, a] + sigma (Phi - c u[a])`` and
+    the Bayes-optimal classifier ``h(a|X, Phi) ∝ pi(a|X) N(Phi; c u[a], 1)``, both in closed form.
+
+    Returns per ``c``: ``kl`` (``E KL(pi || h)``, what a perfect classifier reports), ``relative_bias``
+    and ``max_z`` of the CCA estimator against the exact gradient, and ``predicted_bias``: the
+    closed-form mean error ``-sigma c sum_a grad pi(a|X) u[a]`` relative to ``||grad J||``. The bias
+    grows like ``c`` while the divergence grows like ``c^2``.
+    """
+    env = BanditFeedback(env_config or BanditFeedbackConfig())
+    cfg = env.config
+    theta = 1.5 * jax.random.normal(jax.random.PRNGKey(seed), (cfg.num_contexts, cfg.num_actions))
+    s = sample(env, theta, jax.random.PRNGKey(seed + 1), n)
+    exact = exact_gradient(theta, env.mu)
+    u = jnp.arange(cfg.num_actions, dtype=jnp.float32)
+    u = (u - u.mean()) / u.std()
+    pi = jax.nn.softmax(theta)
+    rows = []
+    for c in leaks:
+        phi = s.eps[:, 0] + c * u[s.a]
+        q = env.mu[s.x] + cfg.reward_noise * (phi[:, None] - c * u[None])
+        m = moments(per_sample_gradients(theta, s.x, s.a, s.r, q=q))
+        h_logits = jnp.log(pi[s.x]) - 0.5 * jnp.square(phi[:, None] - c * u[None])
+        kl = float(jnp.mean(categorical_kl(theta[s.x], h_logits)))
+        # the mean error in closed form: -sigma c sum_a grad_theta pi(a|x) u[a], averaged over x
+        dpi_u = pi * (u[None] - jnp.sum(pi * u[None], -1, keepdims=True)) / cfg.num_contexts
+        predicted = float(jnp.linalg.norm(cfg.reward_noise * c * dpi_u) / jnp.linalg.norm(exact))
+        rows.append({"leak": float(c), "kl": kl, "relative_bias": m.relative_bias(exact), "max_z": m.max_z(exact),
+                     "predicted_bias": predicted, "total_variance": m.total_variance})
+    return rows
