@@ -5,7 +5,9 @@ prediction f: latent -> (policy logits, value logits). Latents are min-max scale
 MuZero's appendix ("Network Architecture") unless ``scale_latents=False`` (MuZero on Catch leaves them
 unscaled: the scaling slows that small MLP model's learning). The representation is an MLP for vector
 observations, or a convolutional encoder for pixels (``torso``: ``rlk.nn.conv``, e.g. IMPALA's residual
-network, which Muesli and MuZero use on Atari).
+network, which Muesli and MuZero use on Atari), or for board games ``torso="board"``: a
+same-padding 3x3 convolution and residual blocks that keep the board's size (``BoardTorso``; AlphaZero's
+residual tower, Silver et al. 2017, in miniature), flattened into the latent.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from rlk.nn.conv import TORSOS, ConvEncoder, resolve_torso
+from rlk.nn.conv import TORSOS, Conv2d, ConvEncoder, Dense, ResidualBlock, image_layout, resolve_torso
 from rlk.nn.torsos import MLP
 
 
@@ -25,6 +27,34 @@ def scale_latent(s: jax.Array) -> jax.Array:
     """Min-max scaling of a latent to [0, 1] (MuZero, Appendix B)."""
     lo, hi = jnp.min(s, axis=-1, keepdims=True), jnp.max(s, axis=-1, keepdims=True)
     return (s - lo) / (hi - lo + 1e-8)
+
+
+class BoardTorso(eqx.Module):
+    """A board ``[H, W, C]`` (channels last, e.g. pgx Go's planes) -> ``[out_size]``: a 3x3 SAME
+    convolution to ``channels``, ``blocks`` residual blocks (3x3 SAME, the board keeps its size: every
+    point keeps its own features, which a strided Atari torso would pool away), ReLU, flatten, Dense."""
+
+    conv: Conv2d
+    blocks: tuple[ResidualBlock, ...]
+    dense: Dense
+
+    def __init__(self, key: jax.Array, shape: Sequence[int], out_size: int, channels: int = 32, blocks: int = 1):
+        if image_layout(shape) != "HWC":
+            raise ValueError(f"torso 'board' needs channels-last board observations [H, W, C], got shape {tuple(shape)}")
+        h, w, c = shape
+        keys = jax.random.split(key, blocks + 2)
+        self.conv = Conv2d(keys[0], c, channels, 3, 1, "SAME")
+        self.blocks = tuple(ResidualBlock(k, channels) for k in keys[1:-1])
+        self.dense = Dense(keys[-1], h * w * channels, out_size, scale=1.0)
+
+    def batch(self, x: jax.Array) -> jax.Array:
+        x = self.conv(x.astype(jnp.float32))
+        for block in self.blocks:
+            x = block(x)
+        return self.dense(jax.nn.relu(x).reshape((x.shape[0], -1)))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.batch(x[None])[0]
 
 
 class MuZeroModel(eqx.Module):
@@ -43,12 +73,14 @@ class MuZeroModel(eqx.Module):
         self.num_actions = num_actions
         self.scale_latents = scale_latents
         torso = resolve_torso(torso, obs_shape)
-        if torso == "mlp":
+        if torso == "board":
+            self.representation = BoardTorso(keys[0], obs_shape, latent_size)
+        elif torso == "mlp":
             self.representation = MLP(keys[0], math.prod(obs_shape), hidden, latent_size, activation=act)
         elif torso in TORSOS:
             self.representation = ConvEncoder(keys[0], torso, obs_shape, latent_size)
         else:
-            raise ValueError(f"unknown torso '{torso}' (expected auto, mlp, {', '.join(TORSOS)})")
+            raise ValueError(f"unknown torso '{torso}' (expected auto, mlp, board, {', '.join(TORSOS)})")
         self.dynamics = MLP(keys[1], latent_size + num_actions, hidden, latent_size, activation=act)
         self.reward_head = MLP(keys[2], latent_size, hidden, num_atoms, activation=act, out_scale=0.01)
         self.policy_head = MLP(keys[3], latent_size, hidden, num_actions, activation=act, out_scale=0.01)

@@ -400,3 +400,90 @@ def test_planning_interventions_train_end_to_end(cli, tmp_path, overrides):
     for o in overrides:
         key, value = o.split(".", 1)[1].split("=")
         assert str(agent[key]).lower() == value
+
+
+def random_go_positions(B: int = 16, moves: int = 120, seed: int = 0):
+    """States and timesteps along ``B`` games of uniformly random legal Go 9x9 moves: lists over moves."""
+    from rlk.plugins.envs.pgx_adapter import PgxEnv
+
+    env = PgxEnv("go_9x9")
+    state, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(seed), B))
+    step = jax.jit(jax.vmap(env.step))
+    states, tss, actions = [state], [ts], []
+    key = jax.random.PRNGKey(seed + 1)
+    for _ in range(moves):
+        key, k1, k2 = jax.random.split(key, 3)
+        action = jax.random.categorical(k1, jnp.where(ts.legal_action_mask, 0.0, -jnp.inf))
+        state, ts = step(state, action, jax.random.split(k2, B))
+        states.append(state), tss.append(ts), actions.append(action)
+    return env, states, tss, actions
+
+
+def test_go_area_margin_matches_pgx_scoring():
+    """The area potential read from observations equals pgx's own Tromp-Taylor count (``_count_scores``,
+    the scores its rewards use) of the mover's colour minus the other's, along random games."""
+    from pgx._src.games.go import _count_scores
+
+    from rlk.plugins.muzero.go import area_margin
+
+    _, states, tss, _ = random_go_positions(B=8, moves=100)
+    margin = jax.jit(jax.vmap(area_margin))
+    count = jax.jit(jax.vmap(lambda x: _count_scores(x, 9)))
+    checked = 0
+    for state, ts in zip(states[::7], tss[::7]):
+        scores, color = np.asarray(count(state._x)), np.asarray(state._x.color)  # color: the player to move's
+        expected = np.where(color == 0, scores[:, 0] - scores[:, 1], scores[:, 1] - scores[:, 0]) / 81.0
+        live = ~np.asarray(state.terminated)
+        np.testing.assert_allclose(np.asarray(margin(ts.observation))[live], expected[live], atol=1e-6)
+        checked += live.sum()
+    assert checked > 50 and np.abs(expected).max() > 0.1
+
+
+def test_go_area_shaping_keeps_the_games_returns():
+    """Potential-based shaping (agent.area_shaping): over a whole game the two-player Monte-Carlo
+    value targets of the shaped rewards equal the unshaped ones minus c * phi(s_j) (the area margin
+    of the player to move), so a won game is still worth +1 from the empty board; and the search's
+    env-simulator step gives the same shaped reward as the training targets for the same move."""
+    from rlk.plugins.muzero.agent import area_shaped_rewards, env_simulator_step
+    from rlk.plugins.muzero.go import area_margin
+    from rlk.plugins.muzero.simulators import make_env_simulator
+
+    c = 0.5
+    env, states, tss, actions = random_go_positions(B=4, moves=170, seed=3)
+    ts = jax.tree.map(lambda *x: jnp.stack(x), *tss)  # [T+1, B]; no auto-reset: stop at the first end
+    ts = ts._replace(info={})
+    T = len(actions)
+    ended = np.cumsum(np.asarray(ts.last), 0) > 0
+    assert ended[-1].all()  # every game ended within 170 moves (pgx Go ends at 162)
+    shaped = area_shaped_rewards(ts, c)
+    value = jnp.zeros((T + 1, 4))
+    z = np.asarray(n_step_returns(ts, value, 1.0, 200, sign=-1.0))
+    zs = np.asarray(n_step_returns(shaped, value, 1.0, 200, sign=-1.0))
+    phi = np.asarray(jax.vmap(jax.vmap(area_margin))(ts.observation))[:T]
+    live = ~ended[:T]  # positions before each game's end
+    np.testing.assert_allclose(zs[live], (z - c * phi)[live], atol=1e-5)
+    np.testing.assert_allclose(np.abs(z[0]), 1.0)  # the game's result, unchanged from the empty board
+    np.testing.assert_allclose(zs[0], z[0], atol=1e-6)
+    assert np.abs(np.asarray(shaped.reward) - np.asarray(ts.reward))[1:][live].max() > 0.05  # dense rewards
+    # The search's simulator step on the same transitions.
+    from rlk.nn.muzero_model import MuZeroModel
+
+    sim = make_env_simulator(env.spec)
+    net = MuZeroModel(jax.random.PRNGKey(0), env.spec.observation.shape, 82, 8, (16,), 81, False)  # priors, values only
+    step = env_simulator_step(sim, SUPPORT, -1.0, True, c)
+    for t in (0, 5, 60):
+        _, reward, _, _, _ = jax.jit(step)(net, (states[t], jnp.zeros(4, bool)), actions[t], jax.random.PRNGKey(0))
+        np.testing.assert_allclose(np.asarray(reward), np.asarray(shaped.reward[t + 1]), atol=1e-6)
+
+
+def test_area_shaping_and_board_torso_configs():
+    """agent.area_shaping is refused (one line) off Go; torso='board' keeps a 9x9 board's points apart."""
+    from rlk.core.errors import RlkError
+    from rlk.nn.muzero_model import BoardTorso
+
+    with pytest.raises(RlkError, match="area_shaping"):
+        make_muzero(MuZeroConfig(area_shaping=1.0), Catch().spec, loss_lookup=LOSSES.__getitem__)
+    torso = BoardTorso(jax.random.PRNGKey(0), (9, 9, 17), 8)
+    x = jnp.zeros((9, 9, 17))
+    outs = [np.asarray(torso(x.at[i, j, 0].set(1.0))) for i, j in ((0, 0), (0, 1), (4, 4))]
+    assert outs[0].shape == (8,) and min(np.abs(a - b).max() for a in outs for b in outs if a is not b) > 1e-4

@@ -55,6 +55,7 @@ from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.nn.muzero_model import MuZeroModel
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
+from rlk.plugins.muzero.go import shaped_reward
 from rlk.plugins.muzero.simulators import EnvSimulator, make_env_simulator
 
 
@@ -92,7 +93,10 @@ class MuZeroConfig(PluginConfig):
     dynamics_grad_scale: float = Field(0.5, ge=0, le=1, description="gradient scale into each next dynamics step (MuZero Appendix G: 0.5)")
     latent_size: int = Field(64, gt=0, description="model latent size (toy setting)")
     hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes (toy setting)")
-    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="representation torso: mlp, or for pixels dqn, nature, impala (MuZero's Atari torso is a residual network), minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
+    torso: Literal["auto", "mlp", "board", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="representation torso: mlp, board (board games such as go_9x9: same-padding 3x3 convolutions and a residual block that keep the board's size, rlk.nn.muzero_model.BoardTorso), or for pixels dqn, nature, impala (MuZero's Atari torso is a residual network), minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
+    area_shaping: float = Field(0.0, ge=0, description="Go (go_9x9): weight c of potential-based reward shaping with the movers' "
+                                                       "area-score margin (muzero/go.py; the game's returns and best play are "
+                                                       "unchanged, rewards become dense); 0: off")
     num_atoms: int = Field(81, ge=3, description="categorical atoms (MuZero Appendix F, Atari: 601)")
     support_max: float = Field(20.0, gt=0, description="atoms span [-max, max] in h-space (MuZero Atari: 300)")
     gamma: float = Field(0.99, ge=0, le=1, description="discount (MuZero Atari: 0.997; toy setting: 0.99)")
@@ -134,15 +138,19 @@ def model_simulator_step(support: Support, discount: float):
     return step
 
 
-def env_simulator_step(simulator: EnvSimulator, support: Support, discount: float, masked: bool):
+def env_simulator_step(simulator: EnvSimulator, support: Support, discount: float, masked: bool, area_shaping: float = 0.0):
     """One step of the true environment (planning study: the true model as the simulator) for a batch of
     embeddings ``(env state, ended)``: the environment's reward and its next state; prior and value from
     the network on the next observation (illegal actions masked out of the prior); past an episode's
-    end an absorbing state (reward, value and discount 0)."""
+    end an absorbing state (reward, value and discount 0). ``area_shaping``: Go's shaped reward (``go.py``),
+    from the observations in the game states before and after the move."""
 
     def step(net: MuZeroModel, embedding, action, key):
         state, ended = embedding
         nxt, ts = jax.vmap(simulator.env.step)(state, action, jax.random.split(key, action.shape[0]))
+        if area_shaping:
+            ts = ts._replace(reward=jax.vmap(shaped_reward, in_axes=(0, 0, 0, 0, None))(
+                ts.reward, state.observation.astype(jnp.float32), ts.observation, ts.last, area_shaping))
         p_logits, v_logits = jax.vmap(lambda o: net.predict(net.initial(o)))(ts.observation)
         if masked:
             p_logits = jnp.where(ts.legal_action_mask, p_logits, jnp.finfo(p_logits.dtype).min)
@@ -197,6 +205,15 @@ def n_step_returns(ts: TimeStep, value: jax.Array, gamma: float, n: int, sign: f
     discount = sign * gamma * ts.discount * (1.0 - ts.last.astype(jnp.float32))  # index j: the transition into j
     return jax.vmap(lambda r, d, v: rlax.n_step_bootstrapped_returns(r, d, v, n), in_axes=1, out_axes=1)(
         ts.reward[1:], discount[1:], value[1:])
+
+
+def area_shaped_rewards(ts: TimeStep, coef: float) -> TimeStep:
+    """``ts [T+1, N]`` with Go's potential-shaped rewards (``go.py``) at indices ``1..T``: the reward of
+    ``a_{t-1}`` gains ``coef * (phi_mover(s_t) - phi_mover(s_{t-1}))``, with ``phi = 0`` where the game
+    ended (after ``last`` the observation is already the next game's)."""
+    shape = lambda o, o2, last, r: jax.vmap(shaped_reward, in_axes=(0, 0, 0, 0, None))(r, o, o2, last, coef)
+    shaped = jax.vmap(shape)(ts.observation[:-1], ts.observation[1:], ts.last[1:], ts.reward[1:])
+    return ts._replace(reward=jnp.concatenate([ts.reward[:1], shaped], 0))
 
 
 def absorbing_targets(ts: TimeStep, targets: dict, support: Support, K: int) -> dict:
@@ -264,7 +281,9 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
     masked = spec.has_legal_action_mask
     support = Support(-c.support_max, c.support_max, c.num_atoms)
     simulator = make_env_simulator(spec) if c.simulator == "env" else None
-    step = None if simulator is None else env_simulator_step(simulator, support, sign * c.gamma, masked)
+    if c.area_shaping and not spec.name.startswith("go_"):
+        raise RlkError(f"agent.area_shaping is a Go reward (area score); env '{spec.name}' is not Go: leave it 0")
+    step = None if simulator is None else env_simulator_step(simulator, support, sign * c.gamma, masked, c.area_shaping)
     recurrent_fn = make_recurrent_fn(support, c.gamma, c.rollout_steps, sign, step)
     if c.value_bounds is None:
         qtransform = mctx.qtransform_by_parent_and_siblings
@@ -347,6 +366,8 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
             mask = flat(ts.legal_action_mask) if masked else None
             out, _ = search(state.target_params, flat(ts.observation), search_key, c.num_simulations, False, mask)
             policy = out.action_weights.reshape((T, N, A))
+        if c.area_shaping:
+            ts = area_shaped_rewards(ts, c.area_shaping)
         target = state.target_params
         v = logits_to_scalar(jax.vmap(jax.vmap(lambda o: target.predict(target.initial(o))[1]))(ts.observation), support)
         z = n_step_returns(ts, v, c.gamma, c.td_steps, sign)  # [T, N]
