@@ -33,6 +33,7 @@ from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
 from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
+from rlk.nn import shuffle
 from rlk.plugins.actor_critic.networks import Categorical, apply_batch, make_actor_critic, policy_and_value
 from rlk.plugins.hindsight_value import himo as himo_lib
 
@@ -177,7 +178,7 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
 
         def epoch(carry, epoch_key):
             params, opt_state = carry
-            perm = jax.random.permutation(epoch_key, T * B)
+            perm = shuffle.permutation(epoch_key, T * B)  # top_k, not a sort: ~7% of an update on CPU
             shuffled = jax.tree.map(lambda x: x[perm].reshape((n_mb, -1) + x.shape[1:]), data)
 
             def minibatch(carry, batch):
