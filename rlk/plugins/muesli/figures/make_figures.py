@@ -94,7 +94,10 @@ def main():
             axes[0].plot(steps, ret, color=COLOURS[agent], alpha=0.8, label=label if i == 0 else None)
             axes[1].plot(wall, ret, color=COLOURS[agent], alpha=0.8)
     axes[0].set_xlabel("env steps")
-    axes[1].set_xlabel("wall-clock seconds (compile included)")
+    walls = [s["wall_s"] for s in summaries.values()]
+    if max(walls) > 5 * min(walls):  # one agent far slower: a log axis keeps the fast ones readable
+        axes[1].set_xscale("log")
+    axes[1].set_xlabel("wall-clock seconds (compile included)" + (", log scale" if max(walls) > 5 * min(walls) else ""))
     for ax in axes:
         ax.set_ylabel("training episode return")
         ax.grid(alpha=0.3)
