@@ -261,3 +261,33 @@ def test_independence_loss_removes_the_leak_a_fresh_probe_sees():
     assert free["acc_probe"] > free["acc_policy"] + 0.1
     assert constrained["kl_probe"] < 0.2 * free["kl_probe"]
     assert constrained["acc_probe"] < free["acc_probe"] - 0.05
+
+
+def test_key_to_door_noise_hindsight_is_the_apple_noise_whatever_the_actions():
+    cfg = KeyToDoorConfig(apples="high", hindsight="noise")
+    env = KeyToDoor(cfg)
+
+    def noise_seq(policy_seed):
+        s, ts = env.reset(jax.random.PRNGKey(0))
+
+        def step(carry, k):
+            s, pk = carry
+            pk, ak = jax.random.split(pk)
+            s2, ts2 = env.step(s, jax.random.randint(ak, (), 0, 4), k)
+            eaten = ts2.reward != 0.0
+            return (s2, pk), (ts2.info["hindsight"], ts2.reward, eaten, s.t)
+
+        _, out = jax.lax.scan(step, (s, jax.random.PRNGKey(policy_seed)), jax.random.split(jax.random.PRNGKey(1), env.length))
+        return [np.asarray(x) for x in out]
+
+    h1, r1, eaten1, t = noise_seq(10)
+    h2, r2, _, _ = noise_seq(11)
+    assert np.all(h1[:, 1:] == 0.0)
+    apple_phase = (t >= cfg.key_steps) & (t < cfg.key_steps + cfg.apple_steps)
+    assert np.all(h1[~apple_phase, 0] == 0.0) and np.all(np.abs(h1[apple_phase, 0]) > 0.0)
+    np.testing.assert_array_equal(h1, h2)  # the same noise under different actions
+    assert not np.array_equal(r1, r2)
+    # an eaten apple's reward is 1 + the noise the hindsight shows
+    e = eaten1 & apple_phase
+    assert e.any()
+    np.testing.assert_allclose(r1[e], cfg.apple_reward + h1[e, 0], rtol=1e-5)

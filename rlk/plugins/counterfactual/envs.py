@@ -18,7 +18,9 @@ its statistic of the future; the policy never sees it.
   each apple eaten gives ``apple_reward`` (``apples='low'``) or ``apple_reward + apple_std * z``,
   ``z ~ N(0, 1)`` (``apples='high'``). Phase 3 (one step): the door opens for any action and
   gives ``door_reward`` if the agent holds the key, 0 otherwise. Episodes have a fixed length
-  ``key_steps + apple_steps + 1``.
+  ``key_steps + apple_steps + 1``. ``hindsight='noise'`` replaces ``info['hindsight']`` by the apple
+  noise ``apple_std * z`` drawn at each apple-phase step (whether or not an apple is eaten): a
+  statistic of the future that is independent of the actions by construction (an oracle ``Phi``).
 """
 
 from __future__ import annotations
@@ -103,6 +105,10 @@ class KeyToDoorConfig(PluginConfig):
     apple_reward: float = Field(1.0, description="reward of an apple (its mean under apples='high')")
     apple_std: float = Field(5.0, ge=0, description="std of an apple's reward under apples='high'")
     door_reward: float = Field(5.0, description="reward of opening the door with the key (phase 3)")
+    hindsight: Literal["observation", "noise", "apples"] = Field(
+        "observation", description="info['hindsight']: the next observation; 'noise': only the apple noise "
+                                   "apple_std * z drawn at that step (eaten or not; independent of the actions); "
+                                   "'apples': only the apple reward of that step (not the door's); zero-padded")
 
 
 class KeyToDoorState(NamedTuple):
@@ -182,6 +188,11 @@ class KeyToDoor(Environment):
         done = t == self.length
         s = KeyToDoorState(t, pos, items, has_key)
         obs = self.observe(s)
+        if c.hindsight == "observation":
+            hindsight = obs
+        else:
+            value = jnp.where(phase == 1, noise, 0.0) if c.hindsight == "noise" else jnp.where(phase == 1, reward, 0.0)
+            hindsight = jnp.zeros_like(obs).at[0].set(value)
         ts = TimeStep(obs, reward.astype(jnp.float32), jnp.where(done, 0.0, 1.0).astype(jnp.float32), done,
-                      info={"hindsight": obs})
+                      info={"hindsight": hindsight})
         return s, ts

@@ -45,6 +45,12 @@ RUNS = {  # label -> (agent, env, extra -o options)
     "pg_baseline/bandit-feedback": ("pg_baseline", "bandit-feedback", ()),
     "cca/key-to-door": ("cca", "key-to-door", K2D_OPTIONS),
     "cca(reward-only Phi)/key-to-door": ("cca", "key-to-door", K2D_OPTIONS + ("agent.hindsight_inputs=reward",)),
+    # Phi reads only the apple noise z of each step (eaten or not): independent of the actions by construction
+    "cca(oracle)/key-to-door": ("cca", "key-to-door", K2D_OPTIONS + ("env.hindsight=noise",
+                                                                    "agent.hindsight_inputs=features")),
+    # Phi reads only the apple rewards (the door reward left out): what the key-phase steps should condition on
+    "cca(apples)/key-to-door": ("cca", "key-to-door", K2D_OPTIONS + ("env.hindsight=apples",
+                                                                    "agent.hindsight_inputs=features")),
     "pg_baseline/key-to-door": ("pg_baseline", "key-to-door", K2D_OPTIONS),
 }
 
