@@ -111,6 +111,37 @@ class Transition(NamedTuple):
     episode_return: jax.Array
 
 
+# -- GAE and the loss ---------------------------------------------------------------------------
+def gae_advantages(traj: Transition, last_val, config: dict):
+    """GAE(lambda) advantages and value targets ``[T, B]``, the trace cut at every episode end."""
+
+    def _gae(carry, t):
+        gae, next_value = carry
+        not_done = 1.0 - t.done.astype(jnp.float32)
+        delta = t.reward + config["GAMMA"] * next_value * not_done - t.value
+        gae = delta + config["GAMMA"] * config["GAE_LAMBDA"] * not_done * gae
+        return (gae, t.value), gae
+
+    _, advantages = jax.lax.scan(_gae, (jnp.zeros_like(last_val), last_val), traj, reverse=True)
+    return advantages, advantages + traj.value
+
+
+def ppo_loss(params, traj: Transition, gae, targets, config: dict, net=None):
+    """Clipped surrogate + 0.5 clipped value loss - 0.01 entropy on one minibatch; (total, aux)."""
+    logits, value = (net or network)(params, traj.obs)
+    log_p = jax.nn.log_softmax(logits)
+    log_prob = jnp.take_along_axis(log_p, traj.action[:, None], -1)[:, 0]
+    v_clipped = traj.value + jnp.clip(value - traj.value, -config["CLIP_EPS"], config["CLIP_EPS"])
+    value_loss = 0.5 * jnp.mean(jnp.maximum(jnp.square(value - targets), jnp.square(v_clipped - targets)))
+    ratio = jnp.exp(log_prob - traj.log_prob)
+    adv = (gae - gae.mean()) / (gae.std() + 1e-8)
+    clipped = jnp.clip(ratio, 1.0 - config["CLIP_EPS"], 1.0 + config["CLIP_EPS"])
+    actor_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
+    entropy = jnp.mean(-jnp.sum(jnp.exp(log_p) * log_p, axis=-1))
+    total = actor_loss + config["VF_COEF"] * value_loss - config["ENT_COEF"] * entropy
+    return total, (value_loss, actor_loss, entropy)
+
+
 # -- training -----------------------------------------------------------------------------------
 def make_train(config: dict, env: Any):
     config = {**CONFIG, **config}
@@ -153,16 +184,7 @@ def make_train(config: dict, env: Any):
 
             # 2. advantages (GAE, cut at every episode end)
             _, last_val = network(params, last_obs)
-
-            def _gae(carry, t):
-                gae, next_value = carry
-                not_done = 1.0 - t.done.astype(jnp.float32)
-                delta = t.reward + config["GAMMA"] * next_value * not_done - t.value
-                gae = delta + config["GAMMA"] * config["GAE_LAMBDA"] * not_done * gae
-                return (gae, t.value), gae
-
-            _, advantages = jax.lax.scan(_gae, (jnp.zeros_like(last_val), last_val), traj, reverse=True)
-            targets = advantages + traj.value
+            advantages, targets = gae_advantages(traj, last_val, config)
 
             # 3. epochs of minibatch SGD
             def _update_epoch(update_state, _):
@@ -171,19 +193,7 @@ def make_train(config: dict, env: Any):
                     traj, gae, targets = batch
 
                     def _loss_fn(params):
-                        logits, value = network(params, traj.obs)
-                        log_p = jax.nn.log_softmax(logits)
-                        log_prob = jnp.take_along_axis(log_p, traj.action[:, None], -1)[:, 0]
-                        v_clipped = traj.value + jnp.clip(value - traj.value, -config["CLIP_EPS"], config["CLIP_EPS"])
-                        value_loss = 0.5 * jnp.mean(jnp.maximum(jnp.square(value - targets),
-                                                                jnp.square(v_clipped - targets)))
-                        ratio = jnp.exp(log_prob - traj.log_prob)
-                        adv = (gae - gae.mean()) / (gae.std() + 1e-8)
-                        clipped = jnp.clip(ratio, 1.0 - config["CLIP_EPS"], 1.0 + config["CLIP_EPS"])
-                        actor_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
-                        entropy = jnp.mean(-jnp.sum(jnp.exp(log_p) * log_p, axis=-1))
-                        total = actor_loss + config["VF_COEF"] * value_loss - config["ENT_COEF"] * entropy
-                        return total, (value_loss, actor_loss, entropy)
+                        return ppo_loss(params, traj, gae, targets, config)
 
                     (loss, aux), grads = jax.value_and_grad(_loss_fn, has_aux=True)(params)
                     updates, opt_state = tx.update(grads, opt_state, params)

@@ -71,7 +71,7 @@ def peer_pieces(env, s, transposed: bool):
 
     if transposed:
         params = jax.tree.map(lambda x: x.T if x.ndim == 2 else x, params)
-    B, T, eps = c["NUM_ENVS"], c["NUM_STEPS"], c["CLIP_EPS"]
+    B, T = c["NUM_ENVS"], c["NUM_STEPS"]
 
     def env_step(carry, _):
         env_state, obs, key = carry
@@ -91,28 +91,11 @@ def peer_pieces(env, s, transposed: bool):
 
     def one_update(p, opt_state, key):
         _, last_value = network(p, last_obs)
-
-        def gae_step(carry, t):
-            gae, next_value = carry
-            not_done = 1.0 - t.done.astype(jnp.float32)
-            delta = t.reward + c["GAMMA"] * next_value * not_done - t.value
-            gae = delta + c["GAMMA"] * c["GAE_LAMBDA"] * not_done * gae
-            return (gae, t.value), gae
-
-        _, adv = jax.lax.scan(gae_step, (jnp.zeros_like(last_value), last_value), traj, reverse=True)
-        data = jax.tree.map(lambda x: x.reshape((B * T,) + x.shape[2:]), (traj, adv, adv + traj.value))
+        adv, target = peer.gae_advantages(traj, last_value, c)
+        data = jax.tree.map(lambda x: x.reshape((B * T,) + x.shape[2:]), (traj, adv, target))
 
         def loss_fn(p, batch):
-            tr, gae, target = batch
-            logits, value = network(p, tr.obs)
-            log_p = jax.nn.log_softmax(logits)
-            ratio = jnp.exp(jnp.take_along_axis(log_p, tr.action[:, None], -1)[:, 0] - tr.log_prob)
-            v_clip = tr.value + jnp.clip(value - tr.value, -eps, eps)
-            v_loss = 0.5 * jnp.mean(jnp.maximum(jnp.square(value - target), jnp.square(v_clip - target)))
-            a = (gae - gae.mean()) / (gae.std() + 1e-8)
-            pg = -jnp.mean(jnp.minimum(ratio * a, jnp.clip(ratio, 1 - eps, 1 + eps) * a))
-            entropy = jnp.mean(-jnp.sum(jnp.exp(log_p) * log_p, axis=-1))
-            return pg + c["VF_COEF"] * v_loss - c["ENT_COEF"] * entropy
+            return peer.ppo_loss(p, *batch, c, net=network)[0]
 
         def minibatch(carry, batch):
             p, o = carry
