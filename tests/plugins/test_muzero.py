@@ -487,3 +487,33 @@ def test_area_shaping_and_board_torso_configs():
     x = jnp.zeros((9, 9, 17))
     outs = [np.asarray(torso(x.at[i, j, 0].set(1.0))) for i, j in ((0, 0), (0, 1), (4, 4))]
     assert outs[0].shape == (8,) and min(np.abs(a - b).max() for a in outs for b in outs if a is not b) > 1e-4
+
+
+@pytest.mark.parametrize("opening", [(40, 81), (81,)])
+def test_go_search_over_the_true_game_sees_the_movers_win(opening):
+    """Hand-made Go positions where the player to move wins by passing (the opponent just passed): after
+    black's centre stone and white's pass, black owns the whole board; after black's opening pass, white
+    leads by komi. The search over the true game (simulator='env', untrained network) values the pass
+    +1 for the player to move, black or white, whichever pgx player id plays that colour, and picks it:
+    the adapter's reward (the mover's), the search's two-player signs and the root agree."""
+    from rlk.plugins.envs.pgx_adapter import PgxEnv
+
+    env = PgxEnv("go_9x9")
+    B = 4  # pgx draws which player id is black from the reset key
+    parts = make_muzero_parts(MuZeroConfig(simulator="env"), env.spec, loss_lookup=LOSSES.__getitem__)
+    state, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), B))
+    assert len(set(np.asarray(ts.current_player).tolist())) == 2
+    for move in opening:
+        state, ts = jax.vmap(env.step)(state, jnp.full(B, move), jax.random.split(jax.random.PRNGKey(1), B))
+    assert not np.asarray(ts.last).any()
+    # A network that knows nothing: uniform prior and value 0 everywhere (zeroed heads), so the search
+    # tries every move once before it repeats one, and only the game's rewards tell the moves apart.
+    net = parts.agent.init(jax.random.PRNGKey(2)).params
+    zero = lambda tree: jax.tree.map(jnp.zeros_like, tree)
+    net = eqx.tree_at(lambda n: (n.policy_head, n.value_head), net, (zero(net.policy_head), zero(net.value_head)))
+    out, _ = jax.jit(parts.search, static_argnums=(3, 4))(net, ts.observation, jax.random.PRNGKey(3), 120, False,
+                                                           ts.legal_action_mask, state)
+    q = np.asarray(out.search_tree.qvalues(jnp.zeros(B, jnp.int32)))
+    np.testing.assert_allclose(q[:, 81], 1.0, atol=1e-6)
+    assert (q[:, :81] < 0.5).all()
+    np.testing.assert_array_equal(np.asarray(jnp.argmax(out.action_weights, -1)), 81)
