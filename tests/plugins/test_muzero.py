@@ -287,14 +287,17 @@ def test_go_trains_end_to_end_and_plays_random(cli, tmp_path):
     """A (tiny) Go 9x9 run trains through the CLI; ``rlk play`` plays it against random legal moves."""
     tiny = ["agent.num_envs=4", "agent.unroll_length=4", "agent.num_sgd_steps=1", "agent.replay_capacity=64",
             "agent.num_simulations=2", "agent.eval_simulations=2", "agent.latent_size=16", "agent.hidden_sizes=[32]",
-            "agent.gamma=1.0", "agent.value_bounds=[-1,1]", "log_every_steps=32", "eval_episodes=1"]
+            "agent.gamma=1.0", "agent.value_bounds=[-1,1]", "agent.area_shaping=1.0", "env.pass_after_moves=40",
+            "log_every_steps=32", "eval_episodes=1"]
     args = [a for o in tiny for a in ("-o", o)]
     cli("train", "--agent", "muzero", "--env", "go_9x9", "-q", "--steps", "64", "--run-dir", str(tmp_path / "run"), *args)
     assert summary(tmp_path / "run")["env_steps"] >= 64
     out = cli("play", str(tmp_path / "run"), "--opponent", "random", "--games", "4", "--json").stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["games"] == 4 and result["wins"] + result["losses"] + result["draws"] == 4
-    assert 0.0 <= result["win_rate"] <= 1.0 and result["agent_black"] == 2
+    assert 0.0 <= result["win_rate"] <= 1.0 and result["agent_black"] == 2 and not result["standard_rules"]
+    out = cli("play", str(tmp_path / "run"), "--games", "2", "--standard-rules", "--json").stdout
+    assert json.loads(out.strip().splitlines()[-1])["standard_rules"]
 
 
 def np_n_step(reward, discount, value, gamma, n):

@@ -73,8 +73,10 @@ def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: in
             "wins_as_white": int(np.sum((outcome > 0) & ~agent_first))}
 
 
-def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random") -> dict[str, Any]:
-    """Plays the agent saved in ``run_dir``'s last checkpoint (its first seed) against ``opponent``."""
+def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random", standard_rules: bool = False) -> dict[str, Any]:
+    """Plays the agent saved in ``run_dir``'s last checkpoint (its first seed) against ``opponent``,
+    under the run's env options, or the game's defaults with ``standard_rules`` (e.g. a run trained
+    with Go's ``pass_after_moves`` rule variant then plays pgx's standard Go)."""
     from rlk.core.checkpoint import Checkpointer
     from rlk.core.config import plugin_config
     from rlk.core.run import Run, has_checkpoint, load_run_config, resolve
@@ -85,7 +87,10 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random")
     if not has_checkpoint(run_dir):
         raise RlkError(f"run folder '{run_dir}' holds no checkpoint")
     resolved = resolve(config)
-    env = resolved.env.factory(plugin_config(config.env, resolved.env.config))
+    env_config = plugin_config(config.env, resolved.env.config)
+    if standard_rules and env_config is not None:
+        env_config = type(env_config)()
+    env = resolved.env.factory(env_config)
     if not isinstance(env, Environment):
         raise RlkError(f"rlk play needs a JAX environment; env '{config.env.name}' is not one")
     agent_config = plugin_config(config.agent, resolved.agent.config)
@@ -98,7 +103,8 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random")
     params = jax.tree.map(lambda x: jnp.asarray(x)[0], jax.device_get(state.learner.params))
     true_state = getattr(agent_config, "simulator", "model") == "env"
     result = play_match(agent, env, params, games, seed, true_state_as_actor_state=true_state)
-    return {"run": str(run_dir), "agent": config.agent.name, "env": config.env.name, "opponent": opponent, **result}
+    return {"run": str(run_dir), "agent": config.agent.name, "env": config.env.name, "opponent": opponent,
+            "standard_rules": standard_rules, **result}
 
 
 def register_play_command(app: Any) -> None:
@@ -112,10 +118,12 @@ def register_play_command(app: Any) -> None:
         opponent: str = typer.Option("random", help="the opponent: random (uniform over legal moves)"),
         games: int = typer.Option(100, min=1, help="games; the agent plays black in half of them"),
         seed: int = typer.Option(0, help="random seed of the match"),
+        standard_rules: bool = typer.Option(False, "--standard-rules",
+                                            help="the game's default rules (env options off), not the run's"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
     ):
         """Play a trained two-player agent against an opponent and print its win rate."""
-        result = play_run(run_dir, games, seed, opponent)
+        result = play_run(run_dir, games, seed, opponent, standard_rules)
         if as_json:
             print(json.dumps(result))
         else:
