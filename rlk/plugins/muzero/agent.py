@@ -24,7 +24,9 @@ The study's knobs (section 4 of Hamrick et al.):
 Two-player games (``spec.num_players == 2``, players alternating, e.g. pgx ``go_9x9``): self-play, with
 rewards the mover's and values the player to move's, so the search's discount is ``-gamma`` (mctx's
 convention) and the n-step value targets flip sign each move; the legal-action mask restricts the
-root of every search, the prior when acting without search, and Reanalyse's searches.
+root of every search, the prior when acting without search, and Reanalyse's searches. Go only:
+``area_shaping`` adds potential-based shaping with the area-score margin (``go.py``) to the rewards of
+the training targets and of the true-environment simulator.
 
 Defaults are the paper's where they transfer, and a "toy setting" tuned on Catch where they do not
 (the paper trains for hundreds of thousands of steps on large batches; here a run is 150k env steps

@@ -1,0 +1,20 @@
+"""An untrained MuZero in `play_match` (the `rlk play` harness) vs a uniformly random player. Usage:
+python -m rlk.plugins.muzero.go_untrained [agent_field=value ...] [games=N], e.g. simulator=env area_shaping=1.0.
+A diagnostic script, not part of the plugin."""
+import sys, time, jax
+from rlk.plugins.envs.pgx_adapter import PgxEnv
+from rlk.plugins.muzero.play import play_match
+from rlk.plugins.muzero.agent import MuZeroConfig, make_muzero
+from rlk.plugins.muzero.losses import LOSSES
+
+if __name__ == "__main__":
+    env = PgxEnv("go_9x9")
+    kw = {}
+    for a in sys.argv[1:]:
+        k, v = a.split("="); kw[k] = v
+    games = int(kw.pop("games", 100))
+    cfg = MuZeroConfig(**{"search": "gumbel", "gamma": 1.0, "value_bounds": (-1, 1), **kw})
+    ag = make_muzero(cfg, env.spec, loss_lookup=LOSSES.__getitem__)
+    p = ag.init(jax.random.PRNGKey(0)).params
+    t = time.time(); r = play_match(ag, env, p, games, 0, true_state_as_actor_state=cfg.simulator == "env")
+    print(sys.argv[1:], r, f"{time.time() - t:.0f}s", flush=True)
