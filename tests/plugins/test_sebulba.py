@@ -83,14 +83,15 @@ def test_nan_loss_stops_run_and_keeps_last_good_checkpoint(cli, tmp_path, plugin
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_mid_chunk_stops_within_seconds_with_checkpoint(tmp_path, plugin_path, signum):
-    """One compiled call (log_every_steps) is 2M env steps here, many minutes; a signal ends it after
-    the update in progress, the checkpoint is saved and the run exits as interrupted."""
+    """One call of the run loop (log_every_steps) is 50M env steps here, hours; a signal ends it after
+    the update in progress, the checkpoint is saved and the run exits as interrupted (well inside the
+    communicate timeout, which a run that finished its call first would hit)."""
     run, started = tmp_path / "run", tmp_path / "started"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env.update({"JAX_PLATFORMS": "cpu", "PYTHONPATH": os.pathsep.join([str(plugin_path), os.environ.get("PYTHONPATH", "")]),
                 "EXPLODE_AFTER": "1000000000", "STARTED_FILE": str(started)})
-    proc = subprocess.Popen([sys.executable, "-m", "rlk.cli", "train", "--env", "exploding-catch", "--steps", "4000000",
-                             "-q", "--run-dir", str(run), "-o", "log_every_steps=2000000"],
+    proc = subprocess.Popen([sys.executable, "-m", "rlk.cli", "train", "--env", "exploding-catch", "--steps", "100000000",
+                             "-q", "--run-dir", str(run), "-o", "log_every_steps=50000000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.time() + 240
@@ -99,10 +100,8 @@ def test_signal_mid_chunk_stops_within_seconds_with_checkpoint(tmp_path, plugin_
         assert started.exists(), proc.communicate(timeout=30)
         time.sleep(3)  # the learner is mid-chunk
         assert proc.poll() is None
-        t0 = time.time()
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=120)  # the whole chunk would take many minutes
-        waited = time.time() - t0
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -110,7 +109,6 @@ def test_signal_mid_chunk_stops_within_seconds_with_checkpoint(tmp_path, plugin_
     assert proc.returncode == 128 + signum, (proc.returncode, out, err)
     assert "Traceback" not in err and f"{signal.Signals(signum).name}: stopped at" in err, err
     assert any(p.name.isdigit() for p in (run / "checkpoints").iterdir())
-    assert waited < 60, waited
     rows = (run / "metrics.csv").read_text().splitlines()
     assert len(rows) == 2  # the interrupted call's row
 
