@@ -213,7 +213,7 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
 
     def init(key):
         net = MuZeroModel(key, spec.observation.shape, A, c.latent_size, c.hidden_sizes, c.num_atoms, torso=c.torso)
-        obs = jnp.zeros(spec.observation.shape, jnp.float32)
+        obs = jnp.zeros(spec.observation.shape, spec.observation.dtype)
         steps = lambda n, tree: jax.tree.map(lambda x: jnp.zeros((n,) + x.shape, x.dtype), tree)
         example = {"timestep": steps(T + 1, TimeStep(obs, jnp.float32(0), jnp.float32(1), jnp.bool_(False))),
                    "action": jnp.zeros((T,), jnp.int32), "log_prob": jnp.zeros((T,), jnp.float32)}
