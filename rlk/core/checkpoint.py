@@ -10,6 +10,10 @@ saves them with an orbax manager restricted to itself. ``restore`` reads on ever
 folder must be on a file system every host sees) and places each leaf into the template's sharding,
 each process building its own shards. The files are the same as a one-process run's, so either
 kind of run resumes or evaluates the other's checkpoints.
+
+Every checkpoint records ``FORMAT`` in its meta: a checkpoint of another format (e.g. one saved
+before rlk's MLP weights became ``[in, out]``, whose square layers would otherwise load transposed)
+is refused with a one-line error, as is one whose tree or shapes differ from the run's state.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from typing import Any, Optional
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from rlk.core.errors import RlkError
+
+FORMAT = 2  # 2: MLP weights [in, out] (rlk.nn.torsos.Linear); 1 (no "format" key): [out, in]
 
 
 def _flat(state: Any) -> dict[str, Any]:
@@ -79,6 +87,7 @@ class Checkpointer:
         self._last = call
         if self.manager is None:  # many hosts: only process 0 writes
             return
+        meta = {**meta, "format": float(FORMAT)}
         tree = {"state": _flat(state), "meta": {k: np.asarray(v) for k, v in meta.items()}}
         self.manager.save(call, args=ocp.args.StandardSave(tree))
         self.manager.wait_until_finished()
@@ -108,13 +117,23 @@ class Checkpointer:
         abstract = {  # numpy leaves restore as numpy, whatever sharding the saving run had
             "state": jax.tree.map(lambda x: x if isinstance(x, np.ndarray) else ocp.utils.to_shape_dtype_struct(x),
                                   _flat(template)),
-            "meta": {k: jax.ShapeDtypeStruct((), np.float64) for k in meta_keys},
+            "meta": {k: jax.ShapeDtypeStruct((), np.float64) for k in [*meta_keys, "format"]},
         }
-        tree = manager.restore(call, args=ocp.args.StandardRestore(abstract))
+        try:
+            tree = manager.restore(call, args=ocp.args.StandardRestore(abstract))
+        except ValueError as err:  # orbax: another tree or shape (another config, or an older rlk)
+            first = str(err).strip().splitlines()[0].rstrip(":")
+            raise RlkError(f"the checkpoint of step {call} in {self.directory} does not fit this run's state "
+                           f"(saved with another config or an older rlk?): {first}") from None
         leaves = [tree["state"][f"{i:05d}"] if np.size(like) > 0 else _empty_like(like)
                   for i, like in enumerate(jax.tree.leaves(template))]
         state = jax.tree.unflatten(jax.tree.structure(template), leaves)
-        return call, state, {k: float(v) for k, v in tree["meta"].items()}
+        meta = {k: float(v) for k, v in tree["meta"].items()}
+        saved_format = meta.pop("format")
+        if saved_format != FORMAT:
+            raise RlkError(f"the checkpoint of step {call} in {self.directory} has format {saved_format:g}, "
+                           f"this rlk reads format {FORMAT}")
+        return call, state, meta
 
     def close(self) -> None:
         if self.manager is not None:

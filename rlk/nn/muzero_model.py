@@ -87,7 +87,9 @@ class MuZeroModel(eqx.Module):
         self.value_head = MLP(keys[4], latent_size, hidden, num_atoms, activation=act, out_scale=0.01)
 
     def initial(self, observation: jax.Array) -> jax.Array:
-        """One observation -> latent ``[D]``."""
+        """One observation -> latent ``[D]``; uint8 pixels (Atari, 0..255) are scaled to [0, 1] first."""
+        if observation.dtype == jnp.uint8:
+            observation = observation.astype(jnp.float32) / 255.0
         s = self.representation(observation)
         return scale_latent(s) if self.scale_latents else s
 

@@ -105,3 +105,13 @@ def test_muzero_model_with_a_conv_representation():
     assert latent.shape == nxt.shape == (2, 8) and reward.shape == value.shape == (2, 5) and policy.shape == (2, 3)
     np.testing.assert_allclose(np.asarray(latent[0]), np.asarray(jax.jit(lambda m, o: m.initial(o))(model, obs[0])), rtol=1e-5, atol=1e-5)
     assert not np.allclose(np.asarray(latent[0]), np.asarray(latent[1]))  # the pixels reach the latent
+
+
+def test_muzero_model_scales_uint8_pixels_like_floats():
+    """Atari frames arrive as uint8 0..255: the representation sees them as [0, 1] floats."""
+    from rlk.nn.muzero_model import MuZeroModel
+
+    model = MuZeroModel(jax.random.PRNGKey(0), (8, 8, 2), 3, 16, (32,), 11)
+    pixels = jax.random.randint(jax.random.PRNGKey(1), (8, 8, 2), 0, 256).astype(jnp.uint8)
+    np.testing.assert_allclose(np.asarray(model.initial(pixels)),
+                               np.asarray(model.initial(pixels.astype(jnp.float32) / 255.0)), rtol=1e-6, atol=1e-6)
