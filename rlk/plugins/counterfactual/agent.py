@@ -19,6 +19,12 @@ loss sees ``Phi`` through a classifier with stopped parameters and a stopped pol
 losses see stopped critics; ``V(X, Phi)`` and ``Q(X, Phi, .)`` train ``Phi`` (it learns what in the
 future predicts the return).
 
+Two options beyond the paper's CCA-PG (README, round 3): ``critic_weighting='hindsight'`` weights the
+all-action term by the hindsight classifier (``losses.cca_surrogate``: unbiased for any ``Phi`` when
+``h`` is the true posterior), and ``hindsight_inputs='innovations'``/``'reward_innovations'`` feeds the
+GRU the prediction errors of a one-step model ``m(X_t, A_t)`` (``hindsight_innovations``), so that
+``Phi`` is mean-independent of the action by construction (not in the paper).
+
 Hyperparameters are chosen for the small CPU experiments of this plugin (README), not copied
 from the paper's tables (its agents are IMPALA-style with LSTMs and larger environments).
 """
@@ -45,7 +51,9 @@ from rlk.plugins.counterfactual.losses import HINDSIGHT_LOSSES, sg
 from rlk.plugins.counterfactual.networks import CCANetwork, hindsight_statistic, make_network
 
 CCA_WEIGHTS = {"cca_policy": 1.0, "cca_fc_critic": 0.5, "cca_hindsight_classifier": 1.0,
-               "cca_independence": 1.0, "value": 0.5, "entropy": 0.01}
+               "cca_independence": 1.0, "value": 0.5, "entropy": 0.01,
+               "cca_hindsight_model": 1.0}  # zero unless hindsight_inputs is '(reward_)innovations'
+
 PG_WEIGHTS = {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01}
 
 
@@ -65,9 +73,20 @@ class CCAConfig(PluginConfig):
     gamma: float = Field(1.0, ge=0, le=1, description="discount (the illustrative tasks are short and episodic)")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes of every head")
     hindsight_size: int = Field(32, gt=0, description="size of the hindsight statistic Phi (GRU state)")
-    hindsight_inputs: Literal["all", "reward", "features"] = Field(
+    hindsight_inputs: Literal["all", "reward", "features", "innovations", "reward_innovations"] = Field(
         "all", description="what the hindsight GRU reads after each action: 'all' (info['hindsight'] or the next "
-                           "observation, and the reward), 'reward' (the rewards only) or 'features' (no rewards)")
+                           "observation, and the reward), 'reward' (the rewards only), 'features' (no rewards) or "
+                           "'innovations' (not in the paper: 'all' minus its prediction sg m(X_t, A_t) by a one-step "
+                           "model trained by the cca_hindsight_model loss; each step's innovation has conditional mean "
+                           "zero given the past and A_t, so Phi is mean-independent of A_t to first order; "
+                           "agent.hindsight_innovations); 'reward_innovations': the same with the feature innovations "
+                           "zeroed (the GRU reads r_{t+1} - m_r(X_t, A_t) only)")
+    critic_weighting: Literal["policy", "hindsight"] = Field(
+        "policy", description="weights w(a) of the all-action term sum_a w(a) grad log pi(a|X) Q(X, Phi, a) of "
+                              "cca_policy: 'policy' (w = pi, the paper's CCA-PG, unbiased only if Phi is independent "
+                              "of A given X) or 'hindsight' (w = h(a|X, Phi) from the classifier as it was before this "
+                              "update: the hindsight-ratio form, unbiased for any Phi when h is the true posterior; "
+                              "losses.cca_surrogate)")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: dict(CCA_WEIGHTS),
         description="named losses and weights; cca_independence is the independence weight lambda",
@@ -112,9 +131,41 @@ def hindsight_features(ts: TimeStep, hindsight_inputs: str = "all") -> tuple[jax
     return features, rewards
 
 
+def hindsight_innovations(net: CCANetwork, ts: TimeStep, action: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(features [T, B, F], rewards [T, B], prediction [T, B, F + 1])``: what followed each action minus
+    its one-step prediction ``sg m(X_t, A_t)`` (``hindsight_inputs='innovations'``; not in the paper).
+
+    With ``y_{t+1} = [f_{t+1}; r_{t+1}]`` and ``m = E[y_{t+1} | X_t, A_t]``, the innovation
+    ``e_{t'+1} = y_{t'+1} - m(X_{t'}, A_{t'})`` has ``E[e_{t'+1} | X_t, A_t] = 0`` for every ``t' >= t``
+    (tower rule), so any statistic linear in the innovations is mean-independent of ``A_t`` given ``X_t``:
+    the first-order leak that biases CCA-PG (README, point 3) is gone by construction, up to ``m``'s error.
+    Deterministic consequences of the actions (Key-to-Door's moves, eaten apples' unit reward, the door)
+    are predicted and drop out; the luck (apple noise, the bandit's ``eps``) stays.
+    """
+    features, rewards = hindsight_features(ts, "all")
+    T, B = action.shape[:2]
+    obs = ts.observation[:-1].reshape(T, B, -1).astype(jnp.float32)
+    x_a = jnp.concatenate([obs, jax.nn.one_hot(action, net.model.layers[0].weight.shape[0] - obs.shape[-1])], -1)
+    pred = net.model.batch(x_a.reshape(T * B, -1)).reshape(T, B, -1)
+    f = features.reshape(T, B, -1).astype(jnp.float32)
+    p = sg(pred)
+    return f - p[..., :-1], rewards - p[..., -1], pred
+
+
+def hindsight_inputs_of(net: CCANetwork, ts: TimeStep, action: jax.Array, hindsight_inputs: str) -> tuple[jax.Array, jax.Array]:
+    """What the hindsight GRU reads: ``hindsight_features`` or, for 'innovations', ``hindsight_innovations``."""
+    if hindsight_inputs in ("innovations", "reward_innovations"):
+        f, r, _ = hindsight_innovations(net, ts, action)
+        return (jnp.zeros_like(f) if hindsight_inputs == "reward_innovations" else f), r
+    return hindsight_features(ts, hindsight_inputs)
+
+
 def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: float,
-            hindsight_inputs: str = "all") -> tuple[dict, dict]:
-    """The networks on an unroll, flattened to ``N = T * B`` steps: ``(outputs, batch)`` for the losses."""
+            hindsight_inputs: str = "all", weight_classifier=None) -> tuple[dict, dict]:
+    """The networks on an unroll, flattened to ``N = T * B`` steps: ``(outputs, batch)`` for the losses.
+
+    ``weight_classifier`` (an MLP like ``net.classifier``, or None): adds ``hindsight_probs``, its
+    stopped ``h(.|X_t, Phi_t)``, the weights of ``cca_policy``'s all-action term."""
     ts = traj.timestep
     T, B = traj.action.shape[:2]
     obs = ts.observation.reshape(T + 1, B, -1).astype(jnp.float32)
@@ -129,7 +180,14 @@ def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: floa
     batch = {"action": flat(traj.action), "return": flat(returns), "value_target": flat(returns),
              "advantage": flat(sg(returns - values[:-1]))}
     if need_hindsight:
-        features, rewards = hindsight_features(ts, hindsight_inputs)
+        if hindsight_inputs in ("innovations", "reward_innovations"):
+            features, rewards, pred = hindsight_innovations(net, ts, traj.action)
+            y = jnp.concatenate([features + sg(pred[..., :-1]), (rewards + sg(pred[..., -1]))[..., None]], -1)
+            outputs["model_pred"], batch["model_target"] = flat(pred), flat(y)
+            if hindsight_inputs == "reward_innovations":
+                features = jnp.zeros_like(features)
+        else:
+            features, rewards = hindsight_features(ts, hindsight_inputs)
         phi = flat(hindsight_statistic(net.hindsight, features, rewards, last))
         x_phi = jnp.concatenate([flat_obs, phi], axis=-1)
         x_sg_phi = jnp.concatenate([flat_obs, sg(phi)], axis=-1)
@@ -140,6 +198,8 @@ def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: floa
             "hindsight_logits": net.classifier.batch(x_sg_phi),
             "independence_logits": frozen_classifier.batch(x_phi),
         })
+        if weight_classifier is not None:
+            outputs["hindsight_probs"] = sg(jax.nn.softmax(weight_classifier.batch(x_sg_phi), -1))
     return outputs, batch
 
 
@@ -178,8 +238,8 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         del key
         return jnp.argmax(_logits(params, timestep), -1), actor_state, {}
 
-    def loss_fn(params: CCANetwork, traj: Trajectory):
-        outputs, batch = forward(params, traj, need_hindsight, c.gamma, c.hindsight_inputs)
+    def loss_fn(params: CCANetwork, traj: Trajectory, weight_classifier=None):
+        outputs, batch = forward(params, traj, need_hindsight, c.gamma, c.hindsight_inputs, weight_classifier)
         loss, metrics = total_loss(outputs, batch, c)
         ended = traj.timestep.last[1:].astype(jnp.float32)
         # the reward of episode-ending transitions (Key-to-Door: the door; the bandit: the reward)
@@ -191,7 +251,7 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         ts = traj.timestep
         T, B = traj.action.shape[:2]
         obs = ts.observation[:-1].reshape(T * B, -1).astype(jnp.float32)
-        features, rewards = hindsight_features(ts, c.hindsight_inputs)
+        features, rewards = hindsight_inputs_of(params, ts, traj.action, c.hindsight_inputs)
         phi = sg(hindsight_statistic(params.hindsight, features, rewards, ts.last[1:])).reshape(T * B, -1)
         x_phi, action = jnp.concatenate([obs, phi], -1), traj.action.reshape(T * B)
 
@@ -211,9 +271,11 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
     def update(state: CCAState, traj: Trajectory, key: jax.Array):
         del key
         params, cls_state = state.params, state.classifier_opt_state
+        # the classifier before it sees this unroll: its h(.|X, Phi) does not depend on these actions
+        weight_classifier = params.classifier if (need_hindsight and c.critic_weighting == "hindsight") else None
         if train_classifier:
             params, cls_state = classifier_update(params, cls_state, traj)
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, traj)
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, traj, weight_classifier)
         grads = pmean(grads, axis_name)
         updates, opt_state = optimiser.update(grads, state.opt_state, params)
         params = optax.apply_updates(params, updates)

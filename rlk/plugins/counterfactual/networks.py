@@ -1,7 +1,8 @@
 """CCA networks (Mesnard et al. 2021, section 3 and Fig. 1): policy, state value, a backward GRU
 hindsight network ``Phi``, and three heads on ``[X_t; Phi_t]``: the future-conditional baseline
 ``V(X_t, Phi_t)``, the future-conditional critic ``Q(X_t, Phi_t, .)`` and the hindsight
-classifier ``h(.|X_t, Phi_t)``.
+classifier ``h(.|X_t, Phi_t)``; and (not in the paper) a one-step model ``m(X_t, A_t)`` whose
+prediction errors the GRU can read instead of the raw future (``hindsight_inputs='innovations'``).
 
 Time-major shapes: ``T`` steps, ``B`` environments, ``D`` flat observation size, ``H`` the size
 of ``Phi``.
@@ -28,6 +29,7 @@ class CCANetwork(eqx.Module):
     fc_value: MLP
     fc_q: MLP
     classifier: MLP
+    model: MLP  # one-step predictor of [f_{t+1}; r_{t+1}] from [X_t; onehot(A_t)] (hindsight_inputs='innovations')
 
 
 def make_network(key: jax.Array, spec: EnvSpec, hindsight_dim: int, hidden: tuple[int, ...],
@@ -44,6 +46,8 @@ def make_network(key: jax.Array, spec: EnvSpec, hindsight_dim: int, hidden: tupl
         fc_value=MLP(k[3], head_in, hidden, 1),
         fc_q=MLP(k[4], head_in, hidden, num_actions),
         classifier=MLP(k[5], head_in, hidden, num_actions, out_scale=0.01),
+        # its own key (folded in) so that the other heads' initialisation is as before it existed
+        model=MLP(jax.random.fold_in(key, 7), obs + num_actions, hidden, hindsight_dim + 1),
     )
 
 

@@ -7,7 +7,10 @@ gradient per sample (nonzero in the sampled context's row):
 
 - ``state``: ``grad log pi(A|X) (G - V(X))`` with the exact state value ``V(X)``;
 - ``fc``:    ``grad log pi(A|X) (G - V(X, Phi))`` (FC-PG);
-- ``cca``:   ``grad log pi(A|X) (G - Q(X, Phi, A)) + sum_a grad pi(a|X) Q(X, Phi, a)`` (CCA-PG).
+- ``cca``:   ``grad log pi(A|X) (G - Q(X, Phi, A)) + sum_a grad pi(a|X) Q(X, Phi, a)`` (CCA-PG);
+- ``cca_h``: the same with the all-action term weighted by a classifier ``h(a|X, Phi) / pi(a|X)``
+  (``losses.cca_surrogate`` with ``hindsight_probs``), unbiased for any ``Phi`` when ``h`` is the
+  true posterior.
 
 ``learned_hindsight_study`` trains the plugin's own hindsight GRU, critics and classifier
 (``networks``/``agent.forward``/``losses``, through the same named losses the agent uses) on
@@ -30,7 +33,7 @@ import optax
 from rlk.core import losses as core_losses
 from rlk.core.types import Trajectory
 from rlk.nn.torsos import MLP
-from rlk.plugins.counterfactual.agent import forward, param_labels
+from rlk.plugins.counterfactual.agent import forward, hindsight_inputs_of, param_labels
 from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, BanditState
 from rlk.plugins.counterfactual.losses import LOSSES, baseline_surrogate, categorical_kl, cca_surrogate
 from rlk.plugins.counterfactual.networks import hindsight_statistic, make_network
@@ -73,22 +76,25 @@ def sample(env: BanditFeedback, theta: jax.Array, key: jax.Array, n: int) -> Sam
 
 
 @jax.jit
-def per_sample_gradients(theta: jax.Array, x: jax.Array, a: jax.Array, g: jax.Array, baseline=None, q=None) -> jax.Array:
-    """``[n, C, A]`` one gradient estimate per sample: CCA if ``q [n, A]`` is given, else
-    REINFORCE with ``baseline [n]`` (0 if None)."""
+def per_sample_gradients(theta: jax.Array, x: jax.Array, a: jax.Array, g: jax.Array, baseline=None, q=None,
+                         hindsight_probs=None) -> jax.Array:
+    """``[n, C, A]`` one gradient estimate per sample: CCA if ``q [n, A]`` is given (hindsight-weighted
+    with ``hindsight_probs [n, A]`` = ``h(.|X, Phi)``), else REINFORCE with ``baseline [n]`` (0 if None)."""
 
-    def one(x_i, a_i, g_i, b_i, q_i):
+    def one(x_i, a_i, g_i, b_i, q_i, h_i):
         def surrogate(th):
             logits = th[x_i]
             if q is not None:
-                return cca_surrogate(logits, a_i, g_i, q_i)
+                return cca_surrogate(logits, a_i, g_i, q_i, h_i)
             return baseline_surrogate(logits, a_i, g_i, b_i)
 
         return jax.grad(surrogate)(theta)
 
     b = jnp.zeros_like(g) if baseline is None else baseline
     qq = jnp.zeros(g.shape + (theta.shape[1],)) if q is None else q
-    return jax.vmap(one)(x, a, g, b, qq)
+    if hindsight_probs is None:
+        return jax.vmap(lambda *args: one(*args, None))(x, a, g, b, qq)
+    return jax.vmap(one)(x, a, g, b, qq, hindsight_probs)
 
 
 class Moments(NamedTuple):
@@ -144,7 +150,8 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
 
     Returns a dict of floats: ``bias_cca``/``bias_fc`` (relative bias ``||E g - grad J|| / ||grad J||``),
     ``z_cca``/``z_fc`` (largest component z-score of the bias), ``var_state``/``var_fc``/``var_cca``
-    (total variance), ``kl_train`` (``KL(pi || h)`` with the classifier trained alongside) and
+    (total variance), the same (``bias_cca_h``, ``z_cca_h``, ``var_cca_h``; ``..._cca_h_probe``) for the
+    hindsight-weighted CCA with the classifier trained alongside and with the probe, ``kl_train`` (``KL(pi || h)`` with the classifier trained alongside) and
     ``kl_probe`` (with a probe classifier trained ``probe_steps`` steps afresh on the final ``Phi``),
     ``acc_probe`` (the probe's accuracy) beside ``acc_policy`` (that of predicting ``argmax pi``).
     """
@@ -157,7 +164,7 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
     obs_size = spec.observation.shape[0]
     net = make_network(net_key, spec, obs_size, (64, 64), hindsight_size)
     weights = {"cca_fc_critic": 1.0, "cca_fc_value": float(fc_value_weight),
-               "cca_independence": float(independence_weight)}
+               "cca_independence": float(independence_weight), "cca_hindsight_model": 1.0}
     total = core_losses.compose(weights, LOSSES.__getitem__)
 
     def outputs_of(params, s: Samples):
@@ -201,8 +208,7 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
 
     def phi_inputs(net, s: Samples):
         ts = s.traj.timestep
-        reward = jnp.zeros_like(ts.reward[1:]) if hindsight_inputs == "features" else ts.reward[1:]
-        feats = jnp.zeros_like(ts.info["hindsight"][1:]) if hindsight_inputs == "reward" else ts.info["hindsight"][1:]
+        feats, reward = hindsight_inputs_of(net, ts, s.traj.action, hindsight_inputs)
         phi = hindsight_statistic(net.hindsight, feats, reward, ts.last[1:])[0]
         return jnp.concatenate([ts.observation[0], phi], -1)
 
@@ -236,6 +242,11 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
             "cca": per_sample_gradients(theta, s.x, s.a, s.r, q=out["fc_q"]),
         }
         probe_logits = probe.batch(phi_inputs(net, s))
+        # hindsight-weighted CCA with the classifier trained alongside, and with the probe
+        grads["cca_h"] = per_sample_gradients(theta, s.x, s.a, s.r, q=out["fc_q"],
+                                              hindsight_probs=jax.nn.softmax(out["hindsight_logits"]))
+        grads["cca_h_probe"] = per_sample_gradients(theta, s.x, s.a, s.r, q=out["fc_q"],
+                                                    hindsight_probs=jax.nn.softmax(probe_logits))
         stats = {
             "kl_train": jnp.mean(categorical_kl(theta[s.x], out["hindsight_logits"])),
             "kl_probe": jnp.mean(categorical_kl(theta[s.x], probe_logits)),
@@ -258,6 +269,9 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
         "bias_state": m["state"].relative_bias(exact),
         "z_cca": m["cca"].max_z(exact), "z_fc": m["fc"].max_z(exact), "z_state": m["state"].max_z(exact),
         "var_state": m["state"].total_variance, "var_fc": m["fc"].total_variance, "var_cca": m["cca"].total_variance,
+        **{f"{k}_{e}": f(m[e]) for e in ("cca_h", "cca_h_probe") for k, f in
+           (("bias", lambda mm: mm.relative_bias(exact)), ("z", lambda mm: mm.max_z(exact)),
+            ("var", lambda mm: mm.total_variance))},
     })
     return result
 
@@ -272,7 +286,8 @@ def controlled_leak_study(leaks: tuple[float, ...] = (0.0, 0.03, 0.1, 0.3), n: i
     Returns per ``c``: ``kl`` (``E KL(pi || h)``, what a perfect classifier reports), ``relative_bias``
     and ``max_z`` of the CCA estimator against the exact gradient, and ``predicted_bias``: the
     closed-form mean error ``-sigma c sum_a grad pi(a|X) u[a]`` relative to ``||grad J||``. The bias
-    grows like ``c`` while the divergence grows like ``c^2``.
+    grows like ``c`` while the divergence grows like ``c^2``. ``relative_bias_h``, ``max_z_h``,
+    ``total_variance_h``: the hindsight-weighted CCA with the Bayes classifier (unbiased at every ``c``).
     """
     env = BanditFeedback(env_config or BanditFeedbackConfig())
     cfg = env.config
@@ -289,9 +304,12 @@ def controlled_leak_study(leaks: tuple[float, ...] = (0.0, 0.03, 0.1, 0.3), n: i
         m = moments(per_sample_gradients(theta, s.x, s.a, s.r, q=q))
         h_logits = jnp.log(pi[s.x]) - 0.5 * jnp.square(phi[:, None] - c * u[None])
         kl = float(jnp.mean(categorical_kl(theta[s.x], h_logits)))
+        mh = moments(per_sample_gradients(theta, s.x, s.a, s.r, q=q, hindsight_probs=jax.nn.softmax(h_logits)))
         # the mean error in closed form: -sigma c sum_a grad_theta pi(a|x) u[a], averaged over x
         dpi_u = pi * (u[None] - jnp.sum(pi * u[None], -1, keepdims=True)) / cfg.num_contexts
         predicted = float(jnp.linalg.norm(cfg.reward_noise * c * dpi_u) / jnp.linalg.norm(exact))
         rows.append({"leak": float(c), "kl": kl, "relative_bias": m.relative_bias(exact), "max_z": m.max_z(exact),
-                     "predicted_bias": predicted, "total_variance": m.total_variance})
+                     "predicted_bias": predicted, "total_variance": m.total_variance,
+                     "relative_bias_h": mh.relative_bias(exact), "max_z_h": mh.max_z(exact),
+                     "total_variance_h": mh.total_variance})
     return rows
