@@ -13,6 +13,15 @@ One update, for a batch of online sequences ``[T+1, B]`` (the architecture's rol
    k = 1..K unrolled steps (CMPO policy, reward and value targets at t + k), and the value loss.
 
 Continuous actions (a ``BoxSpec``) are handled by ``continuous.py``: Gaussian policy, sampled CMPO.
+
+Two-player games (``spec.num_players == 2``, players alternating, e.g. pgx ``go_9x9``; the paper also reports
+9x9 Go, abstract): self-play with the MuZero plugin's conventions (``rlk.plugins.muzero.agent``):
+``TimeStep.reward`` is the mover's reward and every value is the player to move's, so the value of the
+next state is the *opponent's* and enters with the discount ``-gamma``: in the one-step look-ahead
+q(s, a) = r(s, a) - gamma v(s'(a)), and in Retrace's recursion (the same ``target_stats`` and
+``retrace_returns``, given ``-gamma``). The legal-action mask (``TimeStep.legal_action_mask``) masks the
+acting and greedy policies, the prior (so pi_cmpo, Retrace's E_pi and the sampled estimator's samples
+are on legal actions only) and the online policy in the losses (log pi(a|s), the CMPO cross-entropy).
 """
 
 from __future__ import annotations
@@ -40,35 +49,47 @@ from rlk.plugins.muesli.losses import cmpo_policy, sampled_cmpo_cross_entropy
 
 
 class MuesliConfig(PluginConfig):
+    """Muesli's options. Defaults: a toy setting that trains Catch, CartPole and MinAtar on a CPU in CI;
+    each description gives the paper's Atari value where it differs ("paper": the appendix tables as cited
+    by cleanrl's Muesli script, second-hand; "Fig. 1": the paper's own caption). The paper's values
+    together: ``configs/atari_paper.yaml`` (``rlk train --config ...``)."""
+
     # Acting and data. Paper (Table 5, Atari): sequences of 30 steps, batch 96 of which 3/4 replayed.
-    num_envs: int = Field(64, gt=0, description="parallel environments (online sequences per update)")
-    unroll_length: int = Field(16, gt=0, description="sequence length T")
+    num_envs: int = Field(64, gt=0, description="parallel environments (online sequences per update; paper, Table 5: 24, "
+                                                "i.e. a batch of 96 sequences with 3/4 replayed)")
+    unroll_length: int = Field(16, gt=0, description="sequence length T (paper, Table 5: 30)")
     replay_fraction: float = Field(0.75, ge=0.0, lt=1.0, description="replay: fraction of each batch from the buffer (paper: 0.75; 0.95 large setting)")
-    replay_capacity: int = Field(4096, gt=0, description="replay: sequences kept in the buffer")
+    replay_capacity: int = Field(4096, gt=0, description="replay: sequences kept in the buffer (paper, Table 5: 6M frames, "
+                                                         "~50k sequences of 30 agent steps at frameskip 4)")
     # Model.
     model_unroll: int = Field(5, ge=1, description="unroll: model steps K (paper: 5)")
-    latent_size: int = Field(64, gt=0, description="model latent size")
-    hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes of every model part")
-    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="representation torso: mlp, or for pixels dqn, nature, impala (the paper's Atari torso: "
+    latent_size: int = Field(64, gt=0, description="model latent size (paper: an IMPALA network with an LSTM; size not in the sources read)")
+    hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes of every model part (paper: LSTM dynamics; "
+                                                              "sizes not in the sources read)")
+    torso: Literal["auto", "mlp", "board", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="representation torso: mlp, board (board games such as go_9x9: rlk.nn.muzero_model.BoardTorso), or for pixels dqn, nature, impala (the paper's Atari torso, Fig. 1: "
                                           "IMPALA's residual network), minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp")
-    num_atoms: int = Field(81, ge=3, description="categorical value/reward atoms (Atari: 601)")
-    support_max: float = Field(20.0, gt=0, description="atoms span [-support_max, support_max] in h-space (Atari: 300)")
+    num_atoms: int = Field(81, ge=3, description="categorical value/reward atoms (paper, Atari: MuZero's 601)")
+    support_max: float = Field(20.0, gt=0, description="atoms span [-support_max, support_max] in h-space (paper, Atari: MuZero's 300)")
     # CMPO. Paper (section 4.2): clip c = 1, sampled KL with N = 16 samples and z_init = 1.
-    cmpo_clip: float = Field(1.0, gt=0, description="cmpo: advantage clip c")
-    cmpo_exact: bool = Field(True, description="cmpo: exact KL over all actions (False: sampled estimator)")
-    cmpo_samples: int = Field(16, ge=1, description="cmpo: samples N of the sampled estimator")
-    cmpo_z_init: float = Field(1.0, gt=0, description="cmpo: z_init of the sampled estimator")
-    adv_scale_decay: float = Field(0.99, gt=0, lt=1, description="decay of the moving advantage-variance estimate (sigma)")
+    cmpo_clip: float = Field(1.0, gt=0, description="cmpo: advantage clip c (paper: 1)")
+    cmpo_exact: bool = Field(True, description="cmpo: exact KL over all actions (False: sampled estimator; paper, Table 5, Atari: sampled, 16 samples)")
+    cmpo_samples: int = Field(16, ge=1, description="cmpo: samples N of the sampled estimator (paper: 16)")
+    cmpo_z_init: float = Field(1.0, gt=0, description="cmpo: z_init of the sampled estimator (paper: 1)")
+    adv_scale_decay: float = Field(0.99, gt=0, lt=1, description="decay of the moving advantage-variance estimate (sigma) "
+                                                                  "(paper, Table 5: beta_var 0.99)")
     # Returns and optimisation.
-    gamma: float = Field(0.99, ge=0, le=1, description="discount")
-    retrace_lambda: float = Field(0.95, ge=0, le=1, description="Retrace lambda")
-    target_ema: float = Field(0.1, gt=0, le=1, description="target network step size alpha (EMA)")
-    learning_rate: float = Field(3e-3, gt=0, description="Adam step size (toy setting; tuned on Catch)")
-    max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip")
-    value_loss_weight: float = Field(0.25, ge=0, description="weight of value cross-entropies (MuZero: 0.25)")
+    gamma: float = Field(0.99, ge=0, le=1, description="discount (paper, Table 5: 0.995)")
+    retrace_lambda: float = Field(0.95, ge=0, le=1, description="Retrace lambda (paper: 0.95)")
+    target_ema: float = Field(0.1, gt=0, le=1, description="target network step size alpha (EMA; paper, Table 5: 0.1)")
+    learning_rate: float = Field(3e-3, gt=0, description="Adam step size (toy setting; tuned on Catch; paper, Table 5: 3e-4, "
+                                                         "decayed linearly to 0 in cleanrl's reproduction)")
+    max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip (paper, Supplement F.1 per cleanrl: the Adam "
+                                                        "update is clipped elementwise at 1 instead)")
+    value_loss_weight: float = Field(0.25, ge=0, description="weight of value cross-entropies (MuZero: 0.25; paper, Table 5: 0.25)")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"muesli_pg": 1.0, "muesli_cmpo": 1.0, "muesli_model": 1.0, "muesli_value": 1.0},
-        description="named losses and weights (ablations: set muesli_cmpo or muesli_model to 0)",
+        description="named losses and weights (ablations: set muesli_cmpo or muesli_model to 0; paper: CMPO weight 1; "
+                    "cleanrl weights the policy gradient 3, citing Table 9, not checked)",
     )
 
 
@@ -83,8 +104,9 @@ class MuesliState(NamedTuple):
 
 
 def _replay_item(traj: Trajectory) -> dict:
-    """A trajectory as buffer items ``[B, T+1, ...]`` (batch-major), without episode statistics."""
-    ts = traj.timestep._replace(info={})
+    """A trajectory as buffer items ``[B, T+1, ...]`` (batch-major), without episode statistics and
+    the player to move (two-player games keep their legal-action masks; values need only alternation)."""
+    ts = traj.timestep._replace(info={}, current_player=None)
     swap = lambda x: jnp.swapaxes(x, 0, 1)
     return {"timestep": jax.tree.map(swap, ts), "action": swap(traj.action),
             "log_prob": swap(traj.extras["log_prob"])}
@@ -132,16 +154,26 @@ def _apply(mlp, x: jax.Array, scale: bool = False) -> jax.Array:
     return scale_latent(y) if scale else y
 
 
+def _represent(net: MuZeroModel, obs: jax.Array) -> jax.Array:
+    """The representation on a flat batch ``obs [M, *obs_shape]`` -> latents ``[M, D]``, as ``MuZeroModel.initial``
+    computes per example: uint8 pixels (Atari) scaled to [0, 1] first (a no-op for float observations)."""
+    if obs.dtype == jnp.uint8:
+        obs = obs.astype(jnp.float32) / 255.0
+    return _apply(net.representation, obs, net.scale_latents)
+
+
 def target_stats(net: MuZeroModel, obs: jax.Array, gamma: float, support: Support) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Per state of ``obs [M, *obs_shape]``: prior logits ``[M, A]``, value ``[M]`` and q-values
-    ``[M, A]`` by one-step look-ahead of the model, q(s, a) = r(s, a) + gamma v(s'(a)).
+    ``[M, A]`` by one-step look-ahead of the model, q(s, a) = r(s, a) + gamma v(s'(a)) (Muesli, section 4.1).
+    Two-player games pass ``-gamma``: v(s'(a)) is the opponent's value (the player to move at s'), so the
+    mover's q is r(s, a) - gamma v(s'(a)).
 
     All states of the batch go through each network part at once (flat ``[M, ...]`` batches):
     the representation on M states, the dynamics on M * A (state, action) pairs, the value head
     on the M states and their M * A successors in one call.
     """
     A, M = net.num_actions, obs.shape[0]
-    s = _apply(net.representation, obs, net.scale_latents)  # [M, D]
+    s = _represent(net, obs)  # [M, D]
     prior = _apply(net.policy_head, s)
     actions = jnp.repeat(jnp.arange(A), M)  # [A * M]: action-major
     nxt = _apply(net.dynamics, jnp.concatenate([jnp.tile(s, (A, 1)), jax.nn.one_hot(actions, A)], -1),
@@ -166,7 +198,7 @@ def model_outputs(net: MuZeroModel, obs: jax.Array, action: jax.Array, K: int) -
     """
     A = net.num_actions
     T, N = action.shape
-    latents = _apply(net.representation, obs[:T].reshape((T * N,) + obs.shape[2:]), net.scale_latents)  # [T N, D]
+    latents = _represent(net, obs[:T].reshape((T * N,) + obs.shape[2:]))  # [T N, D]
     s, path = latents, [latents]
     for k in range(min(K, T)):  # from s_j after k steps (j <= T - k), with a_{j+k}
         rows = (T - k) * N
@@ -194,19 +226,58 @@ def model_outputs(net: MuZeroModel, obs: jax.Array, action: jax.Array, K: int) -
             "model_value_logits": split(v_logits[M:])}
 
 
-def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
-    c = config
-    if spec.num_players != 1:
-        raise RlkError(f"agent 'muesli' has no self-play for {spec.num_players}-player games in this version (env '{spec.name}')")
+def masked_logits(logits: jax.Array, mask: Optional[jax.Array]) -> jax.Array:
+    """Logits ``[..., A]`` with illegal actions (``mask`` False) at the dtype's minimum: zero probability
+    under softmax (as ``rlk.plugins.muzero.agent`` masks its prior); unchanged where ``mask`` is None."""
+    return logits if mask is None else jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+
+
+class MuesliParts(NamedTuple):
+    """The discrete-action agent and the pieces it is made of, for tests.
+
+    targets: ``(learner state, ts [T+1, N], action [T, N], log_prob [T, N], key) -> (targets, (var_m, var_n))``:
+      the target network's prior logits ``prior [T+1, N, A]`` (masked), value ``v [T+1, N]``, one-step q-values
+      ``q [T+1, N, A]``, Retrace returns ``G [T-1, N]``, normalised advantages, CMPO probabilities ``cmpo``
+      and the advantage scale ``sigma``; and the new advantage-variance statistics.
+    policy_logits: ``(params, timestep [B]) -> [B, A]``: the acting policy's logits (illegal actions masked).
+    """
+
+    agent: Agent
+    targets: Any
+    policy_logits: Any
+
+
+def _replay_buffer(c: MuesliConfig):
     n_replay = int(round(c.num_envs * c.replay_fraction / (1.0 - c.replay_fraction)))
     buffer = fbx.make_item_buffer(max_length=c.replay_capacity, min_length=1, sample_batch_size=max(n_replay, 1),
                                   add_sequences=True, add_batches=False)
+    return buffer, n_replay
+
+
+def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
+    if spec.num_players > 2:
+        raise RlkError(f"agent 'muesli' plays one- and two-player games; env '{spec.name}' has {spec.num_players} players")
     if isinstance(spec.action, BoxSpec):  # Gaussian policy, sampled CMPO (continuous.py)
-        return make_gaussian_muesli(c, spec, axis_name, loss_lookup, buffer, n_replay)
+        if spec.num_players != 1:
+            raise RlkError(f"agent 'muesli' has no two-player self-play for continuous actions (env '{spec.name}')")
+        buffer, n_replay = _replay_buffer(config)
+        return make_gaussian_muesli(config, spec, axis_name, loss_lookup, buffer, n_replay)
+    return make_muesli_parts(config, spec, axis_name, loss_lookup).agent
+
+
+def make_muesli_parts(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> MuesliParts:
+    c = config
     if not isinstance(spec.action, DiscreteSpec):
         raise RlkError(f"agent 'muesli' does not support {spec.action.kind} actions (env '{spec.name}')")
+    if spec.num_players > 2:
+        raise RlkError(f"agent 'muesli' plays one- and two-player games; env '{spec.name}' has {spec.num_players} players")
+    buffer, n_replay = _replay_buffer(c)
     A = spec.action.num_values
     T, K = c.unroll_length, c.model_unroll
+    # Two-player games (players alternate): the next state's value is the opponent's, so it enters with
+    # -gamma (as mctx's discount in rlk.plugins.muzero.agent). A Python float: one-player programs are unchanged.
+    discount_scale = -c.gamma if spec.num_players == 2 else c.gamma
+    masked = spec.has_legal_action_mask
     support = Support(-c.support_max, c.support_max, c.num_atoms)
     total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
     optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
@@ -214,30 +285,38 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
     def init(key):
         net = MuZeroModel(key, spec.observation.shape, A, c.latent_size, c.hidden_sizes, c.num_atoms, torso=c.torso)
         obs = jnp.zeros(spec.observation.shape, spec.observation.dtype)
+        mask = jnp.zeros((A,), jnp.bool_) if masked else None
         steps = lambda n, tree: jax.tree.map(lambda x: jnp.zeros((n,) + x.shape, x.dtype), tree)
-        example = {"timestep": steps(T + 1, TimeStep(obs, jnp.float32(0), jnp.float32(1), jnp.bool_(False))),
+        example = {"timestep": steps(T + 1, TimeStep(obs, jnp.float32(0), jnp.float32(1), jnp.bool_(False), mask)),
                    "action": jnp.zeros((T,), jnp.int32), "log_prob": jnp.zeros((T,), jnp.float32)}
         return MuesliState(net, net, optimiser.init(net), buffer.init(example), jnp.float32(0), jnp.float32(0), jnp.int32(0))
 
     def _policy_logits(net, obs):
-        return _apply(net.policy_head, _apply(net.representation, obs, net.scale_latents))
+        return _apply(net.policy_head, _represent(net, obs))
+
+    def policy_logits(params, timestep: TimeStep):
+        """The acting policy pi(.|s): the policy head on the representation, illegal actions masked."""
+        logits = _policy_logits(params, timestep.observation)
+        return masked_logits(logits, timestep.legal_action_mask) if masked else logits
 
     def act(params, actor_state, timestep: TimeStep, key):
-        logits = _policy_logits(params, timestep.observation)
+        logits = policy_logits(params, timestep)
         action = jax.random.categorical(key, logits)
         log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], -1)[:, 0]
         return action, actor_state, {"log_prob": log_prob}
 
     def eval_act(params, actor_state, timestep: TimeStep, key):
         del key
-        return jnp.argmax(_policy_logits(params, timestep.observation), -1), actor_state, {}
+        return jnp.argmax(policy_logits(params, timestep), -1), actor_state, {}
 
     # -- targets from the target network ----------------------------------------------------
     def _targets(state: MuesliState, ts: TimeStep, action, log_prob, key):
         obs = ts.observation
-        flat = target_stats(state.target_params, obs.reshape((-1,) + obs.shape[2:]), c.gamma, support)
+        flat = target_stats(state.target_params, obs.reshape((-1,) + obs.shape[2:]), discount_scale, support)
         prior, v, q = (x.reshape(obs.shape[:2] + x.shape[1:]) for x in flat)  # [T+1, N, ...]
-        discount = c.gamma * ts.discount * (1.0 - ts.last.astype(jnp.float32))  # [T+1, N]; index j: into j
+        if masked:  # pi_prior, and so pi_cmpo, Retrace's E_pi and the sampled estimator, on legal actions only
+            prior = masked_logits(prior, ts.legal_action_mask)
+        discount = discount_scale * ts.discount * (1.0 - ts.last.astype(jnp.float32))  # [T+1, N]; index j: into j
         pi = jax.nn.softmax(prior)
         G = retrace_returns(q, action, ts.reward, discount, pi, jnp.exp(log_prob), c.retrace_lambda)
         adv = G - v[:T - 1]
@@ -245,7 +324,7 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
         var_n = c.adv_scale_decay * state.adv_norm + (1 - c.adv_scale_decay)
         sigma = jnp.sqrt(var_m / var_n) + 1e-3
         cmpo = cmpo_policy(prior, (q - v[..., None]) / sigma, c.cmpo_clip)  # [T+1, N, A]
-        return {"prior": prior, "G": G, "adv": adv / sigma, "cmpo": cmpo, "sigma": sigma,
+        return {"prior": prior, "v": v, "q": q, "G": G, "adv": adv / sigma, "cmpo": cmpo, "sigma": sigma,
                 "cmpo_adv": (q - v[..., None]) / sigma}, (var_m, var_n)
 
     def update(state: MuesliState, traj: Trajectory, key):
@@ -265,6 +344,8 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
         def loss_fn(net):
             out = model_outputs(net, ts.observation, action, K)
             outputs = {**out, "logits": out["logits"][:T - 1], "value_logits": out["value_logits"][:T - 1]}
+            if masked:  # log pi(a|s) and the CMPO cross-entropy of the masked policy that acts
+                outputs["logits"] = masked_logits(outputs["logits"], ts.legal_action_mask[:T - 1])
             if not c.cmpo_exact:
                 keys = jax.random.split(cmpo_key, (T - 1) * N).reshape((T - 1, N, -1))
                 outputs["cmpo_ce_sampled"] = jax.vmap(jax.vmap(
@@ -285,4 +366,5 @@ def make_muesli(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[str] = 
         axes = jax.tree.map(lambda _: None, state)
         return axes._replace(replay=axes.replay.replace(experience=jax.tree.map(lambda _: 1, state.replay.experience)))
 
-    return Agent(init, lambda b: (), act, eval_act, update, c.num_envs, c.unroll_length, replica_local)
+    agent = Agent(init, lambda b: (), act, eval_act, update, c.num_envs, c.unroll_length, replica_local)
+    return MuesliParts(agent, _targets, policy_logits)
