@@ -339,7 +339,8 @@ def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, p
 
 
 # -- Sebulba on a host environment (Atari) -------------------------------------------------------
-SEBULBA_KEYS = ROW_KEYS + ("arch", "agent", "actor_threads", "frames_per_s", "ceiling_frames_per_s")
+SEBULBA_KEYS = ROW_KEYS + ("arch", "agent", "actor_threads", "frames_per_s", "ceiling_frames_per_s", "learner",
+                            "cpu_ms_per_step", "ceiling_cpu_ms_per_step", "load")
 
 
 def sebulba_program(env_name: str, agent: str, log_every_steps: int, num_devices: Optional[int] = None):
@@ -351,6 +352,26 @@ def sebulba_program(env_name: str, agent: str, log_every_steps: int, num_devices
     config = build_run_config({"agent": {"name": agent}, "env": {"name": env_name}, "arch": {"name": "sebulba"},
                                "backend": backend, "log_every_steps": log_every_steps})
     return Run(resolve(config), Path(".")).build()
+
+
+class CpuTimer(Timer):
+    """A ``Timer`` that also keeps the process CPU seconds (user + system, all threads) of each call:
+    on a CPU shared with other jobs, CPU seconds per env step depend far less on their load than
+    wall seconds do."""
+
+    def __init__(self, call: Callable[[], Any], steps: int):
+        super().__init__(call, steps)
+        self.cpu_times: list[float] = []
+
+    def once(self) -> None:
+        c0 = sum(os.times()[:2])
+        super().once()
+        self.cpu_times.append(sum(os.times()[:2]) - c0)
+
+    @property
+    def cpu_ms_per_step(self) -> float:
+        """Least CPU milliseconds per env step over the repeats."""
+        return 1e3 * min(self.cpu_times) / self.steps
 
 
 def host_ceiling_timer(factory, num_threads: int, envs_per_thread: int, steps_per_thread: int) -> Timer:
@@ -376,16 +397,38 @@ def host_ceiling_timer(factory, num_threads: int, envs_per_thread: int, steps_pe
         for t in threads:
             t.join()
 
-    timer = Timer(call, num_threads * envs_per_thread * steps_per_thread)
+    timer = CpuTimer(call, num_threads * envs_per_thread * steps_per_thread)
     timer.close = lambda: [e.close() for e in envs]
     return timer
 
 
+def _trivial_learner(program) -> None:
+    """Replaces the agent's update by one that returns the learner state unchanged (and a zero loss):
+    everything else (actors acting with the real network, queues, the trajectory's concatenation and
+    placement, parameter pushes, metrics) runs as in training, so the row shows what the framework
+    costs without the learner's compute."""
+    import jax.numpy as jnp
+
+    program.agent = program.agent._replace(update=lambda state, traj, key: (state, {"loss": jnp.float32(0.0)}))
+
+
 def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budget: Budget = Budget(),
-                  log: Callable[[str], None] = lambda s: None, num_devices: Optional[int] = None) -> dict[str, Any]:
+                  log: Callable[[str], None] = lambda s: None, num_devices: Optional[int] = None,
+                  learner: str = "full") -> dict[str, Any]:
     """One row: Sebulba training env steps/s (actor threads + learner, as ``rlk train`` runs them)
-    beside the host env stepped alone by the same number of threads with random actions."""
+    beside the host env stepped alone by the same number of threads with random actions.
+
+    ``learner="trivial"`` keeps everything but the agent's update (see ``_trivial_learner``): the
+    ratio then measures the framework's own overhead. Besides steps/s, the row has the process CPU
+    milliseconds per env step of both (``cpu_ms_per_step``, ``ceiling_cpu_ms_per_step``) and the
+    load average before and after (``load``): their ratio is what the training ratio tends to when
+    the cores are saturated, whatever the other jobs on the machine do."""
+    if learner not in ("full", "trivial"):
+        raise ValueError(f"learner must be 'full' or 'trivial', not {learner!r}")
+    load_before = os.getloadavg()
     program = sebulba_program(env_name, agent, budget.log_every_steps, num_devices)
+    if learner == "trivial":
+        _trivial_learner(program)
     try:
         state = program.init([0])
         log(f"sebulba {agent} {env_name}: compiling (first call starts the actor threads)")
@@ -400,7 +443,7 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
                 program.summarise(metrics)
             _block(box["state"])
 
-        rlk = Timer(calls, budget.calls * program.env_steps_per_step)
+        rlk = CpuTimer(calls, budget.calls * program.env_steps_per_step)
         steps_per_thread = budget.calls * program.env_steps_per_step // (program.num_threads * program.envs_per_thread)
         rlk.warm()
         for r in range(budget.repeats):
@@ -425,7 +468,9 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
         "peer_steps_per_s": None, "ratio": sps / ceil_sps, "peer_ratio": None, "peer_devices": None,
         "compile_s": compile_s, "peer_compile_s": None, "env_steps_per_call": program.env_steps_per_step,
         "machine": machine(), "arch": "sebulba", "agent": agent, "actor_threads": program.num_threads,
-        "frames_per_s": sps * frames, "ceiling_frames_per_s": ceil_sps * frames,
+        "frames_per_s": sps * frames, "ceiling_frames_per_s": ceil_sps * frames, "learner": learner,
+        "cpu_ms_per_step": rlk.cpu_ms_per_step, "ceiling_cpu_ms_per_step": ceiling.cpu_ms_per_step,
+        "load": [round(x, 2) for x in load_before + os.getloadavg()],
     }
 
 
