@@ -41,13 +41,18 @@ def test_independence_loss_is_zero_exactly_when_h_equals_pi():
     assert np.all(np.asarray(g) == 0.0)
 
 
-def test_cca_surrogate_gradient_matches_closed_form():
-    rng = np.random.default_rng(1)
-    n, a_dim = 16, 4
+def _surrogate_inputs(rng, n: int = 16, a_dim: int = 4):
+    """Random policy logits, actions, returns and critics for the surrogate-gradient tests."""
     logits = rng.normal(size=(n, a_dim)).astype(np.float32)
     action = rng.integers(0, a_dim, n)
     g = rng.normal(size=n).astype(np.float32)
     q = rng.normal(size=(n, a_dim)).astype(np.float32)
+    return n, a_dim, logits, action, g, q
+
+
+def test_cca_surrogate_gradient_matches_closed_form():
+    rng = np.random.default_rng(1)
+    n, a_dim, logits, action, g, q = _surrogate_inputs(rng)
     grad = np.asarray(jax.grad(lambda lg: jnp.sum(L.cca_surrogate(lg, action, g, q)))(logits))
     pi = np_softmax(logits.astype(np.float64))
     onehot = np.eye(a_dim)[action]
@@ -63,11 +68,7 @@ def test_cca_surrogate_gradient_matches_closed_form():
 def test_hindsight_weighted_cca_surrogate_matches_numpy():
     """The all-action term weighted by h(a|X, Phi): sum_a h(a) grad log pi(a) Q(a) = sum_a grad pi(a) (h / pi)(a) Q(a)."""
     rng = np.random.default_rng(5)
-    n, a_dim = 16, 4
-    logits = rng.normal(size=(n, a_dim)).astype(np.float32)
-    action = rng.integers(0, a_dim, n)
-    g = rng.normal(size=n).astype(np.float32)
-    q = rng.normal(size=(n, a_dim)).astype(np.float32)
+    n, a_dim, logits, action, g, q = _surrogate_inputs(rng)
     h = np_softmax(rng.normal(size=(n, a_dim))).astype(np.float32)
     grad = np.asarray(jax.grad(lambda lg: jnp.sum(L.cca_surrogate(lg, action, g, q, h)))(logits))
     pi = np_softmax(logits.astype(np.float64))
