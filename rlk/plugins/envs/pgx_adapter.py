@@ -54,6 +54,12 @@ class GoConfig(PluginConfig):
         description="a rule variant for training: the pass move is masked out of the legal actions of "
                     "both players before this many moves of the game, unless it is the only legal move "
                     "(0: pgx's standard rules)")
+    score_reward: float = Field(
+        0.0, ge=0,
+        description="a reward variant for training: the terminal reward of the player who ends the game gains this "
+                    "weight times its final Tromp-Taylor area margin over the board size (no komi; envs/go_area.py), "
+                    "so a player learns to win by more; rlk play scores matches by the game's result alone "
+                    "(0: pgx's +-1)")
 
 
 class PgxEnv(Environment):
@@ -62,13 +68,18 @@ class PgxEnv(Environment):
     ``pass_after_moves`` (Go only): the legal-action mask leaves out pass (the last action) while
     ``state._step_count`` is below it and another move is legal; a self-play agent then cannot end
     a game by passing twice before the board has been played out (``GoConfig``).
+    ``score_reward`` (Go only): the mover's reward at the game's end gains ``score_reward`` times its
+    area margin on the final board (``go_area.area_margin`` of the next observation, which is the
+    opponent's view, negated).
     """
 
-    def __init__(self, env_id: str, max_episode_steps: Optional[int] = None, pass_after_moves: int = 0):
+    def __init__(self, env_id: str, max_episode_steps: Optional[int] = None, pass_after_moves: int = 0,
+                 score_reward: float = 0.0):
         import pgx
 
         self.env_id = env_id
         self.pass_after_moves = int(pass_after_moves)
+        self.score_reward = float(score_reward)
         self._env = pgx.make(env_id)
         self.num_players = int(self._env.num_players)
         self.max_episode_steps = int(max_episode_steps or default_max_episode_steps(self._env))
@@ -117,7 +128,13 @@ class PgxEnv(Environment):
         the reward is the one of the player who acted."""
         acting_player = state.current_player
         state = self._env.step(state, jnp.asarray(action).astype(jnp.int32), key)
-        return state, self._timestep(state, state.rewards[acting_player])
+        reward = state.rewards[acting_player]
+        if self.score_reward:
+            from rlk.plugins.envs.go_area import area_margin
+
+            final = -area_margin(state.observation.astype(jnp.float32))
+            reward = reward + jnp.where(state.terminated, self.score_reward * final, 0.0)
+        return state, self._timestep(state, reward)
 
 
 def make_pgx(env_id: str, config: Any = None) -> Environment:
@@ -126,4 +143,5 @@ def make_pgx(env_id: str, config: Any = None) -> Environment:
     pgx's defaults are kept (Go komi 7.5, MinAtar sticky-action probability 0.1 and minimal action
     sets); ``config`` is a ``GoConfig`` for Go (else None).
     """
-    return PgxEnv(env_id, pass_after_moves=getattr(config, "pass_after_moves", 0))
+    return PgxEnv(env_id, pass_after_moves=getattr(config, "pass_after_moves", 0),
+                  score_reward=getattr(config, "score_reward", 0.0))

@@ -12,6 +12,11 @@ player to move at ``s``), ``phi_mover(s') = -area_margin(s')`` (``s'`` is seen b
 board), so every player's return, and the optimal play, are those of the game (win +1, loss -1);
 what changes is that rewards are dense: a search that reaches a position values the area it holds
 there, and n-step targets see it before the game ends.
+
+With Go's ``env.score_reward = w`` (``rlk.plugins.envs.pgx_adapter``) the game's terminal reward gains
+``w`` times the mover's final area margin: shaping with ``c = w`` then telescopes to the game's result
+plus ``w`` times the final margin, i.e. the same dense rewards with ``phi(terminal)`` the final board's
+margin instead of 0, and an objective that values winning by more (KataGo-style score utility).
 """
 
 from __future__ import annotations
@@ -19,39 +24,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-
-def _grow(region: jax.Array, through: jax.Array) -> jax.Array:
-    """``region`` (bool ``[H, W]``) extended by one step to its 4-neighbours that are in ``through``."""
-    pad = jnp.pad(region, 1)
-    near = pad[:-2, 1:-1] | pad[2:, 1:-1] | pad[1:-1, :-2] | pad[1:-1, 2:]
-    return region | (near & through)
-
-
-def _reach(stones: jax.Array, empty: jax.Array) -> jax.Array:
-    """Empty points connected through empty points to ``stones`` (flood fill to a fixed point)."""
-
-    def body(carry):
-        region, _ = carry
-        grown = _grow(region, empty)
-        return grown, jnp.any(grown != region)
-
-    region, _ = jax.lax.while_loop(lambda c: c[1], body, (stones, jnp.bool_(True)))
-    return region & empty
-
-
-def area_scores(mine: jax.Array, theirs: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Tromp-Taylor area of each side for boards ``mine``, ``theirs`` (bool ``[H, W]``, one board)."""
-    empty = ~(mine | theirs)
-    reach_mine, reach_theirs = _reach(mine, empty), _reach(theirs, empty)
-    own = lambda stones, reach, other: jnp.sum(stones) + jnp.sum(reach & ~other)
-    return own(mine, reach_mine, reach_theirs), own(theirs, reach_theirs, reach_mine)
-
-
-def area_margin(observation: jax.Array) -> jax.Array:
-    """The player to move's area minus the opponent's, over ``H * W``, for one pgx Go observation ``[H, W, C]``."""
-    mine, theirs = observation[..., 0] > 0.5, observation[..., 1] > 0.5
-    a, b = area_scores(mine, theirs)
-    return (a - b).astype(jnp.float32) / (mine.shape[0] * mine.shape[1])
+from rlk.plugins.envs.go_area import area_margin, area_scores  # noqa: F401 (re-exported)
 
 
 def shaped_reward(reward: jax.Array, obs: jax.Array, next_obs: jax.Array, next_terminal: jax.Array,

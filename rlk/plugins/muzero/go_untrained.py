@@ -1,5 +1,6 @@
 """An untrained MuZero in `play_match` (the `rlk play` harness) vs a uniformly random player. Usage:
-python -m rlk.plugins.muzero.go_untrained [agent_field=value ...] [games=N], e.g. simulator=env area_shaping=1.0.
+python -m rlk.plugins.muzero.go_untrained [agent_field=value ...] [env.pass_after_moves=N] [games=N], e.g. simulator=env
+area_shaping=1.0 (env: pgx's standard rules unless env.pass_after_moves is given).
 A diagnostic script, not part of the plugin."""
 import sys, time, jax
 from rlk.plugins.envs.pgx_adapter import PgxEnv
@@ -8,10 +9,10 @@ from rlk.plugins.muzero.agent import MuZeroConfig, make_muzero
 from rlk.plugins.muzero.losses import LOSSES
 
 if __name__ == "__main__":
-    env = PgxEnv("go_9x9")
     kw = {}
     for a in sys.argv[1:]:
         k, v = a.split("="); kw[k] = v
+    env = PgxEnv("go_9x9", pass_after_moves=int(kw.pop("env.pass_after_moves", 0)))
     games = int(kw.pop("games", 100))
     cfg = MuZeroConfig(**{"search": "gumbel", "gamma": 1.0, "value_bounds": (-1, 1), **kw})
     ag = make_muzero(cfg, env.spec, loss_lookup=LOSSES.__getitem__)

@@ -90,6 +90,8 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random",
     env_config = plugin_config(config.env, resolved.env.config)
     if standard_rules and env_config is not None:
         env_config = type(env_config)()
+    if env_config is not None and getattr(env_config, "score_reward", 0.0):
+        env_config = env_config.model_copy(update={"score_reward": 0.0})  # a match is scored by the game's result
     env = resolved.env.factory(env_config)
     if not isinstance(env, Environment):
         raise RlkError(f"rlk play needs a JAX environment; env '{config.env.name}' is not one")

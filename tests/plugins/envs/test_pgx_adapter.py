@@ -169,3 +169,39 @@ def test_go_pass_after_moves_masks_early_passes(go):
     assert ts0.legal_action_mask[:PASS].all() and not ts1.legal_action_mask[0]  # board points unchanged
     _, (standard,) = play(go, [])  # standard rules
     assert standard.legal_action_mask[PASS]
+
+
+def test_go_score_reward_adds_the_movers_final_area_margin():
+    """``env.score_reward=w``: along the same random games the rewards equal pgx's except at each game's
+    end, where the ender's reward gains ``w`` times its final area margin, counted independently by
+    pgx's own Tromp-Taylor scoring (``_count_scores``) of the final board (no komi)."""
+    from pgx._src.games.go import _count_scores
+
+    from rlk.plugins.envs.pgx_adapter import PgxEnv
+
+    w, B = 0.5, 8
+    plain, scored = PgxEnv("go_9x9"), PgxEnv("go_9x9", score_reward=w)
+    reset = jax.jit(jax.vmap(plain.reset))
+    steps = jax.jit(jax.vmap(plain.step)), jax.jit(jax.vmap(scored.step))
+    count = jax.jit(jax.vmap(lambda x: _count_scores(x, 9)))
+    state, ts = reset(jax.random.split(jax.random.PRNGKey(0), B))
+    key, ended, checked, results, margins = jax.random.PRNGKey(1), np.zeros(B, bool), 0, [], []
+    for _ in range(170):
+        key, k1, k2 = jax.random.split(key, 3)
+        action = jax.random.categorical(k1, jnp.where(ts.legal_action_mask, 0.0, -jnp.inf))
+        mover_color = np.asarray(state._x.color)  # 0 black, 1 white: the colour about to move
+        keys = jax.random.split(k2, B)
+        new_state, ts = steps[0](state, action, keys)
+        _, ts_scored = steps[1](state, action, keys)
+        r, r_scored = np.asarray(ts.reward), np.asarray(ts_scored.reward)
+        now = np.asarray(ts.last) & ~ended
+        scores = np.asarray(count(new_state._x))
+        margin = np.where(mover_color == 0, scores[:, 0] - scores[:, 1], scores[:, 1] - scores[:, 0]) / 81.0
+        live = ~ended & ~now
+        np.testing.assert_allclose(r_scored[live], r[live])
+        np.testing.assert_allclose(r_scored[now], r[now] + w * margin[now], atol=1e-6)
+        checked += now.sum()
+        results += list(r[now]); margins += list(margin[now])
+        ended |= now
+        state = new_state
+    assert checked == B and set(np.abs(results)) == {1.0} and np.abs(margins).min() > 0  # +-1 results, margins seen
