@@ -54,6 +54,7 @@ from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
 from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
+from rlk.nn.board_model import BoardMuZeroModel
 from rlk.nn.muzero_model import MuZeroModel
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
@@ -96,6 +97,14 @@ class MuZeroConfig(PluginConfig):
     latent_size: int = Field(64, gt=0, description="model latent size (toy setting)")
     hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes (toy setting)")
     torso: Literal["auto", "mlp", "board", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="representation torso: mlp, board (board games such as go_9x9: same-padding 3x3 convolutions and a residual block that keep the board's size, rlk.nn.muzero_model.BoardTorso), or for pixels dqn, nature, impala (MuZero's Atari torso is a residual network), minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
+    latent: Literal["vector", "board"] = Field(
+        "vector", description="vector: the representation (agent.torso) maps to a latent vector and an MLP dynamics reads "
+                              "the action one-hot (MuZero's Atari design in miniature); board (board games such as go_9x9): "
+                              "the latent keeps the board's [H, W, channels] shape, residual towers for representation and "
+                              "dynamics, the action enters the dynamics as a plane (MuZero Appendix F's board-game "
+                              "networks; rlk.nn.board_model); agent.torso and latent_size are then unused")
+    board_channels: int = Field(32, gt=0, description="latent='board': planes of the latent (MuZero: 256; toy setting: 32)")
+    board_blocks: int = Field(1, ge=0, description="latent='board': residual blocks per tower (MuZero: 16; toy setting: 1)")
     area_shaping: float = Field(0.0, ge=0, description="Go (go_9x9): weight c of potential-based reward shaping with the movers' "
                                                        "area-score margin (muzero/go.py; the game's returns and best play are "
                                                        "unchanged, rewards become dense); 0: off")
@@ -283,6 +292,11 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
     masked = spec.has_legal_action_mask
     support = Support(-c.support_max, c.support_max, c.num_atoms)
     simulator = make_env_simulator(spec) if c.simulator == "env" else None
+    if c.latent == "board":
+        shape = tuple(spec.observation.shape)
+        if len(shape) != 3 or A not in (shape[0] * shape[1], shape[0] * shape[1] + 1):
+            raise RlkError(f"agent.latent='board' needs a board game (observations [H, W, C], one action per point and "
+                           f"maybe a pass); env '{spec.name}' has observations {list(shape)} and {A} actions")
     if c.area_shaping and not spec.name.startswith("go_"):
         raise RlkError(f"agent.area_shaping is a Go reward (area score); env '{spec.name}' is not Go: leave it 0")
     step = None if simulator is None else env_simulator_step(simulator, support, sign * c.gamma, masked, c.area_shaping)
@@ -303,8 +317,12 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
         return ts._replace(info={}, current_player=None, legal_action_mask=ts.legal_action_mask if masked else None)
 
     def init(key):
-        net = MuZeroModel(key, spec.observation.shape, A, c.latent_size, c.hidden_sizes, c.num_atoms,
-                          scale_latents=c.latent_scaling == "minmax", torso=c.torso)
+        if c.latent == "board":
+            net = BoardMuZeroModel(key, spec.observation.shape, A, c.hidden_sizes, c.num_atoms, c.board_channels,
+                                   c.board_blocks, scale_latents=c.latent_scaling == "minmax")
+        else:
+            net = MuZeroModel(key, spec.observation.shape, A, c.latent_size, c.hidden_sizes, c.num_atoms,
+                              scale_latents=c.latent_scaling == "minmax", torso=c.torso)
         steps = lambda n, tree: jax.tree.map(lambda x: jnp.zeros((n,) + x.shape, x.dtype), tree)
         obs = jnp.zeros(spec.observation.shape, jnp.float32)
         mask = jnp.zeros((A,), jnp.bool_) if masked else None
