@@ -603,9 +603,11 @@ def _names(text: str) -> list[str]:
 
 
 def _plan(envs: Optional[str], devices: Optional[str], seeds: Optional[str], quick: bool):
+    """An empty ``envs`` (``--envs ''``) plans no Anakin rows (e.g. ``--envs '' --sebulba atari-breakout``)."""
     if quick:
-        return _names(envs or "catch"), _ints(devices or "1"), _ints(seeds or "1"), "quick"
-    return _names(envs or ",".join(DEFAULT_ENVS)), _ints(devices or "1,2,4"), _ints(seeds or "1,4"), "default"
+        return _names("catch" if envs is None else envs), _ints(devices or "1"), _ints(seeds or "1"), "quick"
+    return (_names(",".join(DEFAULT_ENVS) if envs is None else envs), _ints(devices or "1,2,4"),
+            _ints(seeds or "1,4"), "default")
 
 
 def _stderr_log(msg: str) -> None:
@@ -618,7 +620,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p = argparse.ArgumentParser(prog="python -m rlk.bench", description=__doc__.split("\n")[0])
     p.add_argument("--json", action="store_true", help="print JSON rows")
     p.add_argument("--markdown", action="store_true", help="print a markdown table")
-    p.add_argument("--envs", default=None, help=f"comma-separated (default {','.join(DEFAULT_ENVS)})")
+    p.add_argument("--envs", default=None, help=f"comma-separated (default {','.join(DEFAULT_ENVS)}; '' with --sebulba: none)")
     p.add_argument("--devices", default=None, help="comma-separated device counts (default 1,2,4)")
     p.add_argument("--seeds", default=None, help="comma-separated seed counts (default 1,4)")
     p.add_argument("--quick", action="store_true", help="catch, 1 device, 1 seed, short timing")
@@ -633,7 +635,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     budget = BUDGETS[name]
     budget = dataclasses.replace(budget, **{k: v for k, v in dict(
         calls=a.calls, repeats=a.repeats, log_every_steps=a.log_every_steps).items() if v is not None})
-    rows = run_benchmarks(envs, devices, seeds, budget, peer=not a.no_peer, log=_stderr_log)
+    rows = run_benchmarks(envs, devices, seeds, budget, peer=not a.no_peer, log=_stderr_log) if envs or not a.sebulba else []
     rows += sebulba_rows(a.sebulba, log=_stderr_log)
     if a.json:
         print(json.dumps(rows, indent=2))
@@ -652,7 +654,8 @@ def register_bench_command(app) -> None:
     @app.command("bench")
     def bench(
         as_json: bool = typer.Option(False, "--json", help="print JSON rows instead of a table"),
-        envs: Optional[str] = typer.Option(None, help=f"comma-separated envs (default {','.join(DEFAULT_ENVS)})"),
+        envs: Optional[str] = typer.Option(None, help=f"comma-separated envs (default {','.join(DEFAULT_ENVS)}; "
+                                                      "'' with --sebulba: Sebulba rows only)"),
         devices: Optional[str] = typer.Option(None, help="comma-separated device counts (default 1,2,4)"),
         seeds: Optional[str] = typer.Option(None, help="comma-separated numbers of seeds at once (default 1,4)"),
         quick: bool = typer.Option(False, "--quick", help="catch, 1 device, 1 seed, short timing (< 1 min)"),
@@ -663,7 +666,7 @@ def register_bench_command(app) -> None:
         from rich.console import Console
 
         plan_envs, plan_devices, plan_seeds, name = _plan(envs, devices, seeds, quick)
-        rows = run_benchmarks(plan_envs, plan_devices, plan_seeds, name, log=_stderr_log)
+        rows = run_benchmarks(plan_envs, plan_devices, plan_seeds, name, log=_stderr_log) if plan_envs or not sebulba else []
         rows += sebulba_rows(sebulba, log=_stderr_log)
         if as_json:
             print(json.dumps(rows, indent=2))

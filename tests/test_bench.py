@@ -55,3 +55,12 @@ def test_sebulba_atari_row():
     assert math.isclose(row["frames_per_s"], 4 * row["steps_per_s"])  # DQN frame skip 4
     assert math.isclose(row["ratio"], row["steps_per_s"] / row["ceiling_steps_per_s"])
     assert row["actor_threads"] >= 1 and row["env_steps_per_call"] == 1280
+
+
+def test_empty_envs_plan_no_anakin_rows():
+    """``rlk bench --envs '' --sebulba atari-breakout`` runs the Sebulba rows only: '' plans no Anakin env,
+    while leaving ``--envs`` out plans the default table."""
+    assert bench._plan("", None, None, False)[0] == []
+    assert bench._plan(None, None, None, False)[0] == list(bench.DEFAULT_ENVS)
+    assert bench._plan(None, None, None, True)[0] == ["catch"]
+    assert bench._plan("catch, cartpole", None, None, False)[0] == ["catch", "cartpole"]
