@@ -395,3 +395,49 @@ def test_key_to_door_noise_hindsight_is_the_apple_noise_whatever_the_actions():
     e = eaten1 & apple_phase
     assert e.any()
     np.testing.assert_allclose(r1[e], cfg.apple_reward + h1[e, 0], rtol=1e-5)
+
+
+# -- the apple-variance sweep's table (sweep_variance) on fake run folders ---------------------------------------
+def _fake_run(path, agent, std, seed_set, finals, hindsight="observation", inputs="all"):
+    from rlk.plugins.counterfactual.sweep_variance import AGENT_DEFAULTS
+
+    path.mkdir(parents=True)
+    agent_cfg = {**AGENT_DEFAULTS, "name": agent, "hindsight_inputs": inputs, "loss_weights": {}}
+    (path / "config.json").write_text(json.dumps({"agent": agent_cfg, "seed": seed_set, "env": {
+        "name": "key-to-door", "apple_std": std, "hindsight": hindsight}}))
+    seeds = [seed_set + i for i in range(len(finals))]
+    (path / "summary.json").write_text(json.dumps({"seeds": seeds, "final_return_per_seed": [7.0] * len(finals)}))
+    with (path / "metrics.csv").open("w") as f:
+        f.write("step,env_steps,seed,episode_return,terminal_reward\n")
+        for steps, frac in ((0, 0.0), (400_000, 0.5), (1_000_000, 1.0)):  # door reward: 0, final / 2, final
+            for s, final in zip(seeds, finals):
+                f.write(f"1,{steps},{s},0.0,{frac * final}\n")
+
+
+def test_sweep_variance_table_pools_seed_sets_and_differences_against_pg(tmp_path):
+    from rlk.plugins.counterfactual import sweep_variance as sv
+
+    _fake_run(tmp_path / "pg-s5-seed0", "pg_baseline", 5.0, 0, [4.0, 4.0, 4.0])
+    _fake_run(tmp_path / "pg-s5-seed10", "pg_baseline", 5.0, 10, [3.0, 3.0, 3.0])
+    _fake_run(tmp_path / "a" / "cca_ri-s5-seed0", "cca", 5.0, 0, [5.0, 4.0, 3.0], inputs="reward_innovations")
+    _fake_run(tmp_path / "cca_ri-s5-seed10", "cca", 5.0, 10, [3.0, 3.0, 3.0], inputs="reward_innovations")
+    _fake_run(tmp_path / "cca_apples-s20-seed0", "cca", 20.0, 0, [5.0, 5.0], hindsight="apples", inputs="features")
+    table = sv.build_table(sv.find_runs(tmp_path))
+    rows = {(r["setting"], r["apple_std"]): r for r in table["rows"]}
+    assert set(rows) == {("pg_baseline", 5.0), ("cca [hindsight_inputs=reward_innovations]", 5.0),
+                         ("cca [env.hindsight=apples, hindsight_inputs=features]", 20.0)}
+    pg, cca = rows[("pg_baseline", 5.0)], rows[("cca [hindsight_inputs=reward_innovations]", 5.0)]
+    assert pg["n_seeds"] == 6 and pg["seed_sets"] == [0, 10]
+    assert pg["door_end_mean"] == pytest.approx(3.5) and pg["door_end_per_set"] == {0: 4.0, 10: 3.0}
+    assert pg["door_end_sem"] == pytest.approx(np.std([4, 4, 4, 3, 3, 3], ddof=1) / np.sqrt(6))
+    assert cca["door_500k_mean"] == pytest.approx((0.5 + 0.5 / 6) * 3.5)  # interpolated between 400k and 1M
+    assert cca["greedy_mean"] == pytest.approx(7.0)
+    (d,) = table["diffs"]  # the oracle at std 20 has no PG to compare with
+    assert d["setting"] == cca["setting"] and d["apple_std"] == 5.0
+    assert d["diff"] == pytest.approx(0.0) and d["per_set"] == {0: pytest.approx(0.0), 10: pytest.approx(0.0)}
+    assert d["se"] == pytest.approx(np.hypot(pg["door_end_sem"], cca["door_end_sem"]))
+    md = sv.markdown(table)
+    assert "| pg_baseline | 5 | 6 (0, 10) | 3.50 +- " in md and "(4.00, 3.00)" in md
+    sv.write_csv(table, tmp_path / "t.csv")
+    out = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert len(out) == 3 and float(out[0]["door_end_mean"]) == pytest.approx(3.5)
