@@ -179,11 +179,13 @@ def eval_cmd(
     run_dir: Path = typer.Argument(..., help="a run folder"),
     episodes: int = typer.Option(100, min=1, help="greedy episodes per seed"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    override: list[str] = typer.Option([], "-o", "--override",
+                                       help="env.field=value: evaluate on a changed environment (repeatable)"),
 ):
     """Mean and std return of the saved (greedy) policy; a model run: the model's evaluation metrics."""
     from rlk.core.run import evaluate_run
 
-    result = evaluate_run(run_dir, episodes)
+    result = evaluate_run(run_dir, episodes, env_overrides=override)
     if as_json:
         print(json.dumps(result))
     elif "metrics" in result:

@@ -16,13 +16,13 @@ import math
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import jax
 import numpy as np
 
 from rlk.core.checkpoint import Checkpointer
-from rlk.core.config import Component, RunConfig, build_run_config, plugin_config, validate_component
+from rlk.core.config import Component, RunConfig, apply_override, build_run_config, plugin_config, validate_component
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Environment, HostEnvironment
 from rlk.core.logging import FileSink, TensorBoardSink
@@ -408,7 +408,8 @@ def _last_logged(run_dir: Path, column: str, seeds: list[int]) -> list[float]:
     return [float(last[s][column]) if s in last else float("nan") for s in seeds]
 
 
-def load_run_config(run_dir: Path) -> RunConfig:
+def load_run_config(run_dir: Path, env_overrides: Sequence[str] = ()) -> RunConfig:
+    """The run's saved config; ``env_overrides`` (``env.field=value``) change its environment only."""
     path = run_dir / "config.json"
     if not run_dir.is_dir():
         raise RlkError(f"resume folder '{run_dir}' does not exist")
@@ -418,6 +419,12 @@ def load_run_config(run_dir: Path) -> RunConfig:
         data = json.loads(path.read_text())
     except ValueError as exc:
         raise RlkError(f"run folder '{run_dir}': config.json is not valid JSON ({exc})") from None
+    for o in env_overrides:
+        field = o.split("=", 1)[0].strip()
+        if not field.startswith("env.") or field == "env.name":
+            raise RlkError(f"override '{o}': only env.<field> options can change for a saved run "
+                           "(the agent and the environment's name are fixed by its checkpoint)")
+        apply_override(data, o)
     return build_run_config(data)
 
 
@@ -449,24 +456,26 @@ def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None,
     return run_dir, Run(resolved, run_dir, resume=True, console=console).train()
 
 
-def _restored(run_dir: Path):
-    """The program of the run saved in ``run_dir`` and its last checkpointed state."""
-    config = load_run_config(run_dir)
+def _restored(run_dir: Path, env_overrides: Sequence[str] = ()):
+    """The program of the run saved in ``run_dir`` and its last checkpointed state (its environment
+    changed by ``env_overrides``, ``env.field=value``)."""
+    config = load_run_config(run_dir, env_overrides)
     if not has_checkpoint(run_dir):
         raise RlkError(f"run folder '{run_dir}' holds no checkpoint")
     resolved = resolve(config)
     program = Run(resolved, run_dir).build()
     template = program.init([config.seed + i for i in range(config.num_seeds)])
-    checkpointer = Checkpointer(run_dir)
+    checkpointer = Checkpointer(run_dir)  # a state that does not fit (e.g. env.* changed shapes): one-line RlkError
     _, state, _ = checkpointer.restore(template, ["train_s"])
     checkpointer.close()
     return config, program, state
 
 
-def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345) -> dict[str, Any]:
-    """Greedy returns of the policy saved in ``run_dir``'s last checkpoint; a model run: the model's
+def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345, env_overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Greedy returns of the policy saved in ``run_dir``'s last checkpoint, on the run's environment
+    changed by ``env_overrides`` (``env.field=value``, e.g. a noise-free reward); a model run: the model's
     evaluation metrics (``{"model": name, "metrics": {...}, "metrics_per_seed": [...]}``)."""
-    config, program, state = _restored(run_dir)
+    config, program, state = _restored(run_dir, env_overrides)
     if getattr(program, "kind", "agent") == "model":
         per_seed = program.evaluate_model(state, seed)
         return {"model": config.model.name, "dataset": config.dataset.name,

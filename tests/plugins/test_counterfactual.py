@@ -121,6 +121,14 @@ def test_hindsight_model_loss_and_innovations_match_numpy():
     loss = float(L.hindsight_model_loss({"model_pred": pred[0]}, {"model_target": y}, None)[0])
     assert loss == pytest.approx(0.5 * np.mean(np.sum((m - y) ** 2, -1)), rel=1e-4)
     assert float(L.hindsight_model_loss({}, {}, None)[0]) == 0.0
+    # what the GRU reads under each innovations option: one part zeroed, the other the innovation itself
+    from rlk.plugins.counterfactual.agent import hindsight_inputs_of
+
+    for option, keep_f, keep_r in (("innovations", True, True), ("reward_innovations", False, True),
+                                   ("feature_innovations", True, False)):
+        fi, ri = hindsight_inputs_of(net, tsb, jnp.asarray(action), option)
+        np.testing.assert_array_equal(np.asarray(fi), np.asarray(f) if keep_f else 0.0)
+        np.testing.assert_array_equal(np.asarray(ri), np.asarray(r) if keep_r else 0.0)
 
 
 def test_critic_and_classifier_losses_match_numpy():
@@ -267,6 +275,21 @@ def test_bandit_feedback_mixes_context_action_and_noise(bandit_samples):
     assert np.all(np.asarray(ts1.last)) and np.all(np.asarray(ts1.observation[:, 3:]) == 0)
 
 
+def test_bandit_noise_hindsight_is_the_rewards_luck_whatever_the_action():
+    cfg = SMALL.model_copy(update={"hindsight": "noise"})
+    env = BanditFeedback(cfg)
+    state, _ = env.reset(jax.random.PRNGKey(1))
+    key = jax.random.PRNGKey(2)
+    seen = [env.step(state, jnp.int32(a), key)[1] for a in range(cfg.num_actions)]
+    for ts in seen:  # same key, any action: the same luck; the reward's noise is sigma * eps_0
+        np.testing.assert_array_equal(ts.info["hindsight"], seen[0].info["hindsight"])
+    eps0 = float(seen[0].info["hindsight"][cfg.num_contexts])
+    rewards = np.array([float(ts.reward) for ts in seen])
+    np.testing.assert_allclose(rewards - cfg.reward_noise * eps0, np.asarray(env.mu[state.context]), atol=1e-5)
+    h = np.asarray(seen[0].info["hindsight"])
+    assert np.all(h[cfg.num_contexts + cfg.noise_dim:] == 0) and h.shape == seen[0].observation.shape
+
+
 # -- agents through the CLI ---------------------------------------------------------------------------
 def test_bad_env_option_is_one_clear_line(cli):
     proc = cli("train", "--agent", "cca", "--env", "key-to-door", "-o", "env.apples=medium", "--steps", "100",
@@ -274,6 +297,21 @@ def test_bad_env_option_is_one_clear_line(cli):
     assert proc.returncode != 0
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and "env.apples" in err[0], proc.stderr
+
+
+def test_eval_on_a_changed_env_takes_env_options_only(cli, tmp_path):
+    """``rlk eval RUN -o env.field=value``: the saved policy on a changed environment (here the bandit
+    without its reward noise: returns are then mean rewards mu[x, a], in [0, 1]); other fields: one line."""
+    run = tmp_path / "run"
+    cli("train", "--agent", "pg_baseline", "--env", "bandit-feedback", "--steps", "2000", "-q", "--run-dir", str(run),
+        "-o", "agent.num_envs=8", "-o", "agent.hidden_sizes=[8]", "-o", "eval_episodes=4", "-o", "env.reward_noise=5")
+    noisy = json.loads(cli("eval", str(run), "--episodes", "400", "--json").stdout)
+    clean = json.loads(cli("eval", str(run), "--episodes", "400", "--json", "-o", "env.reward_noise=0").stdout)
+    assert noisy["std_return"] > 3.0  # the run's own env: sigma 5
+    assert clean["std_return"] < 0.5 and 0.0 <= clean["mean_return"] <= 1.0
+    proc = cli("eval", str(run), "-o", "agent.learning_rate=1", check=False)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(err) == 1 and "agent.learning_rate" in err[0], proc.stderr
 
 
 def test_cca_trains_under_anakin_through_the_cli(cli, tmp_path):

@@ -73,14 +73,16 @@ class CCAConfig(PluginConfig):
     gamma: float = Field(1.0, ge=0, le=1, description="discount (the illustrative tasks are short and episodic)")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes of every head")
     hindsight_size: int = Field(32, gt=0, description="size of the hindsight statistic Phi (GRU state)")
-    hindsight_inputs: Literal["all", "reward", "features", "innovations", "reward_innovations"] = Field(
+    hindsight_inputs: Literal["all", "reward", "features", "innovations", "reward_innovations",
+                              "feature_innovations"] = Field(
         "all", description="what the hindsight GRU reads after each action: 'all' (info['hindsight'] or the next "
                            "observation, and the reward), 'reward' (the rewards only), 'features' (no rewards) or "
                            "'innovations' (not in the paper: 'all' minus its prediction sg m(X_t, A_t) by a one-step "
                            "model trained by the cca_hindsight_model loss; each step's innovation has conditional mean "
                            "zero given the past and A_t, so Phi is mean-independent of A_t to first order; "
                            "agent.hindsight_innovations); 'reward_innovations': the same with the feature innovations "
-                           "zeroed (the GRU reads r_{t+1} - m_r(X_t, A_t) only)")
+                           "zeroed (the GRU reads r_{t+1} - m_r(X_t, A_t) only); 'feature_innovations': the reward innovations "
+                           "zeroed instead (f_{t+1} - m_f(X_t, A_t) only)")
     critic_weighting: Literal["policy", "hindsight"] = Field(
         "policy", description="weights w(a) of the all-action term sum_a w(a) grad log pi(a|X) Q(X, Phi, a) of "
                               "cca_policy: 'policy' (w = pi, the paper's CCA-PG, unbiased only if Phi is independent "
@@ -154,10 +156,22 @@ def hindsight_innovations(net: CCANetwork, ts: TimeStep, action: jax.Array) -> t
 
 def hindsight_inputs_of(net: CCANetwork, ts: TimeStep, action: jax.Array, hindsight_inputs: str) -> tuple[jax.Array, jax.Array]:
     """What the hindsight GRU reads: ``hindsight_features`` or, for 'innovations', ``hindsight_innovations``."""
-    if hindsight_inputs in ("innovations", "reward_innovations"):
+    if hindsight_inputs in INNOVATIONS:
         f, r, _ = hindsight_innovations(net, ts, action)
-        return (jnp.zeros_like(f) if hindsight_inputs == "reward_innovations" else f), r
+        return _drop_innovations(f, r, hindsight_inputs)
     return hindsight_features(ts, hindsight_inputs)
+
+
+INNOVATIONS = ("innovations", "reward_innovations", "feature_innovations")
+
+
+def _drop_innovations(features: jax.Array, rewards: jax.Array, hindsight_inputs: str) -> tuple[jax.Array, jax.Array]:
+    """Zeroes the feature innovations ('reward_innovations') or the reward innovations ('feature_innovations')."""
+    if hindsight_inputs == "reward_innovations":
+        return jnp.zeros_like(features), rewards
+    if hindsight_inputs == "feature_innovations":
+        return features, jnp.zeros_like(rewards)
+    return features, rewards
 
 
 def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: float,
@@ -180,12 +194,11 @@ def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: floa
     batch = {"action": flat(traj.action), "return": flat(returns), "value_target": flat(returns),
              "advantage": flat(sg(returns - values[:-1]))}
     if need_hindsight:
-        if hindsight_inputs in ("innovations", "reward_innovations"):
+        if hindsight_inputs in INNOVATIONS:
             features, rewards, pred = hindsight_innovations(net, ts, traj.action)
             y = jnp.concatenate([features + sg(pred[..., :-1]), (rewards + sg(pred[..., -1]))[..., None]], -1)
             outputs["model_pred"], batch["model_target"] = flat(pred), flat(y)
-            if hindsight_inputs == "reward_innovations":
-                features = jnp.zeros_like(features)
+            features, rewards = _drop_innovations(features, rewards, hindsight_inputs)
         else:
             features, rewards = hindsight_features(ts, hindsight_inputs)
         phi = flat(hindsight_statistic(net.hindsight, features, rewards, last))

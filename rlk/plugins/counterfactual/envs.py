@@ -11,7 +11,8 @@ its statistic of the future; the policy never sees it.
   ``f = W [onehot(x); onehot(a); eps]`` with ``eps ~ N(0, I_k)``; ``mu`` (``U(0, 1)``) and ``W``
   (Gaussian, ``[feedback_dim, C + A + k]``) are fixed by ``task_seed``. One step per episode.
   The observation is ``[onehot(x); 0_F]`` and ``info['hindsight']`` is ``[onehot(x); f]`` (the same
-  shape: the feedback arrives in the slot the policy saw empty).
+  shape: the feedback arrives in the slot the policy saw empty). ``hindsight='noise'`` puts
+  ``[onehot(x); eps; 0]`` there instead: the reward's luck alone, an oracle ``Phi``.
 - ``KeyToDoor``: three phases in an ``R x R`` room. Phase 1 (``key_steps`` steps): a key lies
   on a random cell; stepping on it picks it up (no reward). Phase 2 (``apple_steps`` steps): a
   fresh room where every cell but the agent's holds an apple with probability ``apple_prob``;
@@ -45,6 +46,10 @@ class BanditFeedbackConfig(PluginConfig):
     feedback_dim: int = Field(32, gt=0, description="dimension of the feedback vector f = W [x; a; eps]")
     reward_noise: float = Field(2.0, ge=0, description="sigma, scale of the reward noise sigma * eps_0")
     task_seed: int = Field(0, ge=0, description="seed of the fixed mean rewards mu and mixing matrix W")
+    hindsight: Literal["feedback", "noise"] = Field(
+        "feedback", description="info['hindsight'] after the step: [onehot(x); f] (the feedback vector, which mixes "
+                                "in the action), or 'noise': [onehot(x); eps; 0] (the reward's luck only, independent "
+                                "of the action by construction: an oracle statistic)")
 
 
 class BanditState(NamedTuple):
@@ -92,7 +97,11 @@ class BanditFeedback(Environment):
         reward = self.mu[state.context, action] + c.reward_noise * eps[0]
         z = jnp.concatenate([jax.nn.one_hot(state.context, c.num_contexts), jax.nn.one_hot(action, c.num_actions), eps])
         # the episode ends; the next context is drawn by the auto-reset wrapper
-        return state, self._ts(state.context, reward, True, self.w @ z)
+        if c.hindsight == "noise":
+            seen = jnp.zeros((c.feedback_dim,)).at[: c.noise_dim].set(eps[: c.feedback_dim])
+        else:
+            seen = self.w @ z
+        return state, self._ts(state.context, reward, True, seen)
 
 
 # -- Key-to-Door -------------------------------------------------------------------------------------
