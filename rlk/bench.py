@@ -340,7 +340,8 @@ def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, p
 
 # -- Sebulba on a host environment (Atari) -------------------------------------------------------
 SEBULBA_KEYS = ROW_KEYS + ("arch", "agent", "actor_threads", "frames_per_s", "ceiling_frames_per_s", "learner",
-                            "cpu_ms_per_step", "ceiling_cpu_ms_per_step", "load")
+                            "cpu_ms_per_step", "ceiling_cpu_ms_per_step", "load", "ceiling_s_before_after",
+                            "training_s")
 
 
 def sebulba_program(env_name: str, agent: str, log_every_steps: int, num_devices: Optional[int] = None):
@@ -429,6 +430,20 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
     program = sebulba_program(env_name, agent, budget.log_every_steps, num_devices)
     if learner == "trivial":
         _trivial_learner(program)
+    steps_per_thread = budget.calls * program.env_steps_per_step // (program.num_threads * program.envs_per_thread)
+    # The env alone is timed both before the actors start and after they stop (they would compete for the
+    # same cores): bracketing the training repeats, so a load that drifts during the row moves both alike.
+    ceiling = host_ceiling_timer(program.env_factory, program.num_threads, program.envs_per_thread, steps_per_thread)
+    before = max(1, budget.repeats // 2)
+    try:
+        ceiling.warm()
+        for r in range(before):
+            log(f"sebulba {agent} {env_name}: env alone {r + 1}/{budget.repeats} (before training)")
+            ceiling.once()
+    except BaseException:
+        ceiling.close()
+        program.close()
+        raise
     try:
         state = program.init([0])
         log(f"sebulba {agent} {env_name}: compiling (first call starts the actor threads)")
@@ -444,19 +459,18 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
             _block(box["state"])
 
         rlk = CpuTimer(calls, budget.calls * program.env_steps_per_step)
-        steps_per_thread = budget.calls * program.env_steps_per_step // (program.num_threads * program.envs_per_thread)
         rlk.warm()
         for r in range(budget.repeats):
             log(f"sebulba {agent} {env_name}: repeat {r + 1}/{budget.repeats} (training)")
             rlk.once()
+    except BaseException:
+        ceiling.close()
+        raise
     finally:
         program.close()
-    # The ceiling runs after the actors stopped (they would compete for the same cores).
-    ceiling = host_ceiling_timer(program.env_factory, program.num_threads, program.envs_per_thread, steps_per_thread)
     try:
-        ceiling.warm()
-        for r in range(budget.repeats):
-            log(f"sebulba {agent} {env_name}: repeat {r + 1}/{budget.repeats} (env alone)")
+        for r in range(before, max(budget.repeats, before + 1)):
+            log(f"sebulba {agent} {env_name}: env alone {r + 1}/{budget.repeats} (after training)")
             ceiling.once()
     finally:
         ceiling.close()
@@ -471,6 +485,7 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
         "frames_per_s": sps * frames, "ceiling_frames_per_s": ceil_sps * frames, "learner": learner,
         "cpu_ms_per_step": rlk.cpu_ms_per_step, "ceiling_cpu_ms_per_step": ceiling.cpu_ms_per_step,
         "load": [round(x, 2) for x in load_before + os.getloadavg()],
+        "ceiling_s_before_after": [round(t, 3) for t in ceiling.times], "training_s": [round(t, 3) for t in rlk.times],
     }
 
 

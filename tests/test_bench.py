@@ -55,6 +55,8 @@ def test_sebulba_atari_row():
     assert math.isclose(row["frames_per_s"], 4 * row["steps_per_s"])  # DQN frame skip 4
     assert math.isclose(row["ratio"], row["steps_per_s"] / row["ceiling_steps_per_s"])
     assert row["actor_threads"] >= 1 and row["env_steps_per_call"] == 1280
+    # the env alone is timed before the actors start and after they stop, bracketing training
+    assert len(row["ceiling_s_before_after"]) == 2 and len(row["training_s"]) == 1
 
 
 def test_empty_envs_plan_no_anakin_rows():
