@@ -51,6 +51,9 @@ class EnvSpec(BaseModel):
       num_players: 1 for single-agent environments, 2 for two-player games (Go).
       has_legal_action_mask: whether ``TimeStep.legal_action_mask`` is provided.
       max_episode_steps: an upper bound on an episode's length (used by evaluation loops).
+      rules: ``(option, value)`` pairs of the environment's rule variants that change its dynamics or
+        rewards (pgx Go's ``pass_after_moves``, ``score_reward``): what an agent that simulates the true
+        environment (MuZero's ``simulator='env'``) must reproduce; empty for the standard rules.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -60,6 +63,7 @@ class EnvSpec(BaseModel):
     num_players: int = 1
     has_legal_action_mask: bool = False
     max_episode_steps: int = 1000
+    rules: tuple[tuple[str, float], ...] = ()
 
 
 class TimeStep(NamedTuple):

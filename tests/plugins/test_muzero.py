@@ -479,6 +479,40 @@ def test_go_area_shaping_keeps_the_games_returns():
         np.testing.assert_allclose(np.asarray(reward), np.asarray(shaped.reward[t + 1]), atol=1e-6)
 
 
+def test_the_true_simulator_plays_the_runs_go_rules():
+    """EnvSpec.rules carries go_9x9's rule variants, and simulator='env' rebuilds the game with them:
+    the search sees the same masked pass and the same final-margin reward as the acting env."""
+    from rlk.core.errors import RlkError
+    from rlk.plugins.envs.pgx_adapter import PgxEnv
+    from rlk.plugins.muzero.simulators import make_env_simulator
+
+    assert PgxEnv("go_9x9").spec.rules == ()
+    env = PgxEnv("go_9x9", pass_after_moves=50, score_reward=2.0)
+    assert env.spec.rules == (("pass_after_moves", 50), ("score_reward", 2.0))
+    sim = make_env_simulator(env.spec)
+    assert sim.env.spec == env.spec
+    key = jax.random.PRNGKey(0)
+    state, _ = env.reset(key)
+    for a in (40, 41, 81, 81):  # two passes end the game only once pass is legal: here it is masked
+        real = env.step(state, jnp.int32(a), key)
+        simulated = sim.env.step(state, jnp.int32(a), key)
+        np.testing.assert_array_equal(np.asarray(real[1].legal_action_mask), np.asarray(simulated[1].legal_action_mask))
+        np.testing.assert_allclose(float(real[1].reward), float(simulated[1].reward))
+        state = real[0]
+        assert not bool(real[1].legal_action_mask[-1])  # pass masked before move 50
+    # a game ended by two passes, with the score reward: the simulator's reward is the env's
+    short = PgxEnv("go_9x9", score_reward=2.0)
+    sim = make_env_simulator(short.spec)
+    s0, _ = short.reset(key)
+    s1, _ = short.step(s0, jnp.int32(40), key)
+    s2, _ = short.step(s1, jnp.int32(81), key)
+    real, simulated = short.step(s2, jnp.int32(81), key)[1], sim.env.step(s2, jnp.int32(81), key)[1]
+    assert bool(real.last) and abs(float(real.reward)) > 1.0
+    np.testing.assert_allclose(float(simulated.reward), float(real.reward))
+    with pytest.raises(RlkError, match="komi"):
+        make_env_simulator(env.spec.model_copy(update={"rules": (("komi", 6.5),)}))
+
+
 def test_area_shaping_and_board_torso_configs():
     """agent.area_shaping is refused (one line) off Go; torso='board' keeps a 9x9 board's points apart."""
     from rlk.core.errors import RlkError

@@ -93,7 +93,13 @@ class PgxEnv(Environment):
             num_players=self.num_players,
             has_legal_action_mask=self.num_players > 1,
             max_episode_steps=self.max_episode_steps,
+            rules=self.rules,
         )
+
+    @property
+    def rules(self) -> tuple[tuple[str, float], ...]:
+        """The rule variants in force (``EnvSpec.rules``): ``PgxEnv(env_id, **dict(rules))`` rebuilds this env."""
+        return tuple((k, v) for k, v in (("pass_after_moves", self.pass_after_moves), ("score_reward", self.score_reward)) if v)
 
     @property
     def spec(self) -> EnvSpec:

@@ -65,7 +65,11 @@ def _catch_simulator(spec: EnvSpec) -> EnvSimulator:
 def _pgx_simulator(spec: EnvSpec) -> EnvSimulator:
     from rlk.plugins.envs.pgx_adapter import PgxEnv
 
-    env = PgxEnv(spec.name, max_episode_steps=spec.max_episode_steps)
+    rules = dict(spec.rules)  # the run's rule variants (Go: pass masking, score reward): the search plays them too
+    env = PgxEnv(spec.name, max_episode_steps=spec.max_episode_steps,
+                 pass_after_moves=int(rules.pop("pass_after_moves", 0)), score_reward=float(rules.pop("score_reward", 0.0)))
+    if rules:
+        raise RlkError(f"agent.simulator='env' cannot reproduce env '{spec.name}' option(s) {', '.join(rules)}")
 
     def initial(batch: int):
         return jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), batch))[0]
