@@ -66,6 +66,7 @@ class Checkpointer:
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=self.max_to_keep, create=create,
                                                  enable_async_checkpointing=False, multiprocessing_options=multi),
+            item_handlers=ocp.StandardCheckpointHandler(),  # also lets item_metadata read the saved shapes
         )
 
     def latest(self) -> Optional[int]:
@@ -119,6 +120,7 @@ class Checkpointer:
                                   _flat(template)),
             "meta": {k: jax.ShapeDtypeStruct((), np.float64) for k in [*meta_keys, "format"]},
         }
+        self._check_fits(manager, call, abstract["state"])
         try:
             tree = manager.restore(call, args=ocp.args.StandardRestore(abstract))
         except ValueError as err:  # orbax: another tree or shape (another config, or an older rlk)
@@ -134,6 +136,25 @@ class Checkpointer:
             raise RlkError(f"the checkpoint of step {call} in {self.directory} has format {saved_format:g}, "
                            f"this rlk reads format {FORMAT}")
         return call, state, meta
+
+    def _check_fits(self, manager, call: int, wanted: dict[str, Any]) -> None:
+        """A one-line error when the saved leaves differ from the template's in number or shape, before
+        orbax starts reading (a failed orbax restore leaves reads running that print at exit)."""
+        saved = (manager.item_metadata(call) or {}).get("state") if hasattr(manager, "item_metadata") else None
+        if saved is None:
+            return
+        problem = None
+        if set(saved) != set(wanted):
+            problem = f"{len(saved)} saved arrays, this run has {len(wanted)}"
+        else:
+            for name in sorted(wanted):
+                have, want = tuple(saved[name].shape), tuple(np.shape(wanted[name]))
+                if have != want:
+                    problem = f"array {int(name)} has shape {have} saved, {want} in this run"
+                    break
+        if problem:
+            raise RlkError(f"the checkpoint of step {call} in {self.directory} does not fit this run's state "
+                           f"(saved with another config or an older rlk?): {problem}")
 
     def close(self) -> None:
         if self.manager is not None:

@@ -408,8 +408,11 @@ def _last_logged(run_dir: Path, column: str, seeds: list[int]) -> list[float]:
     return [float(last[s][column]) if s in last else float("nan") for s in seeds]
 
 
-def load_run_config(run_dir: Path, env_overrides: Sequence[str] = ()) -> RunConfig:
-    """The run's saved config; ``env_overrides`` (``env.field=value``) change its environment only."""
+def load_run_config(run_dir: Path, env_overrides: Sequence[str] = (),
+                    changeable: Sequence[str] = ("env",)) -> RunConfig:
+    """The run's saved config; ``env_overrides`` (``env.field=value``) change its environment only, or
+    the sections named in ``changeable`` (e.g. ``agent`` for a search budget at evaluation; an option
+    that changes the parameters' shapes then fails at restore with a one-line error)."""
     path = run_dir / "config.json"
     if not run_dir.is_dir():
         raise RlkError(f"resume folder '{run_dir}' does not exist")
@@ -421,9 +424,11 @@ def load_run_config(run_dir: Path, env_overrides: Sequence[str] = ()) -> RunConf
         raise RlkError(f"run folder '{run_dir}': config.json is not valid JSON ({exc})") from None
     for o in env_overrides:
         field = o.split("=", 1)[0].strip()
-        if not field.startswith("env.") or field == "env.name":
-            raise RlkError(f"override '{o}': only env.<field> options can change for a saved run "
-                           "(the agent and the environment's name are fixed by its checkpoint)")
+        section = field.split(".", 1)[0]
+        if section not in changeable or "." not in field or field.endswith(".name"):
+            allowed = " or ".join(f"{c}.<field>" for c in changeable)
+            raise RlkError(f"override '{o}': only {allowed} options can change for a saved run "
+                           "(the plugins' names are fixed by its checkpoint)")
         apply_override(data, o)
     return build_run_config(data)
 
@@ -456,18 +461,20 @@ def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None,
     return run_dir, Run(resolved, run_dir, resume=True, console=console).train()
 
 
-def _restored(run_dir: Path, env_overrides: Sequence[str] = ()):
-    """The program of the run saved in ``run_dir`` and its last checkpointed state (its environment
-    changed by ``env_overrides``, ``env.field=value``)."""
-    config = load_run_config(run_dir, env_overrides)
+def restored_run(run_dir: Path, overrides: Sequence[str] = (), changeable: Sequence[str] = ("env",)):
+    """The config and program of the run saved in ``run_dir`` and its last checkpointed state (the
+    config changed by ``overrides``, ``section.field=value`` for the sections in ``changeable``)."""
+    config = load_run_config(run_dir, overrides, changeable)
     if not has_checkpoint(run_dir):
         raise RlkError(f"run folder '{run_dir}' holds no checkpoint")
     resolved = resolve(config)
     program = Run(resolved, run_dir).build()
     template = program.init([config.seed + i for i in range(config.num_seeds)])
     checkpointer = Checkpointer(run_dir)  # a state that does not fit (e.g. env.* changed shapes): one-line RlkError
-    _, state, _ = checkpointer.restore(template, ["train_s"])
-    checkpointer.close()
+    try:
+        _, state, _ = checkpointer.restore(template, ["train_s"])
+    finally:  # closed on a failed restore too: orbax's open threads otherwise print tracebacks at exit
+        checkpointer.close()
     return config, program, state
 
 
@@ -475,7 +482,7 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345, env_overrides
     """Greedy returns of the policy saved in ``run_dir``'s last checkpoint, on the run's environment
     changed by ``env_overrides`` (``env.field=value``, e.g. a noise-free reward); a model run: the model's
     evaluation metrics (``{"model": name, "metrics": {...}, "metrics_per_seed": [...]}``)."""
-    config, program, state = _restored(run_dir, env_overrides)
+    config, program, state = restored_run(run_dir, env_overrides)
     if getattr(program, "kind", "agent") == "model":
         per_seed = program.evaluate_model(state, seed)
         return {"model": config.model.name, "dataset": config.dataset.name,
@@ -492,7 +499,7 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345, env_overrides
 
 def sample_run(run_dir: Path, seed: int = 12_345) -> np.ndarray:
     """A grid of samples or reconstructions ``[R, C, *example_shape]`` of a model run's first seed."""
-    config, program, state = _restored(run_dir)
+    config, program, state = restored_run(run_dir)
     if getattr(program, "kind", "agent") != "model":
         raise RlkError(f"rlk sample needs a model run; '{run_dir}' trained agent '{config.agent.name}'")
     return program.sample(state, seed)

@@ -298,6 +298,13 @@ def test_go_trains_end_to_end_and_plays_random(cli, tmp_path):
     assert 0.0 <= result["win_rate"] <= 1.0 and result["agent_black"] == 2 and not result["standard_rules"]
     out = cli("play", str(tmp_path / "run"), "--games", "2", "--standard-rules", "--json").stdout
     assert json.loads(out.strip().splitlines()[-1])["standard_rules"]
+    # the evaluation search budget changes for the match; options outside agent/env, or that change
+    # the parameters' shapes, are a one-line error
+    out = cli("play", str(tmp_path / "run"), "--games", "2", "-o", "agent.eval_simulations=3", "--json").stdout
+    assert json.loads(out.strip().splitlines()[-1])["overrides"] == ["agent.eval_simulations=3"]
+    for bad, names in (("seed=3", "seed=3"), ("agent.latent_size=8", "checkpoint")):
+        proc = cli("play", str(tmp_path / "run"), "--games", "2", "-o", bad, check=False)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr and names in proc.stderr, proc.stderr
 
 
 def np_n_step(reward, discount, value, gamma, n):

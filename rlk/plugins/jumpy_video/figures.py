@@ -27,10 +27,10 @@ import numpy as np
 
 def restore(run_dir: Path):
     """``(jump, params, dataset)`` of a run's last checkpoint (first seed)."""
-    from rlk.core.run import _restored
+    from rlk.core.run import restored_run
     from rlk.plugins.jumpy_video.model import Jump, JumpConfig
 
-    config, program, state = _restored(run_dir)
+    config, program, state = restored_run(run_dir)
     dataset = program.dataset
     jump = Jump(JumpConfig(**config.model.options()), dataset.spec.shape, dataset.arrays("train")["v"].shape[-1],
                 dataset)

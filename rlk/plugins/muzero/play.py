@@ -10,7 +10,7 @@ just moved, ``rlk.plugins.envs.pgx_adapter``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -73,19 +73,20 @@ def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: in
             "wins_as_white": int(np.sum((outcome > 0) & ~agent_first))}
 
 
-def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random", standard_rules: bool = False) -> dict[str, Any]:
+def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random", standard_rules: bool = False,
+             overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Plays the agent saved in ``run_dir``'s last checkpoint (its first seed) against ``opponent``,
     under the run's env options, or the game's defaults with ``standard_rules`` (e.g. a run trained
-    with Go's ``pass_after_moves`` rule variant then plays pgx's standard Go)."""
-    from rlk.core.checkpoint import Checkpointer
+    with Go's ``pass_after_moves`` rule variant then plays pgx's standard Go).
+
+    ``overrides`` (``agent.field=value`` or ``env.field=value``) change the saved config for the match,
+    e.g. ``agent.eval_simulations=64`` (the planning study's search budget at evaluation)."""
     from rlk.core.config import plugin_config
-    from rlk.core.run import Run, has_checkpoint, load_run_config, resolve
+    from rlk.core.run import resolve, restored_run
 
     if opponent != "random":
         raise RlkError(f"unknown opponent '{opponent}' (known: random)")
-    config = load_run_config(run_dir)
-    if not has_checkpoint(run_dir):
-        raise RlkError(f"run folder '{run_dir}' holds no checkpoint")
+    config, _, state = restored_run(run_dir, overrides, changeable=("agent", "env"))
     resolved = resolve(config)
     env_config = plugin_config(config.env, resolved.env.config)
     if standard_rules and env_config is not None:
@@ -97,16 +98,11 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random",
         raise RlkError(f"rlk play needs a JAX environment; env '{config.env.name}' is not one")
     agent_config = plugin_config(config.agent, resolved.agent.config)
     agent = resolved.agent.factory(agent_config, env.spec, None)
-    program = Run(resolved, run_dir).build()
-    template = program.init([config.seed + i for i in range(config.num_seeds)])
-    checkpointer = Checkpointer(run_dir)
-    _, state, _ = checkpointer.restore(template, ["train_s"])
-    checkpointer.close()
     params = jax.tree.map(lambda x: jnp.asarray(x)[0], jax.device_get(state.learner.params))
     true_state = getattr(agent_config, "simulator", "model") == "env"
     result = play_match(agent, env, params, games, seed, true_state_as_actor_state=true_state)
     return {"run": str(run_dir), "agent": config.agent.name, "env": config.env.name, "opponent": opponent,
-            "standard_rules": standard_rules, **result}
+            "standard_rules": standard_rules, "overrides": list(overrides), **result}
 
 
 def register_play_command(app: Any) -> None:
@@ -123,9 +119,12 @@ def register_play_command(app: Any) -> None:
         standard_rules: bool = typer.Option(False, "--standard-rules",
                                             help="the game's default rules (env options off), not the run's"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
+        override: list[str] = typer.Option([], "-o", "--override",
+                                           help="agent.field=value or env.field=value for the match, e.g. "
+                                                "agent.eval_simulations=64 (repeatable)"),
     ):
         """Play a trained two-player agent against an opponent and print its win rate."""
-        result = play_run(run_dir, games, seed, opponent, standard_rules)
+        result = play_run(run_dir, games, seed, opponent, standard_rules, override)
         if as_json:
             print(json.dumps(result))
         else:
