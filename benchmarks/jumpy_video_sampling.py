@@ -53,9 +53,9 @@ def main():
     jump = Jump(JumpConfig(), data.spec.shape, 1, data)
     params = jump.init(jax.random.PRNGKey(0))
     if args.run:
-        from rlk.core.run import _restored
+        from rlk.core.run import restored_run
 
-        _, _, state = _restored(Path(args.run))
+        _, _, state = restored_run(Path(args.run))
         params = jax.tree.map(lambda a: np.asarray(a)[0], jax.device_get(state.params))
     test = data.arrays("test")
     step_v = 1.0 / (jump.T - 1)

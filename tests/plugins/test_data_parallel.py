@@ -31,7 +31,10 @@ def _compare(make, cfg):
     moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(state.params)))
     assert moved > 1e-4  # the update did something
     for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(four.params)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6, rtol=1e-5)
+        # atol 1e-5 (under 10% of the largest step): a psum of 4 shard means adds in another order than
+        # one mean, and Adam's m / sqrt(v) scales that rounding up for elements with tiny gradients
+        # (CI saw 2.7e-6 on one of 3,200 V-trace weights)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(float(m1["loss"]), float(m4["loss"]), rtol=1e-5)
 
 

@@ -87,9 +87,9 @@ def test_normaliser_state_restores_into_a_fresh_env():
 
 def restored_run(run):
     """(program, state) of ``run``'s last checkpoint, as ``rlk eval`` restores them."""
-    from rlk.core.run import _restored
+    from rlk.core.run import restored_run
 
-    _, program, state = _restored(run)
+    _, program, state = restored_run(run)
     return program, state
 
 
