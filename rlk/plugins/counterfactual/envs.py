@@ -12,7 +12,9 @@ its statistic of the future; the policy never sees it.
   (Gaussian, ``[feedback_dim, C + A + k]``) are fixed by ``task_seed``. One step per episode.
   The observation is ``[onehot(x); 0_F]`` and ``info['hindsight']`` is ``[onehot(x); f]`` (the same
   shape: the feedback arrives in the slot the policy saw empty). ``hindsight='noise'`` puts
-  ``[onehot(x); eps; 0]`` there instead: the reward's luck alone, an oracle ``Phi``.
+  ``[onehot(x); eps; 0]`` there instead: the reward's luck alone, an oracle ``Phi``; ``'mixed_noise'``
+  puts ``[onehot(x); W_eps eps]``, the feedback's innovation given ``x`` and ``a`` (an oracle as mixed
+  as the feedback).
 - ``KeyToDoor``: three phases in an ``R x R`` room. Phase 1 (``key_steps`` steps): a key lies
   on a random cell; stepping on it picks it up (no reward). Phase 2 (``apple_steps`` steps): a
   fresh room where every cell but the agent's holds an apple with probability ``apple_prob``;
@@ -46,10 +48,12 @@ class BanditFeedbackConfig(PluginConfig):
     feedback_dim: int = Field(32, gt=0, description="dimension of the feedback vector f = W [x; a; eps]")
     reward_noise: float = Field(2.0, ge=0, description="sigma, scale of the reward noise sigma * eps_0")
     task_seed: int = Field(0, ge=0, description="seed of the fixed mean rewards mu and mixing matrix W")
-    hindsight: Literal["feedback", "noise"] = Field(
+    hindsight: Literal["feedback", "noise", "mixed_noise"] = Field(
         "feedback", description="info['hindsight'] after the step: [onehot(x); f] (the feedback vector, which mixes "
                                 "in the action), or 'noise': [onehot(x); eps; 0] (the reward's luck only, independent "
-                                "of the action by construction: an oracle statistic)")
+                                "of the action by construction: an oracle statistic), or 'mixed_noise': "
+                                "[onehot(x); W_eps eps] (the feedback minus its mean given x and a: what a perfect "
+                                "one-step model leaves as the innovation; an oracle as mixed as the feedback)")
 
 
 class BanditState(NamedTuple):
@@ -99,6 +103,8 @@ class BanditFeedback(Environment):
         # the episode ends; the next context is drawn by the auto-reset wrapper
         if c.hindsight == "noise":
             seen = jnp.zeros((c.feedback_dim,)).at[: c.noise_dim].set(eps[: c.feedback_dim])
+        elif c.hindsight == "mixed_noise":
+            seen = self.w[:, c.num_contexts + c.num_actions:] @ eps
         else:
             seen = self.w @ z
         return state, self._ts(state.context, reward, True, seen)
