@@ -61,7 +61,11 @@ class FileSink:
 
 
 class TensorBoardSink:
-    """TensorBoard event files under ``run_dir/tb`` (one tag per metric, ``seed_i/`` prefix when several)."""
+    """TensorBoard event files under ``run_dir/tb`` (one tag per metric, ``seed_i/`` prefix when several),
+    against ``axis`` (env steps). Non-finite values (e.g. an episode return before any episode ended) are
+    left out here (tensorboardX warns on each); the JSONL and CSV keep them."""
+
+    axis = "env_steps"
 
     def __init__(self, run_dir: Path):
         from tensorboardX import SummaryWriter
@@ -74,9 +78,9 @@ class TensorBoardSink:
         for r in rows:
             prefix = f"seed_{r['seed']}/" if many else ""
             for k, v in r.items():
-                if k in ("step", "seed") or not isinstance(v, (int, float)):
+                if k in ("step", "seed") or not isinstance(v, (int, float)) or not math.isfinite(v):
                     continue
-                self.writer.add_scalar(prefix + k, v, r["env_steps"])
+                self.writer.add_scalar(prefix + k, v, r[self.axis])
         self.writer.flush()
 
     def close(self) -> None:

@@ -391,15 +391,7 @@ class Run:
 class _StepAxisTensorBoard(TensorBoardSink):
     """TensorBoard for model runs: scalars against the update ``step`` (there are no env steps)."""
 
-    def write(self, rows) -> None:
-        rows = list(rows)
-        many = len({r.get("seed") for r in rows}) > 1
-        for r in rows:
-            prefix = f"seed_{r['seed']}/" if many else ""
-            for k, v in r.items():
-                if k not in ("step", "seed") and isinstance(v, (int, float)):
-                    self.writer.add_scalar(prefix + k, v, r["step"])
-        self.writer.flush()
+    axis = "step"
 
 
 def _last_logged(run_dir: Path, column: str, seeds: list[int]) -> list[float]:

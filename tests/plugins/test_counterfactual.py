@@ -290,6 +290,27 @@ def test_bandit_noise_hindsight_is_the_rewards_luck_whatever_the_action():
     assert np.all(h[cfg.num_contexts + cfg.noise_dim:] == 0) and h.shape == seen[0].observation.shape
 
 
+def test_bandit_mixed_noise_hindsight_is_the_feedback_minus_its_mean_given_context_and_action():
+    """``hindsight='mixed_noise'``: ``W_eps eps``, i.e. the feedback of the same step minus ``W [x; a; 0]``,
+    the same for every action (the innovation a perfect one-step model leaves)."""
+    cfg = SMALL.model_copy(update={"hindsight": "mixed_noise"})
+    mixed, plain = BanditFeedback(cfg), BanditFeedback(SMALL)
+    state, _ = mixed.reset(jax.random.PRNGKey(1))
+    key = jax.random.PRNGKey(2)
+    c, A = cfg.num_contexts, cfg.num_actions
+    w = np.asarray(plain.w)
+    for a in range(A):
+        seen = np.asarray(mixed.step(state, jnp.int32(a), key)[1].info["hindsight"])
+        feedback = np.asarray(plain.step(state, jnp.int32(a), key)[1].info["hindsight"])
+        mean = w[:, :c + A] @ np.concatenate([np.eye(c)[int(state.context)], np.eye(A)[a]])
+        np.testing.assert_allclose(seen[c:], feedback[c:] - mean, atol=1e-5)
+        np.testing.assert_array_equal(seen[:c], np.eye(c)[int(state.context)])
+        if a:
+            np.testing.assert_allclose(seen, first, atol=1e-6)
+        else:
+            first = seen
+
+
 # -- agents through the CLI ---------------------------------------------------------------------------
 def test_bad_env_option_is_one_clear_line(cli):
     proc = cli("train", "--agent", "cca", "--env", "key-to-door", "-o", "env.apples=medium", "--steps", "100",
@@ -391,6 +412,31 @@ def test_cca_optimiser_groups():
     assert set(jax.tree.leaves(labels.classifier)) == {"classifier"}
     for f in ("policy", "value", "fc_value", "fc_q"):
         assert set(jax.tree.leaves(getattr(labels, f))) == {"main"}
+    assert set(jax.tree.leaves(labels.model)) == {"main"}
+    assert set(jax.tree.leaves(param_labels(net, separate_model=True).model)) == {"model"}
+
+
+def test_model_learning_rate_steps_the_one_step_model_alone():
+    """``model_learning_rate``: Adam's first step moves each parameter by about its group's step size, so
+    after one update m's largest change is near the model's rate and every other group's within its own."""
+    from rlk.plugins.counterfactual.agent import CCAConfig, make_cca
+
+    env = BanditFeedback(SMALL)
+    cfg = CCAConfig(num_envs=8, hidden_sizes=(8,), hindsight_size=4, hindsight_inputs="feature_innovations",
+                    learning_rate=1e-4, hindsight_learning_rate=1e-4, model_learning_rate=0.05, classifier_steps=1,
+                    max_grad_norm=1e6)
+    agent = make_cca(cfg, env.spec)
+    state = agent.init(jax.random.PRNGKey(0))
+    s, ts0 = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), 8))
+    actions = jnp.arange(8) % SMALL.num_actions
+    _, ts1 = jax.vmap(env.step)(s, actions, jax.random.split(jax.random.PRNGKey(2), 8))
+    ts = jax.tree.map(lambda a, b: jnp.stack([a, b]), ts0, ts1)
+    new, _ = jax.jit(agent.update)(state, Trajectory(ts, actions[None], {}), jax.random.PRNGKey(3))
+    moved = lambda f: max(jax.tree.leaves(jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
+                                                       getattr(new.params, f), getattr(state.params, f))))
+    assert 0.03 < moved("model") < 0.06
+    for f in ("policy", "value", "fc_q", "hindsight"):
+        assert moved(f) < 2e-4, f
 
 
 @pytest.mark.slow

@@ -36,7 +36,6 @@ import math
 from typing import Any, Literal, NamedTuple, Optional
 
 import equinox as eqx
-import flashbax as fbx
 import jax
 import jax.numpy as jnp
 import optax
@@ -89,18 +88,6 @@ class CCAConfig(PluginConfig):
                            "agent.hindsight_innovations); 'reward_innovations': the same with the feature innovations "
                            "zeroed (the GRU reads r_{t+1} - m_r(X_t, A_t) only); 'feature_innovations': the reward innovations "
                            "zeroed instead (f_{t+1} - m_f(X_t, A_t) only)")
-    cca_warmup_updates: int = Field(
-        0, ge=0, description="updates at the start in which the policy follows the state-baseline policy gradient "
-                             "(loss 'policy_gradient', with cca_policy's weight) while Phi, m, the critics and the "
-                             "classifier train; CCA-PG from then on. Not in the paper: it keeps the policy away from "
-                             "the statistic while the one-step model m is still wrong and its innovations carry "
-                             "the action (README, round 6)")
-    model_replay_capacity: int = Field(
-        0, ge=0, description="transitions (X_t, A_t, y_{t+1}) kept in a replay buffer for the one-step model m of "
-                             "the innovations; m then regresses on model_replay_batch of them per update instead of "
-                             "the current unroll's. Valid because m's target E[y | X, A] is the environment's, "
-                             "whatever policy collected the data (0: no replay)")
-    model_replay_batch: int = Field(1024, gt=0, description="replayed transitions per update for m (model_replay_capacity > 0)")
     critic_weighting: Literal["policy", "hindsight"] = Field(
         "policy", description="weights w(a) of the all-action term sum_a w(a) grad log pi(a|X) Q(X, Phi, a) of "
                               "cca_policy: 'policy' (w = pi, the paper's CCA-PG, unbiased only if Phi is independent "
@@ -123,7 +110,6 @@ class CCAState(NamedTuple):
     opt_state: Any
     classifier_opt_state: Any
     updates: jax.Array
-    model_replay: Any = None  # flashbax item buffer of m's transitions (model_replay_capacity > 0)
 
 
 def param_labels(params: CCANetwork, separate_model: bool = False) -> CCANetwork:
@@ -202,13 +188,11 @@ def _drop_innovations(features: jax.Array, rewards: jax.Array, hindsight_inputs:
 
 
 def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: float,
-            hindsight_inputs: str = "all", weight_classifier=None, model_sample=None) -> tuple[dict, dict]:
+            hindsight_inputs: str = "all", weight_classifier=None) -> tuple[dict, dict]:
     """The networks on an unroll, flattened to ``N = T * B`` steps: ``(outputs, batch)`` for the losses.
 
     ``weight_classifier`` (an MLP like ``net.classifier``, or None): adds ``hindsight_probs``, its
-    stopped ``h(.|X_t, Phi_t)``, the weights of ``cca_policy``'s all-action term. ``model_sample``
-    (``{'x_a', 'y'}``, or None): replayed transitions on which the one-step model is regressed instead
-    of this unroll's."""
+    stopped ``h(.|X_t, Phi_t)``, the weights of ``cca_policy``'s all-action term."""
     ts = traj.timestep
     T, B = traj.action.shape[:2]
     obs = ts.observation.reshape(T + 1, B, -1).astype(jnp.float32)
@@ -225,15 +209,7 @@ def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: floa
     if need_hindsight:
         if hindsight_inputs in INNOVATIONS:
             features, rewards, pred = hindsight_innovations(net, ts, traj.action)
-            if model_sample is None:  # m regressed on this unroll's transitions
-                outputs["model_pred"], batch["model_target"] = flat(pred), flat(model_io(net, ts, traj.action)[1])
-            else:  # on transitions replayed from the model's buffer
-                outputs["model_pred"], batch["model_target"] = net.model.batch(model_sample["x_a"]), model_sample["y"]
-            if hindsight_inputs != "innovations":  # m regresses only what the GRU reads: the bandit's reward
-                keep = jnp.arange(pred.shape[-1]) == pred.shape[-1] - 1  # noise would otherwise swamp its features
-                keep = keep if hindsight_inputs == "reward_innovations" else ~keep
-                outputs["model_pred"] = jnp.where(keep, outputs["model_pred"], 0.0)
-                batch["model_target"] = jnp.where(keep, batch["model_target"], 0.0)
+            outputs["model_pred"], batch["model_target"] = flat(pred), flat(model_io(net, ts, traj.action)[1])
             features, rewards = _drop_innovations(features, rewards, hindsight_inputs)
         else:
             features, rewards = hindsight_features(ts, hindsight_inputs)
@@ -260,12 +236,7 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
                        f"{spec.action.kind} actions")
     unroll = c.unroll_length or spec.max_episode_steps
     need_hindsight = any(w != 0.0 and name in HINDSIGHT_LOSSES for name, w in c.loss_weights.items())
-    lookup = loss_lookup or core_losses.registry_lookup
-    total_loss = core_losses.compose(c.loss_weights, lookup)
-    if c.cca_warmup_updates:  # the same losses with the state-baseline PG in cca_policy's place
-        warm = {k: v for k, v in c.loss_weights.items() if k != "cca_policy"}
-        warm["policy_gradient"] = warm.get("policy_gradient", 0.0) + c.loss_weights.get("cca_policy", 0.0)
-        warmup_loss = core_losses.compose(warm, lookup)
+    total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
     groups = {"main": optax.adam(c.learning_rate), "hindsight": optax.adam(c.hindsight_learning_rate or c.learning_rate),
               "classifier": optax.set_to_zero()}
     if c.model_learning_rate is not None:  # its own group only when asked (the optimiser state is as before otherwise)
@@ -275,18 +246,10 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
     classifier_optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.classifier_learning_rate))
     train_classifier = need_hindsight and c.loss_weights.get("cca_hindsight_classifier", 0.0) != 0.0
     obs_size = math.prod(spec.observation.shape)
-    replay_model = need_hindsight and c.hindsight_inputs in INNOVATIONS and c.model_replay_capacity > 0
-    model_buffer = fbx.make_item_buffer(max_length=c.model_replay_capacity, min_length=1, sample_batch_size=c.model_replay_batch,
-                                        add_sequences=True, add_batches=False) if replay_model else None
 
     def init(key: jax.Array) -> CCAState:
         params = make_network(key, spec, obs_size, c.hidden_sizes, c.hindsight_size)
-        replay = None
-        if replay_model:
-            num_actions = params.model.layers[0].weight.shape[0] - obs_size
-            replay = model_buffer.init({"x_a": jnp.zeros((obs_size + num_actions,), jnp.float32),
-                                        "y": jnp.zeros((params.model.layers[-1].weight.shape[1],), jnp.float32)})
-        return CCAState(params, optimiser.init(params), classifier_optimiser.init(params.classifier), jnp.int32(0), replay)
+        return CCAState(params, optimiser.init(params), classifier_optimiser.init(params.classifier), jnp.int32(0))
 
     def initial_actor_state(batch_size: int) -> tuple:
         del batch_size
@@ -303,11 +266,9 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         del key
         return jnp.argmax(_logits(params, timestep), -1), actor_state, {}
 
-    def loss_fn(params: CCANetwork, traj: Trajectory, weight_classifier=None, model_sample=None, updates=None):
-        outputs, batch = forward(params, traj, need_hindsight, c.gamma, c.hindsight_inputs, weight_classifier, model_sample)
+    def loss_fn(params: CCANetwork, traj: Trajectory, weight_classifier=None):
+        outputs, batch = forward(params, traj, need_hindsight, c.gamma, c.hindsight_inputs, weight_classifier)
         loss, metrics = total_loss(outputs, batch, c)
-        if c.cca_warmup_updates:
-            loss = jnp.where(updates < c.cca_warmup_updates, warmup_loss(outputs, batch, c)[0], loss)
         ended = traj.timestep.last[1:].astype(jnp.float32)
         # the reward of episode-ending transitions (Key-to-Door: the door; the bandit: the reward)
         metrics["terminal_reward"] = jnp.sum(traj.timestep.reward[1:] * ended) / jnp.maximum(jnp.sum(ended), 1.0)
@@ -336,22 +297,17 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         return eqx.tree_at(lambda n: n.classifier, params, cls), cls_state
 
     def update(state: CCAState, traj: Trajectory, key: jax.Array):
+        del key
         params, cls_state = state.params, state.classifier_opt_state
-        replay, model_sample = state.model_replay, None
-        if replay_model:  # this unroll's transitions in, a replayed batch out (m's regression data)
-            x_a, y = model_io(params, traj.timestep, traj.action)
-            replay = model_buffer.add(replay, {"x_a": x_a.reshape(-1, x_a.shape[-1]), "y": y.reshape(-1, y.shape[-1])})
-            model_sample = model_buffer.sample(replay, key).experience
         # the classifier before it sees this unroll: its h(.|X, Phi) does not depend on these actions
         weight_classifier = params.classifier if (need_hindsight and c.critic_weighting == "hindsight") else None
         if train_classifier:
             params, cls_state = classifier_update(params, cls_state, traj)
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, traj, weight_classifier, model_sample,
-                                                                             state.updates)
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, traj, weight_classifier)
         grads = pmean(grads, axis_name)
         updates, opt_state = optimiser.update(grads, state.opt_state, params)
         params = optax.apply_updates(params, updates)
         metrics = pmean({"loss": loss, **metrics}, axis_name)
-        return CCAState(params, opt_state, cls_state, state.updates + 1, replay), metrics
+        return CCAState(params, opt_state, cls_state, state.updates + 1), metrics
 
     return Agent(init, initial_actor_state, act, eval_act, update, c.num_envs, unroll)
