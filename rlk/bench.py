@@ -341,7 +341,7 @@ def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, p
 # -- Sebulba on a host environment (Atari) -------------------------------------------------------
 SEBULBA_KEYS = ROW_KEYS + ("arch", "agent", "actor_threads", "frames_per_s", "ceiling_frames_per_s", "learner",
                             "cpu_ms_per_step", "ceiling_cpu_ms_per_step", "load", "ceiling_s_before_after",
-                            "training_s")
+                            "training_s", "consumed_steps_per_s", "queued_steps_before_after")
 
 
 def sebulba_program(env_name: str, agent: str, log_every_steps: int, num_devices: Optional[int] = None):
@@ -373,6 +373,40 @@ class CpuTimer(Timer):
     def cpu_ms_per_step(self) -> float:
         """Least CPU milliseconds per env step over the repeats."""
         return 1e3 * min(self.cpu_times) / self.steps
+
+
+class ProducedStepsTimer(CpuTimer):
+    """A ``CpuTimer`` for a producer/consumer loop whose calls consume ``steps`` env steps from a queue:
+    ``queued()`` (env steps waiting in the queue) is read before and after each call, and the steps
+    *produced* in the call are ``steps - (before - after)``. A call served partly from trajectories the
+    actors queued earlier (during compile and warm-up, while the learner was idle) then counts only
+    what was produced while it ran, whatever the budget."""
+
+    def __init__(self, call: Callable[[], Any], steps: int, queued: Callable[[], int]):
+        super().__init__(call, steps)
+        self.queued, self.produced, self.queue_levels = queued, [], []
+
+    def once(self) -> None:
+        before = self.queued()
+        super().once()
+        after = self.queued()
+        self.queue_levels.append((before, after))
+        self.produced.append(self.steps - (before - after))
+
+    @property
+    def steps_per_s(self) -> float:
+        """Best repeat of produced env steps per second."""
+        return max(p / t for p, t in zip(self.produced, self.times))
+
+    @property
+    def cpu_ms_per_step(self) -> float:
+        """Least CPU milliseconds per produced env step over the repeats."""
+        return 1e3 * min(c / max(p, 1) for c, p in zip(self.cpu_times, self.produced))
+
+    @property
+    def consumed_steps_per_s(self) -> float:
+        """Best repeat of consumed env steps per second (``Timer.steps_per_s``)."""
+        return super().steps_per_s
 
 
 def host_ceiling_timer(factory, num_threads: int, envs_per_thread: int, steps_per_thread: int) -> Timer:
@@ -417,7 +451,10 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
                   log: Callable[[str], None] = lambda s: None, num_devices: Optional[int] = None,
                   learner: str = "full") -> dict[str, Any]:
     """One row: Sebulba training env steps/s (actor threads + learner, as ``rlk train`` runs them)
-    beside the host env stepped alone by the same number of threads with random actions.
+    beside the host env stepped alone by the same number of threads with random actions. Training
+    counts the env steps the actors *produced* while timed (``ProducedStepsTimer``: the learner's
+    consumption less what it drew from the queue filled during warm-up); ``consumed_steps_per_s`` and
+    the queue levels before and after each repeat are in the row too.
 
     ``learner="trivial"`` keeps everything but the agent's update (see ``_trivial_learner``): the
     ratio then measures the framework's own overhead. Besides steps/s, the row has the process CPU
@@ -458,7 +495,7 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
                 program.summarise(metrics)
             _block(box["state"])
 
-        rlk = CpuTimer(calls, budget.calls * program.env_steps_per_step)
+        rlk = ProducedStepsTimer(calls, budget.calls * program.env_steps_per_step, program.queued_env_steps)
         rlk.warm()
         for r in range(budget.repeats):
             log(f"sebulba {agent} {env_name}: repeat {r + 1}/{budget.repeats} (training)")
@@ -486,6 +523,7 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
         "cpu_ms_per_step": rlk.cpu_ms_per_step, "ceiling_cpu_ms_per_step": ceiling.cpu_ms_per_step,
         "load": [round(x, 2) for x in load_before + os.getloadavg()],
         "ceiling_s_before_after": [round(t, 3) for t in ceiling.times], "training_s": [round(t, 3) for t in rlk.times],
+        "consumed_steps_per_s": rlk.consumed_steps_per_s, "queued_steps_before_after": rlk.queue_levels,
     }
 
 

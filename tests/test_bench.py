@@ -6,6 +6,7 @@ No timing assertions: throughput depends on the machine and its load.
 from __future__ import annotations
 
 import math
+import time
 
 import jax
 import pytest
@@ -46,7 +47,9 @@ def test_run_benchmarks_rows():
 @pytest.mark.slow
 def test_sebulba_atari_row():
     """``rlk bench --sebulba atari-breakout``: training and the env alone measured, frames = 4 x steps."""
-    row = bench.bench_sebulba("atari-breakout", "vtrace", bench.Budget(calls=1, repeats=1, log_every_steps=1280),
+    # 3 calls of 1,280 steps (one learner update each): a single call can be served entirely by trajectories
+    # the actors queued during warm-up (up to 4 per thread), and then counts 0 produced steps
+    row = bench.bench_sebulba("atari-breakout", "vtrace", bench.Budget(calls=3, repeats=1, log_every_steps=1280),
                               num_devices=1)
     assert set(row) == set(bench.SEBULBA_KEYS)
     assert (row["arch"], row["agent"], row["env"]) == ("sebulba", "vtrace", "atari-breakout")
@@ -57,6 +60,22 @@ def test_sebulba_atari_row():
     assert row["actor_threads"] >= 1 and row["env_steps_per_call"] == 1280
     # the env alone is timed before the actors start and after they stop, bracketing training
     assert len(row["ceiling_s_before_after"]) == 2 and len(row["training_s"]) == 1
+    # training counts the steps produced while timed: consumed less what the call drew from the queue
+    (before, after), = row["queued_steps_before_after"]
+    consumed = 3 * row["env_steps_per_call"]
+    assert math.isclose(row["steps_per_s"], (consumed - (before - after)) / row["training_s"][0], rel_tol=1e-2)
+    assert math.isclose(row["consumed_steps_per_s"], consumed / row["training_s"][0], rel_tol=1e-2)
+
+
+def test_produced_steps_timer_leaves_out_what_a_call_drew_from_the_queue():
+    """A call that consumes 100 steps while the queue drains from 60 to 20 produced 60 of them."""
+    levels = iter([60, 20, 20, 20])
+    timer = bench.ProducedStepsTimer(lambda: time.sleep(0.01), 100, lambda: next(levels))
+    timer.once()
+    timer.once()  # queue steady: all 100 produced
+    assert timer.produced == [60, 100] and timer.queue_levels == [(60, 20), (20, 20)]
+    assert math.isclose(timer.steps_per_s, max(60 / timer.times[0], 100 / timer.times[1]))
+    assert math.isclose(timer.consumed_steps_per_s, 100 / min(timer.times))
 
 
 def test_empty_envs_plan_no_anakin_rows():

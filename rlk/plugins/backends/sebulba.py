@@ -267,6 +267,11 @@ class SebulbaProgram:
             env.close()
         self._envs = {}
 
+    def queued_env_steps(self) -> int:
+        """Env steps in the trajectories the actors have queued and the learner has not taken yet
+        (``rlk bench`` subtracts what a timed window drew from this head start)."""
+        return self.envs_per_thread * self.agent.unroll_length * sum(q.qsize() for q in self._queues)
+
     def host_states(self) -> Any:
         """The actor threads' environment states now, encoded for ``SebulbaState.host``."""
         if self.host_template is None:
