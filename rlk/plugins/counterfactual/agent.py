@@ -71,6 +71,17 @@ class CCAConfig(PluginConfig):
         None, gt=0, description="Adam step size of the one-step model m of the innovations (hindsight_inputs "
                                 "'*innovations'); None: learning_rate. A faster m shortens the early phase in which "
                                 "its errors carry the action into Phi")
+    model_hidden_sizes: Optional[tuple[int, ...]] = Field(
+        None, description="hidden sizes of the one-step model m of the innovations; None: hidden_sizes; []: linear "
+                          "in [X_t; onehot(A_t)], i.e. additive in context and action, so every action's effect is "
+                          "learned from all contexts (fewer samples per parameter for the rarely taken actions)")
+    model_fit: Literal["adam", "least_squares"] = Field(
+        "adam", description="how the one-step model m of the innovations is fit: 'adam' (the cca_hindsight_model "
+                            "regression, a step per unroll) or 'least_squares' (not in the paper: m linear in "
+                            "[X_t; onehot(A_t); 1], set after every update to the ridge solution on all transitions "
+                            "seen so far, from running sums; no constant-step-size noise floor, so its error keeps "
+                            "falling as 1/sqrt(n); needs model_hidden_sizes unset or [])")
+    model_ridge: float = Field(1.0, gt=0, description="ridge added to the least-squares normal equations (model_fit); small against the counts, large enough for float32 with collinear one-hot inputs")
     classifier_steps: int = Field(
         5, ge=1, description="classifier-only Adam steps (cross-entropy on sg(Phi)) on each unroll before the "
                              "joint step; the joint step leaves the classifier alone")
@@ -110,6 +121,7 @@ class CCAState(NamedTuple):
     opt_state: Any
     classifier_opt_state: Any
     updates: jax.Array
+    model_stats: Any = ()  # model_fit='least_squares': running sums (sum z z^T, sum z y^T), z = [X; onehot(A); 1]
 
 
 def param_labels(params: CCANetwork, separate_model: bool = False) -> CCANetwork:
@@ -147,6 +159,24 @@ def model_io(net: CCANetwork, ts: TimeStep, action: jax.Array) -> tuple[jax.Arra
     x_a = jnp.concatenate([obs, jax.nn.one_hot(action, net.model.layers[0].weight.shape[0] - obs.shape[-1])], -1)
     y = jnp.concatenate([features.reshape(T, B, -1).astype(jnp.float32), rewards[..., None]], -1)
     return x_a, y
+
+
+def least_squares_stats(net: CCANetwork, ts: TimeStep, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(sum z z^T [d+1, d+1], sum z y^T [d+1, F+1])`` over the unroll's transitions, ``z = [X_t; onehot(A_t); 1]``
+    and ``y`` the model's targets (``model_io``): the sufficient statistics of the linear model's least squares."""
+    x_a, y = model_io(net, ts, action)
+    z = x_a.reshape(-1, x_a.shape[-1])
+    z = jnp.concatenate([z, jnp.ones((z.shape[0], 1), z.dtype)], -1)
+    return z.T @ z, z.T @ y.reshape(z.shape[0], -1)
+
+
+def least_squares_model(net: CCANetwork, stats: tuple[jax.Array, jax.Array], ridge: float) -> CCANetwork:
+    """``net`` with its (linear) one-step model set to the ridge solution ``(Z^T Z + ridge I)^-1 Z^T Y``."""
+    zz, zy = stats
+    theta = jnp.linalg.solve(zz + ridge * jnp.eye(zz.shape[0], dtype=zz.dtype), zy)
+    layer = net.model.layers[0]
+    layer = eqx.tree_at(lambda l: (l.weight, l.bias), layer, (theta[:-1], theta[-1]))
+    return eqx.tree_at(lambda n: n.model.layers[0], net, layer)
 
 
 def hindsight_innovations(net: CCANetwork, ts: TimeStep, action: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -239,17 +269,29 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
     total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
     groups = {"main": optax.adam(c.learning_rate), "hindsight": optax.adam(c.hindsight_learning_rate or c.learning_rate),
               "classifier": optax.set_to_zero()}
-    if c.model_learning_rate is not None:  # its own group only when asked (the optimiser state is as before otherwise)
+    least_squares = c.model_fit == "least_squares"
+    if least_squares and c.model_hidden_sizes not in (None, ()):
+        raise RlkError(f"agent.model_fit='least_squares' fits a linear model; agent.model_hidden_sizes must be "
+                       f"unset or [], not {list(c.model_hidden_sizes)}")
+    if least_squares:  # set in closed form after each update, never by the optimiser
+        groups["model"] = optax.set_to_zero()
+    elif c.model_learning_rate is not None:  # its own group only when asked (the optimiser state is as before otherwise)
         groups["model"] = optax.adam(c.model_learning_rate)
     optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.multi_transform(
-        groups, functools.partial(param_labels, separate_model=c.model_learning_rate is not None)))
+        groups, functools.partial(param_labels, separate_model=least_squares or c.model_learning_rate is not None)))
     classifier_optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.classifier_learning_rate))
     train_classifier = need_hindsight and c.loss_weights.get("cca_hindsight_classifier", 0.0) != 0.0
     obs_size = math.prod(spec.observation.shape)
 
     def init(key: jax.Array) -> CCAState:
-        params = make_network(key, spec, obs_size, c.hidden_sizes, c.hindsight_size)
-        return CCAState(params, optimiser.init(params), classifier_optimiser.init(params.classifier), jnp.int32(0))
+        params = make_network(key, spec, obs_size, c.hidden_sizes, c.hindsight_size,
+                              () if least_squares else c.model_hidden_sizes)
+        stats = ()
+        if least_squares:
+            d = params.model.layers[0].weight.shape[0] + 1
+            stats = (jnp.zeros((d, d), jnp.float32), jnp.zeros((d, params.model.layers[0].weight.shape[1]), jnp.float32))
+            params = least_squares_model(params, stats, c.model_ridge)  # m = 0 until data arrives
+        return CCAState(params, optimiser.init(params), classifier_optimiser.init(params.classifier), jnp.int32(0), stats)
 
     def initial_actor_state(batch_size: int) -> tuple:
         del batch_size
@@ -307,7 +349,12 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         grads = pmean(grads, axis_name)
         updates, opt_state = optimiser.update(grads, state.opt_state, params)
         params = optax.apply_updates(params, updates)
+        stats = state.model_stats
+        if least_squares:  # this unroll's innovations used the model before it; now it joins the fit
+            batch_stats = pmean(least_squares_stats(params, traj.timestep, traj.action), axis_name)
+            stats = jax.tree.map(jnp.add, stats, batch_stats)
+            params = least_squares_model(params, stats, c.model_ridge)
         metrics = pmean({"loss": loss, **metrics}, axis_name)
-        return CCAState(params, opt_state, cls_state, state.updates + 1), metrics
+        return CCAState(params, opt_state, cls_state, state.updates + 1, stats), metrics
 
     return Agent(init, initial_actor_state, act, eval_act, update, c.num_envs, unroll)

@@ -11,6 +11,7 @@ of ``Phi``.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import equinox as eqx
 import jax
@@ -33,8 +34,9 @@ class CCANetwork(eqx.Module):
 
 
 def make_network(key: jax.Array, spec: EnvSpec, hindsight_dim: int, hidden: tuple[int, ...],
-                 hindsight_size: int) -> CCANetwork:
-    """``hindsight_dim``: size of the per-step hindsight features (``info['hindsight']``)."""
+                 hindsight_size: int, model_hidden: Optional[tuple[int, ...]] = None) -> CCANetwork:
+    """``hindsight_dim``: size of the per-step hindsight features (``info['hindsight']``); ``model_hidden``:
+    the one-step model's hidden sizes (None: ``hidden``; ``()``: linear in ``[X_t; onehot(A_t)]``)."""
     obs = math.prod(spec.observation.shape)
     num_actions = spec.action.num_values
     k = jax.random.split(key, 6)
@@ -47,7 +49,8 @@ def make_network(key: jax.Array, spec: EnvSpec, hindsight_dim: int, hidden: tupl
         fc_q=MLP(k[4], head_in, hidden, num_actions),
         classifier=MLP(k[5], head_in, hidden, num_actions, out_scale=0.01),
         # its own key (folded in) so that the other heads' initialisation is as before it existed
-        model=MLP(jax.random.fold_in(key, 7), obs + num_actions, hidden, hindsight_dim + 1),
+        model=MLP(jax.random.fold_in(key, 7), obs + num_actions, hidden if model_hidden is None else model_hidden,
+                  hindsight_dim + 1),
     )
 
 

@@ -33,7 +33,8 @@ import optax
 from rlk.core import losses as core_losses
 from rlk.core.types import Trajectory
 from rlk.nn.torsos import MLP
-from rlk.plugins.counterfactual.agent import forward, hindsight_inputs_of, param_labels
+from rlk.plugins.counterfactual.agent import (forward, hindsight_inputs_of, least_squares_model, least_squares_stats,
+                                             param_labels)
 from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, BanditState
 from rlk.plugins.counterfactual.losses import LOSSES, baseline_surrogate, categorical_kl, cca_surrogate
 from rlk.plugins.counterfactual.networks import hindsight_statistic, make_network
@@ -138,7 +139,8 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
                             learning_rate: float = 1e-3, classifier_steps: int = 5,
                             fc_value_weight: float = 0.0, hindsight_inputs: str = "all",
                             classifier_learning_rate: float = 1e-2,
-                            hindsight_learning_rate: float | None = 3e-4) -> dict:
+                            hindsight_learning_rate: float | None = 3e-4, model_fit: str = "adam",
+                            model_ridge: float = 1.0) -> dict:
     """Trains ``Phi``, ``V(X, Phi)``, ``Q(X, Phi, .)`` and ``h`` on a fixed policy for ``train_steps``
     joint Adam steps, then measures on ``eval_samples`` fresh samples.
 
@@ -146,7 +148,9 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
     of the classifier alone (cross-entropy on ``sg(Phi)``, fresh samples); the joint step (losses
     ``cca_fc_critic + fc_value_weight * cca_fc_value + independence_weight * cca_independence``)
     moves the hindsight GRU at ``hindsight_learning_rate`` (None: ``learning_rate``) and the heads at
-    ``learning_rate``, and leaves the classifier alone.
+    ``learning_rate``, and leaves the classifier alone. ``model_fit='least_squares'``: the one-step model of
+    the innovations is linear and set after each step to the ridge solution on every sample so far
+    (``agent.least_squares_model``), as the agent's option of the same name does.
 
     Returns a dict of floats: ``bias_cca``/``bias_fc`` (relative bias ``||E g - grad J|| / ||grad J||``),
     ``z_cca``/``z_fc`` (largest component z-score of the bias), ``var_state``/``var_fc``/``var_cca``
@@ -162,7 +166,12 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
     theta = 1.5 * jax.random.normal(theta_key, (c.num_contexts, c.num_actions))
     spec = env.spec
     obs_size = spec.observation.shape[0]
-    net = make_network(net_key, spec, obs_size, (64, 64), hindsight_size)
+    least_squares = model_fit == "least_squares"
+    net = make_network(net_key, spec, obs_size, (64, 64), hindsight_size, () if least_squares else None)
+    d = net.model.layers[0].weight.shape[0] + 1
+    stats0 = (jnp.zeros((d, d)), jnp.zeros((d, net.model.layers[0].weight.shape[1])))
+    if least_squares:
+        net = least_squares_model(net, stats0, model_ridge)
     weights = {"cca_fc_critic": 1.0, "cca_fc_value": float(fc_value_weight),
                "cca_independence": float(independence_weight), "cca_hindsight_model": 1.0}
     total = core_losses.compose(weights, LOSSES.__getitem__)
@@ -173,7 +182,8 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
 
     opt = optax.multi_transform({"main": optax.adam(learning_rate),
                                  "hindsight": optax.adam(hindsight_learning_rate or learning_rate),
-                                 "classifier": optax.set_to_zero()}, param_labels)
+                                 "classifier": optax.set_to_zero(), "model": optax.set_to_zero()},
+                                functools.partial(param_labels, separate_model=least_squares))
     cls_opt = optax.adam(classifier_learning_rate)
     classifier_ce = core_losses.compose({"cca_hindsight_classifier": 1.0}, LOSSES.__getitem__)
 
@@ -186,19 +196,23 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
         return (with_cls(optax.apply_updates(params.classifier, updates)), cls_state), None
 
     def train_step(carry, k):
-        params, opt_state, cls_state = carry
+        params, opt_state, cls_state, stats = carry
         cls_key, k = jax.random.split(k)
         (params, cls_state), _ = jax.lax.scan(classifier_step, (params, cls_state),
                                               jax.random.split(cls_key, classifier_steps))
         s = sample(env, theta, k, batch)
         (loss, m), grads = jax.value_and_grad(lambda p: total(*outputs_of(p, s), None), has_aux=True)(params)
         updates, opt_state = opt.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state, cls_state), loss
+        params = optax.apply_updates(params, updates)
+        if least_squares:
+            stats = jax.tree.map(jnp.add, stats, least_squares_stats(params, s.traj.timestep, s.traj.action))
+            params = least_squares_model(params, stats, model_ridge)
+        return (params, opt_state, cls_state, stats), loss
 
     @jax.jit
     def train(params, k):
-        carry = (params, opt.init(params), cls_opt.init(params.classifier))
-        (params, _, _), losses = jax.lax.scan(train_step, carry, jax.random.split(k, train_steps))
+        carry = (params, opt.init(params), cls_opt.init(params.classifier), stats0)
+        (params, _, _, _), losses = jax.lax.scan(train_step, carry, jax.random.split(k, train_steps))
         return params, losses
 
     net, _ = train(net, train_key)
