@@ -46,7 +46,7 @@ from rlk.core import losses as core_losses
 from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
-from rlk.core.parallel import pmean
+from rlk.core.parallel import pmean, psum
 from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.plugins.counterfactual.losses import HINDSIGHT_LOSSES, sg
 from rlk.plugins.counterfactual.networks import CCANetwork, hindsight_statistic, make_network
@@ -351,7 +351,8 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         params = optax.apply_updates(params, updates)
         stats = state.model_stats
         if least_squares:  # this unroll's innovations used the model before it; now it joins the fit
-            batch_stats = pmean(least_squares_stats(params, traj.timestep, traj.action), axis_name)
+            # psum: the fit is over every device's transitions, so the ridge means the same on 1 or N devices
+            batch_stats = psum(least_squares_stats(params, traj.timestep, traj.action), axis_name)
             stats = jax.tree.map(jnp.add, stats, batch_stats)
             params = least_squares_model(params, stats, c.model_ridge)
         metrics = pmean({"loss": loss, **metrics}, axis_name)
