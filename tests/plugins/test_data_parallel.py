@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
+from rlk.core.types import Trajectory
 from rlk.plugins.actor_critic.ppo import PPOConfig, make_ppo
 from rlk.plugins.actor_critic.vtrace import VTraceConfig, make_vtrace
 from rlk.plugins.backends.anakin import rollout
@@ -73,3 +74,30 @@ def test_ppo_update_model_parallel_equals_one_device():
     two, _ = step(placed, replicator.put(traj, batch_specs(traj, 1)))
     for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(two.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-6, rtol=1e-5)
+
+
+def test_cca_least_squares_model_four_devices_equals_one():
+    """The least-squares one-step model sums its statistics over devices: on 4 devices it is the fit of the
+    whole batch, as on one (``model_fit='least_squares'``, ``agent.least_squares_model``)."""
+    from rlk.plugins.counterfactual.agent import CCAConfig, make_cca
+    from rlk.plugins.counterfactual.envs import BanditFeedback
+
+    env = BanditFeedback()
+    cfg = CCAConfig(num_envs=16, hidden_sizes=(8,), hindsight_size=4, hindsight_inputs="feature_innovations",
+                    model_fit="least_squares", classifier_steps=1)
+    single, replicated = make_cca(cfg, env.spec, None), make_cca(cfg, env.spec, DATA_AXIS)
+    state = single.init(jax.random.PRNGKey(0))
+    s, ts0 = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), cfg.num_envs))
+    actions = jnp.arange(cfg.num_envs) % env.spec.action.num_values
+    _, ts1 = jax.vmap(env.step)(s, actions, jax.random.split(jax.random.PRNGKey(2), cfg.num_envs))
+    traj = Trajectory(jax.tree.map(lambda a, b: jnp.stack([a, b]), ts0, ts1), actions[None], {})
+    key = jax.random.PRNGKey(3)
+    one, _ = jax.jit(single.update)(state, traj, key)
+    mesh = PlatformBackend("cpu", PlatformConfig(num_devices=4)).mesh()
+    step = jax.shard_map(lambda st, t: replicated.update(st, t, key), mesh=mesh,
+                         in_specs=(P(), jax.tree.map(lambda _: P(None, DATA_AXIS), traj)), out_specs=(P(), P()),
+                         check_vma=False)
+    four, _ = jax.jit(step)(state, traj)
+    assert float(jnp.max(jnp.abs(one.model_stats[0]))) > 0  # the fit saw the batch
+    for a, b in zip(jax.tree.leaves((one.model_stats, one.params.model)), jax.tree.leaves((four.model_stats, four.params.model))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4, rtol=1e-4)
