@@ -233,6 +233,32 @@ def test_reanalyse_targets_follow_the_network():
     np.testing.assert_array_equal(np.asarray(jax.jit(acting.targets)(state, ts, action, stale, key)["policy"]), stale)
 
 
+def test_learning_rate_decays_as_in_muzeros_pseudocode():
+    """lr_decay_rate / lr_decay_steps: the step size is ``lr * rate^(step / decay_steps)`` (MuZero pseudocode).
+    From the same state and data, Adam's second gradient step is ``rate`` times the constant-rate one
+    (same moments, so the same direction), and the first equals it."""
+    T, B = 4, 8
+    cfg = dict(num_envs=B, unroll_length=T, latent_size=16, hidden_sizes=(32,), num_sgd_steps=1, max_grad_norm=1e9)
+    const = make_muzero_parts(MuZeroConfig(**cfg), Catch().spec, loss_lookup=LOSSES.__getitem__)
+    decay = make_muzero_parts(MuZeroConfig(lr_decay_rate=0.3, lr_decay_steps=1, **cfg), Catch().spec,
+                              loss_lookup=LOSSES.__getitem__)
+    traj = catch_trajectory(const, const.agent.init(jax.random.PRNGKey(0)), T, jax.random.PRNGKey(1))
+    steps = []
+    for parts in (const, decay):
+        state = parts.agent.init(jax.random.PRNGKey(0))
+        update = jax.jit(parts.agent.update)
+        flat = lambda s: np.concatenate([np.ravel(x) for x in jax.tree.leaves(s.params)])
+        p0 = flat(state)
+        state, _ = update(state, traj, jax.random.PRNGKey(2))
+        p1 = flat(state)
+        state, _ = update(state, traj, jax.random.PRNGKey(3))
+        steps.append((p1 - p0, flat(state) - p1))
+    (c1, c2), (d1, d2) = steps
+    np.testing.assert_allclose(d1, c1, atol=1e-6)
+    assert np.abs(c2).max() > 1e-3
+    np.testing.assert_allclose(d2, 0.3 * c2, atol=1e-6, rtol=1e-3)
+
+
 def test_true_env_simulator_on_catch():
     """simulator='env': the Catch state is read back from each observation exactly, and a search over the
     true environment with an untrained network (prior uniform, values about 0) moves the paddle under
@@ -290,11 +316,14 @@ def test_go_trains_end_to_end_and_plays_random(cli, tmp_path):
             "agent.gamma=1.0", "agent.value_bounds=[-1,1]", "agent.area_shaping=1.0", "env.pass_after_moves=40",
             "log_every_steps=32", "eval_episodes=1"]
     args = [a for o in tiny for a in ("-o", o)]
-    cli("train", "--agent", "muzero", "--env", "go_9x9", "-q", "--steps", "64", "--run-dir", str(tmp_path / "run"), *args)
+    cli("train", "--agent", "muzero", "--env", "go_9x9", "-q", "--steps", "64", "--seed", "5", "--num-seeds", "2",
+        "--run-dir", str(tmp_path / "run"), *args)
     assert summary(tmp_path / "run")["env_steps"] >= 64
     out = cli("play", str(tmp_path / "run"), "--opponent", "random", "--games", "4", "--json").stdout
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["games"] == 4 and result["wins"] + result["losses"] + result["draws"] == 4
+    assert result["games"] == 4 and result["wins"] + result["losses"] + result["draws"] == 4 and result["run_seed"] == 5
+    out = cli("play", str(tmp_path / "run"), "--games", "2", "--run-seed", "6", "--json").stdout
+    assert json.loads(out.strip().splitlines()[-1])["run_seed"] == 6  # the second trained seed plays
     assert 0.0 <= result["win_rate"] <= 1.0 and result["agent_black"] == 2 and not result["standard_rules"]
     out = cli("play", str(tmp_path / "run"), "--games", "2", "--standard-rules", "--json").stdout
     assert json.loads(out.strip().splitlines()[-1])["standard_rules"]
@@ -302,8 +331,9 @@ def test_go_trains_end_to_end_and_plays_random(cli, tmp_path):
     # the parameters' shapes, are a one-line error
     out = cli("play", str(tmp_path / "run"), "--games", "2", "-o", "agent.eval_simulations=3", "--json").stdout
     assert json.loads(out.strip().splitlines()[-1])["overrides"] == ["agent.eval_simulations=3"]
-    for bad, names in (("seed=3", "seed=3"), ("agent.latent_size=8", "checkpoint")):
-        proc = cli("play", str(tmp_path / "run"), "--games", "2", "-o", bad, check=False)
+    for bad, names in ((["-o", "seed=3"], "seed=3"), (["-o", "agent.latent_size=8"], "checkpoint"),
+                       (["--run-seed", "1"], "--run-seed 1")):
+        proc = cli("play", str(tmp_path / "run"), "--games", "2", *bad, check=False)
         assert proc.returncode != 0 and "Traceback" not in proc.stderr and names in proc.stderr, proc.stderr
 
 

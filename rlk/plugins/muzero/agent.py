@@ -113,6 +113,11 @@ class MuZeroConfig(PluginConfig):
     gamma: float = Field(0.99, ge=0, le=1, description="discount (MuZero Atari: 0.997; toy setting: 0.99)")
     learning_rate: float = Field(1e-2, gt=0, description="Adam step size (toy setting, tuned on Catch; MuZero: SGD with momentum, "
                                                          "0.05 Atari, 0.2 board games, decayed)")
+    lr_decay_rate: float = Field(1.0, gt=0, le=1, description="the step size is multiplied by this every lr_decay_steps "
+                                                              "gradient steps, continuously (MuZero pseudocode: lr_init * "
+                                                              "rate^(step / decay_steps), 0.1); 1: constant (toy setting)")
+    lr_decay_steps: int = Field(400_000, gt=0, description="gradient steps of one lr_decay_rate factor (MuZero pseudocode: "
+                                                           "400k board games, 350k Atari); a run takes num_sgd_steps per update")
     max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip (toy setting)")
     target_ema: float = Field(0.1, gt=0, le=1, description="target network EMA step (toy setting)")
     value_loss_weight: float = Field(0.25, ge=0, description="value loss weight (MuZero Reanalyse, Appendix H: 0.25)")
@@ -306,7 +311,9 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
     else:
         qtransform = functools.partial(mctx.qtransform_by_min_max, min_value=c.value_bounds[0], max_value=c.value_bounds[1])
     total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
-    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
+    step_size = c.learning_rate if c.lr_decay_rate == 1.0 else optax.exponential_decay(
+        c.learning_rate, c.lr_decay_steps, c.lr_decay_rate)  # a schedule adds a step count to Adam's state
+    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(step_size))
     S = c.num_sgd_steps
     n_replay = int(round(c.num_envs * c.replay_fraction / (1.0 - c.replay_fraction)))  # replayed sequences per step
     buffer = fbx.make_item_buffer(max_length=c.replay_capacity, min_length=1, sample_batch_size=max(n_replay * S, 1),

@@ -74,8 +74,9 @@ def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: in
 
 
 def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random", standard_rules: bool = False,
-             overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Plays the agent saved in ``run_dir``'s last checkpoint (its first seed) against ``opponent``,
+             overrides: Sequence[str] = (), run_seed: int | None = None) -> dict[str, Any]:
+    """Plays the agent saved in ``run_dir``'s last checkpoint (the training seed ``run_seed`` of a
+    ``--num-seeds`` run; by default its first) against ``opponent``,
     under the run's env options, or the game's defaults with ``standard_rules`` (e.g. a run trained
     with Go's ``pass_after_moves`` rule variant then plays pgx's standard Go).
 
@@ -98,10 +99,16 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random",
         raise RlkError(f"rlk play needs a JAX environment; env '{config.env.name}' is not one")
     agent_config = plugin_config(config.agent, resolved.agent.config)
     agent = resolved.agent.factory(agent_config, env.spec, None)
-    params = jax.tree.map(lambda x: jnp.asarray(x)[0], jax.device_get(state.learner.params))
+    seeds = [config.seed + i for i in range(config.num_seeds)]
+    if run_seed is None:
+        run_seed = seeds[0]
+    if run_seed not in seeds:
+        raise RlkError(f"--run-seed {run_seed}: the run trained seeds {seeds}")
+    index = seeds.index(run_seed)
+    params = jax.tree.map(lambda x: jnp.asarray(x)[index], jax.device_get(state.learner.params))
     true_state = getattr(agent_config, "simulator", "model") == "env"
     result = play_match(agent, env, params, games, seed, true_state_as_actor_state=true_state)
-    return {"run": str(run_dir), "agent": config.agent.name, "env": config.env.name, "opponent": opponent,
+    return {"run": str(run_dir), "run_seed": run_seed, "agent": config.agent.name, "env": config.env.name, "opponent": opponent,
             "standard_rules": standard_rules, "overrides": list(overrides), **result}
 
 
@@ -116,6 +123,7 @@ def register_play_command(app: Any) -> None:
         opponent: str = typer.Option("random", help="the opponent: random (uniform over legal moves)"),
         games: int = typer.Option(100, min=1, help="games; the agent plays black in half of them"),
         seed: int = typer.Option(0, help="random seed of the match"),
+        run_seed: int = typer.Option(None, help="which training seed of a --num-seeds run plays (default: its first)"),
         standard_rules: bool = typer.Option(False, "--standard-rules",
                                             help="the game's default rules (env options off), not the run's"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
@@ -124,7 +132,7 @@ def register_play_command(app: Any) -> None:
                                                 "agent.eval_simulations=64 (repeatable)"),
     ):
         """Play a trained two-player agent against an opponent and print its win rate."""
-        result = play_run(run_dir, games, seed, opponent, standard_rules, override)
+        result = play_run(run_dir, games, seed, opponent, standard_rules, override, run_seed)
         if as_json:
             print(json.dumps(result))
         else:
