@@ -327,12 +327,14 @@ def test_go_trains_end_to_end_and_plays_random(cli, tmp_path):
     assert 0.0 <= result["win_rate"] <= 1.0 and result["agent_black"] == 2 and not result["standard_rules"]
     out = cli("play", str(tmp_path / "run"), "--games", "2", "--standard-rules", "--json").stdout
     assert json.loads(out.strip().splitlines()[-1])["standard_rules"]
+    out = cli("play", str(tmp_path / "run"), "--games", "2", "--opponent-rules", "standard", "--json").stdout
+    assert json.loads(out.strip().splitlines()[-1])["opponent_rules"] == "standard"
     # the evaluation search budget changes for the match; options outside agent/env, or that change
     # the parameters' shapes, are a one-line error
     out = cli("play", str(tmp_path / "run"), "--games", "2", "-o", "agent.eval_simulations=3", "--json").stdout
     assert json.loads(out.strip().splitlines()[-1])["overrides"] == ["agent.eval_simulations=3"]
     for bad, names in ((["-o", "seed=3"], "seed=3"), (["-o", "agent.latent_size=8"], "checkpoint"),
-                       (["--run-seed", "1"], "--run-seed 1")):
+                       (["--run-seed", "1"], "--run-seed 1"), (["--opponent-rules", "nobody"], "--opponent-rules")):
         proc = cli("play", str(tmp_path / "run"), "--games", "2", *bad, check=False)
         assert proc.returncode != 0 and "Traceback" not in proc.stderr and names in proc.stderr, proc.stderr
 
@@ -546,6 +548,8 @@ def test_the_true_simulator_plays_the_runs_go_rules():
     real, simulated = short.step(s2, jnp.int32(81), key)[1], sim.env.step(s2, jnp.int32(81), key)[1]
     assert bool(real.last) and abs(float(real.reward)) > 1.0
     np.testing.assert_allclose(float(simulated.reward), float(real.reward))
+    eyes = PgxEnv("go_9x9", no_eye_filling=True)  # the eye rule: the search's games keep it too
+    assert make_env_simulator(eyes.spec).env.no_eye_filling and make_env_simulator(eyes.spec).env.spec == eyes.spec
     with pytest.raises(RlkError, match="komi"):
         make_env_simulator(env.spec.model_copy(update={"rules": (("komi", 6.5),)}))
 
@@ -591,3 +595,24 @@ def test_go_search_over_the_true_game_sees_the_movers_win(opening):
     np.testing.assert_allclose(q[:, 81], 1.0, atol=1e-6)
     assert (q[:, :81] < 0.5).all()
     np.testing.assert_array_equal(np.asarray(jnp.argmax(out.action_weights, -1)), 81)
+
+
+def test_play_match_opponent_rules_decide_the_random_players_moves():
+    """``opponent_rules='standard'``: the random player draws from the game's own legal moves, not the
+    env's variant. Under ``pass_after_moves=1000`` (no pass while another move is legal) an agent that
+    always passes meets a random pass only where the random player has no other move (the board nearly
+    full of its stones), so games run to about pgx's 162-move limit; a standard random player passes now
+    and then, and the second pass ends those games early."""
+    from rlk.core.interfaces import Agent
+    from rlk.plugins.envs.pgx_adapter import PgxEnv
+    from rlk.plugins.muzero.play import play_match
+
+    env = PgxEnv("go_9x9", pass_after_moves=1000)
+    pass_move = env.spec.action.num_values - 1
+    always_pass = lambda params, actor, ts, key: (jnp.full(ts.reward.shape, pass_move, jnp.int32), actor, {})
+    agent = Agent(init=None, initial_actor_state=lambda b: (), act=always_pass, eval_act=always_pass,
+                  update=None, num_envs=1, unroll_length=1)
+    run_rules = play_match(agent, env, None, 16, seed=0)
+    standard = play_match(agent, env, None, 16, seed=0, opponent_rules="standard")
+    assert run_rules["mean_moves"] > 0.9 * env.spec.max_episode_steps, run_rules
+    assert standard["mean_moves"] < 0.6 * run_rules["mean_moves"], (standard, run_rules)

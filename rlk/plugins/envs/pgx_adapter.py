@@ -60,6 +60,13 @@ class GoConfig(PluginConfig):
                     "weight times its final Tromp-Taylor area margin over the board size (no komi; envs/go_area.py), "
                     "so a player learns to win by more; rlk play scores matches by the game's result alone "
                     "(0: pgx's +-1)")
+    no_eye_filling: bool = Field(
+        False,
+        description="a rule variant for self-play, the eye rule of Monte-Carlo Go playouts (Bruegmann 1993; Gelly et "
+                    "al. 2006): the legal moves of the player to move leave out its own single-point true eyes "
+                    "(envs/go_area.py), and pass while any other move is legal; a game under it is a game of "
+                    "standard Go, so its player can meet a standard-rules opponent (rlk play --opponent-rules "
+                    "standard). False: pgx's standard rules")
 
 
 class PgxEnv(Environment):
@@ -71,15 +78,19 @@ class PgxEnv(Environment):
     ``score_reward`` (Go only): the mover's reward at the game's end gains ``score_reward`` times its
     area margin on the final board (``go_area.area_margin`` of the next observation, which is the
     opponent's view, negated).
+    ``no_eye_filling`` (Go only): the legal-action mask leaves out the player to move's own single-point
+    true eyes (``go_area.own_eyes``), and pass while another move is legal. ``standard_legal_action_mask``
+    gives the game's own mask, without the variants.
     """
 
     def __init__(self, env_id: str, max_episode_steps: Optional[int] = None, pass_after_moves: int = 0,
-                 score_reward: float = 0.0):
+                 score_reward: float = 0.0, no_eye_filling: bool = False):
         import pgx
 
         self.env_id = env_id
         self.pass_after_moves = int(pass_after_moves)
         self.score_reward = float(score_reward)
+        self.no_eye_filling = bool(no_eye_filling)
         self._env = pgx.make(env_id)
         self.num_players = int(self._env.num_players)
         self.max_episode_steps = int(max_episode_steps or default_max_episode_steps(self._env))
@@ -99,7 +110,9 @@ class PgxEnv(Environment):
     @property
     def rules(self) -> tuple[tuple[str, float], ...]:
         """The rule variants in force (``EnvSpec.rules``): ``PgxEnv(env_id, **dict(rules))`` rebuilds this env."""
-        return tuple((k, v) for k, v in (("pass_after_moves", self.pass_after_moves), ("score_reward", self.score_reward)) if v)
+        variants = (("pass_after_moves", self.pass_after_moves), ("score_reward", self.score_reward),
+                    ("no_eye_filling", float(self.no_eye_filling)))
+        return tuple((k, v) for k, v in variants if v)
 
     @property
     def spec(self) -> EnvSpec:
@@ -110,7 +123,12 @@ class PgxEnv(Environment):
         terminated = state.terminated.astype(jnp.bool_)
         truncated = state.truncated.astype(jnp.bool_) | (state._step_count >= self.max_episode_steps)
         two_player = self.num_players > 1
-        legal = state.legal_action_mask.astype(jnp.bool_)
+        legal = self.standard_legal_action_mask(state)
+        if self.no_eye_filling:
+            from rlk.plugins.envs.go_area import own_eyes
+
+            board = legal[:-1] & ~own_eyes(state.observation.astype(jnp.float32))
+            legal = jnp.concatenate([board, (legal[-1] & ~jnp.any(board))[None]])
         if self.pass_after_moves:
             early = (state._step_count < self.pass_after_moves) & jnp.any(legal[:-1])
             legal = legal.at[-1].set(legal[-1] & ~early)
@@ -123,6 +141,10 @@ class PgxEnv(Environment):
             current_player=state.current_player.astype(jnp.int32) if two_player else None,
             info={},
         )
+
+    def standard_legal_action_mask(self, state: Any) -> jax.Array:
+        """The game's own legal moves in ``state`` (bool ``[num_actions]``), without the rule variants."""
+        return state.legal_action_mask.astype(jnp.bool_)
 
     def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:
         """``pgx.Env.init``; reward 0, discount 1, ``last`` False."""
@@ -150,4 +172,4 @@ def make_pgx(env_id: str, config: Any = None) -> Environment:
     sets); ``config`` is a ``GoConfig`` for Go (else None).
     """
     return PgxEnv(env_id, pass_after_moves=getattr(config, "pass_after_moves", 0),
-                  score_reward=getattr(config, "score_reward", 0.0))
+                  score_reward=getattr(config, "score_reward", 0.0), no_eye_filling=getattr(config, "no_eye_filling", False))

@@ -1,5 +1,6 @@
 """An untrained MuZero in `play_match` (the `rlk play` harness) vs a uniformly random player. Usage:
-python -m rlk.plugins.muzero.go_untrained [agent_field=value ...] [env.pass_after_moves=N] [games=N], e.g. simulator=env
+python -m rlk.plugins.muzero.go_untrained [agent_field=value ...] [env.pass_after_moves=N] [env.no_eye_filling=true]
+[opponent_rules=standard] [games=N], e.g. simulator=env
 area_shaping=1.0 (env: pgx's standard rules unless env.pass_after_moves is given).
 A diagnostic script, not part of the plugin."""
 import sys, time, jax
@@ -12,10 +13,13 @@ if __name__ == "__main__":
     kw = {}
     for a in sys.argv[1:]:
         k, v = a.split("="); kw[k] = v
-    env = PgxEnv("go_9x9", pass_after_moves=int(kw.pop("env.pass_after_moves", 0)))
+    env = PgxEnv("go_9x9", pass_after_moves=int(kw.pop("env.pass_after_moves", 0)),
+                 no_eye_filling=kw.pop("env.no_eye_filling", "false").lower() == "true")
     games = int(kw.pop("games", 100))
+    opponent_rules = kw.pop("opponent_rules", "run")
     cfg = MuZeroConfig(**{"search": "gumbel", "gamma": 1.0, "value_bounds": (-1, 1), **kw})
     ag = make_muzero(cfg, env.spec, loss_lookup=LOSSES.__getitem__)
     p = ag.init(jax.random.PRNGKey(0)).params
-    t = time.time(); r = play_match(ag, env, p, games, 0, true_state_as_actor_state=cfg.simulator == "env")
+    t = time.time(); r = play_match(ag, env, p, games, 0, true_state_as_actor_state=cfg.simulator == "env",
+                                                opponent_rules=opponent_rules)
     print(sys.argv[1:], r, f"{time.time() - t:.0f}s", flush=True)

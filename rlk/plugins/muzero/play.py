@@ -21,17 +21,26 @@ from rlk.core.interfaces import Agent, Environment
 
 
 def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: int = 0,
-               true_state_as_actor_state: bool = False) -> dict[str, Any]:
+               true_state_as_actor_state: bool = False, opponent_rules: str = "run") -> dict[str, Any]:
     """``games`` games of ``agent`` (greedy) against a uniformly random legal player.
 
     ``true_state_as_actor_state``: the agent's actor state is the game's own state before each of its
     moves (MuZero with ``simulator='env'``: the search starts from the true position, which the
     agent's own copy cannot follow when the opponent moves too).
-    Returns wins, losses, draws, the win rate, and the games the agent played black.
+    ``opponent_rules``: ``"run"``, the random player draws from the env's legal moves (its rule variants
+    included); ``"standard"``, from the game's own legal moves (``env.standard_legal_action_mask``),
+    while the agent keeps the env's: where the variants only remove moves (Go's ``pass_after_moves``,
+    ``no_eye_filling``) every game is then a game of standard rules against a standard random player.
+    Returns wins, losses, draws, the win rate, the games the agent played black, and the mean game length.
     """
     spec = env.spec
     if spec.num_players != 2 or not spec.has_legal_action_mask:
         raise RlkError(f"rlk play needs a two-player game with legal-action masks; env '{spec.name}' is not one")
+    if opponent_rules not in ("run", "standard"):
+        raise RlkError(f"--opponent-rules must be run or standard, got '{opponent_rules}'")
+    standard_mask = getattr(env, "standard_legal_action_mask", None)
+    if opponent_rules == "standard" and standard_mask is None:
+        raise RlkError(f"--opponent-rules standard: env '{spec.name}' has no standard legal-action mask to draw from")
     max_steps = spec.max_episode_steps + 1
 
     @jax.jit
@@ -43,16 +52,17 @@ def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: in
         actor = agent.initial_actor_state(games)
 
         def cond(carry):
-            i, _, _, _, done, _, _ = carry
+            i, _, _, _, done, _, _, _ = carry
             return (i < max_steps) & ~jnp.all(done)
 
         def body(carry):
-            i, state, ts, actor, done, outcome, key = carry
+            i, state, ts, actor, done, outcome, moves, key = carry
             key, act_key, opp_key, env_key = jax.random.split(key, 4)
             if true_state_as_actor_state:
                 actor = state
             agent_action, new_actor, _ = agent.eval_act(params, actor, ts, act_key)
-            random_action = jax.random.categorical(opp_key, jnp.where(ts.legal_action_mask, 0.0, -jnp.inf))
+            opponent_legal = ts.legal_action_mask if opponent_rules == "run" else jax.vmap(standard_mask)(state)
+            random_action = jax.random.categorical(opp_key, jnp.where(opponent_legal, 0.0, -jnp.inf))
             agents_turn = ts.current_player == agent_player
             action = jnp.where(agents_turn, agent_action, random_action)
             if not true_state_as_actor_state:
@@ -60,28 +70,31 @@ def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: in
                                      new_actor, actor)
             state, ts = jax.vmap(env.step)(state, action, jax.random.split(env_key, games))
             outcome = outcome + jnp.where(done, 0.0, jnp.where(agents_turn, ts.reward, -ts.reward))
-            return i + 1, state, ts, actor, done | ts.last, outcome, key
+            moves = moves + jnp.where(done, 0, 1)
+            return i + 1, state, ts, actor, done | ts.last, outcome, moves, key
 
-        init = (0, state, ts, actor, jnp.zeros(games, bool), jnp.zeros(games), key)
-        return jax.lax.while_loop(cond, body, init)[5], agent_first
+        init = (0, state, ts, actor, jnp.zeros(games, bool), jnp.zeros(games), jnp.zeros(games, jnp.int32), key)
+        final = jax.lax.while_loop(cond, body, init)
+        return final[5], final[6], agent_first
 
-    outcome, agent_first = jax.device_get(run(params, jax.random.PRNGKey(seed)))
+    outcome, moves, agent_first = jax.device_get(run(params, jax.random.PRNGKey(seed)))
     wins, losses = int(np.sum(outcome > 0)), int(np.sum(outcome < 0))
     return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,
             "win_rate": wins / games, "agent_black": int(np.sum(agent_first)),
             "wins_as_black": int(np.sum((outcome > 0) & agent_first)),
-            "wins_as_white": int(np.sum((outcome > 0) & ~agent_first))}
+            "wins_as_white": int(np.sum((outcome > 0) & ~agent_first)), "mean_moves": float(np.mean(moves))}
 
 
 def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random", standard_rules: bool = False,
-             overrides: Sequence[str] = (), run_seed: int | None = None) -> dict[str, Any]:
+             overrides: Sequence[str] = (), run_seed: int | None = None, opponent_rules: str = "run") -> dict[str, Any]:
     """Plays the agent saved in ``run_dir``'s last checkpoint (the training seed ``run_seed`` of a
     ``--num-seeds`` run; by default its first) against ``opponent``,
     under the run's env options, or the game's defaults with ``standard_rules`` (e.g. a run trained
     with Go's ``pass_after_moves`` rule variant then plays pgx's standard Go).
 
     ``overrides`` (``agent.field=value`` or ``env.field=value``) change the saved config for the match,
-    e.g. ``agent.eval_simulations=64`` (the planning study's search budget at evaluation)."""
+    e.g. ``agent.eval_simulations=64`` (the planning study's search budget at evaluation).
+    ``opponent_rules``: see ``play_match``."""
     from rlk.core.config import plugin_config
     from rlk.core.run import resolve, restored_run
 
@@ -107,9 +120,9 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random",
     index = seeds.index(run_seed)
     params = jax.tree.map(lambda x: jnp.asarray(x)[index], jax.device_get(state.learner.params))
     true_state = getattr(agent_config, "simulator", "model") == "env"
-    result = play_match(agent, env, params, games, seed, true_state_as_actor_state=true_state)
+    result = play_match(agent, env, params, games, seed, true_state_as_actor_state=true_state, opponent_rules=opponent_rules)
     return {"run": str(run_dir), "run_seed": run_seed, "agent": config.agent.name, "env": config.env.name, "opponent": opponent,
-            "standard_rules": standard_rules, "overrides": list(overrides), **result}
+            "standard_rules": standard_rules, "opponent_rules": opponent_rules, "overrides": list(overrides), **result}
 
 
 def register_play_command(app: Any) -> None:
@@ -126,17 +139,21 @@ def register_play_command(app: Any) -> None:
         run_seed: int = typer.Option(None, help="which training seed of a --num-seeds run plays (default: its first)"),
         standard_rules: bool = typer.Option(False, "--standard-rules",
                                             help="the game's default rules (env options off), not the run's"),
+        opponent_rules: str = typer.Option("run", help="run: the opponent draws from the run's legal moves (its rule "
+                                                       "variants); standard: from the game's own, while the agent "
+                                                       "keeps the run's (e.g. Go's no_eye_filling)"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
         override: list[str] = typer.Option([], "-o", "--override",
                                            help="agent.field=value or env.field=value for the match, e.g. "
                                                 "agent.eval_simulations=64 (repeatable)"),
     ):
         """Play a trained two-player agent against an opponent and print its win rate."""
-        result = play_run(run_dir, games, seed, opponent, standard_rules, override, run_seed)
+        result = play_run(run_dir, games, seed, opponent, standard_rules, override, run_seed, opponent_rules)
         if as_json:
             print(json.dumps(result))
         else:
             print(f"{result['agent']} ({run_dir}) vs {opponent} on {result['env']}: win rate {result['win_rate']:.2f} "
                   f"({result['wins']} wins, {result['losses']} losses, {result['draws']} draws in {games} games; "
                   f"as black {result['wins_as_black']}/{result['agent_black']}, "
-                  f"as white {result['wins_as_white']}/{games - result['agent_black']})")
+                  f"as white {result['wins_as_white']}/{games - result['agent_black']}; "
+                  f"{result['mean_moves']:.0f} moves per game)")

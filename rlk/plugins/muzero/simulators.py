@@ -67,7 +67,8 @@ def _pgx_simulator(spec: EnvSpec) -> EnvSimulator:
 
     rules = dict(spec.rules)  # the run's rule variants (Go: pass masking, score reward): the search plays them too
     env = PgxEnv(spec.name, max_episode_steps=spec.max_episode_steps,
-                 pass_after_moves=int(rules.pop("pass_after_moves", 0)), score_reward=float(rules.pop("score_reward", 0.0)))
+                 pass_after_moves=int(rules.pop("pass_after_moves", 0)), score_reward=float(rules.pop("score_reward", 0.0)),
+                 no_eye_filling=bool(rules.pop("no_eye_filling", 0.0)))
     if rules:
         raise RlkError(f"agent.simulator='env' cannot reproduce env '{spec.name}' option(s) {', '.join(rules)}")
 

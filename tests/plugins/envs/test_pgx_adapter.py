@@ -205,3 +205,57 @@ def test_go_score_reward_adds_the_movers_final_area_margin():
         ended |= now
         state = new_state
     assert checked == B and set(np.abs(results)) == {1.0} and np.abs(margins).min() > 0  # +-1 results, margins seen
+
+
+def own_eyes_by_hand(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """Single-point true eyes of ``mine`` (bool [9, 9]), point by point: empty, every on-board
+    4-neighbour mine, at most one opponent diagonal in the middle of the board, none on its edge."""
+    eyes = np.zeros((9, 9), bool)
+    for r in range(9):
+        for c in range(9):
+            if mine[r, c] or theirs[r, c]:
+                continue
+            sides = [(r + dr, c + dc) for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+            if not all(mine[p] for p in sides if 0 <= p[0] < 9 and 0 <= p[1] < 9):
+                continue
+            diagonals = [(r + dr, c + dc) for dr in (-1, 1) for dc in (-1, 1)]
+            on_board = [p for p in diagonals if 0 <= p[0] < 9 and 0 <= p[1] < 9]
+            eyes[r, c] = sum(theirs[p] for p in on_board) <= (1 if len(on_board) == 4 else 0)
+    return eyes.reshape(-1)
+
+
+def test_go_no_eye_filling_masks_own_eyes_and_passes():
+    """``env.no_eye_filling``: a corner eye is not legal for its owner, a false eye (opponent diagonal)
+    is; along random games under the rule the mask is the game's own mask without the mover's eyes
+    (counted point by point above), and pass only where nothing else is legal."""
+    from rlk.core.registry import default_registry
+
+    plugin = default_registry().get("env", "go_9x9")
+    env = plugin.factory(plugin.config(no_eye_filling=True))
+    assert env.spec.rules == (("no_eye_filling", 1.0),)
+    go = (env, jax.jit(env.reset), jax.jit(env.step))
+    state, (*_, ts) = play(go, [1, 80, 9, 79])  # black to move with an eye at point 0 (the corner)
+    assert not ts.legal_action_mask[0] and bool(env.standard_legal_action_mask(state)[0])
+    assert not ts.legal_action_mask[PASS] and ts.legal_action_mask[2]
+    state, (*_, ts) = play(go, [1, 10, 9, 79])  # white on the diagonal point 10: a false eye, legal
+    assert ts.legal_action_mask[0]
+
+    B = 16
+    reset, step = jax.jit(jax.vmap(env.reset)), jax.jit(jax.vmap(env.step))
+    standard = jax.jit(jax.vmap(env.standard_legal_action_mask))
+    state, ts = reset(jax.random.split(jax.random.PRNGKey(0), B))
+    key, eyes_seen, passes, ended = jax.random.PRNGKey(1), 0, 0, 0
+    for _ in range(170):
+        mask, own = np.asarray(ts.legal_action_mask), np.asarray(standard(state))
+        obs = np.asarray(ts.observation) > 0.5
+        for b in range(B):
+            eyes = own_eyes_by_hand(obs[b, ..., 0], obs[b, ..., 1])
+            np.testing.assert_array_equal(mask[b, :PASS], own[b, :PASS] & ~eyes)
+            assert mask[b, PASS] == (own[b, PASS] and not mask[b, :PASS].any())
+            eyes_seen += int((own[b, :PASS] & eyes).sum())
+        key, k1, k2 = jax.random.split(key, 3)
+        action = jax.random.categorical(k1, jnp.where(ts.legal_action_mask, 0.0, -jnp.inf))
+        passes += int((np.asarray(action) == PASS).sum())
+        state, ts = step(state, action, jax.random.split(k2, B))
+        ended += int(np.asarray(ts.last).sum())
+    assert eyes_seen > 0 and passes > 0 and ended > 0  # the rule bit, and games ran to their end
