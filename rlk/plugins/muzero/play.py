@@ -21,7 +21,7 @@ from rlk.core.interfaces import Agent, Environment
 
 
 def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: int = 0,
-               true_state_as_actor_state: bool = False, opponent_rules: str = "run") -> dict[str, Any]:
+               true_state_as_actor_state: bool = False, opponent_rules: str = "run", per_game: bool = False) -> dict[str, Any]:
     """``games`` games of ``agent`` (greedy) against a uniformly random legal player.
 
     ``true_state_as_actor_state``: the agent's actor state is the game's own state before each of its
@@ -31,7 +31,8 @@ def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: in
     included); ``"standard"``, from the game's own legal moves (``env.standard_legal_action_mask``),
     while the agent keeps the env's: where the variants only remove moves (Go's ``pass_after_moves``,
     ``no_eye_filling``) every game is then a game of standard rules against a standard random player.
-    Returns wins, losses, draws, the win rate, the games the agent played black, and the mean game length.
+    Returns wins, losses, draws, the win rate, the games the agent played black, and the mean game length;
+    ``per_game``: also each game's summed reward of the agent (``outcomes``) and whether it played black.
     """
     spec = env.spec
     if spec.num_players != 2 or not spec.has_legal_action_mask:
@@ -82,7 +83,8 @@ def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: in
     return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,
             "win_rate": wins / games, "agent_black": int(np.sum(agent_first)),
             "wins_as_black": int(np.sum((outcome > 0) & agent_first)),
-            "wins_as_white": int(np.sum((outcome > 0) & ~agent_first)), "mean_moves": float(np.mean(moves))}
+            "wins_as_white": int(np.sum((outcome > 0) & ~agent_first)), "mean_moves": float(np.mean(moves)),
+            **({"outcomes": outcome.tolist(), "agent_black_games": agent_first.tolist()} if per_game else {})}
 
 
 def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random", standard_rules: bool = False,
