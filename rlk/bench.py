@@ -18,6 +18,10 @@ reported (the least load-dependent estimate on a shared machine; the same rule f
 
 Several CPU devices need ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` before JAX starts,
 so rows with more devices than this process has run in a subprocess (``python -m rlk.bench``).
+
+``Setup`` picks the platform (``--backend cpu|gpu|tpu``: all three measured on its devices, the
+peer on its first) and the number of environments (``--num-envs``, PPO's ``agent.num_envs`` and the
+peer's ``NUM_ENVS``; accelerators want thousands).
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from typing import Any, Callable, Optional, Sequence
 DEFAULT_ENVS = ("catch", "CartPole-v1", "minatar-breakout")
 ROW_KEYS = ("name", "env", "devices", "seeds", "steps_per_s", "ceiling_steps_per_s", "peer_steps_per_s",
             "ratio", "peer_ratio", "peer_devices", "compile_s", "peer_compile_s", "env_steps_per_call",
-            "machine")  # the keys of every row ``run_benchmarks`` returns
+            "machine", "platform", "num_envs")  # the keys of every row ``run_benchmarks`` returns
+PLATFORMS = ("cpu", "gpu", "tpu")
 PEER_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "peer_ppo.py"
 
 
@@ -56,9 +61,24 @@ class Budget:
 BUDGETS = {"quick": Budget(calls=2, repeats=2), "default": Budget(calls=4, repeats=3)}
 
 
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """What to run: the ``platform`` whose devices run rlk, the ceiling and the peer (as ``--backend``
+    picks them for ``rlk train``), and PPO's ``num_envs`` (``None``: ``PPOConfig``'s default)."""
+
+    platform: str = "cpu"
+    num_envs: Optional[int] = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The run-config entries this setup changes (as ``-o agent.num_envs=N --backend P``)."""
+        agent = {"agent": {"name": "ppo", "num_envs": self.num_envs}} if self.num_envs else {}
+        return {"backend": {"name": self.platform}, **agent}
+
+
 # -- the machine ---------------------------------------------------------------------------------
-def machine() -> dict[str, Any]:
-    """CPU model name (from /proc/cpuinfo) and core count."""
+def machine(platform: str = "cpu") -> dict[str, Any]:
+    """CPU model name (from /proc/cpuinfo) and core count; for an accelerator platform also its device
+    kind (e.g. ``NVIDIA H100 80GB HBM3``) as ``accelerator``."""
     model = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -67,7 +87,24 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": model, "cores": os.cpu_count()}
+    info = {"cpu": model, "cores": os.cpu_count()}
+    if platform != "cpu":
+        info["accelerator"] = platform_devices(platform)[0].device_kind
+    return info
+
+
+def platform_devices(platform: str) -> list:
+    """This process's devices of ``platform``; a one-line ``RlkError`` (the backend's own, e.g.
+    "backend 'tpu': no TPU device on this machine ...") where it has none."""
+    from rlk.core.errors import RlkError
+
+    if platform not in PLATFORMS:
+        raise RlkError(f"bench: --backend must be one of {', '.join(PLATFORMS)}, not '{platform}'")
+    from rlk.plugins.backends.platforms import find_devices
+
+    import jax
+
+    return [d for d in find_devices(platform) if d.process_index == jax.process_index()]
 
 
 # -- timing --------------------------------------------------------------------------------------
@@ -108,27 +145,30 @@ def make_env(name: str):
     return plugin.factory(plugin_config(Component(name=name), plugin.config)) if plugin.config else plugin.factory()
 
 
-def ppo_defaults() -> Any:
+def ppo_defaults(setup: Setup = Setup()) -> Any:
+    """``PPOConfig``'s defaults with ``setup``'s ``num_envs``."""
     from rlk.core.registry import default_registry
 
-    return default_registry().get("agent", "ppo").config()
+    config = default_registry().get("agent", "ppo").config()
+    return config.model_copy(update={"num_envs": setup.num_envs}) if setup.num_envs else config
 
 
 # -- (i) rlk Anakin PPO --------------------------------------------------------------------------
-def rlk_program(env_name: str, num_devices: int, log_every_steps: int):
-    """The Anakin program ``rlk train --env ENV -o backend.num_devices=N`` would build."""
+def rlk_program(env_name: str, num_devices: int, log_every_steps: int, setup: Setup = Setup()):
+    """The Anakin program ``rlk train --env ENV --backend P -o backend.num_devices=N`` would build."""
     from rlk.core.config import build_run_config
     from rlk.core.run import Run, resolve
 
-    config = build_run_config({"env": {"name": env_name}, "backend": {"name": "cpu", "num_devices": num_devices},
-                               "log_every_steps": log_every_steps})
-    return Run(resolve(config), Path(".")).build()
+    raw = {"env": {"name": env_name}, "log_every_steps": log_every_steps, **setup.overrides()}
+    raw["backend"]["num_devices"] = num_devices
+    return Run(resolve(build_run_config(raw)), Path(".")).build()
 
 
-def rlk_timer(env_name: str, num_devices: int, num_seeds: int, budget: Budget) -> tuple[Timer, float, int]:
+def rlk_timer(env_name: str, num_devices: int, num_seeds: int, budget: Budget,
+              setup: Setup = Setup()) -> tuple[Timer, float, int]:
     """A timer over ``budget.calls`` compiled Anakin calls (as the run loop makes them), compile seconds,
     and env steps per call (all seeds)."""
-    program = rlk_program(env_name, num_devices, budget.log_every_steps)
+    program = rlk_program(env_name, num_devices, budget.log_every_steps, setup)
     box = {"state": program.init(list(range(num_seeds)))}
     t0 = time.perf_counter()
     step = program.compile(box["state"])
@@ -199,14 +239,15 @@ def make_random_rollout(env, num_envs: int, length: int, mesh):
     return init_fn, run
 
 
-def ceiling_timer(env_name: str, num_devices: int, num_envs: int, length: int, calls: int) -> Timer:
+def ceiling_timer(env_name: str, num_devices: int, num_envs: int, length: int, calls: int,
+                  platform: str = "cpu") -> Timer:
     """Env-only steps/s: ``num_envs`` random-action environments over the first ``num_devices``
-    CPU devices, ``calls`` calls of ``length`` steps."""
+    devices of ``platform``, ``calls`` calls of ``length`` steps."""
     import jax
 
     from rlk.plugins.envs.wrappers import for_training
 
-    mesh = _mesh(num_devices)
+    mesh = _mesh(num_devices, platform)
     init, run = make_random_rollout(for_training(make_env(env_name)), num_envs, length, mesh)
     box = {"state": init(jax.random.PRNGKey(0))}
     compiled = run.lower(box["state"]).compile()
@@ -230,11 +271,11 @@ def random_policy_return(env_name: str, num_envs: int = 64, length: int = 200, s
     return float(ret) / max(float(eps), 1.0)
 
 
-def _mesh(num_devices: int):
+def _mesh(num_devices: int, platform: str = "cpu"):
     import jax
     import numpy as np
 
-    devices = jax.devices("cpu")[:num_devices]
+    devices = jax.devices(platform)[:num_devices]
     return jax.sharding.Mesh(np.array(devices), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 
 
@@ -249,9 +290,9 @@ def load_peer():
     return module
 
 
-def peer_config(num_updates: int) -> dict[str, Any]:
+def peer_config(num_updates: int, setup: Setup = Setup()) -> dict[str, Any]:
     """The peer's config from rlk's ``PPOConfig`` defaults (the same hyperparameters)."""
-    c = ppo_defaults()
+    c = ppo_defaults(setup)
     w = c.loss_weights
     return {
         "NUM_ENVS": c.num_envs, "NUM_STEPS": c.unroll_length, "NUM_UPDATES": num_updates,
@@ -262,8 +303,8 @@ def peer_config(num_updates: int) -> dict[str, Any]:
     }
 
 
-def peer_train(env_name: str, num_seeds: int, num_updates: int):
-    """The peer as PureJaxRL runs it, on CPU device 0: ``jit(train)(key)`` for one seed,
+def peer_train(env_name: str, num_seeds: int, num_updates: int, setup: Setup = Setup()):
+    """The peer as PureJaxRL runs it, on the platform's device 0: ``jit(train)(key)`` for one seed,
     ``jit(vmap(train))(keys)`` for several; returns the jitted function and its argument."""
     import jax
 
@@ -273,44 +314,45 @@ def peer_train(env_name: str, num_seeds: int, num_updates: int):
     if peer is None:
         return None, None
     env = for_training(make_env(env_name))
-    train = peer.make_train(peer_config(num_updates), env)
+    train = peer.make_train(peer_config(num_updates, setup), env)
     keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
     if num_seeds == 1:
         train, keys = jax.jit(train), keys[0]
     else:
         train = jax.jit(jax.vmap(train))
-    return train, jax.device_put(keys, jax.devices("cpu")[0])
+    return train, jax.device_put(keys, jax.devices(setup.platform)[0])
 
 
-def peer_timer(env_name: str, num_seeds: int, num_updates: int) -> tuple[Optional[Timer], Optional[float]]:
-    train, keys = peer_train(env_name, num_seeds, num_updates)
+def peer_timer(env_name: str, num_seeds: int, num_updates: int,
+               setup: Setup = Setup()) -> tuple[Optional[Timer], Optional[float]]:
+    train, keys = peer_train(env_name, num_seeds, num_updates, setup)
     if train is None:
         return None, None
     t0 = time.perf_counter()
     compiled = train.lower(keys).compile()
     compile_s = time.perf_counter() - t0
-    c = ppo_defaults()
+    c = ppo_defaults(setup)
     return Timer(lambda: _block(compiled(keys)), num_updates * c.num_envs * c.unroll_length * num_seeds), compile_s
 
 
 # -- one row, many rows --------------------------------------------------------------------------
 def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, peer: bool = True,
-              log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+              log: Callable[[str], None] = lambda s: None, setup: Setup = Setup()) -> dict[str, Any]:
     """One row: rlk, ceiling and peer measured in this process, repeats interleaved."""
-    import jax
-
     from rlk.core.errors import RlkError
 
-    have = len(jax.devices("cpu"))
+    have = len(platform_devices(setup.platform))
     if num_devices > have:
-        raise RlkError(f"bench: {num_devices} devices requested, this process has {have} CPU device(s)")
-    log(f"{env_name}: {num_devices} device(s), {num_seeds} seed(s): compiling")
-    rlk, compile_s, per_call = rlk_timer(env_name, num_devices, num_seeds, budget)
-    c = ppo_defaults()
+        raise RlkError(f"bench: {num_devices} devices requested, this process has {have} "
+                       f"{setup.platform.upper()} device(s)")
+    log(f"{env_name}: {num_devices} {setup.platform} device(s), {num_seeds} seed(s): compiling")
+    rlk, compile_s, per_call = rlk_timer(env_name, num_devices, num_seeds, budget, setup)
+    c = ppo_defaults(setup)
     updates_per_call = per_call // (c.num_envs * c.unroll_length * num_seeds)
     ceiling = ceiling_timer(env_name, num_devices, c.num_envs * num_seeds, c.unroll_length * updates_per_call,
-                            budget.calls)
-    peer_t, peer_compile_s = peer_timer(env_name, num_seeds, updates_per_call * budget.calls) if peer else (None, None)
+                            budget.calls, setup.platform)
+    peer_t, peer_compile_s = (peer_timer(env_name, num_seeds, updates_per_call * budget.calls, setup) if peer
+                              else (None, None))
     timers = [t for t in (rlk, ceiling, peer_t) if t is not None]
     for t in timers:
         t.warm()
@@ -334,7 +376,9 @@ def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, p
         "compile_s": compile_s,
         "peer_compile_s": peer_compile_s,
         "env_steps_per_call": per_call,
-        "machine": machine(),
+        "machine": machine(setup.platform),
+        "platform": setup.platform,
+        "num_envs": c.num_envs,
     }
 
 
@@ -344,12 +388,13 @@ SEBULBA_KEYS = ROW_KEYS + ("arch", "agent", "actor_threads", "frames_per_s", "ce
                             "training_s", "consumed_steps_per_s", "queued_steps_before_after")
 
 
-def sebulba_program(env_name: str, agent: str, log_every_steps: int, num_devices: Optional[int] = None):
-    """The Sebulba program ``rlk train --agent AGENT --env ENV --arch sebulba`` would build."""
+def sebulba_program(env_name: str, agent: str, log_every_steps: int, num_devices: Optional[int] = None,
+                    platform: str = "cpu"):
+    """The Sebulba program ``rlk train --agent AGENT --env ENV --arch sebulba --backend P`` would build."""
     from rlk.core.config import build_run_config
     from rlk.core.run import Run, resolve
 
-    backend = {"name": "cpu"} if num_devices is None else {"name": "cpu", "num_devices": num_devices}
+    backend = {"name": platform} if num_devices is None else {"name": platform, "num_devices": num_devices}
     config = build_run_config({"agent": {"name": agent}, "env": {"name": env_name}, "arch": {"name": "sebulba"},
                                "backend": backend, "log_every_steps": log_every_steps})
     return Run(resolve(config), Path(".")).build()
@@ -449,7 +494,7 @@ def _trivial_learner(program) -> None:
 
 def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budget: Budget = Budget(),
                   log: Callable[[str], None] = lambda s: None, num_devices: Optional[int] = None,
-                  learner: str = "full") -> dict[str, Any]:
+                  learner: str = "full", platform: str = "cpu") -> dict[str, Any]:
     """One row: Sebulba training env steps/s (actor threads + learner, as ``rlk train`` runs them)
     beside the host env stepped alone by the same number of threads with random actions. Training
     counts the env steps the actors *produced* while timed (``ProducedStepsTimer``: the learner's
@@ -460,11 +505,14 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
     ratio then measures the framework's own overhead. Besides steps/s, the row has the process CPU
     milliseconds per env step of both (``cpu_ms_per_step``, ``ceiling_cpu_ms_per_step``) and the
     load average before and after (``load``): their ratio is what the training ratio tends to when
-    the cores are saturated, whatever the other jobs on the machine do."""
+    the cores are saturated, whatever the other jobs on the machine do.
+
+    ``platform`` places the actors' inference and the learner (``--backend gpu``: Podracer's setting,
+    the update off the CPU cores that step the environments)."""
     if learner not in ("full", "trivial"):
         raise ValueError(f"learner must be 'full' or 'trivial', not {learner!r}")
     load_before = os.getloadavg()
-    program = sebulba_program(env_name, agent, budget.log_every_steps, num_devices)
+    program = sebulba_program(env_name, agent, budget.log_every_steps, num_devices, platform)
     if learner == "trivial":
         _trivial_learner(program)
     steps_per_thread = budget.calls * program.env_steps_per_step // (program.num_threads * program.envs_per_thread)
@@ -518,7 +566,8 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
         "devices": program.num_devices, "seeds": 1, "steps_per_s": sps, "ceiling_steps_per_s": ceil_sps,
         "peer_steps_per_s": None, "ratio": sps / ceil_sps, "peer_ratio": None, "peer_devices": None,
         "compile_s": compile_s, "peer_compile_s": None, "env_steps_per_call": program.env_steps_per_step,
-        "machine": machine(), "arch": "sebulba", "agent": agent, "actor_threads": program.num_threads,
+        "machine": machine(platform), "platform": platform, "num_envs": program.num_threads * program.envs_per_thread,
+        "arch": "sebulba", "agent": agent, "actor_threads": program.num_threads,
         "frames_per_s": sps * frames, "ceiling_frames_per_s": ceil_sps * frames, "learner": learner,
         "cpu_ms_per_step": rlk.cpu_ms_per_step, "ceiling_cpu_ms_per_step": ceiling.cpu_ms_per_step,
         "load": [round(x, 2) for x in load_before + os.getloadavg()],
@@ -530,41 +579,53 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
 SEBULBA_BUDGET = Budget(calls=3, repeats=2, log_every_steps=5_120)  # 4 learner updates of 64 x 20 per call
 
 
-def sebulba_rows(envs: Optional[str], log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+def sebulba_rows(envs: Optional[str], log: Callable[[str], None] = lambda s: None,
+                 platform: str = "cpu") -> list[dict[str, Any]]:
     """``bench_sebulba`` rows for the comma-separated ``envs`` (none when ``envs`` is empty)."""
-    return [bench_sebulba(e, budget=SEBULBA_BUDGET, log=log) for e in _names(envs or "")]
+    names = _names(envs or "")
+    if names:
+        platform_devices(platform)  # a missing platform fails in one line before anything is built
+    return [bench_sebulba(e, budget=SEBULBA_BUDGET, log=log, platform=platform) for e in names]
 
 
-def _local_device_count() -> int:
-    import jax
+def default_devices(platform: str) -> list[int]:
+    """Device counts measured when ``--devices`` is not given: 1, 2, 4 CPU devices (host devices made
+    by a subprocess), or 1 and all of an accelerator platform's devices."""
+    if platform == "cpu":
+        return [1, 2, 4]
+    return sorted({1, len(platform_devices(platform))})
 
-    return len(jax.devices("cpu"))
 
-
-def run_benchmarks(envs: Sequence[str], devices_list: Sequence[int], seeds_list: Sequence[int],
+def run_benchmarks(envs: Sequence[str], devices_list: Optional[Sequence[int]], seeds_list: Sequence[int],
                    budget: Budget | str = "default", peer: bool = True,
-                   log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
-    """Rows for every (env, devices, seeds); device counts this process lacks run in a subprocess
-    started with ``--xla_force_host_platform_device_count``."""
+                   log: Callable[[str], None] = lambda s: None, setup: Setup = Setup()) -> list[dict[str, Any]]:
+    """Rows for every (env, devices, seeds) on ``setup.platform`` (``devices_list=None``: ``default_devices``).
+    CPU device counts this process lacks run in a subprocess started with
+    ``--xla_force_host_platform_device_count``; an accelerator's must be there."""
     from rlk.core.errors import RlkError
 
     budget = BUDGETS[budget] if isinstance(budget, str) else budget
+    have = len(platform_devices(setup.platform))  # a missing platform fails here, before anything compiles
+    devices_list = default_devices(setup.platform) if devices_list is None else devices_list
     if not envs or not devices_list or not seeds_list or min(devices_list) < 1 or min(seeds_list) < 1:
         raise RlkError("bench: --envs, --devices and --seeds need at least one value each (counts >= 1)")
-    have = _local_device_count()
+    if setup.num_envs is not None and setup.num_envs < 1:
+        raise RlkError(f"bench: --num-envs must be >= 1, not {setup.num_envs}")
     here = [d for d in devices_list if d <= have]
     away = [d for d in devices_list if d > have]
+    if away and setup.platform != "cpu":
+        raise RlkError(f"bench: --devices {max(away)} but this machine has {have} {setup.platform.upper()} device(s)")
     rows = []
     for env_name in envs:
         for d in here:
             for s in seeds_list:
-                rows.append(bench_one(env_name, d, s, budget, peer=peer, log=log))
+                rows.append(bench_one(env_name, d, s, budget, peer=peer, log=log, setup=setup))
     if away:
         # The peer is single-device code: where this process measured it for the same env and seeds,
         # the subprocess skips it and its rows take this process's peer numbers.
         peers = {(r["env"], r["seeds"]): r for r in rows if r["peer_steps_per_s"] is not None}
         reuse = peer and all((e, s) in peers for e in envs for s in seeds_list)
-        away_rows = _run_subprocess(envs, away, seeds_list, budget, peer and not reuse, log)
+        away_rows = _run_subprocess(envs, away, seeds_list, budget, peer and not reuse, log, setup)
         for r in away_rows:
             if reuse:
                 p = peers[(r["env"], r["seeds"])]
@@ -576,14 +637,16 @@ def run_benchmarks(envs: Sequence[str], devices_list: Sequence[int], seeds_list:
     return sorted(rows, key=lambda r: order[(r["env"], r["devices"], r["seeds"])])
 
 
-def _run_subprocess(envs, devices_list, seeds_list, budget: Budget, peer: bool, log) -> list[dict[str, Any]]:
+def _run_subprocess(envs, devices_list, seeds_list, budget: Budget, peer: bool, log,
+                    setup: Setup = Setup()) -> list[dict[str, Any]]:
     env = dict(os.environ)
     flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
     env["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={max(devices_list)}"])
     cmd = [sys.executable, "-m", "rlk.bench", "--json", "--envs", ",".join(envs),
            "--devices", ",".join(map(str, devices_list)), "--seeds", ",".join(map(str, seeds_list)),
            "--calls", str(budget.calls), "--repeats", str(budget.repeats),
-           "--log-every-steps", str(budget.log_every_steps)] + ([] if peer else ["--no-peer"])
+           "--log-every-steps", str(budget.log_every_steps)] + ([] if peer else ["--no-peer"]) + (
+               ["--num-envs", str(setup.num_envs)] if setup.num_envs else [])
     log(f"devices {','.join(map(str, devices_list))}: running in a subprocess with {env['XLA_FLAGS']}")
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
@@ -622,7 +685,8 @@ def table(rows: list[dict[str, Any]]):
     from rich.table import Table
 
     m = rows[0]["machine"] if rows else machine()
-    t = Table(title=f"rlk bench: PPO env steps/s after compile ({m['cpu']}, {m['cores']} cores)",
+    where = f"{m['accelerator']}; " if m.get("accelerator") else ""
+    t = Table(title=f"rlk bench: PPO env steps/s after compile ({where}{m['cpu']}, {m['cores']} cores)",
               caption="rlk: Anakin PPO. ceiling: the same env, random actions. peer: benchmarks/peer_ppo.py "
                       "(PureJaxRL style, 1 device). of ceil: rlk/ceiling. vs peer: rlk/peer. compile: seconds, "
                       "rlk/peer.", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
@@ -656,10 +720,11 @@ def _names(text: str) -> list[str]:
 
 
 def _plan(envs: Optional[str], devices: Optional[str], seeds: Optional[str], quick: bool):
-    """An empty ``envs`` (``--envs ''``) plans no Anakin rows (e.g. ``--envs '' --sebulba atari-breakout``)."""
+    """An empty ``envs`` (``--envs ''``) plans no Anakin rows (e.g. ``--envs '' --sebulba atari-breakout``);
+    devices ``None`` (not given): ``default_devices`` of the platform."""
     if quick:
         return _names("catch" if envs is None else envs), _ints(devices or "1"), _ints(seeds or "1"), "quick"
-    return (_names(",".join(DEFAULT_ENVS) if envs is None else envs), _ints(devices or "1,2,4"),
+    return (_names(",".join(DEFAULT_ENVS) if envs is None else envs), _ints(devices) if devices else None,
             _ints(seeds or "1,4"), "default")
 
 
@@ -683,13 +748,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--no-peer", action="store_true", help="skip the single-file peer")
     p.add_argument("--sebulba", default=None, metavar="ENVS",
                    help="also time Sebulba V-trace on these host envs (e.g. atari-breakout) beside the env alone")
+    p.add_argument("--backend", default="cpu", choices=PLATFORMS, help="platform of every measurement (default cpu)")
+    p.add_argument("--num-envs", type=int, default=None, help="PPO's agent.num_envs (and the peer's)")
     a = p.parse_args(argv)
+    setup = Setup(a.backend, a.num_envs)
     envs, devices, seeds, name = _plan(a.envs, a.devices, a.seeds, a.quick)
     budget = BUDGETS[name]
     budget = dataclasses.replace(budget, **{k: v for k, v in dict(
         calls=a.calls, repeats=a.repeats, log_every_steps=a.log_every_steps).items() if v is not None})
-    rows = run_benchmarks(envs, devices, seeds, budget, peer=not a.no_peer, log=_stderr_log) if envs or not a.sebulba else []
-    rows += sebulba_rows(a.sebulba, log=_stderr_log)
+    rows = (run_benchmarks(envs, devices, seeds, budget, peer=not a.no_peer, log=_stderr_log, setup=setup)
+            if envs or not a.sebulba else [])
+    rows += sebulba_rows(a.sebulba, log=_stderr_log, platform=a.backend)
     if a.json:
         print(json.dumps(rows, indent=2))
     elif a.markdown:
@@ -714,13 +783,21 @@ def register_bench_command(app) -> None:
         quick: bool = typer.Option(False, "--quick", help="catch, 1 device, 1 seed, short timing (< 1 min)"),
         sebulba: Optional[str] = typer.Option(
             None, help="also time Sebulba V-trace on these host envs (e.g. atari-breakout) beside the env alone"),
+        backend: str = typer.Option("cpu", help="cpu, gpu or tpu: the platform of every measurement"),
+        num_envs: Optional[int] = typer.Option(None, help="PPO's agent.num_envs, and the peer's (default 64)"),
+        log_every_steps: Optional[int] = typer.Option(
+            None, help="env steps per seed in one compiled call (default 10,000; raise it with --num-envs)"),
     ):
         """Anakin PPO training steps/s beside the env-only ceiling and a single-file PureJaxRL peer."""
         from rich.console import Console
 
+        setup = Setup(backend, num_envs)
         plan_envs, plan_devices, plan_seeds, name = _plan(envs, devices, seeds, quick)
-        rows = run_benchmarks(plan_envs, plan_devices, plan_seeds, name, log=_stderr_log) if plan_envs or not sebulba else []
-        rows += sebulba_rows(sebulba, log=_stderr_log)
+        budget = BUDGETS[name] if log_every_steps is None else dataclasses.replace(
+            BUDGETS[name], log_every_steps=log_every_steps)
+        rows = (run_benchmarks(plan_envs, plan_devices, plan_seeds, budget, log=_stderr_log, setup=setup)
+                if plan_envs or not sebulba else [])
+        rows += sebulba_rows(sebulba, log=_stderr_log, platform=backend)
         if as_json:
             print(json.dumps(rows, indent=2))
         else:

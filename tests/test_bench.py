@@ -44,6 +44,19 @@ def test_run_benchmarks_rows():
     assert row["machine"]["cores"] >= 1 and row["machine"]["cpu"]
 
 
+def test_num_envs_sets_rlk_ceiling_and_peer_alike():
+    """``rlk bench --num-envs 32``: rlk's program, the env-only ceiling and the peer all run 32 envs."""
+    setup = bench.Setup(num_envs=32)
+    # 1,536 env steps per call: 3 updates of 32 x 16 (64 envs would make 1,024 or 2,048)
+    row = bench.run_benchmarks(["catch"], [1], [1], bench.Budget(calls=1, repeats=1, log_every_steps=1536),
+                               setup=setup)[0]
+    assert (row["num_envs"], row["platform"], row["env_steps_per_call"]) == (32, "cpu", 1536)
+    assert bench.peer_config(3, setup)["NUM_ENVS"] == 32 and bench.peer_config(3)["NUM_ENVS"] == 64
+    assert "accelerator" not in row["machine"]
+    for key in ("steps_per_s", "ceiling_steps_per_s", "peer_steps_per_s"):
+        assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
+
+
 @pytest.mark.slow
 def test_sebulba_atari_row():
     """``rlk bench --sebulba atari-breakout``: training and the env alone measured, frames = 4 x steps."""
@@ -83,5 +96,7 @@ def test_empty_envs_plan_no_anakin_rows():
     while leaving ``--envs`` out plans the default table."""
     assert bench._plan("", None, None, False)[0] == []
     assert bench._plan(None, None, None, False)[0] == list(bench.DEFAULT_ENVS)
+    assert bench._plan(None, None, None, False)[1] is None  # the platform's default_devices
+    assert bench.default_devices("cpu") == [1, 2, 4]
     assert bench._plan(None, None, None, True)[0] == ["catch"]
     assert bench._plan("catch, cartpole", None, None, False)[0] == ["catch", "cartpole"]

@@ -33,6 +33,20 @@ def test_bad_input_is_one_clean_line(cli, tmp_path, name, args, culprit, also):
     assert not (tmp_path / "run" / "metrics.csv").exists()  # failed before training
 
 
+BENCH_CASES = [
+    ("tpu-missing", ["bench", "--backend", "tpu"], "backend 'tpu'"),
+    ("gpu-missing-sebulba", ["bench", "--backend", "gpu", "--envs", "", "--sebulba", "atari-breakout"], "backend 'gpu'"),
+    ("unknown-platform", ["bench", "--backend", "xpu"], "--backend"),
+]
+
+
+@pytest.mark.parametrize("name, args, culprit", BENCH_CASES, ids=[c[0] for c in BENCH_CASES])
+def test_bench_bad_platform_is_one_clean_line_before_anything_runs(cli, name, args, culprit):
+    proc = cli(*args, check=False, timeout=120)
+    _assert_clean(proc, culprit)
+    assert "[rlk bench]" not in proc.stderr  # nothing was built or compiled
+
+
 def test_malformed_yaml(cli, tmp_path):
     bad = tmp_path / "run.yaml"
     bad.write_text("agent: {name: ppo\nsteps: [\n")

@@ -99,6 +99,23 @@ def start_distributed(config: PlatformConfig) -> None:
         raise RlkError(f"backend: jax.distributed.initialize failed: {what}{hint}") from None
 
 
+def find_devices(platform: str) -> list:
+    """Every device of ``platform`` JAX sees (all processes); a one-line ``RlkError`` naming the
+    platform where there is none."""
+    try:
+        found = jax.devices(platform)
+    except RuntimeError:
+        found = []
+    if not found:
+        have = sorted({d.platform for d in jax.devices()})
+        hint = " (TPU pods: run on the pod's hosts)" if platform == "tpu" else ""
+        raise RlkError(
+            f"backend '{platform}': no {platform.upper()} device on this machine "
+            f"(JAX sees: {', '.join(have)}){hint}; use --backend cpu"
+        )
+    return found
+
+
 class PlatformBackend:
     """The devices of one platform and a 1-D data-parallel mesh over them.
 
@@ -110,17 +127,7 @@ class PlatformBackend:
         self.platform = platform
         self.config = config or PlatformConfig()
         start_distributed(self.config)
-        try:
-            found = jax.devices(platform)
-        except RuntimeError:
-            found = []
-        if not found:
-            have = sorted({d.platform for d in jax.devices()})
-            hint = " (TPU pods: run on the pod's hosts)" if platform == "tpu" else ""
-            raise RlkError(
-                f"backend '{platform}': no {platform.upper()} device on this machine "
-                f"(JAX sees: {', '.join(have)}){hint}; use --backend cpu"
-            )
+        found = find_devices(platform)
         local = [d for d in found if d.process_index == jax.process_index()]
         n = self.config.num_devices or len(local)
         if n > len(local):
