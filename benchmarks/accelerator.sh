@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The accelerator figures of issue 4 (Podracer at scale) in one go, on a machine with a GPU (or TPU):
 #
-#   bash benchmarks/accelerator.sh [gpu|tpu] [OUT]        # ~6-8 min on one H100 after installing
+#   bash benchmarks/accelerator.sh [gpu|tpu] [OUT]        # not run on a GPU yet; budget ~10 min
 #   QUICK=1 bash benchmarks/accelerator.sh cpu /tmp/acc    # the same steps, tiny, to check the script
 #
-# Writes OUT/ (default bench-<backend>/): device.txt, catch-*/ (every agent family trains unchanged on
-# the platform), anakin.json (`rlk bench` PPO rows: CartPole and MinAtar Breakout with NUM_ENVS envs beside
-# the env alone and the single-file peer), breakout-1e7/ (MinAtar Breakout, 1e7 env steps through
-# `rlk train`: summary.json has wall_s and final_return), sebulba.json (Sebulba V-trace on Atari with
-# inference and the learner on the accelerator, beside ale-py's vector env alone), muzero_search.txt.
+# Writes OUT/ (default bench-<backend>/): device.txt; catch-*/, bwlc/, jump/ (every agent, Sebulba and the
+# Trainer's models train unchanged on the platform); anakin.json (`rlk bench` PPO rows: CartPole and
+# MinAtar Breakout with NUM_ENVS envs beside the env alone and the single-file peer); breakout-1e7/
+# (MinAtar Breakout, 1e7 env steps through `rlk train`: summary.json has wall_s and final_return);
+# sebulba.json (Sebulba V-trace on Atari, inference and learner on the accelerator, beside ale-py's
+# vector env alone); muzero_search.txt.
 # Targets (issue 4): PPO CartPole >= 10M env steps/s; MinAtar Breakout 1e7 steps in under a minute;
 # Sebulba >= 0.7x of the env alone.
 set -euo pipefail
@@ -30,12 +31,22 @@ cat "$out/device.txt"
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
-step "1. every agent family trains on $backend, unchanged (Catch, $catch_steps steps each)"
-for agent in ppo vtrace muesli muzero; do
+step "1. every agent and model trains on $backend, unchanged (Catch, $catch_steps steps each; the Trainer's models)"
+show() {  # a run's summary: the figures that a model run or an agent run has
+  "$py" -c "import json, sys; s = json.load(open(sys.argv[1] + '/summary.json')); print(sys.argv[1], {k: s[k] for k in ('backend', 'arch', 'final_return', 'env_steps_per_s', 'steps', 'wall_s') if k in s})" "$1"
+}
+for agent in ppo vtrace pg_baseline cca muesli muzero; do
   "$rlk" train --backend "$backend" --agent "$agent" --env catch --steps "$catch_steps" -o eval_episodes=8 \
     --run-dir "$out/catch-$agent" --quiet > /dev/null
-  "$py" -c "import json; s = json.load(open('$out/catch-$agent/summary.json')); print('$agent', s['backend'], 'final_return', s['final_return'], 'steps/s', round(s['env_steps_per_s']))"
+  show "$out/catch-$agent"
 done
+"$rlk" train --backend "$backend" --arch sebulba --env catch --steps "$catch_steps" -o eval_episodes=8 \
+  --run-dir "$out/catch-sebulba" --quiet > /dev/null
+show "$out/catch-sebulba"
+"$rlk" train --backend "$backend" --model bwlc_codec --dataset digits --steps 100 --run-dir "$out/bwlc" --quiet > /dev/null
+show "$out/bwlc"
+"$rlk" train --backend "$backend" --model jumpy_video --dataset moving-shapes --steps 20 --run-dir "$out/jump" --quiet > /dev/null
+show "$out/jump"
 
 step "2. Anakin PPO throughput, $num_envs envs (rlk bench --backend $backend)"
 "$rlk" bench --backend "$backend" --envs CartPole-v1,minatar-breakout --seeds 1 --num-envs "$num_envs" --devices "$devices" \
