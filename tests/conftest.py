@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,17 @@ import pytest
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
 ROOT = Path(__file__).resolve().parents[1]
+
+# One XLA compilation cache for the whole run, fresh each run: the process that loads this first (pytest, or
+# xdist's controller) makes it, and the workers and CLI subprocesses inherit it through the environment. Much
+# of the suite compiles the same programs again in new processes (PPO on Catch above all); a hit loads the
+# executable XLA compiled before, bit for bit. A size bound turns on jax's file lock around reads and writes,
+# so that concurrent processes never see half an entry. Only compiles of 1 s or more are stored (jax's default).
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="rlk-tests-xla-cache-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
