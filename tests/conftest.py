@@ -29,17 +29,6 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
 
-def pytest_collection_modifyitems(items: list) -> None:
-    """Longest first (``@pytest.mark.slow(minutes=N)``; other slow tests count 1, the rest 0), the order kept
-    otherwise: xdist's workers then start the longest tests at once instead of finishing the run with
-    one busy worker and one idle."""
-    def minutes(item) -> float:
-        mark = item.get_closest_marker("slow")
-        return 0.0 if mark is None else float(mark.kwargs.get("minutes", 1))
-
-    items.sort(key=lambda item: -minutes(item))
-
-
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
     """``rlk ARGS`` as a user runs it; returns the completed process (stdout, stderr, returncode)."""
     full_env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}

@@ -107,7 +107,7 @@ def test_negative_elbo_equals_independent_numpy_computation():
         np.testing.assert_allclose(np.asarray(t[name]), ref, rtol=2e-4, atol=2e-4, err_msg=name)
 
 
-@pytest.mark.slow(minutes=2)
+@pytest.mark.slow
 def test_joint_beats_separate_at_low_bandwidth_on_digits(cli, tmp_path):
     """CI-sized: 1,000 updates each on digits; distortion from `rlk eval --json`."""
     results = {}

@@ -205,7 +205,7 @@ TOY = ["-o", "agent.hidden_sizes=[64]", "-o", "agent.latent_size=32", "-o", "age
        "-o", "agent.num_envs=16", "-o", "agent.learning_rate=1e-3", "-o", "agent.replay_fraction=0.5"]
 
 
-@pytest.mark.slow(minutes=2)
+@pytest.mark.slow
 def test_muesli_solves_cartpole(cli, tmp_path):
     # Five seeds in one program: the best must solve CartPole (>= 475), the median come close and every seed
     # learn. With this CI setting the greedy return at 350k steps is a coin per seed, and which way it falls

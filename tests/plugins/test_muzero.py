@@ -308,7 +308,7 @@ def test_go_self_play_with_the_true_simulator_keeps_its_copy_of_the_game():
         np.testing.assert_allclose(np.asarray(traj.extras["search_policy"])[~mask], 0.0)
 
 
-@pytest.mark.slow(minutes=3)
+@pytest.mark.slow
 def test_go_trains_end_to_end_and_plays_random(cli, tmp_path):
     """A (tiny) Go 9x9 run trains through the CLI; ``rlk play`` plays it against random legal moves."""
     tiny = ["agent.num_envs=4", "agent.unroll_length=4", "agent.num_sgd_steps=1", "agent.replay_capacity=64",
@@ -416,7 +416,7 @@ def summary(path):
     return json.loads((path / "summary.json").read_text())
 
 
-@pytest.mark.slow(minutes=2)
+@pytest.mark.slow
 def test_muzero_solves_catch(cli, tmp_path):
     shown = cli("show-config", "--agent", "muzero").stdout
     assert all(word in shown for word in ("simulation", "depth", "rollout"))
@@ -623,7 +623,7 @@ GO_FEW_MINUTES = ["agent.search=gumbel", "agent.simulator=env", "agent.gamma=1.0
                   "env.score_reward=3", "eval_episodes=1"]
 
 
-@pytest.mark.slow(minutes=9)
+@pytest.mark.slow
 def test_muzero_trained_a_few_minutes_beats_random_at_go(cli, tmp_path):
     """Issue 6's Go bar, through the real commands: 200k env steps of self-play (about 4.5 minutes on 2
     CPU cores) with the true game as the search's simulator and the eye rule (``env.no_eye_filling``),
