@@ -127,8 +127,8 @@ PENDULUM_STEPS = 500_000
 PENDULUM_OVERRIDES = {
     "agent.gamma": "0.9",
     "agent.learning_rate": "1e-3",
-    "agent.anneal_lr": "true",
-    "agent.anneal_updates": str(PENDULUM_STEPS // (64 * 32) + 1),
+    "agent.lr_schedule": "linear",
+    "agent.lr_decay_updates": str(PENDULUM_STEPS // (64 * 32) + 1),
     "agent.num_envs": "64",
     "agent.unroll_length": "32",
     "agent.num_epochs": "10",

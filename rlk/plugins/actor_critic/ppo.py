@@ -23,33 +23,35 @@ from typing import Any, Literal, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
-import optax
 import rlax
 from pydantic import Field
 
 from rlk.core import losses as core_losses
-from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
+from rlk.learn.optim import OptimConfig, make_optimiser
+from rlk.learn.sgd import SGDState, sgd_step
 from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.nn import shuffle
 from rlk.plugins.actor_critic.networks import Categorical, apply_batch, make_actor_critic, policy_and_value
 from rlk.plugins.hindsight_value import himo as himo_lib
 
 
-class PPOConfig(PluginConfig):
+class PPOConfig(OptimConfig):
+    """PPO's options; the optimiser's (``rlk.learn.OptimConfig``) with CleanRL's classic-control values:
+    Adam (eps 1e-5), global-norm clip 0.5; ``-o agent.lr_schedule=linear`` anneals to 0 over ``lr_decay_updates``."""
+
     num_envs: int = Field(64, gt=0, description="parallel environments (global batch, split over devices)")
     unroll_length: int = Field(16, gt=0, description="steps per environment per update")
     learning_rate: float = Field(2.5e-3, gt=0, description="Adam step size")
-    anneal_lr: bool = Field(False, description="linearly decay the step size to 0 over anneal_updates")
-    anneal_updates: int = Field(1000, gt=0, description="updates over which the step size decays")
     gamma: float = Field(0.99, ge=0, le=1, description="discount")
     gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda")
     clip_eps: float = Field(0.2, gt=0, description="PPO clip epsilon (also clips the value)")
     num_epochs: int = Field(4, gt=0, description="epochs of SGD per rollout")
     num_minibatches: int = Field(4, gt=0, description="minibatches per epoch")
-    max_grad_norm: float = Field(0.5, gt=0, description="global gradient-norm clip")
+    max_grad_norm: Optional[float] = Field(0.5, gt=0, description="global gradient-norm clip")
+    adam_eps: float = Field(1e-5, gt=0, description="Adam epsilon (CleanRL/PureJaxRL)")
     normalize_advantages: bool = Field(True, description="normalise advantages per minibatch")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
     torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
@@ -99,11 +101,7 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         weights["himo_hindsight_value"] = c.himo.hindsight_value_weight
         weights["himo_model"] = c.himo.model_weight
     total_loss = core_losses.compose(weights, loss_lookup or core_losses.registry_lookup)
-    if c.anneal_lr:
-        lr = optax.linear_schedule(c.learning_rate, 0.0, c.anneal_updates * c.num_epochs * c.num_minibatches)
-    else:
-        lr = c.learning_rate
-    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(lr, eps=1e-5))
+    optimiser = make_optimiser(c, steps_per_update=c.num_epochs * c.num_minibatches)
 
     def init(key: jax.Array) -> PPOState:
         params = make_actor_critic(key, spec, c.hidden_sizes, "ppo", continuous=True, torso=c.torso)
@@ -157,6 +155,8 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
             metrics = {**metrics, "policy_std": jnp.mean(jnp.exp(dist.log_std))}
         return loss, metrics
 
+    minibatch_step = sgd_step(loss_fn, optimiser, axis_name)
+
     def update(state: PPOState, traj: Trajectory, key: jax.Array):
         adv, target = gae_advantages(state.params, traj, c)
         T, B = traj.action.shape[:2]
@@ -176,25 +176,13 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
             data["future_observation"] = flat(himo_lib.gather_future(traj.timestep.observation, index))
         n_mb = c.num_minibatches
 
-        def epoch(carry, epoch_key):
-            params, opt_state = carry
+        def epoch(sgd: SGDState, epoch_key):
             perm = shuffle.permutation(epoch_key, T * B)  # top_k, not a sort: ~7% of an update on CPU
             shuffled = jax.tree.map(lambda x: x[perm].reshape((n_mb, -1) + x.shape[1:]), data)
+            return jax.lax.scan(minibatch_step, sgd, shuffled)
 
-            def minibatch(carry, batch):
-                params, opt_state = carry
-                (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
-                grads = pmean(grads, axis_name)  # local gradients averaged over replicas
-                updates, opt_state = optimiser.update(grads, opt_state, params)
-                params = optax.apply_updates(params, updates)
-                return (params, opt_state), {"loss": loss, **metrics}
-
-            return jax.lax.scan(minibatch, (params, opt_state), shuffled)
-
-        (params, opt_state), metrics = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(key, c.num_epochs)
-        )
+        sgd, metrics = jax.lax.scan(epoch, SGDState(state.params, state.opt_state), jax.random.split(key, c.num_epochs))
         metrics = pmean(jax.tree.map(jnp.mean, metrics), axis_name)
-        return PPOState(params, opt_state, state.updates + 1), metrics
+        return PPOState(sgd.params, sgd.opt_state, state.updates + 1), metrics
 
     return Agent(init, initial_actor_state, act, eval_act, update, c.num_envs, c.unroll_length)

@@ -16,20 +16,22 @@ from typing import Any, Literal, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
-import optax
 import rlax
 from pydantic import Field
 
 from rlk.core import losses as core_losses
-from rlk.core.config import PluginConfig
 from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
+from rlk.learn.optim import OptimConfig, make_optimiser
+from rlk.learn.sgd import SGDState, sgd_step
 from rlk.core.types import EnvSpec, TimeStep, Trajectory
 from rlk.plugins.actor_critic.networks import apply_batch, make_actor_critic, masked_logits
 from rlk.plugins.hindsight_value import himo as himo_lib
 
 
-class VTraceConfig(PluginConfig):
+class VTraceConfig(OptimConfig):
+    """V-trace's options; the optimiser's (``rlk.learn.OptimConfig``): Adam, global-norm clip 40."""
+
     num_envs: int = Field(64, gt=0, description="parallel environments (global batch)")
     unroll_length: int = Field(20, gt=0, description="steps per trajectory (IMPALA: 20)")
     learning_rate: float = Field(2e-3, gt=0, description="Adam step size (tuned on Catch)")
@@ -37,7 +39,7 @@ class VTraceConfig(PluginConfig):
     vtrace_lambda: float = Field(1.0, ge=0, le=1, description="V-trace lambda")
     clip_rho_threshold: float = Field(1.0, gt=0, description="rho-bar")
     clip_pg_rho_threshold: float = Field(1.0, gt=0, description="clip of the policy-gradient rho")
-    max_grad_norm: float = Field(40.0, gt=0, description="global gradient-norm clip")
+    max_grad_norm: Optional[float] = Field(40.0, gt=0, description="global gradient-norm clip")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
     torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
     loss_weights: dict[str, float] = Field(
@@ -61,7 +63,7 @@ def make_vtrace(config: VTraceConfig, spec: EnvSpec, axis_name: Optional[str] = 
         weights["himo_hindsight_value"] = c.himo.hindsight_value_weight
         weights["himo_model"] = c.himo.model_weight
     total_loss = core_losses.compose(weights, loss_lookup or core_losses.registry_lookup)
-    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.learning_rate))
+    optimiser = make_optimiser(c)
 
     def init(key):
         params = make_actor_critic(key, spec, c.hidden_sizes, "vtrace", torso=c.torso)
@@ -114,13 +116,11 @@ def make_vtrace(config: VTraceConfig, spec: EnvSpec, axis_name: Optional[str] = 
         loss, metrics = total_loss(outputs, batch, c)
         return loss, {**metrics, "mean_rho": jnp.mean(rho)}
 
+    gradient_step = sgd_step(loss_fn, optimiser, axis_name)
+
     def update(state: VTraceState, traj: Trajectory, key):
         del key
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, traj)
-        grads = pmean(grads, axis_name)  # local gradients averaged over replicas
-        updates, opt_state = optimiser.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        metrics = pmean({"loss": loss, **metrics}, axis_name)
-        return VTraceState(params, opt_state, state.updates + 1), metrics
+        sgd, metrics = gradient_step(SGDState(state.params, state.opt_state), traj)
+        return VTraceState(sgd.params, sgd.opt_state, state.updates + 1), pmean(metrics, axis_name)
 
     return Agent(init, lambda b: (), act, eval_act, update, c.num_envs, c.unroll_length)
