@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlk.core.types import Trajectory
-from rlk.plugins.counterfactual import study
+from experiments.counterfactual import study
 from rlk.plugins.counterfactual.agent import CCAConfig, forward, make_cca
 from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, KeyToDoor, KeyToDoorConfig
 from rlk.plugins.counterfactual.losses import baseline_surrogate, cca_surrogate
