@@ -44,3 +44,15 @@ def test_no_plugin_module_is_a_script():
     """A plugin holds what its paper defines; scripts with a ``__main__`` block belong in experiments/<paper>/."""
     scripts = [p.relative_to(RLK).as_posix() for p in sorted((RLK / "plugins").rglob("*.py")) if "__main__" in p.read_text()]
     assert not scripts, scripts
+
+
+def test_every_experiment_script_imports():
+    """Every script under experiments/ imports (a moved or renamed rlk name fails here, not at the next figure)."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    modules = sorted(".".join(p.relative_to(root.parent).with_suffix("").parts) for p in root.rglob("*.py")
+                     if p.name != "__init__.py")
+    assert len(modules) >= 17, modules
+    for name in modules:
+        importlib.import_module(name)
