@@ -12,12 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments.partial_models.experiment import make_seed_run
 from rlk.core.config import Component, validate_component
 from rlk.core.errors import RlkError
 from rlk.core.registry import default_registry
 from rlk.plugins.partial_models.data import BehaviourConfig, collect
 from rlk.plugins.partial_models.env import FuzzyBear, FuzzyBearConfig
-from rlk.plugins.partial_models.experiment import make_seed_run
 from rlk.plugins.partial_models.models import PartialModel, PartialModelConfig, simulate_value
 
 # The definition (README): stay 0.6; in the forest a teddy (p 0.5) or a grizzly; hug: 1 / 0, run: 0.5.

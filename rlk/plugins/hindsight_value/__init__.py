@@ -1,7 +1,7 @@
 """Value-driven hindsight modelling (Guez et al. 2020, HiMo): the three HiMo losses, registered by name.
 
 ``himo.py`` (HiMo heads, used by ``actor_critic``'s PPO through ``agent.himo``), ``losses.py`` (the
-losses), ``illustrative.py`` (the paper's illustrative policy-evaluation task and its baselines).
+losses). The paper's illustrative task and the README figures are in ``experiments/hindsight_value/``.
 """
 
 from __future__ import annotations

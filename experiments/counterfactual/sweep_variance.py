@@ -1,6 +1,6 @@
 """How CCA's edge over the state-baseline PG moves with the apples' variance on Key-to-Door.
 
-``python -m rlk.plugins.counterfactual.sweep_variance --runs /work/runs/cca [--train] [--curves]``
+``python -m experiments.counterfactual.sweep_variance --runs /work/runs/cca [--train] [--curves]``
 
 Reads every run folder under ``--runs`` (any depth: a folder with ``config.json``, ``summary.json`` and
 ``metrics.csv``, as ``rlk train --run-dir`` writes them), groups the Key-to-Door runs by agent setting
@@ -15,7 +15,7 @@ the seeds of every seed set (``--seed 0``, ``--seed 10``, ...) and writes
 
 ``--train`` first runs the missing runs of the sweep (``SETTINGS`` x ``--stds`` x ``--seed-sets``, one at a
 time, folders ``<setting>-s<std>-seed<seed>``; a folder that holds ``summary.json`` is kept).
-``--curves`` also redraws ``figures/counterfactual_curves.png`` from the folders found: one panel per
+``--curves`` also redraws ``<out folder>/counterfactual_curves.png`` from the folders found: one panel per
 (env, apple_std) in ``--curve-panels`` (default Key-to-Door at apple_std 10, and the bandit when its
 runs are there), one line per setting, all seeds pooled.
 """
@@ -34,8 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[3]
-FIGURES = ROOT / "figures"
+FIGURES = Path(__file__).resolve().parent / "figures"
 OUT = FIGURES / "counterfactual_apple_std"
 BASELINE = "pg_baseline"
 
@@ -251,7 +250,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed-sets", type=int, nargs="+", default=[0, 10])
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     p.add_argument("--steps", type=int, default=1_000_000)
-    p.add_argument("--curves", action="store_true", help="also redraw figures/counterfactual_curves.png")
+    p.add_argument("--curves", action="store_true", help="also redraw counterfactual_curves.png beside --out")
     p.add_argument("--checkpoints", type=int, nargs="+", default=list(CHECKPOINTS),
                    help="env steps at which the door reward is also reported (interpolated)")
     p.add_argument("--curve-std", type=float, default=10.0, help="apple_std of the Key-to-Door curves panel")
@@ -268,7 +267,7 @@ def main(argv=None) -> None:
     write_csv(table, out.with_suffix(".csv"))
     plot_table(table, out.with_suffix(".png"))
     if args.curves:
-        plot_curves(runs, FIGURES / "counterfactual_curves.png", [("bandit-feedback", None), ("key-to-door", args.curve_std)])
+        plot_curves(runs, out.parent / "counterfactual_curves.png", [("bandit-feedback", None), ("key-to-door", args.curve_std)])
     print(text)
 
 

@@ -1,6 +1,6 @@
 """Muesli under Sebulba on host environments: training return against env steps and wall-clock, beside random.
 
-    python rlk/plugins/muesli/figures/sebulba_figure.py --run RUN_DIR:RANDOM_RETURN [--run ...] --out FILE.png
+    python -m experiments.muesli.sebulba_figure --run RUN_DIR:RANDOM_RETURN [--run ...] --out FILE.png
 
 Each ``--run`` is a finished (or stopped) ``rlk train --arch sebulba`` run folder and the return of a uniformly
 random policy on its env (from ``random_baseline.py``), drawn as a dashed line. One panel pair per run.
@@ -17,14 +17,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from make_figures import curves  # noqa: E402  (same folder)
+from experiments.muesli.make_figures import curves  # noqa: E402
 
 
-def main():
+def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--run", action="append", required=True, metavar="RUN_DIR:RANDOM_RETURN")
     p.add_argument("--out", required=True)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     fig, axes = plt.subplots(len(a.run), 2, figsize=(10, 3.4 * len(a.run)), squeeze=False)
     for row, spec in zip(axes, a.run):
         run_dir, _, random = spec.rpartition(":")

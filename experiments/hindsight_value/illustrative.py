@@ -23,7 +23,7 @@ The value-prediction loss reported is ``E[(v(x) - r)^2]`` of the value each meth
 (model-free ``v``, model-based ``v(x, m(x))``, HiMo ``v_m``) on a held-out batch of 4096 samples.
 
 Run the full experiment (one jitted, seed-vmapped program), print the table and write the PNG:
-``python -m rlk.plugins.hindsight_value.illustrative`` (``--seeds``, ``--iterations`` to shrink it).
+``python -m experiments.hindsight_value.illustrative`` (``--seeds``, ``--iterations`` to shrink it).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=8000)
     parser.add_argument("--distractor", default="step", choices=["step", "noise"])
-    parser.add_argument("--out", default="figures/hindsight_value_illustrative")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "figures" / "hindsight_value_illustrative"))
     args = parser.parse_args(argv)
     c = IllustrativeConfig(iterations=args.iterations, distractor=args.distractor)
     curves = run(args.seeds, c)

@@ -1,19 +1,26 @@
 """An untrained MuZero in `play_match` (the `rlk play` harness) vs a uniformly random player. Usage:
-python -m rlk.plugins.muzero.go_untrained [agent_field=value ...] [env.pass_after_moves=N] [env.no_eye_filling=true]
+python -m experiments.muzero.go_untrained [agent_field=value ...] [env.pass_after_moves=N] [env.no_eye_filling=true]
 [opponent_rules=standard] [games=N] [player=random] [seed=M], e.g. simulator=env
 area_shaping=1.0 (env: pgx's standard rules unless env.pass_after_moves is given).
 player=random: no network, uniformly random moves under the env's rules (e.g. the eye rule).
 A diagnostic script, not part of the plugin."""
-import sys, time, jax, jax.numpy as jnp
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+
 from rlk.core.interfaces import Agent
 from rlk.plugins.envs.pgx_adapter import PgxEnv
 from rlk.plugins.muzero.play import play_match
 from rlk.plugins.muzero.agent import MuZeroConfig, make_muzero
 from rlk.plugins.muzero.losses import LOSSES
 
-if __name__ == "__main__":
+
+def main(argv=None) -> None:
     kw = {}
-    for a in sys.argv[1:]:
+    argv = sys.argv[1:] if argv is None else argv
+    for a in argv:
         k, v = a.split("="); kw[k] = v
     env = PgxEnv("go_9x9", pass_after_moves=int(kw.pop("env.pass_after_moves", 0)),
                  no_eye_filling=kw.pop("env.no_eye_filling", "false").lower() == "true")
@@ -29,4 +36,8 @@ if __name__ == "__main__":
         ag, cfg = Agent(None, lambda b: (), pick, pick, None, 1, 1), cfg.model_copy(update={"simulator": "model"})
     t = time.time(); r = play_match(ag, env, p, games, match_seed, true_state_as_actor_state=cfg.simulator == "env",
                                                 opponent_rules=opponent_rules)
-    print(sys.argv[1:], r, f"{time.time() - t:.0f}s", flush=True)
+    print(argv, r, f"{time.time() - t:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

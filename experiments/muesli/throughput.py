@@ -1,6 +1,6 @@
 """Muesli's training throughput beside PPO's, measured in one process, interleaved.
 
-    python -m rlk.plugins.muesli.throughput [--env catch] [--repeats 5] [--log-every 10000]
+    python -m experiments.muesli.throughput [--env catch] [--repeats 5] [--log-every 10000]
 
 Each agent's Anakin program is built as ``rlk train --agent A --env E`` builds it (one seed, one
 device), compiled, warmed up, then its compiled calls (``--log-every`` env steps each, state donated,
@@ -44,13 +44,13 @@ def build(agent: dict, env: str, log_every: int):
     return call, program.env_steps_per_step
 
 
-def main():
+def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--env", default="catch")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--log-every", type=int, default=10_000)
     p.add_argument("--only", default=None, help="comma-separated variants (default: all)")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     names = a.only.split(",") if a.only else list(VARIANTS)
     calls = {}
     for n in names:

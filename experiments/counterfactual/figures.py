@@ -1,8 +1,8 @@
-"""The plugin's experiments: ``python -m rlk.plugins.counterfactual.figures [--quick]``.
+"""The plugin's experiments: ``python -m experiments.counterfactual.figures [--quick]``.
 
 1. Learning curves, CCA vs the state-baseline PG, 3 seeds each (one compiled program per agent,
    seeds vmapped by Anakin), through ``rlk train`` on ``bandit-feedback`` and ``key-to-door``
-   (high-variance apples): ``figures/counterfactual_curves.png``.
+   (high-variance apples): ``experiments/counterfactual/figures/counterfactual_curves.png``.
 2. Gradient variance on the bandit (exact gradient known): oracle statistic ``Phi = eps`` and learned
    statistics for several independence weights and classifier training; bias against the exact
    gradient and the leak measured by a probe classifier.
@@ -10,7 +10,7 @@
    policy-gradient estimates of CCA-PG and of the state-baseline PG on the same episodes, with the
    same agent's learned ``Q(X, Phi, .)`` and ``V(X)``.
 
-Tables go to ``rlk/plugins/counterfactual/results.json`` and are printed as Markdown.
+Tables go to ``experiments/counterfactual/figures/results.json`` (``--out``) and are printed as Markdown.
 """
 
 from __future__ import annotations
@@ -27,15 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlk.core.types import Trajectory
-from rlk.plugins.counterfactual import study
+from experiments.counterfactual import study
 from rlk.plugins.counterfactual.agent import CCAConfig, forward, make_cca
 from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, KeyToDoor, KeyToDoorConfig
 from rlk.plugins.counterfactual.losses import baseline_surrogate, cca_surrogate
 from rlk.plugins.envs.wrappers import for_training
 
-ROOT = Path(__file__).resolve().parents[3]
-FIGURES = ROOT / "figures"
-RESULTS = Path(__file__).resolve().parent / "results.json"
+FIGURES = Path(__file__).resolve().parent / "figures"
 
 
 # -- 1. learning curves -----------------------------------------------------------------------------
@@ -261,14 +259,16 @@ def main(argv=None) -> None:
     p.add_argument("--quick", action="store_true", help="small versions (minutes)")
     p.add_argument("--runs", default="runs/counterfactual", help="folder of the training runs")
     p.add_argument("--curves-only", action="store_true", help="only (re)plot the learning curves; keep results.json's tables")
+    p.add_argument("--out", type=Path, default=FIGURES, help="folder for counterfactual_curves.png and results.json")
     args = p.parse_args(argv)
-    FIGURES.mkdir(exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.json"
     steps = {"bandit-feedback": 100_000, "key-to-door": 200_000} if args.quick else \
         {"bandit-feedback": 300_000, "key-to-door": 1_000_000}
     if args.curves_only:
-        results = json.loads(RESULTS.read_text())
-        results["learning"] = plot_curves(train_runs(ROOT / args.runs, steps, seeds=3), FIGURES / "counterfactual_curves.png")
-        RESULTS.write_text(json.dumps(results, indent=1))
+        results = json.loads(results_path.read_text())
+        results["learning"] = plot_curves(train_runs(Path(args.runs), steps, seeds=3), args.out / "counterfactual_curves.png")
+        results_path.write_text(json.dumps(results, indent=1))
         print(markdown(results))
         return
     results = {}
@@ -282,10 +282,10 @@ def main(argv=None) -> None:
     results["key_to_door_variance_apples"] = key_to_door_variance(
         (0, 50, 200) if args.quick else (0, 200, 700), hindsight="apples", hindsight_inputs="features")
     print("learning curves", flush=True)
-    runs = train_runs(ROOT / args.runs, steps, seeds=3)
-    results["learning"] = plot_curves(runs, FIGURES / "counterfactual_curves.png")
+    runs = train_runs(Path(args.runs), steps, seeds=3)
+    results["learning"] = plot_curves(runs, args.out / "counterfactual_curves.png")
     results["learning_steps"] = steps
-    RESULTS.write_text(json.dumps(results, indent=1))
+    results_path.write_text(json.dumps(results, indent=1))
     print(markdown(results))
 
 

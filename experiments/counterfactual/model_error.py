@@ -8,7 +8,7 @@ context), the error weighted by the saved policy ``pi(a|x)`` and by ``1 - pi`` (
 actions), and the greedy policy's exact return ``mean_x mu[x, argmax pi]``. Compare with
 ``E||W_eps eps|| ~ ||W_eps||_F``, the innovation's own size.
 
-Usage: ``python -m rlk.plugins.counterfactual.model_error RUN_DIR [RUN_DIR ...]`` (README, round 6). A diagnostic
+Usage: ``python -m experiments.counterfactual.model_error RUN_DIR [RUN_DIR ...]`` (README, round 6). A diagnostic
 script, not part of the agent.
 """
 

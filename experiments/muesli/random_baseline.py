@@ -1,6 +1,6 @@
 """The return of a uniformly random policy on a host environment (Atari, MuJoCo), as rlk's env plugin builds it.
 
-    python rlk/plugins/muesli/figures/random_baseline.py --env atari-breakout [--episodes 16] [--seed 0]
+    python -m experiments.muesli.random_baseline --env atari-breakout [--episodes 16] [--seed 0]
 
 Runs ``--episodes`` environments side by side, each until its first episode ends (or the env's
 ``max_episode_steps``), summing the raw rewards the agent would see, and prints mean +- std: the
@@ -37,12 +37,12 @@ def random_returns(env_name: str, episodes: int, seed: int) -> np.ndarray:
     return total
 
 
-def main():
+def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--env", required=True)
     p.add_argument("--episodes", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     r = random_returns(a.env, a.episodes, a.seed)
     print(f"{a.env}: random policy return {r.mean():.2f} +- {r.std():.2f} over {a.episodes} episodes")
 

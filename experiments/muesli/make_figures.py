@@ -1,11 +1,11 @@
 """Agents against each other on one env: return against env steps and against wall-clock, same budget.
 
-    python rlk/plugins/muesli/figures/make_figures.py [--env minatar-breakout] [--steps 300000] [--seeds 3]
+    python -m experiments.muesli.make_figures [--env minatar-breakout] [--steps 300000] [--seeds 3]
         [--agents ppo,muesli] [--runs runs/muesli-figures] [--out FILE.png] [-o AGENT:path=value ...]
 
 Trains each agent with ``rlk train --num-seeds S`` (the seeds in one compiled program, one agent after
 the other on the same machine), reads the runs' ``metrics.csv`` and writes the PNG (by default
-``<env>_muesli_vs_ppo.png`` beside this file for the two-agent figure, ``<env>_<agents>.png`` otherwise).
+``figures/<env>_muesli_vs_ppo.png`` beside this file for the two-agent figure, ``<env>_<agents>.png`` otherwise).
 A run whose folder already holds a finished run made by the same command (``make_figures_cmd.json``) is
 reused, not retrained, so adding an agent to a figure trains only that agent.
 
@@ -60,17 +60,17 @@ def curves(run_dir: Path) -> dict[int, list[tuple[float, float, float]]]:
     return out
 
 
-def main():
+def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--env", default="minatar-breakout")
     p.add_argument("--steps", type=int, default=300_000)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--agents", default="ppo,muesli", help=f"comma-separated, from {','.join(AGENTS)}")
     p.add_argument("--runs", default="runs/muesli-figures", help="folder for the runs")
-    p.add_argument("--out", default=None, help="PNG path (default: beside this script)")
+    p.add_argument("--out", default=None, help="PNG path (default: figures/ beside this script)")
     p.add_argument("-o", dest="overrides", action="append", default=[], metavar="AGENT:path=value",
                    help="an override for one agent's rlk train (repeatable)")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     agents = a.agents.split(",")
     unknown = [x for x in agents if x not in AGENTS]
     if unknown:
@@ -108,9 +108,9 @@ def main():
     if a.out:
         out = Path(a.out)
     elif sorted(agents) == ["muesli", "ppo"]:
-        out = HERE / f"{a.env}_muesli_vs_ppo.png"
+        out = HERE / "figures" / f"{a.env}_muesli_vs_ppo.png"
     else:
-        out = HERE / f"{a.env}_{'_vs_'.join(reversed(agents))}.png"
+        out = HERE / "figures" / f"{a.env}_{'_vs_'.join(reversed(agents))}.png"
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
     for agent in agents:

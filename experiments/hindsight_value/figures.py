@@ -1,11 +1,11 @@
 """README figure: PPO with and without HiMo on two MinAtar games, training return over 3 seeds.
 
-``python -m rlk.plugins.hindsight_value.figures [--steps 300000] [--seeds 3] [--runs runs/hindsight_value]``
+``python -m experiments.hindsight_value.figures [--steps 300000] [--seeds 3] [--runs runs/hindsight_value]``
 trains whatever run is missing (``rlk train --agent ppo --env ENV --num-seeds 3`` with and without
 ``-o agent.himo.phi_size=3``; same budget, seeds and PPO defaults), then writes
-``figures/hindsight_value_minatar.png`` (mean +- std over seeds of the training episode return against
+``experiments/hindsight_value/figures/hindsight_value_minatar.png`` (mean +- std over seeds of the training episode return against
 env steps) and prints the greedy final returns from each run's ``summary.json``.
-The illustrative task's figure is made by ``python -m rlk.plugins.hindsight_value.illustrative``.
+The illustrative task's figure is made by ``python -m experiments.hindsight_value.illustrative``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=300_000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--runs", type=Path, default=Path("runs/hindsight_value"))
-    parser.add_argument("--out", type=Path, default=Path("figures/hindsight_value_minatar.png"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "figures" / "hindsight_value_minatar.png")
     args = parser.parse_args(argv)
 
     import matplotlib

@@ -1,26 +1,38 @@
 """Policy behaviour of a saved Go run vs a uniformly random player: win rate (black/white), pass rate,
-own-eye fills, game length. Usage: python -m rlk.plugins.muzero.go_behaviour RUN_DIR [agent_field=value ...]
-(e.g. search_at_eval=false: the raw prior). A diagnostic script, not part of the plugin."""
-import sys, jax, jax.numpy as jnp, numpy as np
+own-eye fills, game length. Usage: python -m experiments.muzero.go_behaviour RUN_DIR [agent_field=value ...]
+[--games 100] [--moves 170] (e.g. search_at_eval=false: the raw prior). A diagnostic script, not part of the plugin."""
+import argparse
 from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from rlk.core.checkpoint import Checkpointer
 from rlk.core.config import plugin_config
 from rlk.core.run import Run, load_run_config, resolve
 
 
-if __name__ == "__main__":
-    run_dir = Path(sys.argv[1]); overrides = dict(a.split("=") for a in sys.argv[2:])
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("overrides", nargs="*", metavar="agent_field=value")
+    p.add_argument("--games", type=int, default=100)
+    p.add_argument("--moves", type=int, default=170, help="moves played per game at most")
+    a = p.parse_args(argv)
+    run_dir, overrides = a.run_dir, dict(o.split("=") for o in a.overrides)
     config = load_run_config(run_dir); resolved = resolve(config)
     env = resolved.env.factory(plugin_config(config.env, resolved.env.config))
     ac = plugin_config(config.agent, resolved.agent.config)
     program = Run(resolved, run_dir).build(); template = program.init([config.seed])
     ck = Checkpointer(run_dir); _, state, _ = ck.restore(template, ["train_s"]); ck.close()
     d = ac.model_dump()
-    for k, v in overrides.items(): d[k] = v == "true" if isinstance(d[k], bool) else type(d[k])(v)
+    for k, v in overrides.items():
+        d[k] = v == "true" if isinstance(d[k], bool) else type(d[k])(v)
     ac = type(ac)(**d)
     agent = resolved.agent.factory(ac, env.spec, None)
     params = jax.tree.map(lambda x: jnp.asarray(x)[0], jax.device_get(state.learner.params))
-    G = 100; true_state = ac.simulator == "env"
+    G = a.games; true_state = ac.simulator == "env"
     @jax.jit
     def run(params, key):
         state, ts = jax.vmap(env.reset)(jax.random.split(key, G))
@@ -47,10 +59,14 @@ if __name__ == "__main__":
             rec = dict(mine=mine & live, other=~mine & live, pas=(act == 81) & live, fill=fill & live)
             return (state, ts, actor, done | ts.last, out), rec
         init = (state, ts, actor, jnp.zeros(G, bool), jnp.zeros(G))
-        (_, _, _, _, out), rec = jax.lax.scan(body, init, jax.random.split(key, 170))
+        (_, _, _, _, out), rec = jax.lax.scan(body, init, jax.random.split(key, a.moves))
         return out, first, rec
     out, first, rec = jax.device_get(run(params, jax.random.PRNGKey(0)))
     m, o = rec["mine"], rec["other"]
     print(f"win rate {np.mean(out > 0):.2f} black {np.sum((out > 0) & first)}/{first.sum()} white {np.sum((out > 0) & ~first)}/{(~first).sum()}")
     print(f"game length {np.mean((m | o).sum(0)):.1f}; agent pass rate {rec['pas'][m].mean():.3f} (random {rec['pas'][o].mean():.3f}); "
           f"agent own-eye fills/move {rec['fill'][m].mean():.3f} (random {rec['fill'][o].mean():.3f}); agent moves/game {m.sum(0).mean():.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,17 +1,17 @@
 """README figures of a trained moving-shapes run: consistency of one z vs independent z, and jumpy samples.
 
-    python -m rlk.plugins.jumpy_video.figures --run RUN_DIR [--out figures] [--draws 8]
+    python -m experiments.jumpy_video.figures --run RUN_DIR [--out experiments/jumpy_video/figures] [--draws 8]
 
 RUN_DIR is a run of ``rlk train --model jumpy_video --dataset moving-shapes``. The script restores its
 last checkpoint, then on the whole test split (context: the first 5 frames, before the fork) draws
 ``--draws`` sample sets of frames ``t = 16..20`` per video, once with one ``z ~ p(z | C)`` per set and
 once with an independent ``z`` per frame, and writes
 
-- ``figures/jumpy_video_consistency.png``: branch agreement and step jump (``metrics.py``) of the two,
+- ``<out>/jumpy_video_consistency.png``: branch agreement and step jump (``metrics.py``) of the two,
   beside the data's; and, for three test videos, the true frames, two one-z sets and two
   independent-z sets;
-- ``figures/jumpy_video_samples.png`` and ``.gif``: the ``rlk sample`` grid (``rlk sample RUN --gif``);
-- ``figures/jumpy_video_consistency.json``: the numbers.
+- ``<out>/jumpy_video_samples.png`` and ``.gif``: the ``rlk sample`` grid (``rlk sample RUN --gif``);
+- ``<out>/jumpy_video_consistency.json``: the numbers.
 """
 
 from __future__ import annotations
@@ -38,21 +38,21 @@ def restore(run_dir: Path):
     return jump, params, dataset
 
 
-def main():
+def main(argv=None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rlk.cli import _save_gif, _save_grid
+    from rlk.core.images import save_gif, save_grid
     from rlk.plugins.jumpy_video.metrics import consistency_metrics
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, type=Path)
-    ap.add_argument("--out", default=Path("figures"), type=Path)
+    ap.add_argument("--out", default=Path(__file__).resolve().parent / "figures", type=Path)
     ap.add_argument("--draws", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     jump, params, data = restore(args.run)
     test = data.arrays("test")
@@ -108,8 +108,8 @@ def main():
     fig.savefig(args.out / "jumpy_video_consistency.png", dpi=110)
 
     grid = np.asarray(jump.sample(params, {k: val[:8] for k, val in test.items()}, jax.random.PRNGKey(12_345)))
-    _save_grid(grid, args.out / "jumpy_video_samples.png")
-    _save_gif(grid, args.out / "jumpy_video_samples.gif")
+    save_grid(grid, args.out / "jumpy_video_samples.png")
+    save_gif(grid, args.out / "jumpy_video_samples.gif")
     print(f"wrote {args.out}/jumpy_video_consistency.png, jumpy_video_samples.png/.gif, jumpy_video_consistency.json")
 
 

@@ -1,6 +1,6 @@
 """CCA vs the state-baseline PG on the bandit with feedback at high reward noise (README, round 7).
 
-``python -m rlk.plugins.counterfactual.bandit_sweep --runs /work/runs/cca/bandit [--train]``
+``python -m experiments.counterfactual.bandit_sweep --runs /work/runs/cca/bandit [--train]``
 
 Every run: 150k env steps, 6 seeds in one program, ``env.reward_noise=10``, then ``rlk eval`` of the
 greedy policy on 2,000 episodes *without* the reward noise (``-o env.reward_noise=0``: with it, 2,000
@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[3]
-OUT = ROOT / "figures" / "counterfactual_bandit"
+OUT = Path(__file__).resolve().parent / "figures" / "counterfactual_bandit"
 BASELINE = "pg"
 STEPS = 150_000
 SEEDS_PER_RUN = 6

@@ -1,8 +1,8 @@
 """The paper's FuzzyBear experiment over seeds: value of a new policy, and planning, per model.
 
-``python -m rlk.plugins.partial_models.experiment [--seeds 10] [--quick]`` (or ``rlk partial-models``)
-prints a Markdown table and writes ``figures/partial_models_values.png`` and
-``figures/partial_models_results.json``.
+``python -m experiments.partial_models.experiment [--seeds 10] [--quick]`` 
+prints a Markdown table and writes ``partial_models_values.png`` and ``partial_models_results.json``
+into ``--out`` (default ``experiments/partial_models/figures``).
 
 For each seed: the behaviour policy (which sees the bear) generates episodes; the naive model and the
 two causal models (backdoor = action probabilities, or intention) are trained on them; each model
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--episodes", type=int, default=8192)
     parser.add_argument("--particles", type=int, default=4096)
-    parser.add_argument("--out", type=Path, default=Path("figures"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "figures")
     parser.add_argument("--quick", action="store_true", help="CI-sized: 2 seeds, 600 gradient steps")
     args = parser.parse_args(argv)
     return run_experiment(args.seeds if not args.quick else 2, args.episodes, args.particles, args.out,

@@ -1,0 +1,1 @@
+"""Experiments of the bwlc_codec plugin: see README.md beside this file."""

@@ -1,0 +1,1 @@
+"""Experiments of the counterfactual plugin: see README.md beside this file."""

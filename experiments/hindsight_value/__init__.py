@@ -1,0 +1,1 @@
+"""Experiments of the hindsight_value plugin: see README.md beside this file."""

@@ -1,0 +1,1 @@
+"""Experiments of the muesli plugin: see README.md beside this file."""

@@ -1,0 +1,1 @@
+"""Experiments of the muzero plugin: see README.md beside this file."""

@@ -1,0 +1,1 @@
+"""Experiments of the partial_models plugin: see README.md beside this file."""
