@@ -4,12 +4,15 @@ A plugin module (named by an entry point of the group ``rlk``) implements any of
 ``@rlk.core.hookspecs.hookimpl``. Each ``register`` callback takes
 ``register(name, factory, *, config=None, description="")``:
 
-- ``factory``: agents ``(config, spec, axis_name) -> Agent``; envs ``(config) -> Environment``;
-  losses: the loss function itself; models ``(config, dataset_spec) -> Model``;
+- ``factory``: agents ``(config, spec, axis_name, losses) -> Agent`` (``losses``: the run's
+  ``rlk.core.losses.LossSet``); envs ``(config) -> Environment``; losses ``(config) -> Loss``
+  (``rlk.core.losses.Loss``); models ``(config, dataset_spec) -> Model``;
   datasets ``(config) -> Dataset``; backends ``(config) -> Backend``;
   architectures ``(make_agent, env, backend, run_config) -> Program`` where ``make_agent(axis_name)``
   builds the agent. A factory whose plugin has no ``config`` is called with ``None``.
 - ``config``: a pydantic model class whose defaults are the paper's (``None``: no options).
+- ``inputs`` (agents only): the loss input types the agent produces (``rlk.core.losses``), so that a
+  loss it cannot feed fails when the run is built.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def rlk_register_envs(register: Register) -> None:
 
 @hookspec
 def rlk_register_losses(register: Register) -> None:
-    """Register named loss functions ``(outputs, batch, config) -> (scalar, metrics)``."""
+    """Register loss factories ``(config) -> rlk.core.losses.Loss`` (a config class per loss, its own options)."""
 
 
 @hookspec

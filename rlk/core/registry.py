@@ -35,6 +35,7 @@ class Plugin:
     package: str
     version: str
     entry_point: str
+    inputs: tuple[type, ...] = ()  # agents: the loss input types they produce (``rlk.core.losses``)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +117,7 @@ class Registry:
         *,
         config: Optional[type[BaseModel]] = None,
         description: str = "",
+        inputs: tuple[type, ...] = (),
     ) -> None:
         if (kind, name) in self.plugins:
             first = self.plugins[(kind, name)]
@@ -132,7 +134,7 @@ class Registry:
             )
             return
         doc = description or (factory.__doc__ or "").strip().split("\n")[0]
-        self.plugins[(kind, name)] = Plugin(kind, name, factory, config, doc, package, version, ep_name)
+        self.plugins[(kind, name)] = Plugin(kind, name, factory, config, doc, package, version, ep_name, tuple(inputs))
 
     # -- lookup ----------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
+from rlk.core.losses import agent_losses
 from rlk.core.types import Trajectory
 from rlk.plugins.actor_critic.ppo import PPOConfig, make_ppo
 from rlk.plugins.actor_critic.vtrace import VTraceConfig, make_vtrace
@@ -15,10 +16,11 @@ from rlk.plugins.envs.catch import Catch
 from rlk.plugins.envs.wrappers import for_training
 
 
-def _compare(make, cfg):
+def _compare(make, cfg, name):
     assert len(jax.devices("cpu")) >= 4, "conftest asks XLA for 4 host devices"
     env = for_training(Catch())
-    single, replicated = make(cfg, env.spec, None), make(cfg, env.spec, DATA_AXIS)
+    losses = agent_losses(name, cfg.loss_weights)
+    single, replicated = make(cfg, env.spec, None, losses), make(cfg, env.spec, DATA_AXIS, losses)
     state = single.init(jax.random.PRNGKey(0))
     env_state, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), cfg.num_envs))
     _, traj = jax.jit(lambda: rollout(single, env, state.params, (), env_state, ts, jax.random.PRNGKey(2), cfg.unroll_length))()
@@ -41,11 +43,11 @@ def _compare(make, cfg):
 
 def test_ppo_update_four_devices_equals_one():
     # One minibatch per epoch: the per-device minibatches then make up exactly the global batch.
-    _compare(make_ppo, PPOConfig(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=1))
+    _compare(make_ppo, PPOConfig(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=1), "ppo")
 
 
 def test_vtrace_update_four_devices_equals_one():
-    _compare(make_vtrace, VTraceConfig(num_envs=16, unroll_length=8))
+    _compare(make_vtrace, VTraceConfig(num_envs=16, unroll_length=8), "vtrace")
 
 
 def test_ppo_update_model_parallel_equals_one_device():
@@ -54,7 +56,7 @@ def test_ppo_update_model_parallel_equals_one_device():
 
     cfg = PPOConfig(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2)
     env = for_training(Catch())
-    agent = make_ppo(cfg, env.spec, None)
+    agent = make_ppo(cfg, env.spec, None, agent_losses("ppo", cfg.loss_weights))
     state = agent.init(jax.random.PRNGKey(0))
     env_state, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), cfg.num_envs))
     _, traj = jax.jit(lambda: rollout(agent, env, state.params, (), env_state, ts, jax.random.PRNGKey(2), cfg.unroll_length))()
@@ -69,8 +71,8 @@ def test_ppo_update_model_parallel_equals_one_device():
     step = replicator.model_parallel(lambda s, t: agent.update(s, t, key), (state_specs, batch_specs(traj, 1)),
                                      (state_specs, P()))
     placed = replicator.put(state, state_specs)
-    assert placed.params.actor.layers[0].weight.sharding.spec == P(None, "model")  # [in, out]: by output unit
-    assert placed.params.actor.layers[0].bias.sharding.spec == P("model")
+    assert placed.params.net.actor.layers[0].weight.sharding.spec == P(None, "model")  # [in, out]: by output unit
+    assert placed.params.net.actor.layers[0].bias.sharding.spec == P("model")
     two, _ = step(placed, replicator.put(traj, batch_specs(traj, 1)))
     for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(two.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-6, rtol=1e-5)

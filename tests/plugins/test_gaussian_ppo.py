@@ -14,9 +14,9 @@ from scipy import stats
 from rlk import bench
 
 from rlk.core.errors import RlkError
+from rlk.core.losses import agent_losses
 from rlk.core.registry import default_registry
 from rlk.core.types import ArraySpec, BoxSpec, EnvSpec, TimeStep, Trajectory
-from rlk.plugins.actor_critic.losses import LOSSES, entropy_loss, ppo_policy_loss
 from rlk.plugins.actor_critic.networks import Categorical, Gaussian, GaussianActorCritic
 from rlk.plugins.actor_critic.ppo import PPOConfig, make_ppo
 from rlk.plugins.actor_critic.vtrace import VTraceConfig, make_vtrace
@@ -51,32 +51,17 @@ def test_categorical_log_prob_and_entropy_match_numpy():
     np.testing.assert_allclose(dist.entropy(), -(p * np.log(p)).sum(-1), rtol=1e-5)
 
 
-def test_losses_accept_log_prob_and_entropy_or_logits_alike():
-    rng = np.random.default_rng(2)
-    logits = jnp.asarray(rng.normal(size=(8, 4)), jnp.float32)
-    action = jnp.asarray(rng.integers(0, 4, size=8))
-    batch = {"action": action, "behaviour_log_prob": jnp.asarray(rng.normal(size=8) - 1.5, jnp.float32),
-             "advantage": jnp.asarray(rng.normal(size=8), jnp.float32)}
-    config = PPOConfig()
-    dist = Categorical(logits)
-    by_logits = ppo_policy_loss({"logits": logits}, batch, config)
-    by_log_prob = ppo_policy_loss({"log_prob": dist.log_prob(action), "entropy": dist.entropy()}, batch, config)
-    np.testing.assert_allclose(by_logits[0], by_log_prob[0], rtol=1e-6)
-    np.testing.assert_allclose(entropy_loss({"logits": logits}, batch, config)[0],
-                               entropy_loss({"entropy": dist.entropy()}, batch, config)[0], rtol=1e-6)
-
-
 def test_ppo_acts_with_a_gaussian_on_box_actions():
-    agent = make_ppo(PPOConfig(num_envs=4, unroll_length=8, num_minibatches=2), SPEC, None, LOSSES.__getitem__)
+    agent = make_ppo(PPOConfig(num_envs=4, unroll_length=8, num_minibatches=2), SPEC, None, agent_losses("ppo", PPOConfig().loss_weights))
     state = agent.init(jax.random.PRNGKey(0))
-    assert isinstance(state.params, GaussianActorCritic)
-    np.testing.assert_array_equal(state.params.log_std, 0.0)  # std 1 at the start
+    assert isinstance(state.params.net, GaussianActorCritic)
+    np.testing.assert_array_equal(state.params.net.log_std, 0.0)  # std 1 at the start
     obs = jax.random.normal(jax.random.PRNGKey(1), (4, 3))
     ts = TimeStep(obs, jnp.zeros(4), jnp.ones(4), jnp.zeros(4, bool))
     action, _, extras = agent.act(state.params, (), ts, jax.random.PRNGKey(2))
     assert action.shape == (4, 2) and action.dtype == jnp.float32
-    mean, value = jax.vmap(state.params)(obs)
-    np.testing.assert_allclose(extras["log_prob"], Gaussian(mean, state.params.log_std).log_prob(action), rtol=1e-6)
+    mean, value = jax.vmap(state.params.net)(obs)
+    np.testing.assert_allclose(extras["log_prob"], Gaussian(mean, state.params.net.log_std).log_prob(action), rtol=1e-6)
     np.testing.assert_allclose(extras["value"], value, rtol=1e-6)
     greedy, _, _ = agent.eval_act(state.params, (), ts, jax.random.PRNGKey(3))
     np.testing.assert_allclose(greedy, mean, rtol=1e-5, atol=1e-8)  # batched matmul vs per-example vmap
@@ -87,7 +72,7 @@ def test_ppo_acts_with_a_gaussian_on_box_actions():
 
 def test_ppo_update_on_box_actions_gives_finite_losses_and_moves_log_std():
     config = PPOConfig(num_envs=4, unroll_length=8, num_minibatches=2)
-    agent = make_ppo(config, SPEC, None, LOSSES.__getitem__)
+    agent = make_ppo(config, SPEC, None, agent_losses("ppo", config.loss_weights))
     state = agent.init(jax.random.PRNGKey(0))
     T, B = 8, 4
     keys = jax.random.split(jax.random.PRNGKey(5), 3)
@@ -105,11 +90,11 @@ def test_ppo_update_on_box_actions_gives_finite_losses_and_moves_log_std():
     assert {"ppo_policy", "ppo_value", "entropy", "policy_std"} <= set(metrics)
     # entropy of a 2-d Gaussian with std 1: 2 * (0.5 + 0.5 log 2 pi) = 2.8379
     assert float(-metrics["entropy"]) == pytest.approx(2.8379, abs=0.05)
-    assert not np.allclose(new_state.params.log_std, state.params.log_std)
+    assert not np.allclose(new_state.params.net.log_std, state.params.net.log_std)
 
 
 def test_vtrace_refuses_continuous_actions_clearly():
-    agent = make_vtrace(VTraceConfig(), SPEC, None, LOSSES.__getitem__)
+    agent = make_vtrace(VTraceConfig(), SPEC, None, agent_losses("vtrace", VTraceConfig().loss_weights))
     with pytest.raises(RlkError, match="discrete actions only"):
         agent.init(jax.random.PRNGKey(0))
 
@@ -167,7 +152,7 @@ def test_gaussian_ppo_drives_a_mujoco_host_environment():
     """A Sebulba-like loop by hand: numpy TimeSteps in, actions out, one update on the unroll."""
     factory = default_registry().get("env", "HalfCheetah-v5").factory(None)
     T, B = 8, 4
-    agent = make_ppo(PPOConfig(num_envs=B, unroll_length=T, num_minibatches=2), factory.spec, None, LOSSES.__getitem__)
+    agent = make_ppo(PPOConfig(num_envs=B, unroll_length=T, num_minibatches=2), factory.spec, None, agent_losses("ppo", PPOConfig().loss_weights))
     state = agent.init(jax.random.PRNGKey(0))
     act = jax.jit(agent.act)
     env = factory.make(B, seed=0)

@@ -1,5 +1,6 @@
 """HiMo (rlk.plugins.hindsight_value): loss values against numpy, the paper's stop-gradients checked by
-gradients, the future index and PPO with ``agent.himo``; the illustrative task is in tests/experiments/."""
+gradients, the future index, and the ``himo`` loss on PPO and V-trace; the illustrative task is in
+tests/experiments/."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlk.core.config import Component, validate_component
 from rlk.core.errors import RlkError
+from rlk.core.losses import StateInputs, agent_losses
 from rlk.core.types import TimeStep, Trajectory
 from rlk.plugins.hindsight_value import himo
-from rlk.plugins.hindsight_value.losses import LOSSES, hindsight_value_loss, model_loss, model_value_loss
+from rlk.plugins.hindsight_value.losses import hindsight_value_loss, make_himo, model_loss, model_value_loss
 
 OBS, D, N = 7, 3, 32
 
@@ -30,9 +31,10 @@ def _heads_and_batch(seed=0):
 def test_losses_match_numpy():
     heads, x, xf, batch = _heads_and_batch()
     out = eqx.filter_jit(himo.himo_outputs)(heads, x, xf)
-    losses = jax.jit(lambda out, batch: [f(out, batch, None)[0] for f in
-                                         (hindsight_value_loss, model_value_loss, model_loss)])(out, batch)
-    o = {k: np.asarray(v, np.float64) for k, v in out.items()}
+    g_ = batch["value_target"]
+    losses = jax.jit(lambda o, g: [hindsight_value_loss(o.v_plus, g), model_value_loss(o.v_m, g),
+                                   model_loss(o.phi, o.phi_hat)])(out, g_)
+    o = {f"himo_{k}": np.asarray(v, np.float64) for k, v in out._asdict().items()}
     g = np.asarray(batch["value_target"], np.float64)
     np.testing.assert_allclose(losses[0], 0.5 * np.mean((o["himo_v_plus"] - g) ** 2), rtol=1e-5)
     np.testing.assert_allclose(losses[1], 0.5 * np.mean((o["himo_v_m"] - g) ** 2), rtol=1e-5)
@@ -49,12 +51,19 @@ def test_losses_match_numpy():
     np.testing.assert_allclose(o["himo_v_plus"], v_plus, rtol=1e-4, atol=1e-5)
 
 
+TERMS = {
+    "himo_model": lambda o, g: model_loss(o.phi, o.phi_hat),
+    "himo_model_value": lambda o, g: model_value_loss(o.v_m, g),
+    "himo_hindsight_value": lambda o, g: hindsight_value_loss(o.v_plus, g),
+}
+
+
 def _grad_norms(name):
-    """Gradient norm of loss ``name`` with respect to each of the four HiMo networks."""
+    """Gradient norm of HiMo's loss term ``name`` with respect to each of the four HiMo networks."""
     heads, x, xf, batch = _heads_and_batch(1)
 
     def loss(h):
-        return LOSSES[name](himo.himo_outputs(h, x, xf), batch, None)[0]
+        return TERMS[name](himo.himo_outputs(h, x, xf), batch["value_target"])
 
     grads = eqx.filter_jit(eqx.filter_grad(loss))(heads)
     norm = lambda tree: float(sum(jnp.sum(jnp.square(l)) for l in jax.tree.leaves(eqx.filter(tree, eqx.is_array))))
@@ -100,25 +109,41 @@ def test_future_index_matches_a_loop():
     np.testing.assert_array_equal(himo.gather_future(obs, jnp.asarray(want)), np.asarray(obs)[want, np.arange(B)[None]])
 
 
+def test_himo_loss_is_its_terms_and_offers_v_m_only_as_critic():
+    """The registered loss is alpha L_v+ + beta L_model (+ L_vm when v_m is not the host's critic)."""
+    heads, x, xf, batch = _heads_and_batch(2)
+    inputs = StateInputs(x, batch["value_target"])
+    out = himo.himo_outputs(heads, x, xf)
+    terms = {k: float(f(out, batch["value_target"])) for k, f in TERMS.items()}
+    critic = make_himo(himo.HiMoConfig(hindsight_value_weight=0.3, model_weight=2.0))
+    got, metrics = critic.apply(heads, inputs, xf)
+    np.testing.assert_allclose(float(got), 0.3 * terms["himo_hindsight_value"] + 2.0 * terms["himo_model"], rtol=1e-5)
+    np.testing.assert_allclose(critic.value(heads, x), out.v_m, rtol=1e-6)
+    aux = make_himo(himo.HiMoConfig(as_critic=False))
+    got, metrics = aux.apply(heads, inputs, xf)
+    assert aux.value is None
+    np.testing.assert_allclose(float(got), sum(terms.values()), rtol=1e-5)
+    np.testing.assert_allclose(float(metrics["model_value"]), terms["himo_model_value"], rtol=1e-5)
+
+
 @pytest.mark.parametrize("agent_name", ["ppo", "vtrace"])
-def test_actor_critic_himo_config_and_update(agent_name):
-    """``agent.himo`` on PPO and V-trace: a wrong field is a one-line error naming it, the default is
-    off, acting reads v_m, and one update moves the phi and model networks with finite HiMo losses."""
+def test_himo_loss_on_actor_critic_agents(agent_name):
+    """``-o agent.loss_weights.himo=1`` on PPO and V-trace: a wrong option is a one-line error naming it,
+    acting and bootstrapping read v_m, and one update moves the phi and model networks with finite losses."""
     from rlk.core.registry import default_registry
-    from rlk.plugins.actor_critic.ppo import PPOConfig, make_ppo
-    from rlk.plugins.actor_critic.vtrace import VTraceConfig, make_vtrace
 
-    Config, make = {"ppo": (PPOConfig, make_ppo), "vtrace": (VTraceConfig, make_vtrace)}[agent_name]
-    with pytest.raises(RlkError, match="agent.himo.phi_size"):
-        validate_component(Component(name=agent_name, himo={"phi_size": 0}), Config, "agent")
-    assert Config().himo is None  # the default path is the plain agent
-
-    env = default_registry().get("env", "catch").factory(None)
+    reg = default_registry()
+    plugin = reg.get("agent", agent_name)
+    with pytest.raises(RlkError, match="losses.himo.phi_size"):
+        agent_losses(agent_name, {"himo": 1.0}, {"himo": {"phi_size": 0}})
+    env = reg.get("env", "catch").factory(None)
     extra = {"num_minibatches": 2, "num_epochs": 1} if agent_name == "ppo" else {}
-    config = Config(num_envs=4, unroll_length=6, hidden_sizes=(16,), himo={"phi_size": 2, "hidden_sizes": (16,)}, **extra)
-    agent = make(config, env.spec)
+    config = plugin.config(num_envs=4, unroll_length=6, hidden_sizes=(16,), **extra)
+    weights = {**config.loss_weights, "himo": 1.0}
+    losses = agent_losses(agent_name, weights, {"himo": {"phi_size": 2, "hidden_sizes": (16,)}})
+    agent = plugin.factory(config, env.spec, None, losses)
     state = agent.init(jax.random.key(0))
-    assert set(state.params) == {"ac", "himo"}
+    assert set(state.params.losses) == {"himo"}
     # a synthetic trajectory [T+1, B] of Catch-shaped observations with an episode end inside it
     T, B = config.unroll_length, config.num_envs
     k1, k2 = jax.random.split(jax.random.key(1))
@@ -135,11 +160,11 @@ def test_actor_critic_himo_config_and_update(agent_name):
 
     actions, extras = act_all(state.params, ts, k2)
     if agent_name == "ppo":
-        np.testing.assert_allclose(extras["value"][0], himo.model_value(state.params["himo"], obs[0]), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(extras["value"][0], himo.model_value(state.params.losses["himo"], obs[0]), rtol=1e-5, atol=1e-6)
     traj = Trajectory(timestep=ts, action=actions, extras=extras)
     new_state, metrics = jax.jit(agent.update)(state, traj, jax.random.key(3))
-    for name in ("himo_hindsight_value", "himo_model", "ppo_value" if agent_name == "ppo" else "value"):
+    for name in ("himo", "himo/hindsight_value", "himo/model", "ppo_value" if agent_name == "ppo" else "value"):
         assert np.isfinite(metrics[name]), name
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), eqx.filter(state.params, eqx.is_array),
                            eqx.filter(new_state.params, eqx.is_array))
-    assert all(jax.tree.leaves(changed["himo"].phi)) and all(jax.tree.leaves(changed["himo"].model))
+    assert all(jax.tree.leaves(changed.losses["himo"].phi)) and all(jax.tree.leaves(changed.losses["himo"].model))

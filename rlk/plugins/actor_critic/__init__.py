@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from rlk.core.hookspecs import hookimpl
+from rlk.plugins.actor_critic import ppo, vtrace
 from rlk.plugins.actor_critic.losses import LOSSES
-from rlk.plugins.actor_critic.ppo import PPOConfig, make_ppo
-from rlk.plugins.actor_critic.vtrace import VTraceConfig, make_vtrace
 
 
 @hookimpl
 def rlk_register_agents(register):
-    register("ppo", make_ppo, config=PPOConfig, description="PPO: clipped surrogate, GAE (Schulman et al. 2017)")
-    register("vtrace", make_vtrace, config=VTraceConfig, description="IMPALA V-trace actor-critic (Espeholt et al. 2018)")
+    register("ppo", ppo.make_ppo, config=ppo.PPOConfig, inputs=ppo.INPUTS,
+             description="PPO: clipped surrogate, GAE (Schulman et al. 2017)")
+    register("vtrace", vtrace.make_vtrace, config=vtrace.VTraceConfig, inputs=vtrace.INPUTS,
+             description="IMPALA V-trace actor-critic (Espeholt et al. 2018)")
 
 
 @hookimpl
 def rlk_register_losses(register):
-    for name, fn in LOSSES.items():
-        register(name, fn)
+    for name, (make, config, description) in LOSSES.items():
+        register(name, make, config=config, description=description)

@@ -1,88 +1,92 @@
-"""Actor-critic losses, each a named pure function ``(outputs, batch, config) -> (scalar, metrics)``.
+"""Actor-critic losses as factories ``make(config) -> Loss`` over the inputs of ``rlk.core.losses``.
 
-``outputs`` holds, on a batch of ``N`` steps, the network's ``value [N]`` and its policy either as
-``log_prob [N]`` (of ``batch['action']`` under the current policy) and ``entropy [N]``, which any
-action type provides (``networks.Categorical`` / ``networks.Gaussian`` compute them), or as
-discrete ``logits [N, A]``, from which the losses compute both. ``batch`` holds what the loss needs
-from the data (``action``, ``behaviour_log_prob``, ``advantage``, ``value_target``, ``behaviour_value``).
+Each reads one documented input type (``PolicyInputs``, ``ValueInputs``, ``ClippedValueInputs``) on
+``N`` steps, so any agent that produces it can use it: ``-o agent.loss_weights.ppo_value=0.5`` on an agent
+producing ``ClippedValueInputs``, with ``-o losses.ppo_value.clip_eps=0.1``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Optional
 
+import chex
 import jax
 import jax.numpy as jnp
+from pydantic import Field
+
+from rlk.core.config import PluginConfig
+from rlk.core.losses import ClippedValueInputs, Loss, PolicyInputs, ValueInputs, stateless
 
 
-def _log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
-    return jnp.take_along_axis(jax.nn.log_softmax(logits), action[..., None].astype(jnp.int32), -1)[..., 0]
+class ClipConfig(PluginConfig):
+    clip_eps: float = Field(0.2, gt=0, description="PPO's clip epsilon (Schulman et al. 2017, Table 3: 0.2)")
 
 
-def policy_log_prob(outputs: dict, batch: dict) -> jax.Array:
-    """``log pi(a|s) [N]``: ``outputs['log_prob']`` if given, else from discrete ``outputs['logits']``."""
-    if "log_prob" in outputs:
-        return outputs["log_prob"]
-    return _log_prob(outputs["logits"], batch["action"])
-
-
-def policy_entropy(outputs: dict) -> jax.Array:
-    """``H(pi(.|s)) [N]``: ``outputs['entropy']`` if given, else from discrete ``outputs['logits']``."""
-    if "entropy" in outputs:
-        return outputs["entropy"]
-    log_p = jax.nn.log_softmax(outputs["logits"])
-    return -jnp.sum(jnp.exp(log_p) * log_p, axis=-1)
-
-
-def ppo_policy_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """Clipped surrogate objective, Schulman et al. 2017 ("PPO"), eq. (7), negated to minimise.
-
-    ``config.clip_eps`` is epsilon; ``batch['advantage']`` is already normalised if desired.
-    """
-    log_prob = policy_log_prob(outputs, batch)
-    ratio = jnp.exp(log_prob - batch["behaviour_log_prob"])
-    adv = batch["advantage"]
-    clipped = jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
+def ppo_policy(inputs: PolicyInputs, clip_eps: float) -> tuple[jax.Array, dict]:
+    """Clipped surrogate objective, Schulman et al. 2017 ("PPO"), eq. (7), negated to minimise."""
+    chex.assert_rank([inputs.log_prob, inputs.behaviour_log_prob, inputs.advantage], 1)
+    chex.assert_equal_shape([inputs.log_prob, inputs.behaviour_log_prob, inputs.advantage])
+    ratio = jnp.exp(inputs.log_prob - inputs.behaviour_log_prob)
+    adv = inputs.advantage
+    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
     loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
     approx_kl = jnp.mean((ratio - 1.0) - jnp.log(ratio))
-    clip_frac = jnp.mean((jnp.abs(ratio - 1.0) > config.clip_eps).astype(jnp.float32))
+    clip_frac = jnp.mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32))
     return loss, {"approx_kl": approx_kl, "clip_frac": clip_frac}
 
 
-def clipped_value_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """Value regression with PPO's value clipping around the behaviour value (as in OpenAI baselines).
-
-    0.5 * max((v - G)^2, (v_old + clip(v - v_old, -eps, eps) - G)^2), averaged.
-    """
-    v, target, v_old = outputs["value"], batch["value_target"], batch["behaviour_value"]
-    v_clipped = v_old + jnp.clip(v - v_old, -config.clip_eps, config.clip_eps)
-    loss = 0.5 * jnp.mean(jnp.maximum(jnp.square(v - target), jnp.square(v_clipped - target)))
-    return loss, {}
-
-
-def value_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """Plain value regression 0.5 * (v - G)^2, averaged."""
-    del config
-    return 0.5 * jnp.mean(jnp.square(outputs["value"] - batch["value_target"])), {}
+def clipped_value(inputs: ClippedValueInputs, clip_eps: float) -> tuple[jax.Array, dict]:
+    """Value regression with PPO's value clipping around the behaviour value (as in OpenAI baselines):
+    ``0.5 * max((v - G)^2, (v_old + clip(v - v_old, -eps, eps) - G)^2)``, averaged."""
+    v, target, v_old = inputs.value, inputs.value_target, inputs.behaviour_value
+    chex.assert_rank([v, target, v_old], 1)
+    chex.assert_equal_shape([v, target, v_old])
+    v_clipped = v_old + jnp.clip(v - v_old, -clip_eps, clip_eps)
+    return 0.5 * jnp.mean(jnp.maximum(jnp.square(v - target), jnp.square(v_clipped - target))), {}
 
 
-def entropy_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+def value(inputs: ValueInputs) -> tuple[jax.Array, dict]:
+    """Plain value regression ``0.5 * (v - G)^2``, averaged."""
+    chex.assert_equal_shape([inputs.value, inputs.value_target])
+    return 0.5 * jnp.mean(jnp.square(inputs.value - inputs.value_target)), {}
+
+
+def entropy(inputs: PolicyInputs) -> tuple[jax.Array, dict]:
     """Negative policy entropy (minimising it encourages exploration), averaged."""
-    del batch, config
-    return -jnp.mean(policy_entropy(outputs)), {}
+    return -jnp.mean(inputs.entropy), {}
 
 
-def policy_gradient_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """Policy gradient -log pi(a|s) * A with a stopped advantage (IMPALA's policy term with V-trace A)."""
-    del config
-    log_prob = policy_log_prob(outputs, batch)
-    return -jnp.mean(log_prob * jax.lax.stop_gradient(batch["advantage"])), {}
+def policy_gradient(inputs: PolicyInputs) -> tuple[jax.Array, dict]:
+    """``-log pi(a|s) * A`` with a stopped advantage (IMPALA's policy term, Espeholt et al. 2018, sec. 4.2)."""
+    chex.assert_equal_shape([inputs.log_prob, inputs.advantage])
+    return -jnp.mean(inputs.log_prob * jax.lax.stop_gradient(inputs.advantage)), {}
 
 
+def make_ppo_policy(config: ClipConfig) -> Loss:
+    return stateless(PolicyInputs, lambda x: ppo_policy(x, config.clip_eps))
+
+
+def make_ppo_value(config: ClipConfig) -> Loss:
+    return stateless(ClippedValueInputs, lambda x: clipped_value(x, config.clip_eps))
+
+
+def make_value(config: Optional[PluginConfig] = None) -> Loss:
+    return stateless(ValueInputs, value)
+
+
+def make_entropy(config: Optional[PluginConfig] = None) -> Loss:
+    return stateless(PolicyInputs, entropy)
+
+
+def make_policy_gradient(config: Optional[PluginConfig] = None) -> Loss:
+    return stateless(PolicyInputs, policy_gradient)
+
+
+# name -> (factory, config class or None, description)
 LOSSES = {
-    "ppo_policy": ppo_policy_loss,
-    "ppo_value": clipped_value_loss,
-    "value": value_loss,
-    "entropy": entropy_loss,
-    "policy_gradient": policy_gradient_loss,
+    "ppo_policy": (make_ppo_policy, ClipConfig, "PPO clipped surrogate, Schulman et al. 2017 eq. 7 (PolicyInputs)"),
+    "ppo_value": (make_ppo_value, ClipConfig, "PPO clipped value regression (ClippedValueInputs)"),
+    "value": (make_value, None, "value regression 0.5 (v - G)^2 (ValueInputs)"),
+    "entropy": (make_entropy, None, "negative policy entropy (PolicyInputs)"),
+    "policy_gradient": (make_policy_gradient, None, "policy gradient -log pi(a|s) A, IMPALA (PolicyInputs)"),
 }

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence, Union
+from typing import Any, NamedTuple, Sequence, Union
 
 import equinox as eqx
 import jax
@@ -79,6 +79,18 @@ class Gaussian(NamedTuple):
 
 
 Distribution = Union[Categorical, Gaussian]
+
+
+class ActorCriticParams(NamedTuple):
+    """An actor-critic agent's parameters: its network, and those of the losses that own some.
+
+    Attributes:
+      net: ``ActorCritic``, ``GaussianActorCritic`` or ``ConvActorCritic``.
+      losses: ``rlk.core.losses.LossSet.init``'s parameters by loss name (empty for the plain agent).
+    """
+
+    net: Any
+    losses: dict
 
 
 class ActorCritic(eqx.Module):

@@ -1,4 +1,4 @@
-"""HiMo heads: the public module other agents (``actor_critic``'s PPO) use to add hindsight modelling.
+"""HiMo's networks and its hindsight data (the ``himo`` loss in ``losses.py`` puts them on a host agent).
 
 Guez et al. 2020, "Value-driven Hindsight Modelling" (arXiv:2002.08329), Sec. 3 and Fig. 1:
 
@@ -15,7 +15,7 @@ stop-gradients are placed as the paper places them (see ``losses.py``).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import equinox as eqx
 import jax
@@ -27,7 +27,7 @@ from rlk.nn.torsos import MLP
 
 
 class HiMoConfig(PluginConfig):
-    """HiMo options for an actor-critic agent (``-o agent.himo.phi_size=3`` switches it on).
+    """The ``himo`` loss's options (``-o agent.loss_weights.himo=1`` puts it on an agent; ``-o losses.himo.phi_size=3``).
 
     The paper (Sec. 3.2) minimises ``L_vm + alpha L_v+ + beta L_model``; the Atari agent's exact
     alpha/beta could not be checked against the paper's appendix text here, so both default to 1
@@ -37,8 +37,10 @@ class HiMoConfig(PluginConfig):
     phi_size: int = Field(3, gt=0, description="dimension d of the hindsight feature phi (paper's example: 3)")
     horizon: int = Field(5, gt=0, description="k: phi_t reads the observation k steps ahead (cut at episode end/unroll end)")
     hidden_sizes: tuple[int, ...] = Field((64,), description="hidden sizes of the phi, model, v+ and v_m MLPs")
-    hindsight_value_weight: float = Field(1.0, ge=0, description="alpha, weight of L_v+ (himo_hindsight_value)")
-    model_weight: float = Field(1.0, ge=0, description="beta, weight of L_model (himo_model)")
+    hindsight_value_weight: float = Field(1.0, ge=0, description="alpha, weight of L_v+")
+    model_weight: float = Field(1.0, ge=0, description="beta, weight of L_model")
+    as_critic: bool = Field(True, description="v_m is the host agent's value for acting, bootstrapping and its value "
+                                              "loss (the paper's agent); false: an auxiliary head trained by L_vm here")
 
 
 class HiMoHeads(eqx.Module):
@@ -75,18 +77,30 @@ def model_value(heads: HiMoHeads, observation: jax.Array) -> jax.Array:
     return heads.v_m.batch(jnp.concatenate([x, jax.lax.stop_gradient(phi_hat)], -1))[:, 0]
 
 
-def himo_outputs(heads: HiMoHeads, observation: jax.Array, future_observation: jax.Array) -> dict:
-    """All HiMo outputs on ``N`` steps: observations ``[N, ...]`` and their futures ``[N, ...]``.
+class HiMoOutputs(NamedTuple):
+    """HiMo's outputs on ``N`` steps.
 
-    Returns ``himo_phi [N, d]``, ``himo_phi_hat [N, d]``, ``himo_v_plus [N]`` (gradients flow into
-    phi) and ``himo_v_m [N]`` (from ``stop_gradient(phi_hat)``), as the losses in ``losses.py`` read them.
+    Attributes:
+      phi: ``[N, d]`` the hindsight feature of the future observation.
+      phi_hat: ``[N, d]`` the model's prediction of it from the present.
+      v_plus: ``[N]`` v+(x, phi) (gradients flow into phi).
+      v_m: ``[N]`` v_m(x, stop_grad(phi_hat)).
     """
+
+    phi: jax.Array
+    phi_hat: jax.Array
+    v_plus: jax.Array
+    v_m: jax.Array
+
+
+def himo_outputs(heads: HiMoHeads, observation: jax.Array, future_observation: jax.Array) -> HiMoOutputs:
+    """All HiMo outputs on ``N`` steps: observations ``[N, ...]`` and their futures ``[N, ...]``."""
     x, x_future = _flat(observation), _flat(future_observation)
     phi = heads.phi.batch(x_future)
     phi_hat = heads.model.batch(x)
     v_plus = heads.v_plus.batch(jnp.concatenate([x, phi], -1))[:, 0]
     v_m = heads.v_m.batch(jnp.concatenate([x, jax.lax.stop_gradient(phi_hat)], -1))[:, 0]
-    return {"himo_phi": phi, "himo_phi_hat": phi_hat, "himo_v_plus": v_plus, "himo_v_m": v_m}
+    return HiMoOutputs(phi, phi_hat, v_plus, v_m)
 
 
 def future_index(last: jax.Array, horizon: int) -> jax.Array:
