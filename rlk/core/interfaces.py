@@ -24,7 +24,7 @@ class Environment(abc.ABC):
     """A JAX-native environment (for Anakin): one unbatched instance, pure functions.
 
     ``reset`` and ``step`` are traced under ``jit``/``vmap``; the state is any pytree.
-    Auto-reset and episode statistics are added by wrappers (``rlk.plugins.envs.wrappers``).
+    Auto-reset and episode statistics are added by wrappers (``rlk.core.wrappers``).
     """
 
     @property

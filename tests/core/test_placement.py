@@ -11,9 +11,9 @@ import rlk
 
 PLUGINS = Path(rlk.__file__).parent / "plugins"
 PLACING = {"device_put", "devices", "local_devices", "default_device", "pmap"}
-# Files allowed to place: a host-side adapter that runs a JAX env from Sebulba's actor threads on the device
-# the backend hands it, and a throughput script that prints the platform it ran on.
-ALLOWED = {"envs/jax_host.py", "muesli/throughput.py"}
+# Files allowed to place besides the backends (``backends/jax_host.py`` among them: it runs a JAX env from
+# Sebulba's actor threads on the device the backend hands it): a throughput script that prints its platform.
+ALLOWED = {"muesli/throughput.py"}
 
 
 def placing_calls(source: str) -> list[tuple[int, str]]:
