@@ -15,7 +15,7 @@ The environment is passed in: any object with pure ``reset(key) -> (state, ts)``
 ``step(state, action, key) -> (state, ts)``, where ``ts`` has ``observation``, ``reward``,
 ``last`` (the transition ended the episode; the observation is already the next episode's) and
 ``info["episode_return"]`` (of the episode that ended there). The benchmark passes an rlk
-environment wrapped with ``rlk.plugins.envs.wrappers.for_training`` so that both sides step the
+environment wrapped with ``rlk.core.wrappers.for_training`` so that both sides step the
 very same environment code; nothing else of rlk is used here.
 
     python benchmarks/peer_ppo.py --env catch --steps 100000
@@ -239,7 +239,7 @@ if __name__ == "__main__":  # a learning check: python benchmarks/peer_ppo.py --
     import time
 
     from rlk.core.registry import default_registry  # only to build the environment
-    from rlk.plugins.envs.wrappers import for_training
+    from rlk.core.wrappers import for_training
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env", default="catch")

@@ -100,7 +100,7 @@ def platform_devices(platform: str) -> list:
 
     if platform not in PLATFORMS:
         raise RlkError(f"bench: --backend must be one of {', '.join(PLATFORMS)}, not '{platform}'")
-    from rlk.plugins.backends.platforms import find_devices
+    from rlk.core.devices import find_devices
 
     import jax
 
@@ -245,7 +245,7 @@ def ceiling_timer(env_name: str, num_devices: int, num_envs: int, length: int, c
     devices of ``platform``, ``calls`` calls of ``length`` steps."""
     import jax
 
-    from rlk.plugins.envs.wrappers import for_training
+    from rlk.core.wrappers import for_training
 
     mesh = _mesh(num_devices, platform)
     init, run = make_random_rollout(for_training(make_env(env_name)), num_envs, length, mesh)
@@ -264,7 +264,7 @@ def random_policy_return(env_name: str, num_envs: int = 64, length: int = 200, s
     """Mean return of the episodes a uniform random policy ends in ``length`` steps of ``num_envs`` envs."""
     import jax
 
-    from rlk.plugins.envs.wrappers import for_training
+    from rlk.core.wrappers import for_training
 
     init, run = make_random_rollout(for_training(make_env(env_name)), num_envs, length, _mesh(1))
     _, (ret, eps) = run(init(jax.random.PRNGKey(seed)))
@@ -308,7 +308,7 @@ def peer_train(env_name: str, num_seeds: int, num_updates: int, setup: Setup = S
     ``jit(vmap(train))(keys)`` for several; returns the jitted function and its argument."""
     import jax
 
-    from rlk.plugins.envs.wrappers import for_training
+    from rlk.core.wrappers import for_training
 
     peer = load_peer()
     if peer is None:

@@ -12,7 +12,7 @@ import jax
 import pytest
 
 from rlk import bench
-from rlk.plugins.envs.wrappers import for_training
+from rlk.core.wrappers import for_training
 
 
 def test_peer_learns_catch_better_than_random():

@@ -31,7 +31,7 @@ from experiments.counterfactual import study
 from rlk.plugins.counterfactual.agent import CCAConfig, forward, make_cca
 from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, KeyToDoor, KeyToDoorConfig
 from rlk.plugins.counterfactual.losses import baseline_surrogate, cca_surrogate
-from rlk.plugins.envs.wrappers import for_training
+from rlk.core.wrappers import for_training
 
 FIGURES = Path(__file__).resolve().parent / "figures"
 

@@ -24,7 +24,9 @@ class Environment(abc.ABC):
     """A JAX-native environment (for Anakin): one unbatched instance, pure functions.
 
     ``reset`` and ``step`` are traced under ``jit``/``vmap``; the state is any pytree.
-    Auto-reset and episode statistics are added by wrappers (``rlk.plugins.envs.wrappers``).
+    Auto-reset and episode statistics are added by wrappers (``rlk.core.wrappers``). An environment
+    that can be stepped from a saved state may declare its dynamics in ``spec.simulator`` (a
+    ``rlk.core.types.Simulator``), which agents that search the true environment (MuZero) use.
     """
 
     @property

@@ -7,7 +7,7 @@ arrays that flow through compiled code. Shapes below use ``B`` for the batch of 
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, Optional, Union
+from typing import Any, Callable, Literal, NamedTuple, Optional, Union
 
 import jax
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,6 +42,33 @@ class BoxSpec(BaseModel):
 ActionSpec = Union[DiscreteSpec, BoxSpec]
 
 
+class Simulator(NamedTuple):
+    """An environment's true dynamics as pure functions, for an agent that searches over the true
+    environment instead of a learned model (MuZero's ``simulator='env'``; Hamrick et al. 2021, section 4).
+
+    The agent sees ``TimeStep``s, not environment states, so the simulator says how to recover the
+    states behind a batch ``[B]`` of observations: from the observations themselves, or from a copy
+    (``tracked``) the agent keeps in its actor state and advances with its own actions.
+
+    Attributes:
+      step: ``(state, action, key) -> (state, TimeStep)``: the unwrapped environment's ``step``, unbatched.
+      initial: ``(B) -> tracked``: what an actor state starts with.
+      root: ``(tracked, timestep [B]) -> states [B]``: the states behind ``timestep.observation``.
+      advance: ``(states [B], action [B]) -> tracked``: the copy after the agent's actions (a fresh
+        episode where one ended, as auto-reset does).
+      observe: ``(state) -> observation``: what the agent would see in ``state``, unbatched.
+      potential: optional ``(observation) -> []``: a heuristic value in ``[-1, 1]`` of a position for the
+        player to move (Go: the area-score margin), for potential-based reward shaping; None: none.
+    """
+
+    step: Callable[..., Any]
+    initial: Callable[..., Any]
+    root: Callable[..., Any]
+    advance: Callable[..., Any]
+    observe: Callable[..., Any]
+    potential: Optional[Callable[..., Any]] = None
+
+
 class EnvSpec(BaseModel):
     """What an agent needs to know about an environment to build its networks.
 
@@ -51,9 +78,8 @@ class EnvSpec(BaseModel):
       num_players: 1 for single-agent environments, 2 for two-player games (Go).
       has_legal_action_mask: whether ``TimeStep.legal_action_mask`` is provided.
       max_episode_steps: an upper bound on an episode's length (used by evaluation loops).
-      rules: ``(option, value)`` pairs of the environment's rule variants that change its dynamics or
-        rewards (pgx Go's ``pass_after_moves``, ``score_reward``): what an agent that simulates the true
-        environment (MuZero's ``simulator='env'``) must reproduce; empty for the standard rules.
+      simulator: the environment's true dynamics as pure functions (``Simulator``), declared by an
+        environment that can be stepped from a saved state; None for the others. Not serialised.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -63,7 +89,7 @@ class EnvSpec(BaseModel):
     num_players: int = 1
     has_legal_action_mask: bool = False
     max_episode_steps: int = 1000
-    rules: tuple[tuple[str, float], ...] = ()
+    simulator: Optional[Simulator] = Field(None, exclude=True, repr=False)
 
 
 class TimeStep(NamedTuple):

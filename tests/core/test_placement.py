@@ -11,9 +11,9 @@ import rlk
 
 PLUGINS = Path(rlk.__file__).parent / "plugins"
 PLACING = {"device_put", "devices", "local_devices", "default_device", "pmap"}
-# Files allowed to place: a host-side adapter that runs a JAX env from Sebulba's actor threads on the device
-# the backend hands it. (Experiment scripts, e.g. experiments/muesli/throughput.py, live outside rlk.)
-ALLOWED = {"envs/jax_host.py"}
+# Only the backends place (``backends/jax_host.py`` among them: it runs a JAX env from Sebulba's actor threads
+# on the device the backend hands it); experiment scripts (experiments/muesli/throughput.py) live outside rlk.
+ALLOWED: set[str] = set()
 
 
 def placing_calls(source: str) -> list[tuple[int, str]]:

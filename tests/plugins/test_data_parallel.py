@@ -13,7 +13,7 @@ from rlk.plugins.backends.anakin import rollout
 from rlk.plugins.backends.platforms import PlatformBackend, PlatformConfig
 from rlk.plugins.backends.replicator import DATA_AXIS
 from rlk.plugins.envs.catch import Catch
-from rlk.plugins.envs.wrappers import for_training
+from rlk.core.wrappers import for_training
 
 
 def _compare(make, cfg, name):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rlk.core.errors import RlkError
-from rlk.plugins.datasets.base import batch_indices
+from rlk.core.data import batch_indices
 from rlk.plugins.datasets.sources import FashionConfig, ShapesConfig, make_digits, make_fashion_mnist, make_mnist, make_shapes
 
 

@@ -12,7 +12,7 @@ from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
 from rlk.nn.value_transforms import Support, scalar_to_two_hot, two_hot_to_scalar
 from rlk.plugins.envs.catch import Catch
 from rlk.plugins.backends.anakin import rollout
-from rlk.plugins.envs.wrappers import for_training
+from rlk.core.wrappers import for_training
 from rlk.plugins.muzero.agent import (MuZeroConfig, absorbing_targets, make_muzero, make_muzero_parts, make_recurrent_fn,
                                       n_step_returns)
 from rlk.plugins.muzero.losses import LOSSES
@@ -466,7 +466,7 @@ def test_go_area_margin_matches_pgx_scoring():
     the scores its rewards use) of the mover's colour minus the other's, along random games."""
     from pgx._src.games.go import _count_scores
 
-    from rlk.plugins.muzero.go import area_margin
+    from rlk.plugins.envs.go_area import area_margin
 
     _, states, tss, _ = random_go_positions(B=8, moves=100)
     margin = jax.jit(jax.vmap(area_margin))
@@ -487,8 +487,8 @@ def test_go_area_shaping_keeps_the_games_returns():
     of the player to move), so a won game is still worth +1 from the empty board; and the search's
     env-simulator step gives the same shaped reward as the training targets for the same move."""
     from rlk.plugins.muzero.agent import area_shaped_rewards, env_simulator_step
-    from rlk.plugins.muzero.go import area_margin
-    from rlk.plugins.muzero.simulators import make_env_simulator
+    from rlk.plugins.envs.go_area import area_margin
+    from rlk.plugins.muzero.simulators import true_simulator
 
     c = 0.5
     env, states, tss, actions = random_go_positions(B=4, moves=170, seed=3)
@@ -497,7 +497,7 @@ def test_go_area_shaping_keeps_the_games_returns():
     T = len(actions)
     ended = np.cumsum(np.asarray(ts.last), 0) > 0
     assert ended[-1].all()  # every game ended within 170 moves (pgx Go ends at 162)
-    shaped = area_shaped_rewards(ts, c)
+    shaped = area_shaped_rewards(ts, area_margin, c)
     value = jnp.zeros((T + 1, 4))
     z = np.asarray(n_step_returns(ts, value, 1.0, 200, sign=-1.0))
     zs = np.asarray(n_step_returns(shaped, value, 1.0, 200, sign=-1.0))
@@ -510,7 +510,7 @@ def test_go_area_shaping_keeps_the_games_returns():
     # The search's simulator step on the same transitions.
     from rlk.nn.muzero_model import MuZeroModel
 
-    sim = make_env_simulator(env.spec)
+    sim = true_simulator(env.spec)
     net = MuZeroModel(jax.random.PRNGKey(0), env.spec.observation.shape, 82, 8, (16,), 81, False)  # priors, values only
     step = env_simulator_step(sim, SUPPORT, -1.0, True, c)
     for t in (0, 5, 60):
@@ -519,39 +519,38 @@ def test_go_area_shaping_keeps_the_games_returns():
 
 
 def test_the_true_simulator_plays_the_runs_go_rules():
-    """EnvSpec.rules carries go_9x9's rule variants, and simulator='env' rebuilds the game with them:
-    the search sees the same masked pass and the same final-margin reward as the acting env."""
+    """go_9x9 declares its simulator in its spec (``EnvSpec.simulator``), built from the env itself, so
+    simulator='env' plays the run's rule variants: the search sees the same masked pass and the same
+    final-margin reward as the acting env. An env that declares none is refused in one line."""
     from rlk.core.errors import RlkError
+    from rlk.plugins.envs.go_area import area_margin
     from rlk.plugins.envs.pgx_adapter import PgxEnv
-    from rlk.plugins.muzero.simulators import make_env_simulator
+    from rlk.plugins.muzero.simulators import true_simulator
 
-    assert PgxEnv("go_9x9").spec.rules == ()
     env = PgxEnv("go_9x9", pass_after_moves=50, score_reward=2.0)
-    assert env.spec.rules == (("pass_after_moves", 50), ("score_reward", 2.0))
-    sim = make_env_simulator(env.spec)
-    assert sim.env.spec == env.spec
+    sim = true_simulator(env.spec)
+    assert sim.potential is area_margin
     key = jax.random.PRNGKey(0)
     state, _ = env.reset(key)
     for a in (40, 41, 81, 81):  # two passes end the game only once pass is legal: here it is masked
         real = env.step(state, jnp.int32(a), key)
-        simulated = sim.env.step(state, jnp.int32(a), key)
+        simulated = sim.step(state, jnp.int32(a), key)
         np.testing.assert_array_equal(np.asarray(real[1].legal_action_mask), np.asarray(simulated[1].legal_action_mask))
         np.testing.assert_allclose(float(real[1].reward), float(simulated[1].reward))
         state = real[0]
         assert not bool(real[1].legal_action_mask[-1])  # pass masked before move 50
     # a game ended by two passes, with the score reward: the simulator's reward is the env's
     short = PgxEnv("go_9x9", score_reward=2.0)
-    sim = make_env_simulator(short.spec)
+    sim = true_simulator(short.spec)
     s0, _ = short.reset(key)
     s1, _ = short.step(s0, jnp.int32(40), key)
     s2, _ = short.step(s1, jnp.int32(81), key)
-    real, simulated = short.step(s2, jnp.int32(81), key)[1], sim.env.step(s2, jnp.int32(81), key)[1]
+    real, simulated = short.step(s2, jnp.int32(81), key)[1], sim.step(s2, jnp.int32(81), key)[1]
     assert bool(real.last) and abs(float(real.reward)) > 1.0
     np.testing.assert_allclose(float(simulated.reward), float(real.reward))
-    eyes = PgxEnv("go_9x9", no_eye_filling=True)  # the eye rule: the search's games keep it too
-    assert make_env_simulator(eyes.spec).env.no_eye_filling and make_env_simulator(eyes.spec).env.spec == eyes.spec
-    with pytest.raises(RlkError, match="komi"):
-        make_env_simulator(env.spec.model_copy(update={"rules": (("komi", 6.5),)}))
+    with pytest.raises(RlkError, match="declares EnvSpec.simulator"):
+        make_muzero(MuZeroConfig(simulator="env"), env.spec.model_copy(update={"simulator": None}),
+                    loss_lookup=LOSSES.__getitem__)
 
 
 def test_area_shaping_and_board_torso_configs():

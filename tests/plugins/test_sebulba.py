@@ -15,7 +15,7 @@ EXPLODING = textwrap.dedent('''
     import os
     from rlk.core.hookspecs import hookimpl
     from rlk.plugins.envs.catch import Catch
-    from rlk.plugins.envs.jax_host import JaxHostEnvironment, JaxHostFactory
+    from rlk.plugins.backends.jax_host import JaxHostEnvironment, JaxHostFactory
 
     class Exploding(JaxHostEnvironment):
         calls = 0

@@ -21,7 +21,7 @@ from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent, Environment
 from rlk.core.types import TimeStep, Trajectory
 from rlk.plugins.backends.replicator import DATA_AXIS, Replicator
-from rlk.plugins.envs.wrappers import for_training
+from rlk.core.wrappers import for_training
 
 
 class AnakinState(NamedTuple):

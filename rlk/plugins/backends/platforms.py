@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from rlk.core.config import PluginConfig
+from rlk.core.devices import find_devices
 from rlk.core.errors import RlkError
 
 from rlk.plugins.backends.replicator import DATA_AXIS
@@ -97,23 +98,6 @@ def start_distributed(config: PlatformConfig) -> None:
         hint = ("; give --coordinator HOST:PORT, --num-processes N and --process-id I "
                 "(or launch with srun / mpirun / on every host of a TPU slice)") if isinstance(exc, ValueError) else ""
         raise RlkError(f"backend: jax.distributed.initialize failed: {what}{hint}") from None
-
-
-def find_devices(platform: str) -> list:
-    """Every device of ``platform`` JAX sees (all processes); a one-line ``RlkError`` naming the
-    platform where there is none."""
-    try:
-        found = jax.devices(platform)
-    except RuntimeError:
-        found = []
-    if not found:
-        have = sorted({d.platform for d in jax.devices()})
-        hint = " (TPU pods: run on the pod's hosts)" if platform == "tpu" else ""
-        raise RlkError(
-            f"backend '{platform}': no {platform.upper()} device on this machine "
-            f"(JAX sees: {', '.join(have)}){hint}; use --backend cpu"
-        )
-    return found
 
 
 class PlatformBackend:

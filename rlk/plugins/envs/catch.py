@@ -16,7 +16,7 @@ from pydantic import Field
 
 from rlk.core.config import PluginConfig
 from rlk.core.interfaces import Environment
-from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
+from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, Simulator, TimeStep
 
 
 class CatchConfig(PluginConfig):
@@ -44,7 +44,27 @@ class Catch(Environment):
             observation=ArraySpec(shape=(c.rows, c.columns), dtype="float32"),
             action=DiscreteSpec(num_values=3),
             max_episode_steps=c.rows - 1,
+            simulator=self.simulator(),
         )
+
+    def simulator(self) -> Simulator:
+        """The true game for a search: the board shows the ball and the paddle, so the state behind a
+        batch of observations is read back from the observations themselves (nothing tracked)."""
+        return Simulator(step=self.step, initial=lambda batch: (), root=lambda tracked, ts: jax.vmap(self.decode)(ts.observation),
+                         advance=lambda states, action: (), observe=self._observe)
+
+    def decode(self, board: jax.Array) -> CatchState:
+        """The state behind one board: the paddle is on the bottom row, the ball the one above it
+        (a ball on the bottom row only shows after the episode's end)."""
+        rows, columns = self.config.rows, self.config.columns
+        paddle = jnp.argmax(board[rows - 1]).astype(jnp.int32)
+        above = board[:rows - 1]
+        on_bottom = jnp.sum(board[rows - 1]) > 1.5  # ball and paddle on the bottom row, in two cells
+        flat = jnp.argmax(above.reshape(-1))
+        ball_y = jnp.where(jnp.any(above > 0), flat // columns, rows - 1).astype(jnp.int32)
+        bottom_ball = jnp.argmax(jnp.where(jnp.arange(columns) == paddle, 0.0, board[rows - 1]))
+        ball_x = jnp.where(jnp.any(above > 0), flat % columns, jnp.where(on_bottom, bottom_ball, paddle)).astype(jnp.int32)
+        return CatchState(ball_x, ball_y, paddle)
 
     def _observe(self, s: CatchState) -> jax.Array:
         c = self.config

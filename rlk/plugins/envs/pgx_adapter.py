@@ -33,11 +33,15 @@ from pydantic import Field
 
 from rlk.core.config import PluginConfig
 from rlk.core.interfaces import Environment
-from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
+from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, Simulator, TimeStep
+from rlk.plugins.envs.go_area import area_margin, own_eyes
 
 # pgx's MinAtar games have no time limit (Freeway ends itself after 2,500 steps; the others may
 # run forever under a good policy), so the adapter truncates them here.
 MINATAR_MAX_EPISODE_STEPS = 10_000
+# Games whose ``step`` ignores its key (no chance): they declare a ``Simulator`` (``EnvSpec.simulator``), whose
+# copy of a game advanced with the agent's own actions stays exact. MinAtar's sticky actions and spawns are random.
+DETERMINISTIC = ("go_9x9",)
 
 
 def default_max_episode_steps(env: Any) -> int:
@@ -104,15 +108,30 @@ class PgxEnv(Environment):
             num_players=self.num_players,
             has_legal_action_mask=self.num_players > 1,
             max_episode_steps=self.max_episode_steps,
-            rules=self.rules,
+            simulator=self.simulator() if env_id in DETERMINISTIC else None,
         )
 
-    @property
-    def rules(self) -> tuple[tuple[str, float], ...]:
-        """The rule variants in force (``EnvSpec.rules``): ``PgxEnv(env_id, **dict(rules))`` rebuilds this env."""
-        variants = (("pass_after_moves", self.pass_after_moves), ("score_reward", self.score_reward),
-                    ("no_eye_filling", float(self.no_eye_filling)))
-        return tuple((k, v) for k, v in variants if v)
+    def simulator(self) -> Simulator:
+        """The true game for a search (deterministic games only), under this env's rule variants. The
+        actor state tracks a copy of each game, advanced with each action the agent takes (and a new game
+        where one ended, as the training wrapper does): exact when the agent makes every move (self-play)
+        and the game is deterministic; a caller whose opponent moves too (``rlk play``) passes the true
+        game state as the actor state instead. Go's potential is the area-score margin (``go_area``)."""
+
+        def initial(batch: int):
+            return jax.vmap(self.reset)(jax.random.split(jax.random.PRNGKey(0), batch))[0]
+
+        def advance(states, action):
+            """The game after ``action``; a new game where it ended (any start: pgx's key only picks
+            which player id is black, which the search never sees)."""
+            keys = jax.random.split(jax.random.PRNGKey(0), action.shape[0])
+            nxt, ts = jax.vmap(self.step)(states, action, keys)
+            fresh = initial(action.shape[0])
+            return jax.tree.map(lambda a, b: jnp.where(ts.last.reshape(ts.last.shape + (1,) * (a.ndim - 1)), a, b), fresh, nxt)
+
+        potential = area_margin if self.env_id.startswith("go_") else None
+        return Simulator(step=self.step, initial=initial, root=lambda tracked, ts: tracked, advance=advance,
+                         observe=lambda state: state.observation.astype(jnp.float32), potential=potential)
 
     @property
     def spec(self) -> EnvSpec:
@@ -125,8 +144,6 @@ class PgxEnv(Environment):
         two_player = self.num_players > 1
         legal = self.standard_legal_action_mask(state)
         if self.no_eye_filling:
-            from rlk.plugins.envs.go_area import own_eyes
-
             board = legal[:-1] & ~own_eyes(state.observation.astype(jnp.float32))
             legal = jnp.concatenate([board, (legal[-1] & ~jnp.any(board))[None]])
         if self.pass_after_moves:
@@ -158,8 +175,6 @@ class PgxEnv(Environment):
         state = self._env.step(state, jnp.asarray(action).astype(jnp.int32), key)
         reward = state.rewards[acting_player]
         if self.score_reward:
-            from rlk.plugins.envs.go_area import area_margin
-
             final = -area_margin(state.observation.astype(jnp.float32))
             reward = reward + jnp.where(state.terminated, self.score_reward * final, 0.0)
         return state, self._timestep(state, reward)

@@ -34,7 +34,7 @@ from pydantic import Field
 
 from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
-from rlk.plugins.datasets.base import TRAIN, ArrayDataset
+from rlk.core.data import TRAIN, ArrayDataset
 
 
 class VideoSetDataset(ArrayDataset):

@@ -41,11 +41,14 @@ from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
 from rlk.core.types import BoxSpec, DiscreteSpec, EnvSpec, TimeStep, Trajectory
-from rlk.nn.muzero_model import MuZeroModel, scale_latent
+from rlk.nn.masking import masked_logits
+from rlk.nn.muzero_model import MuZeroModel
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
 from rlk.plugins.muesli.continuous import make_gaussian_muesli
 from rlk.plugins.muesli.losses import cmpo_policy, sampled_cmpo_cross_entropy
+from rlk.plugins.muesli.networks import apply_mlp
+from rlk.plugins.muesli.replay import MuesliState, online_and_replayed, replay_item
 
 
 class MuesliConfig(PluginConfig):
@@ -93,44 +96,6 @@ class MuesliConfig(PluginConfig):
     )
 
 
-class MuesliState(NamedTuple):
-    params: Any
-    target_params: Any
-    opt_state: Any
-    replay: Any
-    adv_var: jax.Array  # debiased EMA of E[adv^2]: numerator and normaliser
-    adv_norm: jax.Array
-    updates: jax.Array
-
-
-def _replay_item(traj: Trajectory) -> dict:
-    """A trajectory as buffer items ``[B, T+1, ...]`` (batch-major), without episode statistics and
-    the player to move (two-player games keep their legal-action masks; values need only alternation)."""
-    ts = traj.timestep._replace(info={}, current_player=None)
-    swap = lambda x: jnp.swapaxes(x, 0, 1)
-    return {"timestep": jax.tree.map(swap, ts), "action": swap(traj.action),
-            "log_prob": swap(traj.extras["log_prob"])}
-
-
-def _from_items(items: dict) -> tuple[TimeStep, jax.Array, jax.Array]:
-    swap = lambda x: jnp.swapaxes(x, 0, 1)
-    return jax.tree.map(swap, items["timestep"]), swap(items["action"]), swap(items["log_prob"])
-
-
-def online_and_replayed(buffer: Any, replay: Any, item: dict, n_replay: int, key: jax.Array):
-    """Adds the online sequences ``item`` (``_replay_item``) to the buffer; returns the new buffer
-    state and the batch of one update, time-major: the online sequences followed (on the batch axis)
-    by ``n_replay`` sequences sampled from the buffer (timesteps, actions, behaviour log-probs)."""
-    replay = buffer.add(replay, item)
-    ts, action, log_prob = _from_items(item)
-    if n_replay > 0:
-        r_ts, r_action, r_log_prob = _from_items(buffer.sample(replay, key).experience)
-        cat = lambda a, b: jnp.concatenate([a, b], axis=1)
-        ts = jax.tree.map(cat, ts, r_ts)
-        action, log_prob = cat(action, r_action), cat(log_prob, r_log_prob)
-    return replay, ts, action, log_prob
-
-
 def retrace_returns(q: jax.Array, action: jax.Array, reward: jax.Array, discount: jax.Array, pi: jax.Array,
                     mu: jax.Array, lambda_: float) -> jax.Array:
     """Retrace returns (Munos et al. 2016) for ``(s_j, a_j)``, ``j < T - 1``, from model q-values.
@@ -148,18 +113,12 @@ def retrace_returns(q: jax.Array, action: jax.Array, reward: jax.Array, discount
     return err + jnp.take_along_axis(q[:T - 1], action[:T - 1, :, None], -1)[..., 0]
 
 
-def _apply(mlp, x: jax.Array, scale: bool = False) -> jax.Array:
-    """An MLP of ``rlk.nn`` on a flat batch ``[M, ...]`` (min-max scaled output if ``scale``, as the model's latents)."""
-    y = jax.vmap(mlp)(x)
-    return scale_latent(y) if scale else y
-
-
 def _represent(net: MuZeroModel, obs: jax.Array) -> jax.Array:
     """The representation on a flat batch ``obs [M, *obs_shape]`` -> latents ``[M, D]``, as ``MuZeroModel.initial``
     computes per example: uint8 pixels (Atari) scaled to [0, 1] first (a no-op for float observations)."""
     if obs.dtype == jnp.uint8:
         obs = obs.astype(jnp.float32) / 255.0
-    return _apply(net.representation, obs, net.scale_latents)
+    return apply_mlp(net.representation, obs, net.scale_latents)
 
 
 def target_stats(net: MuZeroModel, obs: jax.Array, gamma: float, support: Support) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -174,12 +133,12 @@ def target_stats(net: MuZeroModel, obs: jax.Array, gamma: float, support: Suppor
     """
     A, M = net.num_actions, obs.shape[0]
     s = _represent(net, obs)  # [M, D]
-    prior = _apply(net.policy_head, s)
+    prior = apply_mlp(net.policy_head, s)
     actions = jnp.repeat(jnp.arange(A), M)  # [A * M]: action-major
-    nxt = _apply(net.dynamics, jnp.concatenate([jnp.tile(s, (A, 1)), jax.nn.one_hot(actions, A)], -1),
+    nxt = apply_mlp(net.dynamics, jnp.concatenate([jnp.tile(s, (A, 1)), jax.nn.one_hot(actions, A)], -1),
                  net.scale_latents)
-    r = logits_to_scalar(_apply(net.reward_head, nxt), support).reshape(A, M)
-    v_all = logits_to_scalar(_apply(net.value_head, jnp.concatenate([s, nxt], 0)), support)
+    r = logits_to_scalar(apply_mlp(net.reward_head, nxt), support).reshape(A, M)
+    v_all = logits_to_scalar(apply_mlp(net.value_head, jnp.concatenate([s, nxt], 0)), support)
     v, v_next = v_all[:M], v_all[M:].reshape(A, M)
     q = (r + gamma * v_next).T  # [M, A]
     return prior, v, q
@@ -203,7 +162,7 @@ def model_outputs(net: MuZeroModel, obs: jax.Array, action: jax.Array, K: int) -
     for k in range(min(K, T)):  # from s_j after k steps (j <= T - k), with a_{j+k}
         rows = (T - k) * N
         a = jax.nn.one_hot(action[k:].reshape(rows), A)
-        s = _apply(net.dynamics, jnp.concatenate([s[:rows], a], -1), net.scale_latents)
+        s = apply_mlp(net.dynamics, jnp.concatenate([s[:rows], a], -1), net.scale_latents)
         path.append(s)
     every = jnp.concatenate(path, 0)
     sizes = [p.shape[0] // N for p in path]  # [T, T, T-1, ..., T-K+1]
@@ -217,19 +176,13 @@ def model_outputs(net: MuZeroModel, obs: jax.Array, action: jax.Array, K: int) -
         out = jnp.stack(parts)
         return jnp.pad(out, [(0, K - out.shape[0])] + [(0, 0)] * (out.ndim - 1))
 
-    p_logits = _apply(net.policy_head, every)
-    v_logits = _apply(net.value_head, every)
-    r_logits = _apply(net.reward_head, every[T * N:])
+    p_logits = apply_mlp(net.policy_head, every)
+    v_logits = apply_mlp(net.value_head, every)
+    r_logits = apply_mlp(net.reward_head, every[T * N:])
     M = T * N
     return {"logits": p_logits[:M].reshape(T, N, A), "value_logits": v_logits[:M].reshape(T, N, -1),
             "model_logits": split(p_logits[M:]), "model_reward_logits": split(r_logits),
             "model_value_logits": split(v_logits[M:])}
-
-
-def masked_logits(logits: jax.Array, mask: Optional[jax.Array]) -> jax.Array:
-    """Logits ``[..., A]`` with illegal actions (``mask`` False) at the dtype's minimum: zero probability
-    under softmax (as ``rlk.plugins.muzero.agent`` masks its prior); unchanged where ``mask`` is None."""
-    return logits if mask is None else jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
 
 
 class MuesliParts(NamedTuple):
@@ -292,7 +245,7 @@ def make_muesli_parts(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[s
         return MuesliState(net, net, optimiser.init(net), buffer.init(example), jnp.float32(0), jnp.float32(0), jnp.int32(0))
 
     def _policy_logits(net, obs):
-        return _apply(net.policy_head, _represent(net, obs))
+        return apply_mlp(net.policy_head, _represent(net, obs))
 
     def policy_logits(params, timestep: TimeStep):
         """The acting policy pi(.|s): the policy head on the representation, illegal actions masked."""
@@ -329,7 +282,7 @@ def make_muesli_parts(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[s
 
     def update(state: MuesliState, traj: Trajectory, key):
         replay_key, cmpo_key = jax.random.split(key)
-        replay, ts, action, log_prob = online_and_replayed(buffer, state.replay, _replay_item(traj), n_replay, replay_key)
+        replay, ts, action, log_prob = online_and_replayed(buffer, state.replay, replay_item(traj), n_replay, replay_key)
         N = action.shape[1]
         tg, (var_m, var_n) = _targets(state, ts, action, log_prob, key)
         batch = {

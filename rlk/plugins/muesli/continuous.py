@@ -28,6 +28,8 @@ from rlk.core.types import BoxSpec, EnvSpec, TimeStep, Trajectory
 from rlk.nn.torsos import MLP
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
+from rlk.plugins.muesli.networks import apply_mlp
+from rlk.plugins.muesli.replay import MuesliState, online_and_replayed, replay_item
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 1.0
 
@@ -96,7 +98,6 @@ def retrace_from_expectations(q_taken: jax.Array, exp_q: jax.Array, reward: jax.
 
 def make_gaussian_muesli(c, spec: EnvSpec, axis_name: Optional[str], loss_lookup, buffer, n_replay: int) -> Agent:
     """Muesli's pure functions for a ``BoxSpec`` action (``c``: a ``MuesliConfig``)."""
-    from rlk.plugins.muesli.agent import MuesliState, _apply, _replay_item, online_and_replayed
 
     assert isinstance(spec.action, BoxSpec)
     shape = tuple(spec.action.shape)
@@ -117,7 +118,7 @@ def make_gaussian_muesli(c, spec: EnvSpec, axis_name: Optional[str], loss_lookup
         return MuesliState(net, net, optimiser.init(net), buffer.init(example), jnp.float32(0), jnp.float32(0), jnp.int32(0))
 
     def _policy(net, obs):
-        return gaussian_params(_apply(net.policy_head, _apply(net.representation, obs, True)))
+        return gaussian_params(apply_mlp(net.policy_head, apply_mlp(net.representation, obs, True)))
 
     def act(params, actor_state, timestep: TimeStep, key):
         mean, log_std = _policy(params, timestep.observation)
@@ -130,18 +131,18 @@ def make_gaussian_muesli(c, spec: EnvSpec, axis_name: Optional[str], loss_lookup
 
     def _look_ahead(net, s, a):
         """Latents ``[M, L]`` and actions ``[M, D]`` -> q ``[M]``."""
-        nxt = _apply(net.dynamics, jnp.concatenate([s, encode(a)], -1), True)
-        r = logits_to_scalar(_apply(net.reward_head, nxt), support)
-        return r + c.gamma * logits_to_scalar(_apply(net.value_head, nxt), support)
+        nxt = apply_mlp(net.dynamics, jnp.concatenate([s, encode(a)], -1), True)
+        r = logits_to_scalar(apply_mlp(net.reward_head, nxt), support)
+        return r + c.gamma * logits_to_scalar(apply_mlp(net.value_head, nxt), support)
 
     def _targets(state, ts: TimeStep, action, log_prob, key):
         net = state.target_params
         obs = ts.observation
         L1, N = obs.shape[:2]
         M = L1 * N
-        s = _apply(net.representation, obs.reshape((M,) + obs.shape[2:]), True)
-        mean, log_std = gaussian_params(_apply(net.policy_head, s))
-        v = logits_to_scalar(_apply(net.value_head, s), support)
+        s = apply_mlp(net.representation, obs.reshape((M,) + obs.shape[2:]), True)
+        mean, log_std = gaussian_params(apply_mlp(net.policy_head, s))
+        v = logits_to_scalar(apply_mlp(net.value_head, s), support)
         samples = mean[:, None] + jnp.exp(log_std)[:, None] * jax.random.normal(key, (M, S, D))  # [M, S, D]
         q_s = _look_ahead(net, jnp.repeat(s, S, 0), samples.reshape(M * S, D)).reshape(M, S)
         q_a = _look_ahead(net, s[:T * N], action.reshape(T * N, D)).reshape(T, N)
@@ -161,17 +162,17 @@ def make_gaussian_muesli(c, spec: EnvSpec, axis_name: Optional[str], loss_lookup
     def _outputs(net, obs, action):
         """As ``agent.model_outputs`` with vector actions: latents ``[T N, L]`` and after k = 1..K steps."""
         N = action.shape[1]
-        s = _apply(net.representation, obs[:T].reshape((T * N,) + obs.shape[2:]), True)
+        s = apply_mlp(net.representation, obs[:T].reshape((T * N,) + obs.shape[2:]), True)
         path = [s]
         for k in range(min(K, T)):
             rows = (T - k) * N
-            s = _apply(net.dynamics, jnp.concatenate([s[:rows], encode(action[k:].reshape(rows, D))], -1), True)
+            s = apply_mlp(net.dynamics, jnp.concatenate([s[:rows], encode(action[k:].reshape(rows, D))], -1), True)
             path.append(s)
         return path
 
     def update(state, traj: Trajectory, key):
         replay_key, target_key = jax.random.split(key)
-        item = _replay_item(traj._replace(action=traj.action.reshape(traj.action.shape[:2] + (D,))))
+        item = replay_item(traj._replace(action=traj.action.reshape(traj.action.shape[:2] + (D,))))
         replay, ts, action, log_prob = online_and_replayed(buffer, state.replay, item, n_replay, replay_key)
         N = action.shape[1]
         tg, (var_m, var_n) = _targets(state, ts, action, log_prob, target_key)
@@ -197,8 +198,8 @@ def make_gaussian_muesli(c, spec: EnvSpec, axis_name: Optional[str], loss_lookup
             sizes = [p.shape[0] // N for p in path]
             every = jnp.concatenate(path, 0)
             M = T * N
-            p_out, v_logits = _apply(net.policy_head, every), _apply(net.value_head, every)
-            r_logits = _apply(net.reward_head, every[M:])
+            p_out, v_logits = apply_mlp(net.policy_head, every), apply_mlp(net.value_head, every)
+            r_logits = apply_mlp(net.reward_head, every[M:])
 
             def split(x):  # steps 1..K -> [K, T, N, ...], zeros where j > T - k (masked)
                 parts, i = [], 0

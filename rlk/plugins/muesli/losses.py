@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from rlk.nn.masking import masked_mean
 from rlk.nn.value_transforms import cross_entropy
 
 
@@ -37,10 +38,6 @@ def sampled_cmpo_cross_entropy(key: jax.Array, prior_logits: jax.Array, advantag
     z = (z_init + jnp.sum(w) - w) / num_samples
     log_pi = jax.nn.log_softmax(logits)[actions]
     return -jnp.mean(jax.lax.stop_gradient(w / z) * log_pi)
-
-
-def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
-    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
 def muesli_pg_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:

@@ -53,13 +53,14 @@ from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.parallel import pmean
-from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
+from rlk.core.types import DiscreteSpec, EnvSpec, Simulator, TimeStep, Trajectory
 from rlk.nn.board_model import BoardMuZeroModel
+from rlk.nn.masking import masked_logits
 from rlk.nn.muzero_model import MuZeroModel
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
 from rlk.plugins.muzero.go import shaped_reward
-from rlk.plugins.muzero.simulators import EnvSimulator, make_env_simulator
+from rlk.plugins.muzero.simulators import true_simulator
 
 
 class MuZeroConfig(PluginConfig):
@@ -154,22 +155,22 @@ def model_simulator_step(support: Support, discount: float):
     return step
 
 
-def env_simulator_step(simulator: EnvSimulator, support: Support, discount: float, masked: bool, area_shaping: float = 0.0):
+def env_simulator_step(simulator: Simulator, support: Support, discount: float, masked: bool, area_shaping: float = 0.0):
     """One step of the true environment (planning study: the true model as the simulator) for a batch of
     embeddings ``(env state, ended)``: the environment's reward and its next state; prior and value from
     the network on the next observation (illegal actions masked out of the prior); past an episode's
-    end an absorbing state (reward, value and discount 0). ``area_shaping``: Go's shaped reward (``go.py``),
-    from the observations in the game states before and after the move."""
+    end an absorbing state (reward, value and discount 0). ``area_shaping``: the shaped reward (``go.py``) with
+    the simulator's potential, from the observations of the states before and after the move."""
 
     def step(net: MuZeroModel, embedding, action, key):
         state, ended = embedding
-        nxt, ts = jax.vmap(simulator.env.step)(state, action, jax.random.split(key, action.shape[0]))
+        nxt, ts = jax.vmap(simulator.step)(state, action, jax.random.split(key, action.shape[0]))
         if area_shaping:
-            ts = ts._replace(reward=jax.vmap(shaped_reward, in_axes=(0, 0, 0, 0, None))(
-                ts.reward, state.observation.astype(jnp.float32), ts.observation, ts.last, area_shaping))
+            shape = lambda r, o, o2, last: shaped_reward(simulator.potential, r, o, o2, last, area_shaping)
+            ts = ts._replace(reward=jax.vmap(shape)(ts.reward, jax.vmap(simulator.observe)(state), ts.observation, ts.last))
         p_logits, v_logits = jax.vmap(lambda o: net.predict(net.initial(o)))(ts.observation)
         if masked:
-            p_logits = jnp.where(ts.legal_action_mask, p_logits, jnp.finfo(p_logits.dtype).min)
+            p_logits = masked_logits(p_logits, ts.legal_action_mask)
         now_ended = ended | (ts.discount == 0)
         value = jnp.where(now_ended, 0.0, logits_to_scalar(v_logits, support))
         reward = jnp.where(ended, 0.0, ts.reward)
@@ -223,11 +224,12 @@ def n_step_returns(ts: TimeStep, value: jax.Array, gamma: float, n: int, sign: f
         ts.reward[1:], discount[1:], value[1:])
 
 
-def area_shaped_rewards(ts: TimeStep, coef: float) -> TimeStep:
-    """``ts [T+1, N]`` with Go's potential-shaped rewards (``go.py``) at indices ``1..T``: the reward of
-    ``a_{t-1}`` gains ``coef * (phi_mover(s_t) - phi_mover(s_{t-1}))``, with ``phi = 0`` where the game
-    ended (after ``last`` the observation is already the next game's)."""
-    shape = lambda o, o2, last, r: jax.vmap(shaped_reward, in_axes=(0, 0, 0, 0, None))(r, o, o2, last, coef)
+def area_shaped_rewards(ts: TimeStep, potential, coef: float) -> TimeStep:
+    """``ts [T+1, N]`` with potential-shaped rewards (``go.py``; Go: the area margin) at indices ``1..T``: the
+    reward of ``a_{t-1}`` gains ``coef * (phi_mover(s_t) - phi_mover(s_{t-1}))``, with ``phi = 0`` where the
+    game ended (after ``last`` the observation is already the next game's)."""
+    one = lambda r, o, o2, last: shaped_reward(potential, r, o, o2, last, coef)
+    shape = lambda o, o2, last, r: jax.vmap(one)(r, o, o2, last)
     shaped = jax.vmap(shape)(ts.observation[:-1], ts.observation[1:], ts.last[1:], ts.reward[1:])
     return ts._replace(reward=jnp.concatenate([ts.reward[:1], shaped], 0))
 
@@ -272,7 +274,7 @@ class MuZeroParts(NamedTuple):
     agent: Agent
     search: Any
     targets: Any
-    simulator: Optional[EnvSimulator]
+    simulator: Optional[Simulator]
 
 
 def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
@@ -296,14 +298,16 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
     sign = -1.0 if spec.num_players == 2 else 1.0  # two-player games: players alternate, values flip sign each move
     masked = spec.has_legal_action_mask
     support = Support(-c.support_max, c.support_max, c.num_atoms)
-    simulator = make_env_simulator(spec) if c.simulator == "env" else None
+    simulator = true_simulator(spec) if c.simulator == "env" else None
     if c.latent == "board":
         shape = tuple(spec.observation.shape)
         if len(shape) != 3 or A not in (shape[0] * shape[1], shape[0] * shape[1] + 1):
             raise RlkError(f"agent.latent='board' needs a board game (observations [H, W, C], one action per point and "
                            f"maybe a pass); env '{spec.name}' has observations {list(shape)} and {A} actions")
-    if c.area_shaping and not spec.name.startswith("go_"):
-        raise RlkError(f"agent.area_shaping is a Go reward (area score); env '{spec.name}' is not Go: leave it 0")
+    potential = None if spec.simulator is None else spec.simulator.potential
+    if c.area_shaping and (potential is None or spec.num_players != 2):
+        raise RlkError(f"agent.area_shaping needs a two-player game that declares a potential (Go's area score); "
+                       f"env '{spec.name}' is not one: leave it 0")
     step = None if simulator is None else env_simulator_step(simulator, support, sign * c.gamma, masked, c.area_shaping)
     recurrent_fn = make_recurrent_fn(support, c.gamma, c.rollout_steps, sign, step)
     if c.value_bounds is None:
@@ -356,7 +360,7 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
     def prior_logits(params, timestep: TimeStep):
         prior, _ = jax.vmap(lambda o: params.predict(params.initial(o)))(timestep.observation)
         if masked:
-            prior = jnp.where(timestep.legal_action_mask, prior, jnp.finfo(prior.dtype).min)
+            prior = masked_logits(prior, timestep.legal_action_mask)
         return prior
 
     def initial_actor_state(batch: int):
@@ -394,7 +398,7 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
             out, _ = search(state.target_params, flat(ts.observation), search_key, c.num_simulations, False, mask)
             policy = out.action_weights.reshape((T, N, A))
         if c.area_shaping:
-            ts = area_shaped_rewards(ts, c.area_shaping)
+            ts = area_shaped_rewards(ts, potential, c.area_shaping)
         target = state.target_params
         v = logits_to_scalar(jax.vmap(jax.vmap(lambda o: target.predict(target.initial(o))[1]))(ts.observation), support)
         z = n_step_returns(ts, v, c.gamma, c.td_steps, sign)  # [T, N]

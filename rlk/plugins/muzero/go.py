@@ -1,9 +1,8 @@
-"""Go-specific pieces of MuZero's self-play: an area-score potential for reward shaping.
-
-``area_margin(observation)``: Tromp-Taylor area (stones plus empty points that reach only one
-colour; the scoring pgx's Go uses, without komi) of the player to move minus the opponent's, over the
-board size squared, read from the current-board planes of pgx's Go observation (plane 0: the stones
-of the player to move, plane 1: the opponent's). In ``[-1, 1]``.
+"""Potential-based reward shaping of MuZero's two-player self-play, with the potential the game declares
+(``Simulator.potential`` of ``EnvSpec.simulator``). Go's (``go_9x9``, ``rlk.plugins.envs.pgx_adapter``) is
+``area_margin(observation)``: Tromp-Taylor area (stones plus empty points that reach only one colour; the
+scoring pgx's Go uses, without komi) of the player to move minus the opponent's, over the board size
+squared. In ``[-1, 1]``.
 
 Reward shaping with it (Ng et al. 1999, potential-based): the mover's reward for ``s -> s'`` becomes
 ``r + c * (phi_mover(s') - phi_mover(s))``, with ``phi_mover(s) = area_margin(s)`` (the mover is the
@@ -21,14 +20,15 @@ margin instead of 0, and an objective that values winning by more (KataGo-style 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 
-from rlk.plugins.envs.go_area import area_margin, area_scores  # noqa: F401 (re-exported)
 
-
-def shaped_reward(reward: jax.Array, obs: jax.Array, next_obs: jax.Array, next_terminal: jax.Array,
-                  coef: float) -> jax.Array:
-    """The mover's shaped reward of one transition ``obs -> next_obs`` (unbatched; see the module doc)."""
-    phi_next = jnp.where(next_terminal, 0.0, -area_margin(next_obs))
-    return reward + coef * (phi_next - area_margin(obs))
+def shaped_reward(potential: Callable[[jax.Array], jax.Array], reward: jax.Array, obs: jax.Array, next_obs: jax.Array,
+                  next_terminal: jax.Array, coef: float) -> jax.Array:
+    """The mover's shaped reward of one transition ``obs -> next_obs`` (unbatched; see the module doc);
+    ``potential(observation)`` values a position for the player to move there."""
+    phi_next = jnp.where(next_terminal, 0.0, -potential(next_obs))
+    return reward + coef * (phi_next - potential(obs))

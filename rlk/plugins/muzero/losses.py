@@ -11,8 +11,8 @@ from typing import Any
 
 import jax
 
+from rlk.nn.masking import masked_mean
 from rlk.nn.value_transforms import cross_entropy
-from rlk.plugins.muesli.losses import masked_mean
 
 
 def muzero_policy_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:

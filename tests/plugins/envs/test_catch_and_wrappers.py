@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rlk.plugins.envs.catch import Catch, CatchState
-from rlk.plugins.envs.wrappers import AutoReset, EpisodeStats, for_training
+from rlk.core.wrappers import AutoReset, EpisodeStats, for_training
 
 ROWS, COLUMNS = 10, 5
 

@@ -11,7 +11,7 @@ import pytest
 from rlk.core.types import BoxSpec, DiscreteSpec
 from rlk.plugins.envs import GYMNAX_ENVS
 from rlk.plugins.envs.gymnax_adapter import make_gymnax
-from rlk.plugins.envs.wrappers import for_training
+from rlk.core.wrappers import for_training
 
 NUM_ENVS = 8
 

@@ -10,7 +10,7 @@ import pytest
 
 from rlk.plugins.envs import PGX_ENVS
 from rlk.plugins.envs.pgx_adapter import MINATAR_MAX_EPISODE_STEPS, PgxEnv, make_pgx
-from rlk.plugins.envs.wrappers import for_training
+from rlk.core.wrappers import for_training
 
 PASS = 81  # Go 9x9: actions 0..80 are board points (row-major), 81 passes
 
@@ -232,7 +232,7 @@ def test_go_no_eye_filling_masks_own_eyes_and_passes():
 
     plugin = default_registry().get("env", "go_9x9")
     env = plugin.factory(plugin.config(no_eye_filling=True))
-    assert env.spec.rules == (("no_eye_filling", 1.0),)
+    assert env.no_eye_filling and env.spec.simulator.step == env.step  # the search plays the rule too
     go = (env, jax.jit(env.reset), jax.jit(env.step))
     state, (*_, ts) = play(go, [1, 80, 9, 79])  # black to move with an eye at point 0 (the corner)
     assert not ts.legal_action_mask[0] and bool(env.standard_legal_action_mask(state)[0])

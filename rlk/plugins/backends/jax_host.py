@@ -13,7 +13,7 @@ import numpy as np
 
 from rlk.core.interfaces import Environment, HostEnvironment, HostEnvironmentFactory
 from rlk.core.types import EnvSpec, TimeStep
-from rlk.plugins.envs.wrappers import for_training
+from rlk.core.wrappers import for_training
 
 
 class JaxHostEnvironment(HostEnvironment):
