@@ -283,7 +283,7 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
-    except _click_errors() as err:
+    except typer.TyperException as err:  # usage errors (unknown option, bad value): click's, which typer vendors
         err.show()
         sys.exit(err.exit_code)
     except SystemExit:
@@ -291,14 +291,6 @@ def main() -> None:
     if isinstance(rc, int) and rc:
         sys.exit(rc)
 
-
-def _click_errors():
-    """Usage errors (unknown option, bad value): click's, vendored by recent typer versions."""
-    try:
-        from click import ClickException
-    except ImportError:
-        from typer._click import ClickException  # typer >= 0.2x vendors click
-    return (ClickException,)
 
 
 if __name__ == "__main__":

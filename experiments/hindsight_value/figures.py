@@ -2,7 +2,7 @@
 
 ``python -m experiments.hindsight_value.figures [--steps 300000] [--seeds 3] [--runs runs/hindsight_value]``
 trains whatever run is missing (``rlk train --agent ppo --env ENV --num-seeds 3`` with and without
-``-o agent.himo.phi_size=3``; same budget, seeds and PPO defaults), then writes
+``-o agent.loss_weights.himo=1 -o losses.himo.phi_size=3``; same budget, seeds and PPO defaults), then writes
 ``experiments/hindsight_value/figures/hindsight_value_minatar.png`` (mean +- std over seeds of the training episode return against
 env steps) and prints the greedy final returns from each run's ``summary.json``.
 The illustrative task's figure is made by ``python -m experiments.hindsight_value.illustrative``.
@@ -21,7 +21,7 @@ import numpy as np
 from rlk.core.plotting import load_curves
 
 ENVS = ("minatar-breakout", "minatar-asterix")
-VARIANTS = {"ppo": ("PPO", []), "himo": ("PPO + HiMo", ["-o", "agent.himo.phi_size=3"])}
+VARIANTS = {"ppo": ("PPO", []), "himo": ("PPO + HiMo", ["-o", "agent.loss_weights.himo=1", "-o", "losses.himo.phi_size=3"])}
 
 
 def train(run_dir: Path, env: str, variant: str, steps: int, seeds: int) -> None:

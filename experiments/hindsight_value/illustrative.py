@@ -40,10 +40,10 @@ import numpy as np
 import optax
 from pydantic import BaseModel, Field
 
-from rlk.core import losses as core_losses
+from rlk.core.losses import StateInputs
 from rlk.nn.torsos import MLP
-from rlk.plugins.hindsight_value.himo import HiMoHeads, himo_outputs
-from rlk.plugins.hindsight_value.losses import LOSSES
+from rlk.plugins.hindsight_value.himo import HiMoConfig, HiMoHeads, himo_outputs
+from rlk.plugins.hindsight_value.losses import make_himo
 
 METHODS = ("himo", "model_free", "model_based")
 
@@ -116,16 +116,17 @@ def init_params(key: jax.Array, method: str, c: IllustrativeConfig):
     return ModelBased(MLP(k1, D, h, D, activation=relu), MLP(k2, 2 * D, h, 1, activation=relu))
 
 
-_HIMO_LOSS = core_losses.compose({name: 1.0 for name in LOSSES}, LOSSES.__getitem__)
+# HiMo's loss with v_m trained by its own L_vm: L_v+ + L_model + L_vm, all weights 1 (Sec. 4.1); the heads
+# are made here (init_params), so only the loss's weights and as_critic matter.
+_HIMO_LOSS = make_himo(HiMoConfig(as_critic=False))
 
 
 def loss_fn(params, batch: dict, method: str) -> tuple[jax.Array, jax.Array]:
     """(training loss, value-prediction squared error ``mean((v - r)^2)`` of the value used)."""
     x, r = batch["x"], batch["reward"]
     if method == "himo":
-        out = himo_outputs(params, x, batch["x_next"])
-        loss, _ = _HIMO_LOSS(out, {"value_target": r}, None)
-        return loss, jnp.mean(jnp.square(out["himo_v_m"] - r))
+        loss, _ = _HIMO_LOSS.apply(params, StateInputs(x, r), batch["x_next"])
+        return loss, jnp.mean(jnp.square(himo_outputs(params, x, batch["x_next"]).v_m - r))
     if method == "model_free":
         v = params.v.batch(x)[:, 0]
         err = jnp.mean(jnp.square(v - r))
