@@ -58,7 +58,10 @@ class SeedVmapAnakin(AnakinProgram):
 def build(env: str, updates_per_call: int, seed_vmap: bool, no_metrics: bool, no_collectives: bool = False):
     program = bench.rlk_program(env, 1, updates_per_call * 64 * 16)
     if no_collectives:  # change D: on a 1-device mesh the agent needs no axis (no all-reduce per minibatch)
-        program.agent = program.eval_agent
+        from rlk.core.registry import default_registry
+
+        ppo = default_registry().get("agent", "ppo")
+        program.agent = ppo.factory(bench.ppo_defaults(), program.raw_env.spec, None)
     if seed_vmap:
         program.__class__ = SeedVmapAnakin
     if no_metrics:  # experiment C: PPO's per-minibatch loss metrics unused (XLA drops them)

@@ -35,7 +35,7 @@ N = 50
 
 def rlk_pieces(env_name: str):
     program = bench.rlk_program(env_name, 1, 64 * 16)
-    agent, env = program.eval_agent, program.env
+    agent, env = program.agent, program.env
     s = jax.tree.map(lambda x: x[0], program.init([0]))
 
     def roll(s):

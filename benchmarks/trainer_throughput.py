@@ -127,7 +127,7 @@ def measure(model_name: str, dataset: str, overrides: dict[str, Any], batch_size
         "train_compile_s": train_compile_s,
         "forward_compile_s": forward_compile_s,
         "device": f"{device.platform}:{device.device_kind}",
-        "devices": program.num_devices,
+        "devices": program.info.num_devices,
         "calls": calls,
         "repeats": repeats,
         "machine": machine(),

@@ -562,8 +562,8 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
     frames = getattr(getattr(program.env_factory, "config", None), "frameskip", 1)
     sps, ceil_sps = rlk.steps_per_s, ceiling.steps_per_s
     return {
-        "name": f"sebulba-{agent}/{env_name}/{program.num_devices}dev/1seed", "env": env_name,
-        "devices": program.num_devices, "seeds": 1, "steps_per_s": sps, "ceiling_steps_per_s": ceil_sps,
+        "name": f"sebulba-{agent}/{env_name}/{program.info.num_devices}dev/1seed", "env": env_name,
+        "devices": program.info.num_devices, "seeds": 1, "steps_per_s": sps, "ceiling_steps_per_s": ceil_sps,
         "peer_steps_per_s": None, "ratio": sps / ceil_sps, "peer_ratio": None, "peer_devices": None,
         "compile_s": compile_s, "peer_compile_s": None, "env_steps_per_call": program.env_steps_per_step,
         "machine": machine(platform), "platform": platform, "num_envs": program.num_threads * program.envs_per_thread,

@@ -155,20 +155,26 @@ def _merge_dict_defaults(config_cls: type[BaseModel], options: dict[str, Any]) -
     return out
 
 
-def validate_component(component: Component, config_cls: Optional[type[BaseModel]], section: str) -> Component:
-    """Validates a component's options against its plugin's config; returns it with defaults filled."""
+def validate_component(component: Component, config_cls: Optional[type[BaseModel]], section: str) -> Optional[BaseModel]:
+    """The plugin's typed config from a component's options (defaults filled in); None for a plugin
+    without options. Validated here, once per run; errors name the field (``agent.learning_rate``)."""
     options = component.options()
     if config_cls is None:
         if options:
             raise RlkError(f"unknown config field '{section}.{next(iter(options))}' ({section} '{component.name}' has no options)")
-        return component
+        return None
     try:
-        cfg = config_cls.model_validate(_merge_dict_defaults(config_cls, options))
+        return config_cls.model_validate(_merge_dict_defaults(config_cls, options))
     except ValidationError as err:
         raise RlkError(one_line(err, prefix=f"{section}.")) from None
-    return Component(name=component.name, **cfg.model_dump(mode="json"))
+
+
+def as_component(name: str, config: Optional[BaseModel]) -> Component:
+    """A component holding a typed config's values (JSON-ready, for ``config.json``)."""
+    return Component(name=name, **(config.model_dump(mode="json") if config is not None else {}))
 
 
 def plugin_config(component: Component, config_cls: Optional[type[BaseModel]]) -> Optional[BaseModel]:
-    """The plugin's typed config object for a (validated) component."""
+    """The plugin's typed config for a component read back from a saved run (scripts; a run being
+    built keeps the configs ``resolve`` validated)."""
     return None if config_cls is None else config_cls.model_validate(component.options())

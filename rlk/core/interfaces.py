@@ -8,11 +8,12 @@ built by a factory ``make(config, spec, axis_name)``. Environments are small cla
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Iterator, NamedTuple, Optional, Protocol
+from typing import Any, Callable, Iterator, Literal, NamedTuple, Optional, Protocol
 
 import jax
 import numpy as np
 
+from rlk.core.errors import RlkError
 from rlk.core.types import EnvSpec, TimeStep, Trajectory
 
 PRNGKey = jax.Array
@@ -187,39 +188,94 @@ class Backend(Protocol):
     def mesh(self) -> jax.sharding.Mesh: ...
 
 
-class Program(Protocol):
-    """What an architecture builds for a run; ``rlk.core.run`` drives it.
+class ProgramInfo(NamedTuple):
+    """What the run loop knows of a program, fixed when the architecture builds it.
 
-    ``init(seeds) -> state`` builds the whole training state (a pytree, checkpointed as is, with a
-    leading seed axis); ``shardings(state)`` says where each leaf lives; ``compile(state)`` returns
-    the compiled ``step(state) -> (state, metrics)``, which advances every seed by
-    ``env_steps_per_step`` environment steps; ``summarise(metrics)`` turns its metrics into per-seed
-    row values; ``evaluate(state, episodes, seed) -> returns[seeds, episodes]`` runs the greedy policy.
-
-    A model run's program (the Trainer) counts ``RunConfig.steps`` in updates instead of env steps
-    and has ``kind = "model"``: its ``env_steps_per_step`` is the updates per call, ``counters``
-    names the extra row counters (``{"examples": per call}``), and ``evaluate_model(state, seed)``
-    (metrics per seed) and ``sample(state, seed)`` replace ``evaluate``.
+    Attributes:
+      kind: ``"agent"`` (``RunConfig.steps`` counts env steps) or ``"model"`` (it counts updates).
+      steps_per_call: ``RunConfig.steps`` units one compiled call advances every seed by.
+      updates_per_call: learner updates per call (metrics.csv's ``step`` counts them).
+      counters: the row counters beside ``step``, per call (``{"env_steps": n}``, ``{"examples": n}``).
+      num_devices: the devices the program runs on (summary.json's ``devices``).
+      first_columns: metrics.csv's leading columns, in order (the others follow sorted).
+      unit: what a step is called in the progress bar and messages (``"env steps"``, ``"updates"``).
+      tensorboard_axis: the row counter TensorBoard plots against (``"env_steps"``, ``"step"``).
+      headline: the row value the progress bar shows (``"episode_return"``, ``"loss"``).
     """
 
-    env_steps_per_step: int
+    kind: Literal["agent", "model"]
+    steps_per_call: int
+    updates_per_call: int
+    counters: dict[str, int]
+    num_devices: int
+    first_columns: tuple[str, ...]
+    unit: str
+    tensorboard_axis: str
+    headline: str
 
+
+class Progress(NamedTuple):
+    """What the run loop hands ``Program.summary`` at the end of a run.
+
+    Attributes:
+      calls: compiled calls the final state has made in all (a resumed run's earlier ones included).
+      timed_calls: the calls made (and timed) by this process.
+      train_s: their time in seconds.
+      last: the last metric row's values, ``[S]`` per column (a resumed finished run: read back from
+        its metrics file).
+    """
+
+    calls: int
+    timed_calls: int
+    train_s: float
+    last: dict[str, np.ndarray]
+
+
+class Program(abc.ABC):
+    """What an architecture builds for a run; ``rlk.core.run`` calls nothing else.
+
+    The state is one pytree for all seeds (a leading seed axis), checkpointed as is. ``compile(state)``
+    returns ``step(state) -> (state, metrics)``, which advances every seed by ``info.steps_per_call``;
+    ``summarise(metrics)`` turns its metrics into per-seed row values ``{column: [S]}``.
+    ``evaluate(state, episodes, seed)`` is what ``rlk eval`` prints (agents: greedy returns over
+    ``episodes`` per seed; models: evaluation metrics); ``summary(evaluation, progress)`` is what
+    summary.json holds beyond the loop's own fields (timings, seeds, plugin names, devices).
+    """
+
+    info: ProgramInfo
+
+    @abc.abstractmethod
     def init(self, seeds: list[int]) -> Any: ...
 
+    @abc.abstractmethod
     def shardings(self, state: Any) -> Any: ...
 
+    @abc.abstractmethod
     def compile(self, state: Any) -> Callable[[Any], tuple[Any, Metrics]]: ...
 
+    @abc.abstractmethod
     def summarise(self, metrics: Metrics) -> dict[str, np.ndarray]: ...
 
-    def evaluate(self, state: Any, episodes: int, seed: int) -> np.ndarray: ...
+    @abc.abstractmethod
+    def evaluate(self, state: Any, episodes: int, seed: int) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def summary(self, evaluation: dict[str, Any], progress: Progress) -> dict[str, Any]: ...
+
+    def sample(self, state: Any, seed: int) -> np.ndarray:
+        """A grid of samples ``[R, C, *example_shape]`` (``rlk sample``); programs without any raise."""
+        raise RlkError("this run draws no samples")
+
+    def close(self) -> None:
+        """Releases threads and host resources (called once the run ends, also on errors)."""
 
 
 class Architecture(Protocol):
-    """Builds a ``Program``: ``(make_agent, env, backend, run_config) -> Program``.
+    """Builds a ``Program``: ``(make_agent, env, backend, run_config, config) -> Program``.
 
-    ``make_agent(axis_name)`` builds the agent; the architecture passes the mesh axis over which the
-    agent averages gradients (or ``None``), so agents name axes but never place devices.
+    ``make_agent(axis_name)`` builds the agent; the architecture calls it once, with the mesh axis over
+    which the agent averages gradients (or ``None``), and keeps the agent for training and evaluation
+    (collectives appear only in ``update``), so agents name axes but never place devices.
     """
 
     def __call__(self, make_agent: Callable[[Optional[str]], Agent], env: Any, backend: Backend, config: Any) -> Program: ...

@@ -62,14 +62,13 @@ class FileSink:
 
 class TensorBoardSink:
     """TensorBoard event files under ``run_dir/tb`` (one tag per metric, ``seed_i/`` prefix when several),
-    against ``axis`` (env steps). Non-finite values (e.g. an episode return before any episode ended) are
+    against the row counter ``axis`` (``env_steps``; ``step`` for model runs). Non-finite values (e.g. an episode return before any episode ended) are
     left out here (tensorboardX warns on each); the JSONL and CSV keep them."""
 
-    axis = "env_steps"
-
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, axis: str = "env_steps"):
         from tensorboardX import SummaryWriter
 
+        self.axis = axis
         self.writer = SummaryWriter(str(run_dir / "tb"))
 
     def write(self, rows: Iterable[dict[str, Any]]) -> None:

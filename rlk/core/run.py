@@ -1,7 +1,7 @@
 """Run composition: config -> plugins -> backend -> architecture -> the training loop and run folder.
 
 The loop is the only Python loop of a run and it iterates over compiled calls, never over
-environment steps: each call advances ``env_steps_per_step`` steps on the devices. Between calls it
+environment steps: each call advances ``Program.info.steps_per_call`` steps on the devices. Between calls it
 writes metric rows, checkpoints periodically, and on SIGINT/SIGTERM saves and stops cleanly;
 ``resume`` continues from the last checkpoint and produces the same numbers as an uninterrupted run.
 """
@@ -22,14 +22,14 @@ import jax
 import numpy as np
 
 from rlk.core.checkpoint import Checkpointer
-from rlk.core.config import Component, RunConfig, apply_override, build_run_config, plugin_config, validate_component
+from pydantic import BaseModel
+
+from rlk.core.config import Component, RunConfig, apply_override, as_component, build_run_config, validate_component
 from rlk.core.errors import RlkError
-from rlk.core.interfaces import Environment, HostEnvironment
+from rlk.core.interfaces import Environment, Program, ProgramInfo, Progress
 from rlk.core.logging import FileSink, TensorBoardSink
 from rlk.core.registry import Registry, default_registry
 
-FIRST_COLUMNS = ["step", "env_steps", "seed", "episode_return", "episodes", "loss"]
-MODEL_FIRST_COLUMNS = ["step", "examples", "seed", "loss"]
 # A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
 # (tuned for env steps) where the user set none.
 MODEL_RUN_DEFAULTS = {"steps": 2_000, "log_every_steps": 100, "checkpoint_every_steps": 1_000}
@@ -51,7 +51,8 @@ class Interrupted(Exception):
 
 @dataclasses.dataclass
 class ResolvedRun:
-    """A validated run: the config with every default filled in, and the plugins it names."""
+    """A validated run: the config with every default filled in, the plugins it names, and their
+    typed configs (validated once; ``config`` holds the same values as JSON for config.json)."""
 
     config: RunConfig
     agent: Any
@@ -60,10 +61,16 @@ class ResolvedRun:
     arch: Optional[str]  # None: chosen by the environment's kind when the run is built
     model: Any = None  # model runs (arch 'trainer'): the model and dataset plugins, no agent or env
     dataset: Any = None
+    settings: dict[str, Optional[BaseModel]] = dataclasses.field(default_factory=dict)  # section -> typed config
 
     @property
     def is_model_run(self) -> bool:
         return self.model is not None
+
+    def names(self) -> dict[str, str]:
+        """The run's own plugins by section (``{"agent": ..., "env": ...}`` or model and dataset)."""
+        sections = ("model", "dataset") if self.is_model_run else ("agent", "env")
+        return {k: getattr(self.config, k).name for k in sections}
 
 
 def resolve(config: RunConfig, registry: Optional[Registry] = None) -> ResolvedRun:
@@ -74,14 +81,17 @@ def resolve(config: RunConfig, registry: Optional[Registry] = None) -> ResolvedR
     parts = {}
     for section in ("agent", "env", "backend"):
         comp: Component = getattr(config, section)
-        plugin = reg.get(section, comp.name)
-        parts[section] = (plugin, validate_component(comp, plugin.config, section))
+        parts[section] = _validated(reg.get(section, comp.name), comp, section)
     if config.arch is not None:
-        plugin = reg.get("architecture", config.arch.name)
-        parts["arch"] = (plugin, validate_component(config.arch, plugin.config, "arch"))
-    config = config.model_copy(update={k: v[1] for k, v in parts.items()})
+        parts["arch"] = _validated(reg.get("architecture", config.arch.name), config.arch, "arch")
+    config = config.model_copy(update={k: as_component(getattr(config, k).name, v[1]) for k, v in parts.items()})
     arch = config.arch.name if config.arch is not None else None
-    return ResolvedRun(config, parts["agent"][0], parts["env"][0], parts["backend"][0], arch)
+    return ResolvedRun(config, parts["agent"][0], parts["env"][0], parts["backend"][0], arch,
+                       settings={k: v[1] for k, v in parts.items()})
+
+
+def _validated(plugin: Any, component: Component, section: str) -> tuple[Any, Optional[BaseModel]]:
+    return plugin, validate_component(component, plugin.config, section)
 
 
 def _resolve_model_run(config: RunConfig, reg: Registry) -> ResolvedRun:
@@ -98,14 +108,13 @@ def _resolve_model_run(config: RunConfig, reg: Registry) -> ResolvedRun:
     parts = {}
     for section in ("model", "dataset", "backend"):
         comp: Component = getattr(config, section)
-        plugin = reg.get(section, comp.name)
-        parts[section] = (plugin, validate_component(comp, plugin.config, section))
-    arch = reg.get("architecture", "trainer")
-    parts["arch"] = (arch, validate_component(config.arch or Component(name="trainer"), arch.config, "arch"))
-    update = {k: v[1] for k, v in parts.items()}
+        parts[section] = _validated(reg.get(section, comp.name), comp, section)
+    parts["arch"] = _validated(reg.get("architecture", "trainer"), config.arch or Component(name="trainer"), "arch")
+    update: dict[str, Any] = {k: as_component(v[0].name, v[1]) for k, v in parts.items()}
     update.update({k: v for k, v in MODEL_RUN_DEFAULTS.items() if k not in config.model_fields_set})
     config = config.model_copy(update=update)
-    return ResolvedRun(config, None, None, parts["backend"][0], "trainer", parts["model"][0], parts["dataset"][0])
+    return ResolvedRun(config, None, None, parts["backend"][0], "trainer", parts["model"][0], parts["dataset"][0],
+                       settings={k: v[1] for k, v in parts.items()})
 
 
 def default_run_dir(config: RunConfig) -> Path:
@@ -164,29 +173,29 @@ class Run:
         self.registry = registry or default_registry()
 
     # -- composition ----------------------------------------------------------------------
-    def build(self):
+    def build(self) -> Program:
         c, r = self.config, self.r
-        backend = r.backend.factory(plugin_config(c.backend, r.backend.config))
+        settings = r.settings
+        backend = r.backend.factory(settings["backend"])
         if r.is_model_run:
-            dataset = r.dataset.factory(plugin_config(c.dataset, r.dataset.config))
-            model = r.model.factory(plugin_config(c.model, r.model.config), dataset)
+            dataset = r.dataset.factory(settings["dataset"])
+            model = r.model.factory(settings["model"], dataset)
             arch = self.registry.get("architecture", "trainer")
-            return arch.factory(model, dataset, backend, c, plugin_config(c.arch, arch.config))
-        env = r.env.factory(plugin_config(c.env, r.env.config))
+            return arch.factory(model, dataset, backend, c, settings["arch"])
+        env = r.env.factory(settings["env"])
         if r.arch is None:
             r.arch = "anakin" if isinstance(env, Environment) else "sebulba"
-            arch_plugin = self.registry.get("architecture", r.arch)
-            self.config = c = c.model_copy(update={"arch": validate_component(Component(name=r.arch), arch_plugin.config, "arch")})
+            settings["arch"] = validate_component(Component(name=r.arch), self.registry.get("architecture", r.arch).config, "arch")
+            self.config = c = c.model_copy(update={"arch": as_component(r.arch, settings["arch"])})
         if r.arch == "anakin" and not isinstance(env, Environment):
             raise RlkError(f"env '{c.env.name}' is not a JAX environment; use --arch sebulba")
-        agent_cfg = plugin_config(c.agent, r.agent.config)
-        spec = env.spec
+        agent_cfg, spec = settings["agent"], env.spec
 
         def make_agent(axis_name):
             return r.agent.factory(agent_cfg, spec, axis_name)
 
         arch = self.registry.get("architecture", r.arch)
-        return arch.factory(make_agent, env, backend, c, plugin_config(c.arch, arch.config))
+        return arch.factory(make_agent, env, backend, c, settings["arch"])
 
     # -- the loop -------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
@@ -198,16 +207,16 @@ class Run:
         try:
             return self._train(program, t_start)
         finally:
-            close = getattr(program, "close", None)
-            if close is not None:
-                close()
+            program.close()
 
-    def _train(self, program, t_start: float) -> dict[str, Any]:
+    def _train(self, program: Program, t_start: float) -> dict[str, Any]:
         c = self.config
         writer = jax.process_index() == 0  # many hosts: every process runs the loop, process 0 writes
         seeds = [c.seed + i for i in range(c.num_seeds)]
-        total_calls = math.ceil(c.steps / program.env_steps_per_step)
-        ckpt_every = max(1, c.checkpoint_every_steps // program.env_steps_per_step)
+        info = program.info
+        per_call = info.steps_per_call
+        total_calls = math.ceil(c.steps / per_call)
+        ckpt_every = max(1, c.checkpoint_every_steps // per_call)
         checkpointer = Checkpointer(self.run_dir)
         state = program.init(seeds)
         start_call, prior_train_s = 0, 0.0
@@ -219,17 +228,12 @@ class Run:
             saved = c.model_dump(mode="json", exclude={"agent", "env"} if self.r.is_model_run else None)
             saved["backend"] = {k: v for k, v in saved["backend"].items() if k not in LAUNCH_OPTIONS}
             (self.run_dir / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
-        updates_per_call = getattr(program, "updates_per_step", 1)
-        model_run = getattr(program, "kind", "agent") == "model"
-        # Row counters beside ``step``: env steps (agents) or examples (models), per compiled call.
-        counters = getattr(program, "counters", {"env_steps": program.env_steps_per_step})
-        first_columns = MODEL_FIRST_COLUMNS if model_run else FIRST_COLUMNS
-        unit = "updates" if model_run else "env steps"
+        updates_per_call, first_columns = info.updates_per_call, list(info.first_columns)
         last_values: Optional[dict] = None
 
-        compile_s, train_s, steps_done = 0.0, 0.0, 0
+        compile_s, train_s, calls_done = 0.0, 0.0, 0
         sinks: list = []
-        with stop_requests() as stop_requested, self._progress(total_calls * program.env_steps_per_step, writer, unit) as bar:
+        with stop_requests() as stop_requested, self._progress(total_calls * per_call, writer, info) as bar:
             if start_call < total_calls:
                 t0 = time.perf_counter()
                 step = program.compile(state)
@@ -255,20 +259,19 @@ class Run:
                             + (f"last good checkpoint (call {last}) kept in {self.run_dir}" if last else "no checkpoint was saved yet"))
                     dt = time.perf_counter() - t0
                     train_s += dt
-                    steps_done += program.env_steps_per_step
-                    env_steps = (call + 1) * program.env_steps_per_step
+                    calls_done += 1
+                    steps = (call + 1) * per_call
                     rows = self._rows(values, seeds, (call + 1) * updates_per_call,
-                                      {k: (call + 1) * n for k, n in counters.items()},
-                                      program.env_steps_per_step / dt, time.perf_counter() - t_start)
+                                      {k: (call + 1) * n for k, n in info.counters.items()},
+                                      per_call / dt, time.perf_counter() - t_start)
                     if columns is None:
                         keep = start_call * updates_per_call if self.resume else None
                         columns = first_columns + sorted(set(rows[0]) - set(first_columns) - set(LAST_COLUMNS)) + LAST_COLUMNS
                         if writer:  # only process 0 writes (another host's process creates no folder)
-                            tb = _StepAxisTensorBoard if model_run else TensorBoardSink
-                            sinks = [FileSink(self.run_dir, columns, keep), tb(self.run_dir)]
+                            sinks = [FileSink(self.run_dir, columns, keep), TensorBoardSink(self.run_dir, info.tensorboard_axis)]
                     for sink in sinks:
                         sink.write(rows)
-                    bar(env_steps, rows)
+                    bar(steps, rows)
                     last = call + 1 == total_calls
                     stop = stop_requested()
                     if last or stop or (call + 1) % ckpt_every == 0:
@@ -277,71 +280,28 @@ class Run:
                         for sink in sinks:
                             sink.close()
                         checkpointer.close()
-                        raise Interrupted(self.run_dir, env_steps, stop, unit)
+                        raise Interrupted(self.run_dir, steps, stop, info.unit)
             else:
-                bar(total_calls * program.env_steps_per_step, None)
+                bar(total_calls * per_call, None)
         for sink in sinks:
             sink.close()
         checkpointer.close()
-        if model_run:
-            summary = self._model_summary(program, state, seeds, last_values, total_calls, steps_done, train_s,
-                                          compile_s, t_start)
-            if writer:
-                (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-            return summary
-        returns = program.evaluate(state, c.eval_episodes, c.seed + 10_000)
-        per_seed = returns.mean(axis=1)
+        evaluation = program.evaluate(state, c.eval_episodes, c.seed + 10_000)
+        last = last_values if last_values is not None else _last_logged(self.run_dir, seeds)  # resumed a finished run
         summary = {
-            "final_return": float(per_seed.mean()),
-            "final_return_std": float(per_seed.std()),
-            "final_return_per_seed": [float(x) for x in per_seed],
-            "eval_episodes": c.eval_episodes,
-            "env_steps": total_calls * program.env_steps_per_step,
-            "env_steps_per_s": (steps_done / train_s) if train_s > 0 else None,
+            **program.summary(evaluation, Progress(total_calls, calls_done, train_s, last)),
             "compile_s": compile_s,
             "wall_s": time.perf_counter() - t_start,
             "seeds": seeds,
-            "agent": c.agent.name,
-            "env": c.env.name,
+            **self.r.names(),
             "backend": c.backend.name,
             "arch": self.r.arch,
-            "devices": getattr(program, "num_devices", 1),
+            "devices": info.num_devices,
             "resumed": self.resume,
         }
         if writer:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
-
-    def _model_summary(self, program, state, seeds, last_values, total_calls, updates_done, train_s, compile_s,
-                       t_start) -> dict[str, Any]:
-        """summary.json of a model run: the final training loss and the model's evaluation metrics."""
-        c = self.config
-        if last_values is not None:
-            losses = [float(x) for x in np.asarray(last_values["loss"])]
-        else:  # resumed a finished run: the last logged row holds it
-            losses = _last_logged(self.run_dir, "loss", seeds)
-        per_seed = program.evaluate_model(state, c.seed + 10_000)
-        metrics = {k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]}
-        examples_per_update = program.counters["examples"] // program.env_steps_per_step
-        return {
-            "final_loss": float(np.mean(losses)),
-            "final_loss_per_seed": losses,
-            **metrics,
-            "eval_metrics_per_seed": per_seed,
-            "updates": total_calls * program.env_steps_per_step,
-            "examples": total_calls * program.env_steps_per_step * examples_per_update,
-            "updates_per_s": (updates_done / train_s) if train_s > 0 else None,
-            "examples_per_s": (updates_done * examples_per_update / train_s) if train_s > 0 else None,
-            "compile_s": compile_s,
-            "wall_s": time.perf_counter() - t_start,
-            "seeds": seeds,
-            "model": c.model.name,
-            "dataset": c.dataset.name,
-            "backend": c.backend.name,
-            "arch": self.r.arch,
-            "devices": getattr(program, "num_devices", 1),
-            "resumed": self.resume,
-        }
 
     @staticmethod
     def _rows(values: dict[str, np.ndarray], seeds: list[int], step: int, counters: dict[str, int], sps: float,
@@ -358,46 +318,41 @@ class Run:
         return rows
 
     @contextlib.contextmanager
-    def _progress(self, total: int, show: bool = True, unit: str = "env steps"):
+    def _progress(self, total: int, show: bool, info: ProgramInfo):
         if self.console is None or not show:
             yield lambda steps, rows: None
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + unit),
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + info.unit),
             TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TimeElapsedColumn(),
             console=self.console, transient=False,
         )
-        c = self.config
-        what = f"{c.model.name} on {c.dataset.name}" if self.r.is_model_run else f"{c.agent.name} on {c.env.name}"
-        task = progress.add_task(what, total=total, sps="", ret="")
+        task = progress.add_task(" on ".join(self.r.names().values()), total=total, sps="", ret="")
 
         def update(steps: int, rows):
             fields = {}
-            if rows and self.r.is_model_run:
-                fields = {"sps": f"{rows[0]['steps_per_s']:,.1f} updates/s",
-                          "ret": f"loss {np.mean([r['loss'] for r in rows]):.4g}"}
-            elif rows:
-                rets = [r["episode_return"] for r in rows if not math.isnan(r["episode_return"])]
-                fields = {"sps": f"{rows[0]['steps_per_s']:,.0f} steps/s",
-                          "ret": f"return {np.mean(rets):.3g}" if rets else "return -"}
+            if rows:
+                values = [r[info.headline] for r in rows if not math.isnan(r.get(info.headline, math.nan))]
+                fields = {"sps": f"{rows[0]['steps_per_s']:,.1f} {info.unit}/s",
+                          "ret": f"{info.headline} {np.mean(values):.4g}" if values else f"{info.headline} -"}
             progress.update(task, completed=steps, **fields)
 
         with progress:
             yield update
 
 
-class _StepAxisTensorBoard(TensorBoardSink):
-    """TensorBoard for model runs: scalars against the update ``step`` (there are no env steps)."""
-
-    axis = "step"
-
-
-def _last_logged(run_dir: Path, column: str, seeds: list[int]) -> list[float]:
-    rows = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+def _last_logged(run_dir: Path, seeds: list[int]) -> dict[str, np.ndarray]:
+    """The last logged row of each seed, ``{column: [S]}`` (NaN where a seed has none; ``{}`` where this
+    process wrote no metrics)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
     last = {r["seed"]: r for r in rows}
-    return [float(last[s][column]) if s in last else float("nan") for s in seeds]
+    columns = {k for r in last.values() for k, v in r.items() if isinstance(v, (int, float))}
+    return {k: np.asarray([float(last[s].get(k, math.nan)) if s in last else math.nan for s in seeds]) for k in columns}
 
 
 def load_run_config(run_dir: Path, env_overrides: Sequence[str] = (),
@@ -474,24 +429,13 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345, env_overrides
     """Greedy returns of the policy saved in ``run_dir``'s last checkpoint, on the run's environment
     changed by ``env_overrides`` (``env.field=value``, e.g. a noise-free reward); a model run: the model's
     evaluation metrics (``{"model": name, "metrics": {...}, "metrics_per_seed": [...]}``)."""
-    config, program, state = restored_run(run_dir, env_overrides)
-    if getattr(program, "kind", "agent") == "model":
-        per_seed = program.evaluate_model(state, seed)
-        return {"model": config.model.name, "dataset": config.dataset.name,
-                "metrics": {k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]},
-                "metrics_per_seed": per_seed}
-    returns = program.evaluate(state, episodes, seed)
-    return {
-        "mean_return": float(returns.mean()),
-        "std_return": float(returns.std()),
-        "per_seed_mean_return": [float(x) for x in returns.mean(axis=1)],
-        "episodes": episodes,
-    }
+    _, program, state = restored_run(run_dir, env_overrides)
+    return program.evaluate(state, episodes, seed)
 
 
 def sample_run(run_dir: Path, seed: int = 12_345) -> np.ndarray:
     """A grid of samples or reconstructions ``[R, C, *example_shape]`` of a model run's first seed."""
     config, program, state = restored_run(run_dir)
-    if getattr(program, "kind", "agent") != "model":
+    if program.info.kind != "model":
         raise RlkError(f"rlk sample needs a model run; '{run_dir}' trained agent '{config.agent.name}'")
     return program.sample(state, seed)

@@ -21,9 +21,10 @@ def test_override_nested_and_validated():
     apply_override(data, "steps=1000")
     cfg = build_run_config(data)
     assert cfg.steps == 1000 and cfg.agent.name == "ppo"
-    comp = validate_component(cfg.agent, PPOConfig, "agent")
-    assert comp.options()["learning_rate"] == pytest.approx(1e-3)
-    assert comp.options()["num_envs"] == PPOConfig().num_envs  # defaults filled in
+    agent = validate_component(cfg.agent, PPOConfig, "agent")
+    assert isinstance(agent, PPOConfig)  # the typed config, validated once
+    assert agent.learning_rate == pytest.approx(1e-3)
+    assert agent.num_envs == PPOConfig().num_envs  # defaults filled in
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
+import functools
 import math
 
 from rlk.core.logging import TensorBoardSink
-from rlk.core.run import _StepAxisTensorBoard
 
 
 class _Recorder:
@@ -28,7 +28,7 @@ def test_tensorboard_leaves_out_non_finite_values_and_uses_its_axis(tmp_path):
     env_axis = _sink(TensorBoardSink, tmp_path / "a")
     env_axis.write(rows)
     assert env_axis.writer.scalars == [("env_steps", 300, 300), ("loss", 0.5, 300)]
-    step_axis = _sink(_StepAxisTensorBoard, tmp_path / "b")
+    step_axis = _sink(functools.partial(TensorBoardSink, axis="step"), tmp_path / "b")
     step_axis.write(rows)
     assert step_axis.writer.scalars == [("env_steps", 300, 3), ("loss", 0.5, 3)]
 

@@ -20,7 +20,8 @@ def _program(num_devices: int, updates: int = 2) -> TrainerProgram:
     dataset = make_digits()
     model = BWLCCodec(BWLCConfig(code_dim=4, hidden=32, prior_hidden=8, aux_dim=2, eval_ks=[1, 4]), dataset).model()
     mesh = PlatformBackend("cpu", PlatformConfig(num_devices=num_devices)).mesh()
-    return TrainerProgram(model, dataset, mesh, TrainerConfig(batch_size=32, learning_rate=1e-2), updates)
+    return TrainerProgram(model, dataset, mesh, TrainerConfig(batch_size=32, learning_rate=1e-2), updates,
+                          ("bwlc_codec", "digits"))
 
 
 def test_four_devices_step_equals_one_device():

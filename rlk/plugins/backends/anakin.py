@@ -18,8 +18,10 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from rlk.core.errors import RlkError
-from rlk.core.interfaces import Agent, Environment
+from rlk.core.interfaces import Agent, Environment, Program, Progress
 from rlk.core.types import TimeStep, Trajectory
+from rlk.learn.evaluate import evaluate
+from rlk.plugins.backends import episodes
 from rlk.plugins.backends.replicator import DATA_AXIS, Replicator
 from rlk.core.wrappers import for_training
 
@@ -59,23 +61,24 @@ def episode_sums(traj: Trajectory) -> tuple[jax.Array, jax.Array]:
     return jnp.sum(ts.info["episode_return"] * done), jnp.sum(done)
 
 
-class AnakinProgram:
-    """The compiled Anakin training program of one run (see ``rlk.core.interfaces.Program``)."""
+class AnakinProgram(Program):
+    """The compiled Anakin training program of one run (see ``rlk.core.interfaces.Program``).
 
-    def __init__(self, make_agent: Callable[[Optional[str]], Agent], env: Environment, mesh: jax.sharding.Mesh,
-                 updates_per_step: int):
+    ``agent`` was built with ``axis_name=DATA_AXIS``; it trains under ``shard_map`` and evaluates
+    outside it (``eval_act`` has no collectives)."""
+
+    def __init__(self, agent: Agent, env: Environment, mesh: jax.sharding.Mesh, updates_per_step: int):
         self.raw_env = env
         self.env = for_training(env)
         self.mesh = mesh
-        self.agent = make_agent(DATA_AXIS)
-        self.eval_agent = make_agent(None)
-        self.num_devices = mesh.size
-        B = self.agent.num_envs
-        if B % self.num_devices:
-            raise RlkError(f"agent.num_envs={B} must be divisible by the number of devices ({self.num_devices})")
+        self.agent = agent
+        num_devices = mesh.size
+        B = agent.num_envs
+        if B % num_devices:
+            raise RlkError(f"agent.num_envs={B} must be divisible by the number of devices ({num_devices})")
         self.updates_per_step = updates_per_step
-        self.env_steps_per_step = updates_per_step * B * self.agent.unroll_length
-        self._step = None
+        self.env_steps_per_step = updates_per_step * B * agent.unroll_length
+        self.info = episodes.agent_info(self.env_steps_per_step, updates_per_step, num_devices)
 
     # -- state ----------------------------------------------------------------------------
     def _init_one(self, key: jax.Array) -> AnakinState:
@@ -140,58 +143,30 @@ class AnakinProgram:
 
     @staticmethod
     def summarise(metrics: dict) -> dict[str, np.ndarray]:
-        """Per-seed row values from one step's metrics (leaves ``[S, updates]``)."""
-        m = {k: np.asarray(v) for k, v in metrics.items()}
-        count = m.pop("episodes").sum(axis=1)
-        total = m.pop("episode_return_sum").sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ret = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-        out = {k: v.mean(axis=1) for k, v in m.items()}
-        out["episode_return"] = ret
-        out["episodes"] = count
-        return out
+        return episodes.summarise(metrics)
 
     # -- evaluation -----------------------------------------------------------------------
-    def evaluate(self, state: AnakinState, episodes: int, seed: int) -> np.ndarray:
-        """Greedy returns ``[S, episodes]``: one episode per environment, run to its end."""
+    def returns(self, state: AnakinState, num_episodes: int, seed: int) -> np.ndarray:
+        """Greedy returns ``[S, episodes]``: one episode per environment, run to its end; seed ``i``
+        evaluates with ``fold_in(PRNGKey(seed), i)``."""
         params = jax.device_get(state.learner.params)
-        return np.asarray(_evaluate(self.eval_agent, self.raw_env, params, episodes, seed))
+        n_seeds = jax.tree.leaves(params)[0].shape[0]
+        keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in range(n_seeds)])
+        one_seed = lambda p, key: evaluate(self.agent, p, self.raw_env, num_episodes, key).returns
+        return np.asarray(jax.jit(jax.vmap(one_seed))(params, keys))
+
+    def evaluate(self, state: AnakinState, num_episodes: int, seed: int) -> dict[str, Any]:
+        return episodes.returns_report(self.returns(state, num_episodes, seed))
+
+    def summary(self, evaluation: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return episodes.returns_summary(evaluation, progress, self.info, np.float32)
 
 
-def _evaluate(agent: Agent, env: Environment, params, episodes: int, seed: int):
-    max_steps = env.spec.max_episode_steps + 1
-
-    def one_seed(p, key):
-        reset_key, run_key = jax.random.split(key)
-        env_state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
-        actor_state = agent.initial_actor_state(episodes)
-
-        def cond(carry):
-            i, _, _, _, done, _, _ = carry
-            return jnp.logical_and(i < max_steps, jnp.logical_not(jnp.all(done)))
-
-        def body(carry):
-            i, env_state, ts, actor_state, done, total, key = carry
-            key, act_key, env_key = jax.random.split(key, 3)
-            action, actor_state, _ = agent.eval_act(p, actor_state, ts, act_key)
-            env_state, ts = jax.vmap(env.step)(env_state, action, jax.random.split(env_key, episodes))
-            total = total + jnp.where(done, 0.0, ts.reward)
-            done = jnp.logical_or(done, ts.last)
-            return i + 1, env_state, ts, actor_state, done, total, key
-
-        init = (0, env_state, ts, actor_state, jnp.zeros(episodes, bool), jnp.zeros(episodes), run_key)
-        return jax.lax.while_loop(cond, body, init)[5]
-
-    n_seeds = jax.tree.leaves(params)[0].shape[0]
-    keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in range(n_seeds)])
-    return jax.jit(jax.vmap(one_seed))(params, keys)
-
-
-def make_anakin(make_agent, env, backend, run_config, config=None) -> AnakinProgram:
+def make_anakin(make_agent: Callable[[Optional[str]], Agent], env, backend, run_config, config=None) -> AnakinProgram:
     """Anakin for JAX environments: all local devices of the backend, batch split over them."""
     if not isinstance(env, Environment):
         raise RlkError(f"arch 'anakin' needs a JAX environment; env '{run_config.env.name}' runs on the host (use --arch sebulba)")
-    probe = make_agent(None)
-    per_update = probe.num_envs * probe.unroll_length
+    agent = make_agent(DATA_AXIS)
+    per_update = agent.num_envs * agent.unroll_length
     updates = max(1, run_config.log_every_steps // per_update)
-    return AnakinProgram(make_agent, env, backend.mesh(), updates)
+    return AnakinProgram(agent, env, backend.mesh(), updates)

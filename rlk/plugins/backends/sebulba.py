@@ -43,8 +43,10 @@ from pydantic import Field
 
 from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
-from rlk.core.interfaces import Agent, Environment, HostEnvironmentFactory
+from rlk.core.interfaces import Agent, Environment, HostEnvironmentFactory, Program, Progress
 from rlk.core.types import TimeStep, Trajectory
+from rlk.learn.evaluate import evaluate_host
+from rlk.plugins.backends import episodes
 from rlk.plugins.backends.replicator import DATA_AXIS, Replicator, batch_specs, replicated_specs
 
 
@@ -133,17 +135,18 @@ def _concatenate(xs: tuple, axis: int) -> np.ndarray:
     return np.concatenate(xs, axis=axis, out=out)
 
 
-class SebulbaProgram:
-    """Actor threads + a learner step; driven by ``rlk.core.run`` through the Program interface."""
+class SebulbaProgram(Program):
+    """Actor threads + a learner step; driven by ``rlk.core.run`` through the Program interface.
 
-    def __init__(self, make_agent: Callable[[Optional[str]], Agent], env_factory: HostEnvironmentFactory,
-                 backend, run_config, config: SebulbaConfig):
+    ``agent`` was built with ``axis_name=DATA_AXIS``: its ``update`` runs under ``shard_map`` on the
+    learner mesh; ``act`` and ``eval_act`` (no collectives) run on the actor devices."""
+
+    def __init__(self, agent: Agent, env_factory: HostEnvironmentFactory, backend, run_config, config: SebulbaConfig):
         self.config = config
         self.env_factory = env_factory
         self.actor_devices, self.learner_devices = backend.actor_learner_devices()
         self.replicator = Replicator(backend.mesh(self.learner_devices))
-        self.agent = make_agent(DATA_AXIS)
-        self.eval_agent = make_agent(None)
+        self.agent = agent
         self.num_threads = len(self.actor_devices) * config.actor_threads_per_device
         B = self.agent.num_envs
         if B % self.num_threads or (B // self.num_threads) % 1:
@@ -154,9 +157,10 @@ class SebulbaProgram:
         if run_config.num_seeds != 1:
             raise RlkError("arch 'sebulba' trains one seed per run (--num-seeds 1)")
         self.envs_per_thread = B // self.num_threads
-        self.num_devices = len(set(self.actor_devices) | set(self.learner_devices))
         self.updates_per_step = max(1, run_config.log_every_steps // (B * self.agent.unroll_length))
         self.env_steps_per_step = self.updates_per_step * B * self.agent.unroll_length
+        self.info = episodes.agent_info(self.env_steps_per_step, self.updates_per_step,
+                                        len(set(self.actor_devices) | set(self.learner_devices)))
         self.seed = run_config.seed
         initial_state = getattr(env_factory, "initial_state", None)
         self.host_template: Optional[dict] = initial_state() if initial_state is not None else None
@@ -350,12 +354,10 @@ class SebulbaProgram:
 
     @staticmethod
     def summarise(metrics: dict) -> dict[str, np.ndarray]:
-        from rlk.plugins.backends.anakin import AnakinProgram
-
-        return AnakinProgram.summarise(metrics)
+        return episodes.summarise(metrics)
 
     # -- evaluation -----------------------------------------------------------------------
-    def evaluate(self, state: SebulbaState, episodes: int, seed: int) -> np.ndarray:
+    def returns(self, state: SebulbaState, num_episodes: int, seed: int) -> np.ndarray:
         """Greedy returns ``[1, episodes]``: a batch of host environments, one episode each.
 
         Host environments with state (observation normalisers) evaluate with the state saved in
@@ -364,31 +366,26 @@ class SebulbaProgram:
         for t in self._threads:
             t.join(timeout=10)
         params = jax.device_get(jax.tree.map(lambda x: x[0], state.learner.params))
-        env = self.env_factory.make(episodes, seed)
+        env = self.env_factory.make(num_episodes, seed)
         if self.host_template is not None:
             saved = decode_host(state.host, self.host_template)
             merge = getattr(self.env_factory, "merge_states", None)
             env.set_state(merge(saved) if merge is not None else saved[0])
             env.update_statistics = False
-        ts = env.reset(seed)
-        act = jax.jit(self.eval_agent.eval_act)
-        actor_state = self.eval_agent.initial_actor_state(episodes)
-        total = np.zeros(episodes)
-        done = np.zeros(episodes, bool)
-        key = jax.random.PRNGKey(seed)
-        for _ in range(env.spec.max_episode_steps + 1):
-            key, k = jax.random.split(key)
-            action, actor_state, _ = act(params, actor_state, ts._replace(info={}), k)
-            ts = env.step(np.asarray(action))
-            total += np.where(done, 0.0, ts.reward)
-            done |= ts.last
-            if done.all():
-                break
-        env.close()
-        return total[None]
+        try:
+            return evaluate_host(self.agent, params, env, seed)[None]
+        finally:
+            env.close()
+
+    def evaluate(self, state: SebulbaState, num_episodes: int, seed: int) -> dict[str, Any]:
+        return episodes.returns_report(self.returns(state, num_episodes, seed))
+
+    def summary(self, evaluation: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return episodes.returns_summary(evaluation, progress, self.info, np.float64)
 
 
-def make_sebulba(make_agent, env, backend, run_config, config: Optional[SebulbaConfig] = None) -> SebulbaProgram:
+def make_sebulba(make_agent: Callable[[Optional[str]], Agent], env, backend, run_config,
+                 config: Optional[SebulbaConfig] = None) -> SebulbaProgram:
     """Sebulba for host environments (and for JAX ones, run as host environments: the async regime)."""
     if isinstance(env, Environment):
         from rlk.plugins.backends.jax_host import JaxHostFactory
@@ -396,4 +393,4 @@ def make_sebulba(make_agent, env, backend, run_config, config: Optional[SebulbaC
         env = JaxHostFactory(env)
     if not isinstance(env, HostEnvironmentFactory):
         raise RlkError(f"arch 'sebulba' cannot run env '{run_config.env.name}' ({type(env).__name__})")
-    return SebulbaProgram(make_agent, env, backend, run_config, config or SebulbaConfig())
+    return SebulbaProgram(make_agent(DATA_AXIS), env, backend, run_config, config or SebulbaConfig())

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
-from rlk.core.interfaces import Dataset, Model
+from rlk.core.interfaces import Dataset, Model, Program, ProgramInfo, Progress
 from rlk.plugins.backends.replicator import DATA_AXIS, Replicator
 
 
@@ -87,21 +87,27 @@ def make_update(model: Model, optimizer: optax.GradientTransformation, global_ba
     return update
 
 
-class TrainerProgram:
-    """The Trainer's program (see ``rlk.core.interfaces.Program``; ``kind = "model"``)."""
+FIRST_COLUMNS = ("step", "examples", "seed", "loss")
 
-    kind = "model"
+
+class TrainerProgram(Program):
+    """The Trainer's program (see ``rlk.core.interfaces.Program``): ``RunConfig.steps`` counts
+    updates; rows count examples beside them, and TensorBoard plots against the update ``step``.
+
+    ``names``: the model's and the dataset's plugin names (``rlk eval`` reports them)."""
 
     def __init__(self, model: Model, dataset: Dataset, mesh: jax.sharding.Mesh, config: TrainerConfig,
-                 updates_per_call: int):
+                 updates_per_call: int, names: tuple[str, str]):
         self.model, self.dataset, self.mesh, self.config = model, dataset, mesh, config
-        self.num_devices = mesh.size
+        self.names = names
         B = config.batch_size
-        if B % self.num_devices:
-            raise RlkError(f"arch.batch_size={B} must be divisible by the number of devices ({self.num_devices})")
+        if B % mesh.size:
+            raise RlkError(f"arch.batch_size={B} must be divisible by the number of devices ({mesh.size})")
         self.optimizer = make_optimizer(config)
-        self.updates_per_step = self.env_steps_per_step = updates_per_call
-        self.counters = {"examples": updates_per_call * B}
+        self.updates_per_call = updates_per_call
+        self.info = ProgramInfo(kind="model", steps_per_call=updates_per_call, updates_per_call=updates_per_call,
+                                counters={"examples": updates_per_call * B}, num_devices=mesh.size,
+                                first_columns=FIRST_COLUMNS, unit="updates", tensorboard_axis="step", headline="loss")
         self.replicator = Replicator(mesh)
         self._seeds: list[int] = []
 
@@ -134,7 +140,7 @@ class TrainerProgram:
         """The next ``[S, U, B, ...]`` stack of batches, one iterator per seed."""
         per_seed = []
         for it in iterators:
-            bs = [next(it) for _ in range(self.updates_per_step)]
+            bs = [next(it) for _ in range(self.updates_per_call)]
             per_seed.append({k: np.stack([b[k] for b in bs]) for k in bs[0]})
         return {k: np.stack([p[k] for p in per_seed]) for k in per_seed[0]}
 
@@ -180,18 +186,41 @@ class TrainerProgram:
         return [{k: float(v) for k, v in jax.device_get(fn(self._params(state, i), batch, jax.random.PRNGKey(seed))).items()}
                 for i in range(n)]
 
+    def evaluate(self, state: TrainerState, episodes: int, seed: int) -> dict[str, Any]:
+        """``rlk eval``'s fields: the evaluation metrics, their means over seeds and per seed (a model
+        has no episodes: ``episodes`` is unused)."""
+        per_seed = self.evaluate_model(state, seed)
+        return {"model": self.names[0], "dataset": self.names[1],
+                "metrics": {k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]},
+                "metrics_per_seed": per_seed}
+
+    def summary(self, evaluation: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """summary.json's fields: the final training loss, the evaluation metrics, updates and examples."""
+        losses = [float(x) for x in np.asarray(progress.last["loss"])]
+        examples_per_update = self.config.batch_size
+        updates = progress.calls * self.updates_per_call
+        timed = progress.timed_calls * self.updates_per_call
+        return {
+            "final_loss": float(np.mean(losses)),
+            "final_loss_per_seed": losses,
+            **evaluation["metrics"],
+            "eval_metrics_per_seed": evaluation["metrics_per_seed"],
+            "updates": updates,
+            "examples": updates * examples_per_update,
+            "updates_per_s": (timed / progress.train_s) if progress.train_s > 0 else None,
+            "examples_per_s": (timed * examples_per_update / progress.train_s) if progress.train_s > 0 else None,
+        }
+
     def sample(self, state: TrainerState, seed: int) -> np.ndarray:
         if self.model.sample is None:
             raise RlkError("this model defines no sample function")
         batch = self._eval_batch(self.config.sample_examples)
         return np.asarray(jax.jit(self.model.sample)(self._params(state, 0), batch, jax.random.PRNGKey(seed)))
 
-    def evaluate(self, state, episodes, seed):  # the agent interface: a model has no episodes
-        raise RlkError("a model run has no episodes; its metrics come from evaluate_model")
-
 
 def make_trainer(model: Model, dataset: Dataset, backend, run_config, config: Optional[TrainerConfig] = None) -> TrainerProgram:
     """The Trainer over all local devices of the backend; a call is ``log_every_steps`` updates."""
     config = config or TrainerConfig()
     updates = max(1, min(run_config.log_every_steps, run_config.steps))
-    return TrainerProgram(model, dataset, backend.mesh(), config, updates)
+    return TrainerProgram(model, dataset, backend.mesh(), config, updates,
+                          (run_config.model.name, run_config.dataset.name))

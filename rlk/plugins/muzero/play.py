@@ -18,6 +18,7 @@ import numpy as np
 
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent, Environment
+from rlk.learn.evaluate import evaluate, random_opponent
 
 
 def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: int = 0,
@@ -42,42 +43,9 @@ def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: in
     standard_mask = getattr(env, "standard_legal_action_mask", None)
     if opponent_rules == "standard" and standard_mask is None:
         raise RlkError(f"--opponent-rules standard: env '{spec.name}' has no standard legal-action mask to draw from")
-    max_steps = spec.max_episode_steps + 1
-
-    @jax.jit
-    def run(params, key):
-        reset_key, key = jax.random.split(key)
-        state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, games))
-        agent_first = jnp.arange(games) % 2 == 0
-        agent_player = jnp.where(agent_first, ts.current_player, 1 - ts.current_player)
-        actor = agent.initial_actor_state(games)
-
-        def cond(carry):
-            i, _, _, _, done, _, _, _ = carry
-            return (i < max_steps) & ~jnp.all(done)
-
-        def body(carry):
-            i, state, ts, actor, done, outcome, moves, key = carry
-            key, act_key, opp_key, env_key = jax.random.split(key, 4)
-            if true_state_as_actor_state:
-                actor = state
-            agent_action, new_actor, _ = agent.eval_act(params, actor, ts, act_key)
-            opponent_legal = ts.legal_action_mask if opponent_rules == "run" else jax.vmap(standard_mask)(state)
-            random_action = jax.random.categorical(opp_key, jnp.where(opponent_legal, 0.0, -jnp.inf))
-            agents_turn = ts.current_player == agent_player
-            action = jnp.where(agents_turn, agent_action, random_action)
-            if not true_state_as_actor_state:
-                actor = jax.tree.map(lambda a, b: jnp.where(agents_turn.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
-                                     new_actor, actor)
-            state, ts = jax.vmap(env.step)(state, action, jax.random.split(env_key, games))
-            outcome = outcome + jnp.where(done, 0.0, jnp.where(agents_turn, ts.reward, -ts.reward))
-            moves = moves + jnp.where(done, 0, 1)
-            return i + 1, state, ts, actor, done | ts.last, outcome, moves, key
-
-        init = (0, state, ts, actor, jnp.zeros(games, bool), jnp.zeros(games), jnp.zeros(games, jnp.int32), key)
-        final = jax.lax.while_loop(cond, body, init)
-        return final[5], final[6], agent_first
-
+    opponent = random_opponent(None if opponent_rules == "run" else standard_mask)
+    run = jax.jit(lambda params, key: evaluate(agent, params, env, games, key, opponent,
+                                               env_state_as_actor_state=true_state_as_actor_state))
     outcome, moves, agent_first = jax.device_get(run(params, jax.random.PRNGKey(seed)))
     wins, losses = int(np.sum(outcome > 0)), int(np.sum(outcome < 0))
     return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,
@@ -97,14 +65,13 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random",
     ``overrides`` (``agent.field=value`` or ``env.field=value``) change the saved config for the match,
     e.g. ``agent.eval_simulations=64`` (the planning study's search budget at evaluation).
     ``opponent_rules``: see ``play_match``."""
-    from rlk.core.config import plugin_config
     from rlk.core.run import resolve, restored_run
 
     if opponent != "random":
         raise RlkError(f"unknown opponent '{opponent}' (known: random)")
     config, _, state = restored_run(run_dir, overrides, changeable=("agent", "env"))
     resolved = resolve(config)
-    env_config = plugin_config(config.env, resolved.env.config)
+    env_config = resolved.settings["env"]
     if standard_rules and env_config is not None:
         env_config = type(env_config)()
     if env_config is not None and getattr(env_config, "score_reward", 0.0):
@@ -112,7 +79,7 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random",
     env = resolved.env.factory(env_config)
     if not isinstance(env, Environment):
         raise RlkError(f"rlk play needs a JAX environment; env '{config.env.name}' is not one")
-    agent_config = plugin_config(config.agent, resolved.agent.config)
+    agent_config = resolved.settings["agent"]
     agent = resolved.agent.factory(agent_config, env.spec, None)
     seeds = [config.seed + i for i in range(config.num_seeds)]
     if run_seed is None:
