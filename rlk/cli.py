@@ -64,20 +64,25 @@ def show_config(
     backend: Optional[str] = typer.Option(None, help="a backend plugin"),
     model: Optional[str] = typer.Option(None, help="a model plugin"),
     dataset: Optional[str] = typer.Option(None, help="a dataset plugin"),
+    loss: Optional[str] = typer.Option(None, help="a loss plugin"),
     run: bool = typer.Option(False, "--run", help="the run-level fields (RunConfig)"),
 ):
-    """Show a plugin's config fields: defaults, types and descriptions."""
+    """Show a plugin's config fields: defaults, types and descriptions (an agent's: and its losses')."""
     from rlk.core.config import RunConfig
 
-    chosen = [(k, v) for k, v in dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset).items() if v]
+    chosen = [(k, v) for k, v in dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset, loss=loss).items() if v]
     if not chosen and not run:
-        raise RlkError("show-config needs one of --agent, --env, --backend, --model, --dataset or --run")
+        raise RlkError("show-config needs one of --agent, --env, --backend, --model, --dataset, --loss or --run")
     targets = [("run", "RunConfig", RunConfig)] if run else []
     for kind, name in chosen:
         plugin = _registry().get(kind, name)
         targets.append((kind, name, plugin.config))
+        if kind == "agent" and plugin.config is not None and "loss_weights" in plugin.config.model_fields:
+            for loss_name in sorted(plugin.config.model_fields["loss_weights"].get_default(call_default_factory=True)):
+                targets.append(("loss", loss_name, _registry().get("loss", loss_name).config))
     for kind, name, cls in targets:
-        table = Table(title=f"{kind} '{name}'" + ("" if kind == "run" else f" (-o {kind}.FIELD=VALUE)"))
+        section = "losses." + name if kind == "loss" else kind
+        table = Table(title=f"{kind} '{name}'" + ("" if kind == "run" else f" (-o {section}.FIELD=VALUE)"))
         for col in ("field", "type", "default", "description"):
             table.add_column(col)
         if cls is None:

@@ -44,6 +44,8 @@ class RunConfig(BaseModel):
     model: Optional[Component] = Field(None, description="model plugin (Trainer runs)")
     dataset: Optional[Component] = Field(None, description="dataset plugin (Trainer runs)")
     arch: Optional[Component] = Field(None, description="architecture and its options; default: anakin for JAX envs, sebulba otherwise")
+    losses: dict[str, dict[str, Any]] = Field(default_factory=dict, description="options of the agent's losses by loss name "
+                                               "(-o losses.NAME.FIELD=VALUE); every composed loss's defaults filled in")
     seed: int = Field(0, ge=0, description="seed of the first (or only) run; seed i of --num-seeds is seed + i")
     num_seeds: int = Field(1, ge=1, description="independent seeds trained in one compiled program")
     steps: int = Field(150_000, gt=0, description="environment steps (summed over the batch of environments); "

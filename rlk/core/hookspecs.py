@@ -12,7 +12,8 @@ A plugin module (named by an entry point of the group ``rlk``) implements any of
   builds the agent. A factory whose plugin has no ``config`` is called with ``None``.
 - ``config``: a pydantic model class whose defaults are the paper's (``None``: no options).
 - ``inputs`` (agents only): the loss input types the agent produces (``rlk.core.losses``), so that a
-  loss it cannot feed fails when the run is built.
+  loss it cannot feed fails when the run is built. Such an agent's config has ``loss_weights``
+  (loss name -> weight), and its factory receives the resolved ``LossSet``.
 """
 
 from __future__ import annotations

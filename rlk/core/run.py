@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from rlk.core.config import Component, RunConfig, apply_override, as_component, build_run_config, validate_component
 from rlk.core.errors import RlkError
+from rlk.core.losses import LossSet, resolve_losses
 from rlk.core.interfaces import Environment, Program, ProgramInfo, Progress
 from rlk.core.logging import FileSink, TensorBoardSink
 from rlk.core.registry import Registry, default_registry
@@ -62,6 +63,7 @@ class ResolvedRun:
     model: Any = None  # model runs (arch 'trainer'): the model and dataset plugins, no agent or env
     dataset: Any = None
     settings: dict[str, Optional[BaseModel]] = dataclasses.field(default_factory=dict)  # section -> typed config
+    losses: Optional[LossSet] = None  # the agent's losses, resolved once (agents on rlk.core.losses' contract)
 
     @property
     def is_model_run(self) -> bool:
@@ -84,10 +86,19 @@ def resolve(config: RunConfig, registry: Optional[Registry] = None) -> ResolvedR
         parts[section] = _validated(reg.get(section, comp.name), comp, section)
     if config.arch is not None:
         parts["arch"] = _validated(reg.get("architecture", config.arch.name), config.arch, "arch")
-    config = config.model_copy(update={k: as_component(getattr(config, k).name, v[1]) for k, v in parts.items()})
+    update: dict[str, Any] = {k: as_component(getattr(config, k).name, v[1]) for k, v in parts.items()}
+    agent_plugin, agent_config = parts["agent"]
+    losses = None
+    if agent_plugin.inputs:  # the agent composes losses by name and weight: look each up once, check its inputs
+        losses, loss_configs = resolve_losses(agent_config.loss_weights, config.losses, reg,
+                                              config.agent.name, agent_plugin.inputs)
+        update["losses"] = {k: (v.model_dump(mode="json") if v is not None else {}) for k, v in loss_configs.items()}
+    elif config.losses:
+        raise RlkError(f"losses.{next(iter(config.losses))}: agent '{config.agent.name}' composes no losses by name")
+    config = config.model_copy(update=update)
     arch = config.arch.name if config.arch is not None else None
-    return ResolvedRun(config, parts["agent"][0], parts["env"][0], parts["backend"][0], arch,
-                       settings={k: v[1] for k, v in parts.items()})
+    return ResolvedRun(config, agent_plugin, parts["env"][0], parts["backend"][0], arch,
+                       settings={k: v[1] for k, v in parts.items()}, losses=losses)
 
 
 def _validated(plugin: Any, component: Component, section: str) -> tuple[Any, Optional[BaseModel]]:
@@ -100,7 +111,7 @@ def _resolve_model_run(config: RunConfig, reg: Registry) -> ResolvedRun:
         raise RlkError(f"arch 'trainer' needs --model (known models: {', '.join(reg.names('model')) or 'none'})")
     if config.dataset is None:
         raise RlkError(f"--model needs --dataset (known datasets: {', '.join(reg.names('dataset')) or 'none'})")
-    given = [f"--{k}" for k in ("agent", "env") if k in config.model_fields_set]
+    given = [f"--{k}" for k in ("agent", "env") if k in config.model_fields_set] + (["losses"] if config.losses else [])
     if given:
         raise RlkError(f"a model run takes --model and --dataset; drop {', '.join(given)}")
     if config.arch is not None and config.arch.name != "trainer":
@@ -192,7 +203,9 @@ class Run:
         agent_cfg, spec = settings["agent"], env.spec
 
         def make_agent(axis_name):
-            return r.agent.factory(agent_cfg, spec, axis_name)
+            if r.losses is None:  # an agent that composes no losses by name
+                return r.agent.factory(agent_cfg, spec, axis_name)
+            return r.agent.factory(agent_cfg, spec, axis_name, r.losses)
 
         arch = self.registry.get("architecture", r.arch)
         return arch.factory(make_agent, env, backend, c, settings["arch"])
@@ -225,7 +238,7 @@ class Run:
             state = jax.device_put(state, program.shardings(state))
             prior_train_s = meta["train_s"]
         elif writer:
-            saved = c.model_dump(mode="json", exclude={"agent", "env"} if self.r.is_model_run else None)
+            saved = c.model_dump(mode="json", exclude={"agent", "env", "losses"} if self.r.is_model_run else None)
             saved["backend"] = {k: v for k, v in saved["backend"].items() if k not in LAUNCH_OPTIONS}
             (self.run_dir / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
         updates_per_call, first_columns = info.updates_per_call, list(info.first_columns)
