@@ -57,7 +57,7 @@ def cli(site: Path, *args: str, cwd: Path, timeout: float = 180) -> subprocess.C
 def test_list_plugins_shows_the_third_party_plugins(site, tmp_path):
     rows = json.loads(cli(site, "list-plugins", "--json", cwd=tmp_path).stdout)
     by_key = {(r["kind"], r["name"]): r for r in rows}
-    for key in (("env", "example-chain"), ("loss", "example_l2_logits")):
+    for key in (("env", "example-chain"), ("loss", "example_entropy_target")):
         assert key in by_key, f"{key} not listed: {sorted(by_key)}"
         row = by_key[key]
         assert (row["package"], row["version"], row["status"]) == (DIST, "0.1.0", "ok"), row
@@ -101,16 +101,18 @@ def test_chain_terminates_at_the_goal_and_truncates_at_the_time_limit(site):
     assert (float(left.reward.sum()), float(left.discount.min())) == (0.0, 1.0)
 
 
-def test_l2_logits_loss_value_and_gradient(site):
-    loss_fn = example_module(site, "rlk_example_plugin.losses").l2_logits_loss
-    logits = jnp.array([[1.0, -2.0], [0.0, 3.0]])
-    loss, metrics = loss_fn({"logits": logits, "value": jnp.zeros(2)}, {}, None)
-    assert float(loss) == pytest.approx(0.5 * (1 + 4 + 0 + 9) / 2)
-    assert float(metrics["mean_abs_logit"]) == pytest.approx(1.5)
-    grad = jax.grad(lambda x: loss_fn({"logits": x}, {}, None)[0])(logits)
-    assert jnp.allclose(grad, logits / 2)
-    masked = logits.at[0, 1].set(jnp.finfo(jnp.float32).min)  # an illegal action is left out
-    assert float(loss_fn({"logits": masked}, {}, None)[0]) == pytest.approx(0.5 * (1 + 0 + 9) / 2)
+def test_entropy_target_loss_value_and_gradient(site):
+    module = example_module(site, "rlk_example_plugin.losses")
+    from rlk.core.losses import PolicyInputs
+
+    loss = module.make_entropy_target(module.EntropyTargetConfig(target=0.5))
+    entropy = jnp.array([0.1, 0.9, 0.5, 1.5])
+    inputs = lambda h: PolicyInputs(jnp.zeros(4), h, jnp.zeros(4), jnp.zeros(4))
+    value, metrics = loss.apply(None, inputs(entropy), None)
+    assert float(value) == pytest.approx(0.5 * (0.16 + 0.16 + 0.0 + 1.0) / 4)
+    assert float(metrics["mean_entropy"]) == pytest.approx(0.75)
+    grad = jax.grad(lambda h: loss.apply(None, inputs(h), None)[0])(entropy)
+    assert jnp.allclose(grad, (entropy - 0.5) / 4)
 
 
 def random_policy_return(site: Path, episodes: int = 200) -> float:
@@ -148,11 +150,12 @@ def test_train_on_the_third_party_env_beats_a_random_policy(site, tmp_path):
 
 def test_third_party_loss_added_to_ppo(site, tmp_path):
     run_dir = tmp_path / "catch_l2"
-    cli(site, "train", "--env", "catch", "-o", "agent.loss_weights.example_l2_logits=0.001",
-        "--steps", "10000", "--run-dir", str(run_dir), "-q", cwd=tmp_path)
-    weights = json.loads((run_dir / "config.json").read_text())["agent"]["loss_weights"]
-    # The override adds a term to PPO's losses; it does not replace them.
-    assert weights == {"ppo_policy": 1.0, "ppo_value": 0.5, "entropy": 0.01, "example_l2_logits": 0.001}
+    cli(site, "train", "--env", "catch", "-o", "agent.loss_weights.example_entropy_target=0.001",
+        "-o", "losses.example_entropy_target.target=0.3", "--steps", "10000", "--run-dir", str(run_dir), "-q", cwd=tmp_path)
+    saved = json.loads((run_dir / "config.json").read_text())
+    # The override adds a term to PPO's losses; it does not replace them; its option lives under losses.
+    assert saved["agent"]["loss_weights"] == {"ppo_policy": 1.0, "ppo_value": 0.5, "entropy": 0.01, "example_entropy_target": 0.001}
+    assert saved["losses"]["example_entropy_target"] == {"target": 0.3}
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
-    assert "example_l2_logits" in header and "example_l2_logits/mean_abs_logit" in header
+    assert "example_entropy_target" in header and "example_entropy_target/mean_entropy" in header
     assert "ppo_policy" in header

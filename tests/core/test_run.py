@@ -19,9 +19,9 @@ def _counted(resolved):
     axes = []
     factory = resolved.agent.factory
 
-    def counting(config, spec, axis_name):
+    def counting(config, spec, axis_name, losses):
         axes.append(axis_name)
-        return factory(config, spec, axis_name)
+        return factory(config, spec, axis_name, losses)
 
     resolved.agent = dataclasses.replace(resolved.agent, factory=counting)
     return axes

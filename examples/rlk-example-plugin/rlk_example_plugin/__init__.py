@@ -1,4 +1,4 @@
-"""An example third-party rlk plugin: registers the ``example-chain`` env and ``example_l2_logits`` loss.
+"""An example third-party rlk plugin: registers the ``example-chain`` env and ``example_entropy_target`` loss.
 
 rlk finds this module through the entry point ``example = "rlk_example_plugin"`` of the group
 ``rlk`` (see ``pyproject.toml``) and calls the hooks below with a ``register`` callback:
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from rlk.core.hookspecs import hookimpl
 from rlk_example_plugin.chain import Chain, ChainConfig
-from rlk_example_plugin.losses import l2_logits_loss
+from rlk_example_plugin.losses import EntropyTargetConfig, make_entropy_target
 
-__all__ = ["Chain", "ChainConfig", "l2_logits_loss"]
+__all__ = ["Chain", "ChainConfig", "EntropyTargetConfig", "make_entropy_target"]
 
 
 @hookimpl
@@ -23,5 +23,6 @@ def rlk_register_envs(register):
 
 @hookimpl
 def rlk_register_losses(register):
-    # A loss is registered as the function itself: (outputs, batch, config) -> (scalar, metrics).
-    register("example_l2_logits", l2_logits_loss, description="example plugin: L2 penalty on policy logits")
+    # A loss is registered as a factory (config) -> rlk.core.losses.Loss, with its own options.
+    register("example_entropy_target", make_entropy_target, config=EntropyTargetConfig,
+             description="example plugin: pulls the policy entropy towards a target (PolicyInputs)")

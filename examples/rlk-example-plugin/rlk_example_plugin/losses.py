@@ -1,35 +1,28 @@
-"""An auxiliary loss any agent that composes losses by name can add: ``example_l2_logits``.
+"""An auxiliary loss any agent that produces ``PolicyInputs`` can add: ``example_entropy_target``.
 
-Same shape as the losses in ``rlk.plugins.actor_critic.losses``: ``outputs`` holds the network's
-``logits [N, A]`` (and ``value [N]``) on a batch of ``N`` steps.
+A loss plugin registers a factory ``make(config) -> rlk.core.losses.Loss`` and, if it has options,
+their pydantic config: ``-o agent.loss_weights.example_entropy_target=0.01`` adds it to PPO,
+``-o losses.example_entropy_target.target=0.3`` sets its option.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
+from pydantic import Field
+
+from rlk.core.config import PluginConfig
+from rlk.core.losses import Loss, PolicyInputs, stateless
 
 
-def l2_logits_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """0.5 * sum_a logits[n, a]^2, averaged over the batch: keeps logits (and the policy) from saturating.
+class EntropyTargetConfig(PluginConfig):
+    target: float = Field(0.5, ge=0, description="the policy entropy (nats) the loss pulls towards")
 
-    Logits masked out as illegal (set to the dtype's minimum by agents that honour a
-    legal-action mask) are left out, so the penalty stays finite in games such as Go.
 
-    Args:
-      outputs: ``{"logits": [N, A], ...}``.
-      batch: unused.
-      config: the agent's config (unused; the weight comes from ``agent.loss_weights``).
+def entropy_target(entropy: jax.Array, target: float) -> tuple[jax.Array, dict]:
+    """``0.5 * (H(pi(.|s)) - target)^2`` averaged over ``N`` steps (``entropy [N]``)."""
+    return 0.5 * jnp.mean(jnp.square(entropy - target)), {"mean_entropy": jnp.mean(entropy)}
 
-    Returns:
-      ``(loss [], {"mean_abs_logit": []})``.
-    """
-    del batch, config
-    logits = outputs["logits"]
-    legal = logits > jnp.finfo(logits.dtype).min / 2
-    logits = jnp.where(legal, logits, 0.0)
-    loss = 0.5 * jnp.mean(jnp.sum(jnp.square(logits), axis=-1))
-    mean_abs = jnp.sum(jnp.abs(logits)) / jnp.maximum(jnp.sum(legal), 1)
-    return loss, {"mean_abs_logit": mean_abs}
+
+def make_entropy_target(config: EntropyTargetConfig) -> Loss:
+    return stateless(PolicyInputs, lambda x: entropy_target(x.entropy, config.target))
