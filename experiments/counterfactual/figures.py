@@ -26,11 +26,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rlk.core.losses import ValueInputs, agent_losses
 from rlk.core.types import Trajectory
 from experiments.counterfactual import study
 from rlk.plugins.counterfactual.agent import CCAConfig, forward, make_cca
 from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, KeyToDoor, KeyToDoorConfig
-from rlk.plugins.counterfactual.losses import baseline_surrogate, cca_surrogate
+from rlk.plugins.counterfactual.losses import CCAInputs, baseline_surrogate, cca_surrogate
 from rlk.core.wrappers import for_training
 
 FIGURES = Path(__file__).resolve().parent / "figures"
@@ -145,7 +146,7 @@ def key_to_door_variance(checkpoints: tuple[int, ...], batch: int = 256, seed: i
     state-baseline PG on ``batch`` fresh episodes (trace of their covariance over episodes)."""
     env = KeyToDoor(KeyToDoorConfig(apples="high", apple_std=10.0, hindsight=hindsight))
     cfg = CCAConfig(hindsight_inputs=hindsight_inputs)
-    agent = make_cca(cfg, env.spec, None)
+    agent = make_cca(cfg, env.spec, None, agent_losses("cca", cfg.loss_weights))
     train_env = for_training(env)
     T = agent.unroll_length
 
@@ -173,11 +174,12 @@ def key_to_door_variance(checkpoints: tuple[int, ...], batch: int = 256, seed: i
         reset_key, rk = jax.random.split(key)
         env_state, ts = jax.vmap(train_env.reset)(jax.random.split(reset_key, batch))
         _, _, traj = rollout(state.params, env_state, ts, rk, batch)
-        out, b = forward(state.params, traj, True, cfg.gamma, cfg.hindsight_inputs)
+        inputs = forward(state.params, traj, True, cfg.gamma, cfg.hindsight_inputs)
+        cca = inputs[CCAInputs]
         per_ep = lambda x: x.reshape((T, batch) + x.shape[1:]).swapaxes(0, 1)  # [batch, T, ...]
         obs = per_ep(traj.timestep.observation[:-1].reshape(T * batch, -1))
-        a, g = per_ep(b["action"]), per_ep(b["return"])
-        q, v = per_ep(out["fc_q"]), per_ep(out["value"])
+        a, g = per_ep(cca.action), per_ep(cca.returns)
+        q, v = per_ep(cca.fc_q), per_ep(inputs[ValueInputs].value)
 
         def grads(surrogate):
             def one(o, a, g, q, v):

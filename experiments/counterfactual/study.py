@@ -30,13 +30,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rlk.core import losses as core_losses
+from rlk.core.losses import agent_losses
 from rlk.core.types import Trajectory
 from rlk.nn.torsos import MLP
 from rlk.plugins.counterfactual.agent import (forward, hindsight_inputs_of, least_squares_model, least_squares_stats,
                                              param_labels)
 from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, BanditState
-from rlk.plugins.counterfactual.losses import LOSSES, baseline_surrogate, categorical_kl, cca_surrogate
+from rlk.plugins.counterfactual.losses import CCAInputs, baseline_surrogate, categorical_kl, cca_surrogate
 from rlk.plugins.counterfactual.networks import hindsight_statistic, make_network
 
 
@@ -174,24 +174,23 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
         net = least_squares_model(net, stats0, model_ridge)
     weights = {"cca_fc_critic": 1.0, "cca_fc_value": float(fc_value_weight),
                "cca_independence": float(independence_weight), "cca_hindsight_model": 1.0}
-    total = core_losses.compose(weights, LOSSES.__getitem__)
+    total = agent_losses("cca", weights)
 
-    def outputs_of(params, s: Samples):
-        out, b = forward(params, s.traj, True, 1.0, hindsight_inputs)
-        return {**out, "logits": theta[s.x]}, b
+    def inputs_of(params, s: Samples) -> CCAInputs:
+        return forward(params, s.traj, True, 1.0, hindsight_inputs)[CCAInputs]._replace(logits=theta[s.x])
 
     opt = optax.multi_transform({"main": optax.adam(learning_rate),
                                  "hindsight": optax.adam(hindsight_learning_rate or learning_rate),
                                  "classifier": optax.set_to_zero(), "model": optax.set_to_zero()},
                                 functools.partial(param_labels, separate_model=least_squares))
     cls_opt = optax.adam(classifier_learning_rate)
-    classifier_ce = core_losses.compose({"cca_hindsight_classifier": 1.0}, LOSSES.__getitem__)
+    classifier_ce = agent_losses("cca", {"cca_hindsight_classifier": 1.0})
 
     def classifier_step(carry, k):
         params, cls_state = carry
         s = sample(env, theta, k, batch)
         with_cls = lambda cls: eqx.tree_at(lambda n: n.classifier, params, cls)
-        grads = jax.grad(lambda cls: classifier_ce(*outputs_of(with_cls(cls), s), None)[0])(params.classifier)
+        grads = jax.grad(lambda cls: classifier_ce({}, {CCAInputs: inputs_of(with_cls(cls), s)}, {})[0])(params.classifier)
         updates, cls_state = cls_opt.update(grads, cls_state, params.classifier)
         return (with_cls(optax.apply_updates(params.classifier, updates)), cls_state), None
 
@@ -201,7 +200,7 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
         (params, cls_state), _ = jax.lax.scan(classifier_step, (params, cls_state),
                                               jax.random.split(cls_key, classifier_steps))
         s = sample(env, theta, k, batch)
-        (loss, m), grads = jax.value_and_grad(lambda p: total(*outputs_of(p, s), None), has_aux=True)(params)
+        (loss, m), grads = jax.value_and_grad(lambda p: total({}, {CCAInputs: inputs_of(p, s)}, {}), has_aux=True)(params)
         updates, opt_state = opt.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         if least_squares:
@@ -248,21 +247,21 @@ def learned_hindsight_study(independence_weight: float, train_steps: int, probe_
     @jax.jit
     def evaluate(net, probe, theta, k):
         s = sample(env, theta, k, eval_samples)
-        out, _ = outputs_of(net, s)
+        out = inputs_of(net, s)
         v_state = jnp.sum(jax.nn.softmax(theta) * env.mu, -1)[s.x]
         grads = {
             "state": per_sample_gradients(theta, s.x, s.a, s.r, baseline=v_state),
-            "fc": per_sample_gradients(theta, s.x, s.a, s.r, baseline=out["fc_value"]),
-            "cca": per_sample_gradients(theta, s.x, s.a, s.r, q=out["fc_q"]),
+            "fc": per_sample_gradients(theta, s.x, s.a, s.r, baseline=out.fc_value),
+            "cca": per_sample_gradients(theta, s.x, s.a, s.r, q=out.fc_q),
         }
         probe_logits = probe.batch(phi_inputs(net, s))
         # hindsight-weighted CCA with the classifier trained alongside, and with the probe
-        grads["cca_h"] = per_sample_gradients(theta, s.x, s.a, s.r, q=out["fc_q"],
-                                              hindsight_probs=jax.nn.softmax(out["hindsight_logits"]))
-        grads["cca_h_probe"] = per_sample_gradients(theta, s.x, s.a, s.r, q=out["fc_q"],
+        grads["cca_h"] = per_sample_gradients(theta, s.x, s.a, s.r, q=out.fc_q,
+                                              hindsight_probs=jax.nn.softmax(out.hindsight_logits))
+        grads["cca_h_probe"] = per_sample_gradients(theta, s.x, s.a, s.r, q=out.fc_q,
                                                     hindsight_probs=jax.nn.softmax(probe_logits))
         stats = {
-            "kl_train": jnp.mean(categorical_kl(theta[s.x], out["hindsight_logits"])),
+            "kl_train": jnp.mean(categorical_kl(theta[s.x], out.hindsight_logits)),
             "kl_probe": jnp.mean(categorical_kl(theta[s.x], probe_logits)),
             "acc_probe": jnp.mean((jnp.argmax(probe_logits, -1) == s.a).astype(jnp.float32)),
             "acc_policy": jnp.mean((jnp.argmax(theta[s.x], -1) == s.a).astype(jnp.float32)),

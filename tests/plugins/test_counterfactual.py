@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rlk import bench
+from rlk.core.losses import agent_losses
 from rlk.core.types import Trajectory
 from rlk.plugins.counterfactual import losses as L
 from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, KeyToDoor, KeyToDoorConfig
@@ -26,10 +27,18 @@ def np_softmax(x):
 
 
 # -- losses ----------------------------------------------------------------------------------------
+def _cca_inputs(n: int, a_dim: int, **fields) -> L.CCAInputs:
+    """``CCAInputs`` on ``n`` steps with ``a_dim`` actions: the given fields, zeros (unread by the loss under test) elsewhere."""
+    vec, mat = np.zeros(n, np.float32), np.zeros((n, a_dim), np.float32)
+    zeros = dict(logits=mat, action=np.zeros(n, np.int32), returns=vec, fc_value=vec, fc_q=mat, hindsight_logits=mat,
+                 independence_logits=mat)
+    return L.CCAInputs(**{**zeros, **fields})
+
+
 def test_independence_loss_is_zero_exactly_when_h_equals_pi():
     rng = np.random.default_rng(0)
     pi_logits = rng.normal(size=(64, 5)).astype(np.float32)
-    loss = lambda h: float(L.independence_loss({"logits": pi_logits, "independence_logits": h}, {}, None)[0])
+    loss = lambda h: float(L.make_independence().apply(None, _cca_inputs(64, 5, logits=pi_logits, independence_logits=h), None)[0])
     assert loss(pi_logits) == pytest.approx(0.0, abs=1e-6)
     assert loss(pi_logits + 3.0) == pytest.approx(0.0, abs=1e-5)  # same distribution, shifted logits
     h = rng.normal(size=(64, 5)).astype(np.float32)
@@ -38,7 +47,7 @@ def test_independence_loss_is_zero_exactly_when_h_equals_pi():
     assert expected > 0.05
     assert loss(h) == pytest.approx(expected, rel=1e-4)
     # it trains the statistic (through h's input), not the policy
-    g = jax.grad(lambda lg: L.independence_loss({"logits": lg, "independence_logits": h}, {}, None)[0])(pi_logits)
+    g = jax.grad(lambda lg: L.independence_loss(lg, h))(pi_logits)
     assert np.all(np.asarray(g) == 0.0)
 
 
@@ -86,9 +95,9 @@ def test_hindsight_weighted_cca_surrogate_matches_numpy():
     np.testing.assert_allclose(np.asarray(same), np.asarray(plain), rtol=1e-4, atol=1e-6)
     gh = jax.grad(lambda hh: jnp.sum(L.cca_surrogate(logits, action, g, q, hh)))(h)
     assert np.all(np.asarray(gh) == 0.0)
-    # the policy loss reads the weights from the outputs
-    out = {"logits": logits, "fc_q": q, "hindsight_probs": h}
-    loss = float(L.cca_policy_loss(out, {"action": action, "return": g}, None)[0])
+    # the policy loss reads the weights from the inputs
+    inputs = _cca_inputs(n, a_dim, logits=logits, action=action, returns=g, fc_q=q, hindsight_probs=h)
+    loss = float(L.make_cca_policy().apply(None, inputs, None)[0])
     assert loss == pytest.approx(-float(jnp.mean(L.cca_surrogate(logits, action, g, q, h))), rel=1e-6)
 
 
@@ -119,9 +128,10 @@ def test_hindsight_model_loss_and_innovations_match_numpy():
     np.testing.assert_allclose(np.asarray(f[0]), info[1] - m[:, :-1], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.asarray(r[0]), reward[1] - m[:, -1], rtol=1e-4, atol=1e-5)
     y = np.concatenate([info[1], reward[1][:, None]], -1)
-    loss = float(L.hindsight_model_loss({"model_pred": pred[0]}, {"model_target": y}, None)[0])
-    assert loss == pytest.approx(0.5 * np.mean(np.sum((m - y) ** 2, -1)), rel=1e-4)
-    assert float(L.hindsight_model_loss({}, {}, None)[0]) == 0.0
+    model_loss = L.make_hindsight_model()
+    inputs = _cca_inputs(B, SMALL.num_actions, model_pred=pred[0], model_target=y)
+    assert float(model_loss.apply(None, inputs, None)[0]) == pytest.approx(0.5 * np.mean(np.sum((m - y) ** 2, -1)), rel=1e-4)
+    assert float(model_loss.apply(None, inputs._replace(model_pred=None, model_target=None), None)[0]) == 0.0
     # what the GRU reads under each innovations option: one part zeroed, the other the innovation itself
     from rlk.plugins.counterfactual.agent import hindsight_inputs_of
 
@@ -135,17 +145,45 @@ def test_hindsight_model_loss_and_innovations_match_numpy():
 def test_critic_and_classifier_losses_match_numpy():
     rng = np.random.default_rng(2)
     n, a_dim = 32, 3
-    out = {"fc_q": rng.normal(size=(n, a_dim)), "fc_value": rng.normal(size=n),
-           "hindsight_logits": rng.normal(size=(n, a_dim))}
-    batch = {"action": rng.integers(0, a_dim, n), "return": rng.normal(size=n)}
-    idx = np.arange(n), batch["action"]
-    assert float(L.fc_critic_loss(out, batch, None)[0]) == pytest.approx(
-        0.5 * np.mean((out["fc_q"][idx] - batch["return"]) ** 2), rel=1e-5)
-    assert float(L.fc_value_loss(out, batch, None)[0]) == pytest.approx(
-        0.5 * np.mean((out["fc_value"] - batch["return"]) ** 2), rel=1e-5)
-    ce, m = L.hindsight_classifier_loss(out, batch, None)
-    assert float(ce) == pytest.approx(-np.mean(np.log(np_softmax(out["hindsight_logits"])[idx])), rel=1e-5)
-    assert float(m["accuracy"]) == pytest.approx(np.mean(out["hindsight_logits"].argmax(-1) == batch["action"]))
+    x = _cca_inputs(n, a_dim, fc_q=rng.normal(size=(n, a_dim)), fc_value=rng.normal(size=n), hindsight_logits=rng.normal(size=(n, a_dim)),
+                    action=rng.integers(0, a_dim, n), returns=rng.normal(size=n), logits=rng.normal(size=(n, a_dim)))
+    idx = np.arange(n), x.action
+    apply = lambda make: make().apply(None, x, None)
+    assert float(apply(L.make_fc_critic)[0]) == pytest.approx(0.5 * np.mean((x.fc_q[idx] - x.returns) ** 2), rel=1e-5)
+    assert float(apply(L.make_fc_value)[0]) == pytest.approx(0.5 * np.mean((x.fc_value - x.returns) ** 2), rel=1e-5)
+    ce, m = apply(L.make_hindsight_classifier)
+    assert float(ce) == pytest.approx(-np.mean(np.log(np_softmax(x.hindsight_logits)[idx])), rel=1e-5)
+    assert float(m["accuracy"]) == pytest.approx(np.mean(x.hindsight_logits.argmax(-1) == x.action))
+    # FC-PG: -mean log pi(A) (G - V(X, Phi))
+    log_pi = np.log(np_softmax(x.logits))[idx]
+    assert float(apply(L.make_fc_policy)[0]) == pytest.approx(-np.mean(log_pi * (x.returns - x.fc_value)), rel=1e-5)
+
+
+def test_cca_and_pg_baseline_feed_policy_value_and_cca_inputs():
+    """Both agents produce ``PolicyInputs``, ``ValueInputs`` and ``CCAInputs``: actor_critic's losses and CCA's
+    compose on either; a loss they cannot feed, or one with parameters of its own, is a one-line error."""
+    from rlk.core.errors import RlkError
+    from rlk.core.losses import Loss, LossSet
+    from rlk.plugins.counterfactual.agent import PGBaselineConfig, make_cca
+
+    env = BanditFeedback(SMALL)
+    cfg = PGBaselineConfig(num_envs=4, hidden_sizes=(8,), hindsight_size=4, classifier_steps=1)
+    weights = {"ppo_policy": 1.0, "value": 0.5, "cca_fc_critic": 0.5, "cca_hindsight_classifier": 1.0}
+    agent = make_cca(cfg, env.spec, None, agent_losses("pg_baseline", weights))
+    state = agent.init(jax.random.PRNGKey(0))
+    traj = _bandit_batches(env, 1, 4, seed=0)[0]
+    new, metrics = jax.jit(agent.update)(state, traj, jax.random.PRNGKey(1))
+    assert set(weights) | {"loss", "terminal_reward", "cca_hindsight_classifier/accuracy"} <= set(metrics)
+    assert float(metrics["ppo_policy/clip_frac"]) == 0.0  # on-policy: the behaviour policy is the current one
+    # the classifier was trained by its own steps (the weight names it), the critic by the joint step
+    for f in ("classifier", "fc_q"):
+        assert not np.allclose(np.asarray(new.params.__getattribute__(f).layers[0].weight),
+                               np.asarray(state.params.__getattribute__(f).layers[0].weight)), f
+    with pytest.raises(RlkError, match="loss 'ppo_value' needs ClippedValueInputs, which agent 'cca' does not produce"):
+        agent_losses("cca", {"ppo_value": 1.0})
+    owner = Loss(L.CCAInputs, lambda params, x, prepared: (jnp.zeros(()), {}), init=lambda key, spec: {})
+    with pytest.raises(RlkError, match="parameters of their own: mine"):
+        make_cca(cfg, env.spec, None, LossSet((("mine", 1.0, owner),)))
 
 
 # -- hindsight network ------------------------------------------------------------------------------
@@ -292,7 +330,7 @@ def test_cca_update_with_innovations_and_hindsight_weights():
     env = KeyToDoor(KeyToDoorConfig(apple_steps=4))
     cfg = CCAConfig(num_envs=2, hidden_sizes=(8,), hindsight_size=4, hindsight_inputs="innovations",
                     critic_weighting="hindsight", classifier_steps=1)
-    agent = make_cca(cfg, env.spec)
+    agent = make_cca(cfg, env.spec, None, agent_losses("cca", cfg.loss_weights))
     state = agent.init(jax.random.PRNGKey(0))
 
     def episode(key):
@@ -338,7 +376,7 @@ def test_model_learning_rate_steps_the_one_step_model_alone():
     cfg = CCAConfig(num_envs=8, hidden_sizes=(8,), hindsight_size=4, hindsight_inputs="feature_innovations",
                     learning_rate=1e-4, hindsight_learning_rate=1e-4, model_learning_rate=0.05, classifier_steps=1,
                     max_grad_norm=1e6)
-    agent = make_cca(cfg, env.spec)
+    agent = make_cca(cfg, env.spec, None, agent_losses("cca", cfg.loss_weights))
     state = agent.init(jax.random.PRNGKey(0))
     s, ts0 = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), 8))
     actions = jnp.arange(8) % SMALL.num_actions
@@ -373,7 +411,7 @@ def test_least_squares_model_is_the_ridge_solution_on_every_transition_seen():
     env = BanditFeedback(SMALL)
     cfg = CCAConfig(num_envs=64, hidden_sizes=(8,), hindsight_size=4, hindsight_inputs="feature_innovations",
                     model_fit="least_squares", classifier_steps=1)
-    agent = make_cca(cfg, env.spec)
+    agent = make_cca(cfg, env.spec, None, agent_losses("cca", cfg.loss_weights))
     state = agent.init(jax.random.PRNGKey(0))
     assert len(state.params.model.layers) == 1  # linear
     update = jax.jit(agent.update)

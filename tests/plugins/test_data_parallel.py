@@ -87,7 +87,8 @@ def test_cca_least_squares_model_four_devices_equals_one():
     env = BanditFeedback()
     cfg = CCAConfig(num_envs=16, hidden_sizes=(8,), hindsight_size=4, hindsight_inputs="feature_innovations",
                     model_fit="least_squares", classifier_steps=1)
-    single, replicated = make_cca(cfg, env.spec, None), make_cca(cfg, env.spec, DATA_AXIS)
+    losses = agent_losses("cca", cfg.loss_weights)
+    single, replicated = make_cca(cfg, env.spec, None, losses), make_cca(cfg, env.spec, DATA_AXIS, losses)
     state = single.init(jax.random.PRNGKey(0))
     s, ts0 = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), cfg.num_envs))
     actions = jnp.arange(cfg.num_envs) % env.spec.action.num_values

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-
 from rlk.core.hookspecs import hookimpl
-from rlk.plugins.counterfactual.agent import CCAConfig, PGBaselineConfig, make_cca
+from rlk.plugins.counterfactual.agent import INPUTS, CCAConfig, PGBaselineConfig, make_cca
 from rlk.plugins.counterfactual.envs import BanditFeedback, BanditFeedbackConfig, KeyToDoor, KeyToDoorConfig
 from rlk.plugins.counterfactual.losses import LOSSES
 
 
 @hookimpl
 def rlk_register_agents(register):
-    register("cca", make_cca, config=CCAConfig,
+    register("cca", make_cca, config=CCAConfig, inputs=INPUTS,
              description="CCA-PG: future-conditional critic + independence loss (Mesnard et al. 2021)")
-    register("pg_baseline", make_cca, config=PGBaselineConfig,
+    register("pg_baseline", make_cca, config=PGBaselineConfig, inputs=INPUTS,
              description="policy gradient with a state baseline (the control of CCA)")
 
 
@@ -27,5 +26,5 @@ def rlk_register_envs(register):
 
 @hookimpl
 def rlk_register_losses(register):
-    for name, fn in LOSSES.items():
-        register(name, fn)
+    for name, (make, config, description) in LOSSES.items():
+        register(name, make, config=config, description=description)

@@ -4,7 +4,8 @@ and its control, the policy gradient with a state baseline, as the same agent wi
 One update per unroll (A2C-style, as the paper's illustrative experiments): Monte-Carlo returns
 ``G_t`` within the unroll (bootstrapped from the state value at its end where an episode is cut;
 with ``unroll_length`` = the episode length, the default, every unroll is whole episodes), the
-backward hindsight GRU over the unroll, then one Adam step on the weighted named losses:
+backward hindsight GRU over the unroll, then one gradient step (``rlk.learn.sgd_step``) on the run's
+``LossSet``; CCA feeds ``PolicyInputs``, ``ValueInputs`` (``rlk.core.losses``) and ``CCAInputs``:
 
 - ``cca`` (default): ``cca_policy`` (CCA-PG), ``cca_fc_critic``, ``cca_hindsight_classifier``,
   ``cca_independence`` (weight ``lambda``), plus the state value (for bootstrapping) and an entropy
@@ -42,14 +43,17 @@ import optax
 import rlax
 from pydantic import Field
 
-from rlk.core import losses as core_losses
-from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
+from rlk.core.losses import LossSet, PolicyInputs, ValueInputs
 from rlk.core.parallel import pmean, psum
 from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
-from rlk.plugins.counterfactual.losses import HINDSIGHT_LOSSES, sg
+from rlk.learn.optim import OptimConfig, make_optimiser
+from rlk.learn.sgd import SGDState, sgd_step
+from rlk.plugins.counterfactual.losses import CCAInputs, entropy, hindsight_classifier_loss, log_prob, sg
 from rlk.plugins.counterfactual.networks import CCANetwork, hindsight_statistic, make_network
+
+INPUTS = (PolicyInputs, ValueInputs, CCAInputs)
 
 CCA_WEIGHTS = {"cca_policy": 1.0, "cca_fc_critic": 0.5, "cca_hindsight_classifier": 1.0,
                "cca_independence": 1.0, "value": 0.5, "entropy": 0.01,
@@ -58,17 +62,20 @@ CCA_WEIGHTS = {"cca_policy": 1.0, "cca_fc_critic": 0.5, "cca_hindsight_classifie
 PG_WEIGHTS = {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01}
 
 
-class CCAConfig(PluginConfig):
+class CCAConfig(OptimConfig):
+    """CCA's options; the optimiser's (``rlk.learn.OptimConfig``, Adam by default) applies to every parameter
+    group, each at its own step size, under one global-norm clip."""
+
     num_envs: int = Field(64, gt=0, description="parallel environments (global batch, split over devices)")
     unroll_length: Optional[int] = Field(None, gt=0, description="steps per unroll; default: the env's episode "
                                                                 "length (whole episodes for the hindsight GRU)")
-    learning_rate: float = Field(1e-3, gt=0, description="Adam step size (policy, values, critics)")
+    learning_rate: float = Field(1e-3, gt=0, description="step size of the policy, values and critics")
     hindsight_learning_rate: Optional[float] = Field(
-        3e-4, gt=0, description="Adam step size of the hindsight GRU (Phi); None: learning_rate. Slower than the "
+        3e-4, gt=0, description="step size of the hindsight GRU (Phi); None: learning_rate. Slower than the "
                                 "classifier's (two time scales), so the classifier keeps up with Phi")
-    classifier_learning_rate: float = Field(1e-2, gt=0, description="Adam step size of the hindsight classifier h")
+    classifier_learning_rate: float = Field(1e-2, gt=0, description="step size of the hindsight classifier h")
     model_learning_rate: Optional[float] = Field(
-        None, gt=0, description="Adam step size of the one-step model m of the innovations (hindsight_inputs "
+        None, gt=0, description="step size of the one-step model m of the innovations (hindsight_inputs "
                                 "'*innovations'); None: learning_rate. A faster m shortens the early phase in which "
                                 "its errors carry the action into Phi")
     model_hidden_sizes: Optional[tuple[int, ...]] = Field(
@@ -83,9 +90,10 @@ class CCAConfig(PluginConfig):
                             "falling as 1/sqrt(n); needs model_hidden_sizes unset or [])")
     model_ridge: float = Field(1.0, gt=0, description="ridge added to the least-squares normal equations (model_fit); small against the counts, large enough for float32 with collinear one-hot inputs")
     classifier_steps: int = Field(
-        5, ge=1, description="classifier-only Adam steps (cross-entropy on sg(Phi)) on each unroll before the "
+        5, ge=1, description="classifier-only optimiser steps (cross-entropy on sg(Phi)) on each unroll before the "
                              "joint step; the joint step leaves the classifier alone")
-    max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip")
+    max_grad_norm: Optional[float] = Field(1.0, gt=0, description="global gradient-norm clip (of the joint step, and "
+                                                                  "of each classifier step)")
     gamma: float = Field(1.0, ge=0, le=1, description="discount (the illustrative tasks are short and episodic)")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes of every head")
     hindsight_size: int = Field(32, gt=0, description="size of the hindsight statistic Phi (GRU state)")
@@ -218,11 +226,13 @@ def _drop_innovations(features: jax.Array, rewards: jax.Array, hindsight_inputs:
 
 
 def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: float,
-            hindsight_inputs: str = "all", weight_classifier=None) -> tuple[dict, dict]:
-    """The networks on an unroll, flattened to ``N = T * B`` steps: ``(outputs, batch)`` for the losses.
+            hindsight_inputs: str = "all", weight_classifier=None) -> dict[type, Any]:
+    """The networks on an unroll, flattened to ``N = T * B`` steps: the losses' inputs by type.
 
-    ``weight_classifier`` (an MLP like ``net.classifier``, or None): adds ``hindsight_probs``, its
-    stopped ``h(.|X_t, Phi_t)``, the weights of ``cca_policy``'s all-action term."""
+    ``PolicyInputs`` (on-policy, one update per unroll: the behaviour log-probability is the current one,
+    stopped; the advantage ``G_t - V(X_t)``), ``ValueInputs`` (``V(X_t)`` on ``G_t``) and, with
+    ``need_hindsight``, ``CCAInputs``. ``weight_classifier`` (an MLP like ``net.classifier``, or None) adds
+    ``hindsight_probs``, its stopped ``h(.|X_t, Phi_t)``, the weights of ``cca_policy``'s all-action term."""
     ts = traj.timestep
     T, B = traj.action.shape[:2]
     obs = ts.observation.reshape(T + 1, B, -1).astype(jnp.float32)
@@ -233,54 +243,65 @@ def forward(net: CCANetwork, traj: Trajectory, need_hindsight: bool, gamma: floa
     discount = gamma * ts.discount[1:] * (1.0 - last.astype(jnp.float32))
     returns = discounted_returns(ts.reward[1:], discount, sg(values[-1]))
     flat = lambda x: x.reshape((T * B,) + x.shape[2:])
-    outputs = {"logits": logits, "value": flat(values[:-1])}
-    batch = {"action": flat(traj.action), "return": flat(returns), "value_target": flat(returns),
-             "advantage": flat(sg(returns - values[:-1]))}
-    if need_hindsight:
-        if hindsight_inputs in INNOVATIONS:
-            features, rewards, pred = hindsight_innovations(net, ts, traj.action)
-            outputs["model_pred"], batch["model_target"] = flat(pred), flat(model_io(net, ts, traj.action)[1])
-            features, rewards = _drop_innovations(features, rewards, hindsight_inputs)
-        else:
-            features, rewards = hindsight_features(ts, hindsight_inputs)
-        phi = flat(hindsight_statistic(net.hindsight, features, rewards, last))
-        x_phi = jnp.concatenate([flat_obs, phi], axis=-1)
-        x_sg_phi = jnp.concatenate([flat_obs, sg(phi)], axis=-1)
-        frozen_classifier = jax.tree.map(sg, net.classifier)
-        outputs.update({
-            "fc_value": net.fc_value.batch(x_phi)[:, 0],
-            "fc_q": net.fc_q.batch(x_phi),
-            "hindsight_logits": net.classifier.batch(x_sg_phi),
-            "independence_logits": frozen_classifier.batch(x_phi),
-        })
-        if weight_classifier is not None:
-            outputs["hindsight_probs"] = sg(jax.nn.softmax(weight_classifier.batch(x_sg_phi), -1))
-    return outputs, batch
+    action, g = flat(traj.action), flat(returns)
+    log_pi_a = log_prob(logits, action)
+    inputs = {
+        PolicyInputs: PolicyInputs(log_pi_a, entropy(logits), sg(log_pi_a), flat(sg(returns - values[:-1]))),
+        ValueInputs: ValueInputs(flat(values[:-1]), g),
+    }
+    if not need_hindsight:
+        return inputs
+    model_pred = model_target = None
+    if hindsight_inputs in INNOVATIONS:
+        features, rewards, pred = hindsight_innovations(net, ts, traj.action)
+        model_pred, model_target = flat(pred), flat(model_io(net, ts, traj.action)[1])
+        features, rewards = _drop_innovations(features, rewards, hindsight_inputs)
+    else:
+        features, rewards = hindsight_features(ts, hindsight_inputs)
+    phi = flat(hindsight_statistic(net.hindsight, features, rewards, last))
+    x_phi = jnp.concatenate([flat_obs, phi], axis=-1)
+    x_sg_phi = jnp.concatenate([flat_obs, sg(phi)], axis=-1)
+    hindsight_probs = None
+    if weight_classifier is not None:
+        hindsight_probs = sg(jax.nn.softmax(weight_classifier.batch(x_sg_phi), -1))
+    inputs[CCAInputs] = CCAInputs(
+        logits, action, g, fc_value=net.fc_value.batch(x_phi)[:, 0], fc_q=net.fc_q.batch(x_phi),
+        hindsight_logits=net.classifier.batch(x_sg_phi),
+        independence_logits=jax.tree.map(sg, net.classifier).batch(x_phi),
+        hindsight_probs=hindsight_probs, model_pred=model_pred, model_target=model_target)
+    return inputs
 
 
-def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
-    """Builds the agent's pure functions for ``spec`` (discrete actions)."""
+def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str], losses: LossSet) -> Agent:
+    """Builds the agent's pure functions for ``spec`` (discrete actions); the hindsight network and its
+    heads only where a loss reads ``CCAInputs``."""
     c = config
     if not isinstance(spec.action, DiscreteSpec):
         raise RlkError(f"agent 'cca'/'pg_baseline' supports discrete actions only; env '{spec.name}' has "
                        f"{spec.action.kind} actions")
+    owners = [name for name, _, loss in losses.terms if loss.init is not None]
+    if owners:
+        raise RlkError(f"agent 'cca'/'pg_baseline' does not train losses with parameters of their own: {', '.join(owners)}")
     unroll = c.unroll_length or spec.max_episode_steps
-    need_hindsight = any(w != 0.0 and name in HINDSIGHT_LOSSES for name, w in c.loss_weights.items())
-    total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
-    groups = {"main": optax.adam(c.learning_rate), "hindsight": optax.adam(c.hindsight_learning_rate or c.learning_rate),
-              "classifier": optax.set_to_zero()}
+    need_hindsight = CCAInputs in losses.needs
+    train_classifier = need_hindsight and "cca_hindsight_classifier" in {name for name, _, _ in losses.terms}
     least_squares = c.model_fit == "least_squares"
     if least_squares and c.model_hidden_sizes not in (None, ()):
         raise RlkError(f"agent.model_fit='least_squares' fits a linear model; agent.model_hidden_sizes must be "
                        f"unset or [], not {list(c.model_hidden_sizes)}")
+    # one optimiser per parameter group, at its own step size, under one global clip
+    group = lambda lr: make_optimiser(c.model_copy(update={"learning_rate": lr, "max_grad_norm": None}))
+    groups = {"main": group(c.learning_rate), "hindsight": group(c.hindsight_learning_rate or c.learning_rate),
+              "classifier": optax.set_to_zero()}  # trained by its own steps (classifier_update)
     if least_squares:  # set in closed form after each update, never by the optimiser
         groups["model"] = optax.set_to_zero()
     elif c.model_learning_rate is not None:  # its own group only when asked (the optimiser state is as before otherwise)
-        groups["model"] = optax.adam(c.model_learning_rate)
-    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.multi_transform(
+        groups["model"] = group(c.model_learning_rate)
+    clip = [] if c.max_grad_norm is None else [optax.clip_by_global_norm(c.max_grad_norm)]
+    optimiser = optax.chain(*clip, optax.multi_transform(
         groups, functools.partial(param_labels, separate_model=least_squares or c.model_learning_rate is not None)))
-    classifier_optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.classifier_learning_rate))
-    train_classifier = need_hindsight and c.loss_weights.get("cca_hindsight_classifier", 0.0) != 0.0
+    classifier_optimiser = make_optimiser(c.model_copy(update={"learning_rate": c.classifier_learning_rate}),
+                                          c.classifier_steps)
     obs_size = math.prod(spec.observation.shape)
 
     def init(key: jax.Array) -> CCAState:
@@ -293,10 +314,6 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
             params = least_squares_model(params, stats, c.model_ridge)  # m = 0 until data arrives
         return CCAState(params, optimiser.init(params), classifier_optimiser.init(params.classifier), jnp.int32(0), stats)
 
-    def initial_actor_state(batch_size: int) -> tuple:
-        del batch_size
-        return ()
-
     def _logits(params: CCANetwork, timestep: TimeStep) -> jax.Array:
         obs = timestep.observation
         return params.policy.batch(obs.reshape(obs.shape[0], -1).astype(jnp.float32))
@@ -308,35 +325,30 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         del key
         return jnp.argmax(_logits(params, timestep), -1), actor_state, {}
 
-    def loss_fn(params: CCANetwork, traj: Trajectory, weight_classifier=None):
-        outputs, batch = forward(params, traj, need_hindsight, c.gamma, c.hindsight_inputs, weight_classifier)
-        loss, metrics = total_loss(outputs, batch, c)
+    def loss_fn(params: CCANetwork, traj: Trajectory, weight_classifier, prepared: dict):
+        inputs = forward(params, traj, need_hindsight, c.gamma, c.hindsight_inputs, weight_classifier)
+        flat = lambda x: x.reshape((-1,) + x.shape[2:])
+        loss, metrics = losses({}, inputs, jax.tree.map(flat, prepared))
         ended = traj.timestep.last[1:].astype(jnp.float32)
         # the reward of episode-ending transitions (Key-to-Door: the door; the bandit: the reward)
         metrics["terminal_reward"] = jnp.sum(traj.timestep.reward[1:] * ended) / jnp.maximum(jnp.sum(ended), 1.0)
         return loss, metrics
 
+    gradient_step = sgd_step(loss_fn, optimiser, axis_name)
+    classifier_step = sgd_step(lambda cls, x_phi, action: (hindsight_classifier_loss(cls.batch(x_phi), action)[0], {}),
+                               classifier_optimiser, axis_name)
+
     def classifier_update(params: CCANetwork, cls_state, traj: Trajectory):
-        """``classifier_steps`` Adam steps of the classifier alone on the unroll (``Phi`` computed once)."""
+        """``classifier_steps`` steps of the classifier alone on the unroll (``Phi`` computed once)."""
         ts = traj.timestep
         T, B = traj.action.shape[:2]
         obs = ts.observation[:-1].reshape(T * B, -1).astype(jnp.float32)
         features, rewards = hindsight_inputs_of(params, ts, traj.action, c.hindsight_inputs)
         phi = sg(hindsight_statistic(params.hindsight, features, rewards, ts.last[1:])).reshape(T * B, -1)
         x_phi, action = jnp.concatenate([obs, phi], -1), traj.action.reshape(T * B)
-
-        def ce(cls):
-            logp = jax.nn.log_softmax(cls.batch(x_phi))
-            return -jnp.mean(jnp.take_along_axis(logp, action[:, None].astype(jnp.int32), -1))
-
-        def step(carry, _):
-            cls, opt = carry
-            grads = pmean(jax.grad(ce)(cls), axis_name)
-            updates, opt = classifier_optimiser.update(grads, opt, cls)
-            return (optax.apply_updates(cls, updates), opt), None
-
-        (cls, cls_state), _ = jax.lax.scan(step, (params.classifier, cls_state), None, length=c.classifier_steps)
-        return eqx.tree_at(lambda n: n.classifier, params, cls), cls_state
+        step = lambda sgd, _: (classifier_step(sgd, x_phi, action)[0], None)
+        sgd, _ = jax.lax.scan(step, SGDState(params.classifier, cls_state), None, length=c.classifier_steps)
+        return eqx.tree_at(lambda n: n.classifier, params, sgd.params), sgd.opt_state
 
     def update(state: CCAState, traj: Trajectory, key: jax.Array):
         del key
@@ -345,17 +357,13 @@ def make_cca(config: CCAConfig, spec: EnvSpec, axis_name: Optional[str] = None, 
         weight_classifier = params.classifier if (need_hindsight and c.critic_weighting == "hindsight") else None
         if train_classifier:
             params, cls_state = classifier_update(params, cls_state, traj)
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, traj, weight_classifier)
-        grads = pmean(grads, axis_name)
-        updates, opt_state = optimiser.update(grads, state.opt_state, params)
-        params = optax.apply_updates(params, updates)
-        stats = state.model_stats
+        sgd, metrics = gradient_step(SGDState(params, state.opt_state), traj, weight_classifier, losses.prepare(traj))
+        params, stats = sgd.params, state.model_stats
         if least_squares:  # this unroll's innovations used the model before it; now it joins the fit
             # psum: the fit is over every device's transitions, so the ridge means the same on 1 or N devices
             batch_stats = psum(least_squares_stats(params, traj.timestep, traj.action), axis_name)
             stats = jax.tree.map(jnp.add, stats, batch_stats)
             params = least_squares_model(params, stats, c.model_ridge)
-        metrics = pmean({"loss": loss, **metrics}, axis_name)
-        return CCAState(params, opt_state, cls_state, state.updates + 1, stats), metrics
+        return CCAState(params, sgd.opt_state, cls_state, state.updates + 1, stats), pmean(metrics, axis_name)
 
-    return Agent(init, initial_actor_state, act, eval_act, update, c.num_envs, unroll)
+    return Agent(init, lambda batch_size: (), act, eval_act, update, c.num_envs, unroll)

@@ -1,46 +1,76 @@
-"""CCA losses (Mesnard et al. 2021, arXiv 2011.09464, section 3), each a named pure function
-``(outputs, batch, config) -> (scalar, metrics)`` over a batch of ``N`` steps.
+"""CCA losses (Mesnard et al. 2021, arXiv 2011.09464, section 3) as factories ``make(config) -> Loss``
+over ``CCAInputs``, the maths as pure functions with explicit array arguments.
 
 Notation: ``X_t`` the agent's state, ``A_t`` its action, ``G_t`` the return, ``Phi_t`` the hindsight
 statistic (a function of the trajectory from ``t`` on), ``pi(.|X_t)`` the policy,
 ``h(.|X_t, Phi_t)`` the hindsight classifier, ``V(X_t, Phi_t)`` the future-conditional baseline and
-``Q(X_t, Phi_t, .)`` the future-conditional critic.
-
-``outputs`` (from the agent, with the stop-gradients that route each loss to its parameters):
-
-- ``logits [N, A]``: the policy's logits.
-- ``fc_value [N]``: ``V(X_t, Phi_t)``; ``fc_q [N, A]``: ``Q(X_t, Phi_t, .)``.
-- ``hindsight_logits [N, A]``: ``h(.|X_t, sg(Phi_t))`` (trains the classifier only).
-- ``independence_logits [N, A]``: ``h_sg(.|X_t, Phi_t)``, the classifier's parameters stopped
-  (trains the hindsight network only).
-- ``hindsight_probs [N, A]`` (only with ``critic_weighting='hindsight'``): ``sg h(.|X_t, sg Phi_t)``
-  from the classifier as it was before this update (so independent of this unroll's actions),
-  the weights of the all-action term of ``cca_policy``.
-
-- ``model_pred [N, F + 1]`` (only with ``hindsight_inputs='innovations'``): the one-step model's
-  ``m(X_t, A_t)``, regressed on ``batch['model_target']`` = ``[f_{t+1}; r_{t+1}]``.
-
-``batch``: ``action [N]``, ``return [N]`` (``G_t``).
+``Q(X_t, Phi_t, .)`` the future-conditional critic. None of these losses has options (config None).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple, Optional
 
+import chex
 import jax
 import jax.numpy as jnp
+
+from rlk.core.config import PluginConfig
+from rlk.core.losses import Loss, stateless
 
 sg = jax.lax.stop_gradient
 
 
+class CCAInputs(NamedTuple):
+    """What CCA's losses read, on ``N`` steps, with the stop-gradients that route each loss to its parameters.
+
+    ``A`` actions; ``F + 1`` the size of the one-step model's target ``[f_{t+1}; r_{t+1}]``.
+
+    Attributes:
+      logits: ``[N, A]`` the policy's logits of ``pi(.|X_t)``.
+      action: ``[N]`` int, the action ``A_t`` taken.
+      returns: ``[N]`` the return ``G_t`` (no gradient).
+      fc_value: ``[N]`` ``V(X_t, Phi_t)``.
+      fc_q: ``[N, A]`` ``Q(X_t, Phi_t, .)``.
+      hindsight_logits: ``[N, A]`` ``h(.|X_t, sg(Phi_t))`` (trains the classifier only).
+      independence_logits: ``[N, A]`` ``h_sg(.|X_t, Phi_t)``, the classifier's parameters stopped (trains
+        the hindsight network only).
+      hindsight_probs: ``[N, A]`` or None: ``sg h(.|X_t, sg Phi_t)`` from the classifier as it was before this
+        update (so independent of this unroll's actions), the weights of ``cca_policy``'s all-action term
+        (agent option ``critic_weighting='hindsight'``).
+      model_pred: ``[N, F + 1]`` or None: the one-step model's ``m(X_t, A_t)`` (agent option
+        ``hindsight_inputs='*innovations'``).
+      model_target: ``[N, F + 1]`` or None: what it regresses on, ``[f_{t+1}; r_{t+1}]``.
+    """
+
+    logits: jax.Array
+    action: jax.Array
+    returns: jax.Array
+    fc_value: jax.Array
+    fc_q: jax.Array
+    hindsight_logits: jax.Array
+    independence_logits: jax.Array
+    hindsight_probs: Optional[jax.Array] = None
+    model_pred: Optional[jax.Array] = None
+    model_target: Optional[jax.Array] = None
+
+
+# -- the maths -------------------------------------------------------------------------------------
 def categorical_kl(p_logits: jax.Array, q_logits: jax.Array) -> jax.Array:
     """``KL(p || q) = sum_a p(a) (log p(a) - log q(a))`` over the last axis (``[...]``)."""
     log_p, log_q = jax.nn.log_softmax(p_logits), jax.nn.log_softmax(q_logits)
     return jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
 
 
-def _log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
+def log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
+    """``log softmax(logits)[action]`` ``[...]``."""
     return jnp.take_along_axis(jax.nn.log_softmax(logits), action[..., None].astype(jnp.int32), -1)[..., 0]
+
+
+def entropy(logits: jax.Array) -> jax.Array:
+    """``H(softmax(logits)) = -sum_a p(a) log p(a)`` over the last axis (``[...]``)."""
+    log_p = jax.nn.log_softmax(logits)
+    return -jnp.sum(jnp.exp(log_p) * log_p, axis=-1)
 
 
 def cca_surrogate(logits: jax.Array, action: jax.Array, g: jax.Array, q: jax.Array,
@@ -64,8 +94,12 @@ def cca_surrogate(logits: jax.Array, action: jax.Array, g: jax.Array, q: jax.Arr
     The paper's text could not be read from here; this is derived, and checked against numpy and the
     closed-form bandit in the tests.
 
+    Shapes: ``logits``, ``q``, ``hindsight_probs`` ``[..., A]``; ``action``, ``g`` ``[...]`` (one step or ``N``).
     ``Q``, ``G`` and ``h`` receive no gradient.
     """
+    chex.assert_equal_shape([logits, q] + ([] if hindsight_probs is None else [hindsight_probs]))
+    chex.assert_equal_shape([action, g])
+    chex.assert_equal_shape_prefix([logits, action], action.ndim)
     log_pi = jax.nn.log_softmax(logits)
     log_pi_a = jnp.take_along_axis(log_pi, action[..., None].astype(jnp.int32), -1)[..., 0]
     q, g = sg(q), sg(g)
@@ -79,79 +113,122 @@ def cca_surrogate(logits: jax.Array, action: jax.Array, g: jax.Array, q: jax.Arr
 
 def baseline_surrogate(logits: jax.Array, action: jax.Array, g: jax.Array, baseline: jax.Array) -> jax.Array:
     """Per-step surrogate ``log pi(A_t|X_t) sg(G_t - b_t)`` ``[N]``: REINFORCE with baseline ``b_t``
-    (state baseline ``V(X_t)``, or the future-conditional ``V(X_t, Phi_t)`` of FC-PG, section 3)."""
-    return _log_prob(logits, action) * sg(g - baseline)
+    (state baseline ``V(X_t)``, or the future-conditional ``V(X_t, Phi_t)`` of FC-PG, section 3).
+    Shapes: ``logits`` ``[..., A]``; ``action``, ``g``, ``baseline`` ``[...]``."""
+    chex.assert_equal_shape([action, g, baseline])
+    chex.assert_equal_shape_prefix([logits, action], action.ndim)
+    return log_prob(logits, action) * sg(g - baseline)
 
 
-def cca_policy_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """CCA-PG policy loss: the negated mean of ``cca_surrogate`` (minimise to ascend the return);
-    hindsight-weighted when ``outputs`` holds ``hindsight_probs`` (agent option ``critic_weighting``)."""
-    del config
-    surrogate = cca_surrogate(outputs["logits"], batch["action"], batch["return"], outputs["fc_q"],
-                              outputs.get("hindsight_probs"))
-    return -jnp.mean(surrogate), {}
+def cca_policy_loss(logits: jax.Array, action: jax.Array, g: jax.Array, q: jax.Array,
+                    hindsight_probs: jax.Array | None = None) -> jax.Array:
+    """CCA-PG policy loss: the negated mean of ``cca_surrogate`` (minimise to ascend the return) on ``N`` steps."""
+    chex.assert_rank([logits, action], [2, 1])
+    return -jnp.mean(cca_surrogate(logits, action, g, q, hindsight_probs))
 
 
-def fc_policy_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+def fc_policy_loss(logits: jax.Array, action: jax.Array, g: jax.Array, fc_value: jax.Array) -> jax.Array:
     """FC-PG policy loss: ``-log pi(A_t|X_t) sg(G_t - V(X_t, Phi_t))``, averaged (FC-PG, section 3)."""
-    del config
-    return -jnp.mean(baseline_surrogate(outputs["logits"], batch["action"], batch["return"], outputs["fc_value"])), {}
+    chex.assert_rank([logits, action], [2, 1])
+    return -jnp.mean(baseline_surrogate(logits, action, g, fc_value))
 
 
-def fc_value_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+def fc_value_loss(fc_value: jax.Array, g: jax.Array) -> jax.Array:
     """Future-conditional baseline regression ``0.5 (G_t - V(X_t, Phi_t))^2``, averaged."""
-    del config
-    return 0.5 * jnp.mean(jnp.square(outputs["fc_value"] - batch["return"])), {}
+    chex.assert_rank([fc_value, g], 1)
+    chex.assert_equal_shape([fc_value, g])
+    return 0.5 * jnp.mean(jnp.square(fc_value - g))
 
 
-def fc_critic_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+def fc_critic_loss(fc_q: jax.Array, action: jax.Array, g: jax.Array) -> jax.Array:
     """Future-conditional critic regression ``0.5 (G_t - Q(X_t, Phi_t, A_t))^2``, averaged."""
-    del config
-    q_a = jnp.take_along_axis(outputs["fc_q"], batch["action"][..., None].astype(jnp.int32), -1)[..., 0]
-    return 0.5 * jnp.mean(jnp.square(q_a - batch["return"])), {}
+    chex.assert_rank([fc_q, action, g], [2, 1, 1])
+    chex.assert_equal_shape([action, g])
+    q_a = jnp.take_along_axis(fc_q, action[..., None].astype(jnp.int32), -1)[..., 0]
+    return 0.5 * jnp.mean(jnp.square(q_a - g))
 
 
-def hindsight_classifier_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """Cross-entropy ``-log h(A_t | X_t, Phi_t)`` of the hindsight classifier, averaged (section 3).
-
-    The agent feeds ``sg(Phi_t)``: this loss trains the classifier, not the statistic.
-    Metrics: ``accuracy`` of ``argmax h`` against ``A_t``.
-    """
-    del config
-    logits = outputs["hindsight_logits"]
-    acc = jnp.mean((jnp.argmax(logits, -1) == batch["action"]).astype(jnp.float32))
-    return -jnp.mean(_log_prob(logits, batch["action"])), {"accuracy": acc}
+def hindsight_classifier_loss(hindsight_logits: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Cross-entropy ``-log h(A_t | X_t, Phi_t)`` of the hindsight classifier, averaged (section 3), and the
+    accuracy of ``argmax h`` against ``A_t``. The agent feeds ``sg(Phi_t)``: it trains the classifier only."""
+    chex.assert_rank([hindsight_logits, action], [2, 1])
+    acc = jnp.mean((jnp.argmax(hindsight_logits, -1) == action).astype(jnp.float32))
+    return -jnp.mean(log_prob(hindsight_logits, action)), acc
 
 
-def independence_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """Independence maximisation ``KL(pi(.|X_t) || h(.|X_t, Phi_t))``, averaged (section 3)..
+def independence_loss(pi_logits: jax.Array, h_logits: jax.Array) -> jax.Array:
+    """Independence maximisation ``KL(pi(.|X_t) || h(.|X_t, Phi_t))``, averaged (section 3).
 
     With ``h`` the hindsight classifier (the Bayes posterior ``P(A_t | X_t, Phi_t)`` once trained),
     this is an estimate of the conditional mutual information ``I(A_t; Phi_t | X_t)``; it is zero
-    exactly when ``h(.|X_t, Phi_t) = pi(.|X_t)``. The policy and the classifier's parameters are
-    stopped (``outputs['independence_logits']`` is built so), so it trains ``Phi`` only.
+    exactly when ``h(.|X_t, Phi_t) = pi(.|X_t)``. The policy is stopped here and the classifier's
+    parameters in ``h_logits`` (the agent builds them so), so it trains ``Phi`` only.
     """
-    del batch, config
-    return jnp.mean(categorical_kl(sg(outputs["logits"]), outputs["independence_logits"])), {}
+    chex.assert_rank([pi_logits, h_logits], 2)
+    chex.assert_equal_shape([pi_logits, h_logits])
+    return jnp.mean(categorical_kl(sg(pi_logits), h_logits))
 
 
-def hindsight_model_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
+def hindsight_model_loss(pred: jax.Array, target: jax.Array) -> jax.Array:
     """One-step model regression ``0.5 ||m(X_t, A_t) - [f_{t+1}; r_{t+1}]||^2``, averaged over steps
-    (trains ``m`` only: the GRU reads its stopped prediction errors); zero when the agent does not
-    build the innovations (``hindsight_inputs`` other than 'innovations'). Not in the paper."""
-    del config
-    if "model_pred" not in outputs:
-        return jnp.zeros(()), {}
-    return 0.5 * jnp.mean(jnp.sum(jnp.square(outputs["model_pred"] - sg(batch["model_target"])), -1)), {}
+    (trains ``m`` only: the GRU reads its stopped prediction errors). Not in the paper."""
+    chex.assert_rank([pred, target], 2)
+    chex.assert_equal_shape([pred, target])
+    return 0.5 * jnp.mean(jnp.sum(jnp.square(pred - sg(target)), -1))
 
 
+# -- the losses over CCAInputs (no options: config None) --------------------------------------------
+def make_cca_policy(config: Optional[PluginConfig] = None) -> Loss:
+    """``cca_policy_loss``, hindsight-weighted where the inputs hold ``hindsight_probs``."""
+    return stateless(CCAInputs, lambda x: (cca_policy_loss(x.logits, x.action, x.returns, x.fc_q, x.hindsight_probs), {}))
+
+
+def make_fc_policy(config: Optional[PluginConfig] = None) -> Loss:
+    return stateless(CCAInputs, lambda x: (fc_policy_loss(x.logits, x.action, x.returns, x.fc_value), {}))
+
+
+def make_fc_value(config: Optional[PluginConfig] = None) -> Loss:
+    return stateless(CCAInputs, lambda x: (fc_value_loss(x.fc_value, x.returns), {}))
+
+
+def make_fc_critic(config: Optional[PluginConfig] = None) -> Loss:
+    return stateless(CCAInputs, lambda x: (fc_critic_loss(x.fc_q, x.action, x.returns), {}))
+
+
+def make_hindsight_classifier(config: Optional[PluginConfig] = None) -> Loss:
+    """Metrics: ``accuracy``."""
+
+    def apply(x: CCAInputs) -> tuple[jax.Array, dict]:
+        loss, acc = hindsight_classifier_loss(x.hindsight_logits, x.action)
+        return loss, {"accuracy": acc}
+
+    return stateless(CCAInputs, apply)
+
+
+def make_independence(config: Optional[PluginConfig] = None) -> Loss:
+    return stateless(CCAInputs, lambda x: (independence_loss(x.logits, x.independence_logits), {}))
+
+
+def make_hindsight_model(config: Optional[PluginConfig] = None) -> Loss:
+    """Zero where the agent builds no innovations (``model_pred`` None)."""
+
+    def apply(x: CCAInputs) -> tuple[jax.Array, dict]:
+        if x.model_pred is None:
+            return jnp.zeros(()), {}
+        return hindsight_model_loss(x.model_pred, x.model_target), {}
+
+    return stateless(CCAInputs, apply)
+
+
+# name -> (factory, config class or None, description)
 LOSSES = {
-    "cca_policy": cca_policy_loss,
-    "cca_fc_policy": fc_policy_loss,
-    "cca_fc_value": fc_value_loss,
-    "cca_fc_critic": fc_critic_loss,
-    "cca_hindsight_classifier": hindsight_classifier_loss,
-    "cca_independence": independence_loss,
-    "cca_hindsight_model": hindsight_model_loss,
+    "cca_policy": (make_cca_policy, None, "CCA-PG policy loss, Mesnard et al. 2021 section 3 (CCAInputs)"),
+    "cca_fc_policy": (make_fc_policy, None, "FC-PG policy loss, baseline V(X, Phi), section 3 (CCAInputs)"),
+    "cca_fc_value": (make_fc_value, None, "future-conditional baseline regression 0.5 (G - V(X, Phi))^2 (CCAInputs)"),
+    "cca_fc_critic": (make_fc_critic, None, "future-conditional critic regression 0.5 (G - Q(X, Phi, A))^2 (CCAInputs)"),
+    "cca_hindsight_classifier": (make_hindsight_classifier, None,
+                                 "hindsight classifier cross-entropy -log h(A|X, Phi) (CCAInputs)"),
+    "cca_independence": (make_independence, None, "independence KL(pi(.|X) || h(.|X, Phi)), trains Phi (CCAInputs)"),
+    "cca_hindsight_model": (make_hindsight_model, None,
+                            "one-step model regression of the innovations, not in the paper (CCAInputs)"),
 }
-HINDSIGHT_LOSSES = frozenset(LOSSES)  # losses that need the hindsight statistic
