@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -26,18 +26,18 @@ import optax
 from jax.sharding import PartitionSpec as P
 from pydantic import Field
 
-from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Dataset, Model, Program, ProgramInfo, Progress
+from rlk.core.parallel import pmean
+from rlk.learn.optim import OptimConfig, make_optimiser
+from rlk.learn.sgd import SGDState, sgd_step
 from rlk.plugins.backends.replicator import DATA_AXIS, Replicator
 
 
-class TrainerConfig(PluginConfig):
+class TrainerConfig(OptimConfig):
+    """The Trainer's options; the optimiser's (``rlk.learn.OptimConfig``: Adam 1e-3, no clipping by default)."""
+
     batch_size: int = Field(64, ge=1, description="global batch (split over devices; must be divisible by their number)")
-    optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="optax optimizer")
-    learning_rate: float = Field(1e-3, gt=0, description="learning rate")
-    weight_decay: float = Field(0.0, ge=0, description="adamw weight decay")
-    max_grad_norm: Optional[float] = Field(None, gt=0, description="clip the global gradient norm (None: no clipping)")
     eval_split: str = Field("test", description="split that rlk eval and summary.json evaluate on")
     eval_examples: int = Field(1000, ge=1, description="evaluate on the first N examples of eval_split")
     sample_examples: int = Field(8, ge=1, description="examples (columns) of the rlk sample grid")
@@ -52,14 +52,6 @@ class TrainerState(NamedTuple):
     key: jax.Array
 
 
-def make_optimizer(config: TrainerConfig) -> optax.GradientTransformation:
-    c = config
-    opt = {"adam": lambda: optax.adam(c.learning_rate),
-           "adamw": lambda: optax.adamw(c.learning_rate, weight_decay=c.weight_decay),
-           "sgd": lambda: optax.sgd(c.learning_rate)}[c.optimizer]()
-    return optax.chain(optax.clip_by_global_norm(c.max_grad_norm), opt) if c.max_grad_norm else opt
-
-
 def make_update(model: Model, optimizer: optax.GradientTransformation, global_batch: int, axis_name: Optional[str]):
     """``update(state, batch) -> (state, metrics)``: one optimizer step on a (local) batch.
 
@@ -69,20 +61,16 @@ def make_update(model: Model, optimizer: optax.GradientTransformation, global_ba
     gradient of replicated parameters is the local one; STACK.md gotcha 1).
     """
 
+    gradient_step = sgd_step(model.loss, optimizer, axis_name)
+
     def update(state: TrainerState, batch: Any):
         key, example_key = jax.random.split(state.key)
         keys = jax.random.split(example_key, global_batch)
         local = jax.tree.leaves(batch)[0].shape[0]
         if axis_name is not None:
             keys = jax.lax.dynamic_slice_in_dim(keys, jax.lax.axis_index(axis_name) * local, local)
-        (loss, metrics), grads = jax.value_and_grad(model.loss, has_aux=True)(state.params, batch, keys)
-        metrics = {**metrics, "loss": loss}
-        if axis_name is not None:
-            grads = jax.tree.map(lambda g: jax.lax.pmean(g, axis_name), grads)
-            metrics = jax.tree.map(lambda m: jax.lax.pmean(m, axis_name), metrics)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return TrainerState(params, opt_state, state.step + 1, key), metrics
+        sgd, metrics = gradient_step(SGDState(state.params, state.opt_state), batch, keys)
+        return TrainerState(sgd.params, sgd.opt_state, state.step + 1, key), pmean(metrics, axis_name)
 
     return update
 
@@ -103,7 +91,7 @@ class TrainerProgram(Program):
         B = config.batch_size
         if B % mesh.size:
             raise RlkError(f"arch.batch_size={B} must be divisible by the number of devices ({mesh.size})")
-        self.optimizer = make_optimizer(config)
+        self.optimizer = make_optimiser(config)
         self.updates_per_call = updates_per_call
         self.info = ProgramInfo(kind="model", steps_per_call=updates_per_call, updates_per_call=updates_per_call,
                                 counters={"examples": updates_per_call * B}, num_devices=mesh.size,
