@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from rlk.nn.conv import TORSOS, Conv2d, ConvEncoder, Dense, ResidualBlock, image_layout, resolve_torso
+from rlk.nn.observations import scale_pixels
 from rlk.nn.torsos import MLP
 
 
@@ -88,9 +89,7 @@ class MuZeroModel(eqx.Module):
 
     def initial(self, observation: jax.Array) -> jax.Array:
         """One observation -> latent ``[D]``; uint8 pixels (Atari, 0..255) are scaled to [0, 1] first."""
-        if observation.dtype == jnp.uint8:
-            observation = observation.astype(jnp.float32) / 255.0
-        s = self.representation(observation)
+        s = self.representation(scale_pixels(observation))
         return scale_latent(s) if self.scale_latents else s
 
     def predict(self, latent: jax.Array) -> tuple[jax.Array, jax.Array]:

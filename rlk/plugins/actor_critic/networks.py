@@ -24,6 +24,8 @@ from rlk.core.errors import RlkError
 from rlk.core.types import BoxSpec, DiscreteSpec, EnvSpec
 from rlk.nn.conv import TORSOS, Dense, image_layout, make_conv_torso
 from rlk.nn.conv import resolve_torso as resolve_conv_torso
+from rlk.nn.masking import masked_logits
+from rlk.nn.observations import scale_pixels
 from rlk.nn.torsos import MLP
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -178,17 +180,11 @@ def apply_batch(net: Union[ActorCritic, GaussianActorCritic, ConvActorCritic], o
 
     uint8 observations (Atari frames, 0..255) are cast to float32 and scaled by 1/255 first.
     """
-    if observation.dtype == jnp.uint8:
-        observation = observation.astype(jnp.float32) / 255.0
+    observation = scale_pixels(observation)
     if isinstance(net, ConvActorCritic):
         features = net.torso.batch(observation)
         return net.actor(features), net.critic(features)[:, 0]
     return net.actor.batch(observation), net.critic.batch(observation)[:, 0]
-
-
-def masked_logits(logits: jax.Array, mask) -> jax.Array:
-    """Illegal actions get a very low logit where the environment provides a legal-action mask."""
-    return logits if mask is None else jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
 
 
 def policy_and_value(net: Union[ActorCritic, GaussianActorCritic, ConvActorCritic], observation: jax.Array, mask=None) -> tuple[Distribution, jax.Array]:

@@ -25,7 +25,8 @@ from rlk.core.parallel import pmean
 from rlk.core.types import EnvSpec, TimeStep, Trajectory
 from rlk.learn.optim import OptimConfig, make_optimiser
 from rlk.learn.sgd import SGDState, sgd_step
-from rlk.plugins.actor_critic.networks import ActorCriticParams, Categorical, apply_batch, make_actor_critic, masked_logits
+from rlk.nn.masking import masked_logits
+from rlk.plugins.actor_critic.networks import ActorCriticParams, Categorical, apply_batch, make_actor_critic
 
 INPUTS = (PolicyInputs, ValueInputs, StateInputs)
 

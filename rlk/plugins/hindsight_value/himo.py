@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from pydantic import Field
 
 from rlk.core.config import PluginConfig
+from rlk.nn.observations import scale_pixels
 from rlk.nn.torsos import MLP
 
 
@@ -67,7 +68,7 @@ def init_heads(key: jax.Array, observation_shape: Sequence[int], config: HiMoCon
 
 def _flat(x: jax.Array) -> jax.Array:
     x = x.reshape((x.shape[0], -1))
-    return x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else x.astype(jnp.float32)
+    return scale_pixels(x).astype(jnp.float32)
 
 
 def model_value(heads: HiMoHeads, observation: jax.Array) -> jax.Array:
