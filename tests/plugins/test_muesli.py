@@ -14,7 +14,14 @@ from rlk.nn.value_transforms import Support, scalar_to_two_hot, two_hot_to_scala
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.muzero_model import MuZeroModel
 from rlk.plugins.muesli.agent import model_outputs, retrace_returns, target_stats
-from rlk.plugins.muesli.losses import cmpo_policy, sampled_cmpo_cross_entropy
+from rlk.core.errors import RlkError
+from rlk.core.losses import PolicyInputs, agent_losses
+from rlk.core.types import ArraySpec, BoxSpec, DiscreteSpec, EnvSpec, Trajectory
+from rlk.plugins.muesli.agent import make_muesli
+from rlk.plugins.muesli.config import MuesliConfig
+from rlk.plugins.muesli.losses import (MuesliInputs, ValueWeightConfig, cmpo_policy, make_cmpo, make_model, make_pg,
+                                       make_value, sampled_cmpo_cross_entropy, sampled_cmpo_weights,
+                                       weighted_sample_cross_entropy)
 
 rng = np.random.default_rng(0)
 
@@ -38,6 +45,103 @@ def test_sampled_cmpo_converges_to_exact():
         errors.append(abs(float(est.mean()) - exact) + float(est.std()))
     assert errors[2] < errors[1] < errors[0]
     assert errors[2] < 0.05 * abs(exact) + 0.05
+
+
+def np_log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def np_ce(logits, target):
+    return -(target * np_log_softmax(logits)).sum(-1)
+
+
+def random_muesli_inputs(T=5, N=3, K=2, atoms=7):
+    """MuesliInputs with random logits, two-hot-like targets and 0/1 masks (float64 for NumPy, float32 for JAX)."""
+    probs = lambda *shape: (lambda p: p / p.sum(-1, keepdims=True))(rng.uniform(size=shape))
+    mask = lambda *shape: (rng.uniform(size=shape) > 0.3).astype(np.float64)
+    return MuesliInputs(
+        cmpo_ce=rng.uniform(0.5, 2.0, size=(T - 1, N)), value_logits=rng.normal(size=(T - 1, N, atoms)),
+        value_target=probs(T - 1, N, atoms), model_policy_ce=rng.uniform(0.5, 2.0, size=(K, T, N)),
+        model_policy_mask=mask(K, T, N), model_reward_logits=rng.normal(size=(K, T, N, atoms)),
+        model_reward_target=probs(K, T, N, atoms), model_reward_mask=mask(K, T, N),
+        model_value_logits=rng.normal(size=(K, T, N, atoms)), model_value_target=probs(K, T, N, atoms),
+        model_value_mask=mask(K, T, N))
+
+
+def as_jax(tree):
+    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)
+
+
+def test_muesli_losses_match_numpy():
+    """Each registered Muesli loss against NumPy: clipped-importance policy gradient (eq. 10), the CMPO
+    regulariser, the value cross-entropy and the model loss (masked means), with the losses' own value weight."""
+    n = 12
+    log_prob, behaviour, adv = rng.normal(size=n) - 1.0, rng.normal(size=n) - 1.0, rng.normal(size=n)
+    loss, metrics = make_pg().apply(None, as_jax(PolicyInputs(log_prob, np.zeros(n), behaviour, adv)), None)
+    rho = np.minimum(np.exp(log_prob - behaviour), 1.0)
+    np.testing.assert_allclose(float(loss), -np.mean(rho * adv * log_prob), rtol=1e-5)
+    np.testing.assert_allclose(float(metrics["rho"]), rho.mean(), rtol=1e-5)
+
+    x = random_muesli_inputs()
+    config = ValueWeightConfig(value_loss_weight=0.3)
+    np.testing.assert_allclose(float(make_cmpo().apply(None, as_jax(x), None)[0]), x.cmpo_ce.mean(), rtol=1e-5)
+    np.testing.assert_allclose(float(make_value(config).apply(None, as_jax(x), None)[0]),
+                               0.3 * np_ce(x.value_logits, x.value_target).mean(), rtol=1e-5)
+    masked = lambda v, m: (v * m).sum() / m.sum()
+    pol = masked(x.model_policy_ce, x.model_policy_mask)
+    rew = masked(np_ce(x.model_reward_logits, x.model_reward_target), x.model_reward_mask)
+    val = masked(np_ce(x.model_value_logits, x.model_value_target), x.model_value_mask)
+    loss, metrics = make_model(config).apply(None, as_jax(x), None)
+    np.testing.assert_allclose(float(loss), pol + rew + 0.3 * val, rtol=1e-5)
+    for k, want in (("policy", pol), ("reward", rew), ("value", val)):
+        np.testing.assert_allclose(float(metrics[k]), want, rtol=1e-5)
+
+
+def test_sampled_cmpo_weights_and_cross_entropy_match_numpy():
+    """The Gaussian agent's sampled CMPO cross-entropy: w_i = exp(clip(adv_i)), z_i = (z_init + sum_{l != i} w_l) / S,
+    -mean_i (w_i / z_i) log pi(a_i|s) (section 4.3)."""
+    adv, log_prob = 2 * rng.normal(size=(4, 6)), rng.normal(size=(4, 6))
+    w = np.exp(np.clip(adv, -1.0, 1.0))
+    z = (0.5 + w.sum(-1, keepdims=True) - w) / 6
+    weights = sampled_cmpo_weights(jnp.asarray(adv), 1.0, 0.5)
+    np.testing.assert_allclose(np.asarray(weights), w / z, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(weighted_sample_cross_entropy(weights, jnp.asarray(log_prob))),
+                               -np.mean(w / z * log_prob, -1), rtol=1e-5)
+
+
+TINY = dict(num_envs=2, unroll_length=4, replay_capacity=8, hidden_sizes=(8,), latent_size=4, num_atoms=5,
+            model_unroll=2, cmpo_samples=3)
+
+
+def one_update(spec: EnvSpec, weights: dict) -> dict:
+    """Metrics of one update of a tiny Muesli on random data shaped by ``spec``."""
+    config = MuesliConfig(**TINY, loss_weights=weights)
+    agent = make_muesli(config, spec, None, agent_losses("muesli", weights))
+    T, B = config.unroll_length, config.num_envs
+    state = agent.init(jax.random.PRNGKey(0))
+    ts = TimeStep(jax.random.normal(jax.random.PRNGKey(1), (T + 1, B, 3)), jnp.ones((T + 1, B)), jnp.ones((T + 1, B)),
+                  jnp.zeros((T + 1, B), bool))
+    action, _, extras = jax.vmap(lambda t, k: agent.act(state.params, (), t, k))(
+        jax.tree.map(lambda x: x[:T], ts), jax.random.split(jax.random.PRNGKey(2), T))
+    return jax.jit(agent.update)(state, Trajectory(ts, action, extras), jax.random.PRNGKey(3))[1]
+
+
+def test_entropy_loss_composes_onto_both_variants():
+    """Muesli produces PolicyInputs: actor-critic's ``entropy`` loss adds by name to the categorical and the Gaussian
+    agent (its term is the negative mean entropy); a loss reading inputs Muesli does not produce is a one-line error."""
+    weights = {"muesli_pg": 1.0, "muesli_cmpo": 1.0, "muesli_model": 1.0, "muesli_value": 1.0, "entropy": 0.01}
+    discrete = EnvSpec(name="toy", observation=ArraySpec(shape=(3,)), action=DiscreteSpec(num_values=3))
+    metrics = one_update(discrete, weights)
+    assert -np.log(3) - 1e-5 <= float(metrics["entropy"]) < 0  # near-uniform policy at init: about -log 3
+    assert float(metrics["entropy"]) < -0.9 * np.log(3)
+    box = EnvSpec(name="toy", observation=ArraySpec(shape=(3,)), action=BoxSpec(shape=(2,), low=-1.0, high=1.0))
+    metrics = one_update(box, {**weights, "muesli_cmpo": 0.0})
+    # log-std near 0 at init: entropy near 2 * 0.5 log(2 pi e)
+    np.testing.assert_allclose(float(metrics["entropy"]), -np.log(2 * np.pi * np.e), atol=0.1)
+    assert "muesli_cmpo" not in metrics and np.isfinite(float(metrics["loss"]))
+    with pytest.raises(RlkError, match="loss 'ppo_value' needs ClippedValueInputs, which agent 'muesli' does not produce"):
+        agent_losses("muesli", {"ppo_value": 1.0})
 
 
 def np_retrace(q, action, reward, discount, pi, mu, lam):

@@ -15,8 +15,9 @@ import pytest
 
 from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.nn.value_transforms import Support, logits_to_scalar
-from rlk.plugins.muesli.agent import MuesliConfig, make_muesli_parts, target_stats
-from rlk.plugins.muesli.losses import LOSSES
+from rlk.core.losses import agent_losses
+from rlk.plugins.muesli.agent import make_muesli_parts, target_stats
+from rlk.plugins.muesli.config import MuesliConfig
 
 A, T, N = 4, 7, 3
 OBS = (2, 5)
@@ -38,7 +39,8 @@ def parts_and_state(num_players: int = 2, **overrides):
 
 @functools.lru_cache(maxsize=None)
 def _parts_and_state(num_players: int, overrides: tuple):
-    parts = make_muesli_parts(MuesliConfig(**{**CFG, **dict(overrides)}), spec(num_players), loss_lookup=LOSSES.__getitem__)
+    config = MuesliConfig(**{**CFG, **dict(overrides)})
+    parts = make_muesli_parts(config, spec(num_players), None, agent_losses("muesli", config.loss_weights))
     state = eqx.filter_jit(parts.agent.init)(jax.random.PRNGKey(0))
     # scale up the small initial output layers, so values, rewards and priors are far from 0 and uniform
     net = jax.tree.map(lambda x: x * 30 if x.ndim == 2 and x.shape[1] == 16 else x, state.params)
@@ -111,24 +113,24 @@ def test_two_player_targets_flip_sign_per_player():
     gamma, lam = CFG["gamma"], CFG["retrace_lambda"]
     ts, player, action, log_prob = two_player_trajectory()
     parts, state = parts_and_state(2)
-    tg, _ = jax.jit(parts.targets)(state, ts, action, log_prob, jax.random.PRNGKey(1))
+    tg, _ = jax.jit(parts.targets)(state, ts, action, log_prob)
     pi, v, r, v_next = np_lookahead(state.target_params, np.asarray(ts.observation), np.asarray(ts.legal_action_mask), gamma)
     q_mover = r - gamma * v_next  # the mover's q: the next position's value is the opponent's
-    np.testing.assert_allclose(np.asarray(tg["q"]), q_mover, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(tg["v"]), v, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(tg.q), q_mover, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(tg.v), v, rtol=1e-4, atol=1e-4)
     assert np.abs(q_mover - (r + gamma * v_next)).max() > 0.5  # the test can tell the signs apart
-    G = np.asarray(tg["G"])
+    G = np.asarray(tg.G)
     for n in range(N):
         want = np_retrace_player0_frame(q_mover[:, n], np.asarray(action[:, n]), np.asarray(ts.reward[:, n]),
                                         np.asarray(ts.discount[:, n]), pi[:, n], np.exp(np.asarray(log_prob[:, n])),
                                         player[:, n], gamma, lam)
         np.testing.assert_allclose(G[:, n], want, rtol=1e-4, atol=1e-4, err_msg=f"sequence {n}")
-    np.testing.assert_allclose(np.asarray(tg["adv"]) * float(tg["sigma"]), G - v[:T - 1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(tg.adv) * float(tg.sigma), G - v[:T - 1], rtol=1e-4, atol=1e-4)
     # A one-player agent on the same data sums the rewards as one player's: different targets.
     one, one_state = parts_and_state(1)
-    tg1, _ = jax.jit(one.targets)(one_state, ts._replace(legal_action_mask=None), action, log_prob, jax.random.PRNGKey(1))
-    assert np.abs(np.asarray(tg1["G"]) - G).max() > 0.5
-    np.testing.assert_allclose(np.asarray(tg1["q"]), r + gamma * v_next, rtol=1e-4, atol=1e-4)
+    tg1, _ = jax.jit(one.targets)(one_state, ts._replace(legal_action_mask=None), action, log_prob)
+    assert np.abs(np.asarray(tg1.G) - G).max() > 0.5
+    np.testing.assert_allclose(np.asarray(tg1.q), r + gamma * v_next, rtol=1e-4, atol=1e-4)
 
 
 def test_target_stats_two_player_discount():
@@ -161,9 +163,9 @@ def test_illegal_actions_get_zero_probability():
                                np.take_along_axis(probs, np.asarray(sampled).T, -1).T, rtol=1e-5)
     greedy, _, _ = jax.jit(parts.agent.eval_act)(net, (), flat, jax.random.PRNGKey(3))
     assert legal[np.arange(T * N), np.asarray(greedy)].all()
-    tg, _ = jax.jit(parts.targets)(state, ts, action, log_prob, jax.random.PRNGKey(1))
+    tg, _ = jax.jit(parts.targets)(state, ts, action, log_prob)
     mask = np.asarray(ts.legal_action_mask)
-    cmpo, prior = np.asarray(tg["cmpo"]), np.asarray(jax.nn.softmax(tg["prior"]))
+    cmpo, prior = np.asarray(tg.cmpo), np.asarray(jax.nn.softmax(tg.prior))
     assert np.all(cmpo[~mask] == 0.0) and np.all(prior[~mask] == 0.0)
     np.testing.assert_allclose(cmpo.sum(-1), 1.0, atol=1e-5)
     traj = Trajectory(ts._replace(current_player=jnp.zeros((T + 1, N), jnp.int32)), action, {"log_prob": log_prob})

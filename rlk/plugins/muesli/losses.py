@@ -1,22 +1,67 @@
-"""Muesli's losses (Hessel et al. 2021, "Muesli: Combining Improvements in Policy Optimization").
+"""Muesli's losses (Hessel et al. 2021, "Muesli: Combining Improvements in Policy Optimization", arXiv:2104.06159).
 
-Each term is a named pure loss ``(outputs, batch, config) -> (scalar, metrics)`` so other agents can
-add it by name. The targets (CMPO policies, Retrace returns, advantages) are built by the agent with
-the target network and arrive in ``batch`` without gradients. Shapes: ``N`` sequences, ``T`` steps,
-``A`` actions, ``K`` model steps.
+Each loss is a factory ``make(config) -> Loss`` (``rlk.core.losses``) over a documented input type:
+``muesli_pg`` reads the shared ``PolicyInputs`` (so it composes onto any agent producing them, and
+actor-critic's ``entropy`` composes onto Muesli); ``muesli_cmpo``, ``muesli_model`` and ``muesli_value`` read
+``MuesliInputs``, which only Muesli produces. The targets (CMPO policies, Retrace returns, normalised
+advantages) are built by the agent with its target network and carry no gradient. The cross-entropies against
+a CMPO target are computed by the agent for its policy family (categorical: exact over all actions or the
+sampled estimator; Gaussian: the sampled estimator), with the functions of this module.
+
+Shapes: ``N`` sequences of ``T`` steps (targets for the ``T - 1`` first), ``K`` model steps, ``A`` actions.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple, Optional
 
+import chex
 import jax
 import jax.numpy as jnp
+from pydantic import Field
 
+from rlk.core.config import PluginConfig
+from rlk.core.losses import Loss, PolicyInputs, stateless
 from rlk.nn.masking import masked_mean
 from rlk.nn.value_transforms import cross_entropy
 
 
+class MuesliInputs(NamedTuple):
+    """What Muesli's regulariser, model and value losses read (gradients flow where noted).
+
+    Attributes:
+      cmpo_ce: ``[T-1, N]`` cross-entropy ``-sum_a pi_cmpo(a|s_j) log pi(a|s_j)`` of the online policy against
+        the CMPO target at s_j, exact or sampled (section 4.3); gradients flow through pi.
+      value_logits: ``[T-1, N, atoms]`` the value head at s_j (gradients flow).
+      value_target: ``[T-1, N, atoms]`` two-hot Retrace returns G_j.
+      model_policy_ce: ``[K, T, N]`` the cross-entropy of the model's policy after k steps from s_j against
+        pi_cmpo(s_{j+k}) (gradients flow).
+      model_policy_mask: ``[K, T, N]`` 1 where that target exists (no episode end in (j, j+k], j + k <= T).
+      model_reward_logits: ``[K, T, N, atoms]`` the reward head after k steps (gradients flow).
+      model_reward_target: ``[K, T, N, atoms]`` two-hot reward of a_{j+k-1}; model_reward_mask: ``[K, T, N]``.
+      model_value_logits: ``[K, T, N, atoms]`` the value head after k steps (gradients flow).
+      model_value_target: ``[K, T, N, atoms]`` two-hot G_{j+k}; model_value_mask: ``[K, T, N]``.
+    """
+
+    cmpo_ce: jax.Array
+    value_logits: jax.Array
+    value_target: jax.Array
+    model_policy_ce: jax.Array
+    model_policy_mask: jax.Array
+    model_reward_logits: jax.Array
+    model_reward_target: jax.Array
+    model_reward_mask: jax.Array
+    model_value_logits: jax.Array
+    model_value_target: jax.Array
+    model_value_mask: jax.Array
+
+
+class ValueWeightConfig(PluginConfig):
+    value_loss_weight: float = Field(0.25, ge=0, description="weight of the value cross-entropies "
+                                                              "(paper, Table 5: 0.25, as MuZero)")
+
+
+# -- CMPO targets and cross-entropies (used by the agent to fill MuesliInputs) ---------------------------------
 def cmpo_policy(prior_logits: jax.Array, advantage: jax.Array, clip: float) -> jax.Array:
     """pi_cmpo(a|s) proportional to pi_prior(a|s) exp(clip(adv(s, a), -c, c)) (Muesli eq. 11).
 
@@ -27,12 +72,13 @@ def cmpo_policy(prior_logits: jax.Array, advantage: jax.Array, clip: float) -> j
 
 def sampled_cmpo_cross_entropy(key: jax.Array, prior_logits: jax.Array, advantage: jax.Array, logits: jax.Array,
                                clip: float, num_samples: int, z_init: float) -> jax.Array:
-    """Sampled estimate of ``-sum_a pi_cmpo(a) log pi(a)`` for one state (Muesli, section 4.3).
+    """Sampled estimate of ``-sum_a pi_cmpo(a) log pi(a)`` for one state, categorical actions (section 4.3).
 
     ``N`` actions are drawn from the prior; each gets weight ``w = exp(clip(adv))`` divided by a
     leave-one-out normaliser ``z_j = (z_init + sum_{k != j} w_k) / N``, an estimate of
     ``E_prior[w]``; the estimate converges to the exact cross-entropy as ``N`` grows.
     """
+    chex.assert_rank([prior_logits, advantage, logits], 1)
     actions = jax.random.categorical(key, prior_logits, shape=(num_samples,))
     w = jnp.exp(jnp.clip(advantage[actions], -clip, clip))
     z = (z_init + jnp.sum(w) - w) / num_samples
@@ -40,56 +86,83 @@ def sampled_cmpo_cross_entropy(key: jax.Array, prior_logits: jax.Array, advantag
     return -jnp.mean(jax.lax.stop_gradient(w / z) * log_pi)
 
 
-def muesli_pg_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """Policy gradient with clipped importance weights: -E_mu[min(rho, 1) adv/sigma log pi(a|s)] (eq. 10, first term)."""
-    if "log_prob" in outputs:  # continuous actions: log pi(a|s) computed by the agent
-        log_pi = outputs["log_prob"]
-    else:
-        log_pi = jnp.take_along_axis(jax.nn.log_softmax(outputs["logits"]), batch["action"][..., None], -1)[..., 0]
-    rho = jnp.minimum(jnp.exp(jax.lax.stop_gradient(log_pi) - batch["behaviour_log_prob"]), 1.0)
-    loss = -masked_mean(rho * batch["pg_advantage"] * log_pi, batch["pg_mask"])
-    return loss, {"rho": masked_mean(rho, batch["pg_mask"])}
+def sampled_cmpo_weights(adv: jax.Array, clip: float, z_init: float) -> jax.Array:
+    """``[..., S]`` normalised advantages of S prior samples -> weights ``w_i / z_i`` (section 4.3), with
+    ``w_i = exp(clip(adv_i, -c, c))`` and ``z_i = (z_init + sum_{l != i} w_l) / S``."""
+    S = adv.shape[-1]
+    w = jnp.exp(jnp.clip(adv, -clip, clip))
+    z = (z_init + jnp.sum(w, axis=-1, keepdims=True) - w) / S
+    return w / z
 
 
-def muesli_cmpo_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """CMPO regulariser KL(pi_cmpo || pi) up to a constant: the cross-entropy ``batch['cmpo_ce']``'s form.
-
-    Exact: ``-sum_a pi_cmpo(a) log pi(a)`` over all actions; the agent may instead pass per-state
-    sampled estimates in ``outputs['cmpo_ce_sampled']`` (used when present).
-    """
-    if "cmpo_ce_sampled" in outputs:
-        ce = outputs["cmpo_ce_sampled"]
-    else:
-        ce = cross_entropy(outputs["logits"], batch["cmpo_probs"])
-    return masked_mean(ce, batch["state_mask"]), {}
+def weighted_sample_cross_entropy(weights: jax.Array, log_prob: jax.Array) -> jax.Array:
+    """``-mean_i (w_i / z_i) log pi(a_i|s)`` over the last (sample) axis: the sampled CMPO cross-entropy from
+    ``sampled_cmpo_weights`` and the policy's log-probabilities of the same samples, both ``[..., S]``."""
+    chex.assert_equal_shape([weights, log_prob])
+    return -jnp.mean(weights * log_prob, -1)
 
 
-def muesli_model_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """The model's K-step losses: CMPO policy KL, reward and value cross-entropies (section 4.4).
+# -- the losses --------------------------------------------------------------------------------------------
+def clipped_pg(log_prob: jax.Array, behaviour_log_prob: jax.Array, advantage: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Policy gradient with clipped importance weights, -E_mu[min(rho, 1) adv log pi(a|s)] (eq. 10, first term).
 
-    ``outputs['model_*']`` are ``[K, N, T, ...]`` predictions after k = 1..K model steps from s_t;
-    ``batch['model_*']`` the targets at t + k and their masks (episode ends and sequence ends masked).
-    """
-    if "model_policy_ce" in outputs:  # sampled CMPO cross-entropies (continuous actions), [K, T, N]
-        pol_ce = outputs["model_policy_ce"]
-    else:
-        pol_ce = cross_entropy(outputs["model_logits"], batch["model_policy"])
-    pol = masked_mean(pol_ce, batch["model_policy_mask"])
-    rew = masked_mean(cross_entropy(outputs["model_reward_logits"], batch["model_reward"]), batch["model_reward_mask"])
-    val = masked_mean(cross_entropy(outputs["model_value_logits"], batch["model_value"]), batch["model_value_mask"])
-    total = pol + rew + config.value_loss_weight * val
-    return total, {"policy": pol, "reward": rew, "value": val}
+    ``[N]`` each; ``advantage`` normalised and without gradient. Returns the loss and the mean of ``rho``."""
+    chex.assert_rank([log_prob, behaviour_log_prob, advantage], 1)
+    chex.assert_equal_shape([log_prob, behaviour_log_prob, advantage])
+    rho = jnp.minimum(jnp.exp(jax.lax.stop_gradient(log_prob) - behaviour_log_prob), 1.0)
+    return -jnp.mean(rho * advantage * log_prob), jnp.mean(rho)
 
 
-def muesli_value_loss(outputs: dict, batch: dict, config: Any) -> tuple[jax.Array, dict]:
-    """Value cross-entropy of the representation's value head against two-hot Retrace targets."""
-    ce = cross_entropy(outputs["value_logits"], batch["value_target"])
-    return config.value_loss_weight * masked_mean(ce, batch["value_mask"]), {}
+def cmpo_regulariser(cmpo_ce: jax.Array) -> jax.Array:
+    """KL(pi_cmpo || pi) up to a constant (eq. 10, second term): the mean cross-entropy ``cmpo_ce [T-1, N]``."""
+    chex.assert_rank(cmpo_ce, 2)
+    return jnp.mean(cmpo_ce)
 
 
+def value_loss(value_logits: jax.Array, value_target: jax.Array, value_loss_weight: float) -> jax.Array:
+    """Weighted value cross-entropy of the value head against two-hot Retrace returns, ``[T-1, N, atoms]`` each."""
+    chex.assert_rank(value_logits, 3)
+    chex.assert_equal_shape([value_logits, value_target])
+    return value_loss_weight * jnp.mean(cross_entropy(value_logits, value_target))
+
+
+def model_loss(x: MuesliInputs, value_loss_weight: float) -> tuple[jax.Array, dict]:
+    """The model's K-step losses (section 4.4): CMPO policy cross-entropy, reward and weighted value
+    cross-entropies against the targets at j + k, each a mean over its valid entries."""
+    chex.assert_rank([x.model_policy_ce, x.model_reward_logits, x.model_value_logits], [3, 4, 4])
+    chex.assert_equal_shape([x.model_policy_ce, x.model_policy_mask, x.model_reward_mask, x.model_value_mask])
+    chex.assert_equal_shape([x.model_reward_logits, x.model_reward_target])
+    chex.assert_equal_shape([x.model_value_logits, x.model_value_target])
+    pol = masked_mean(x.model_policy_ce, x.model_policy_mask)
+    rew = masked_mean(cross_entropy(x.model_reward_logits, x.model_reward_target), x.model_reward_mask)
+    val = masked_mean(cross_entropy(x.model_value_logits, x.model_value_target), x.model_value_mask)
+    return pol + rew + value_loss_weight * val, {"policy": pol, "reward": rew, "value": val}
+
+
+def make_pg(config: Optional[PluginConfig] = None) -> Loss:
+    def fn(x: PolicyInputs):
+        loss, rho = clipped_pg(x.log_prob, x.behaviour_log_prob, x.advantage)
+        return loss, {"rho": rho}
+
+    return stateless(PolicyInputs, fn)
+
+
+def make_cmpo(config: Optional[PluginConfig] = None) -> Loss:
+    return stateless(MuesliInputs, lambda x: (cmpo_regulariser(x.cmpo_ce), {}))
+
+
+def make_model(config: ValueWeightConfig) -> Loss:
+    return stateless(MuesliInputs, lambda x: model_loss(x, config.value_loss_weight))
+
+
+def make_value(config: ValueWeightConfig) -> Loss:
+    return stateless(MuesliInputs, lambda x: (value_loss(x.value_logits, x.value_target, config.value_loss_weight), {}))
+
+
+# name -> (factory, config class or None, description)
 LOSSES = {
-    "muesli_pg": muesli_pg_loss,
-    "muesli_cmpo": muesli_cmpo_loss,
-    "muesli_model": muesli_model_loss,
-    "muesli_value": muesli_value_loss,
+    "muesli_pg": (make_pg, None, "Muesli policy gradient, importance weights clipped at 1, eq. 10 (PolicyInputs)"),
+    "muesli_cmpo": (make_cmpo, None, "Muesli CMPO regulariser KL(pi_cmpo || pi), eq. 10 (MuesliInputs)"),
+    "muesli_model": (make_model, ValueWeightConfig, "Muesli model loss: K-step policy, reward and value (MuesliInputs)"),
+    "muesli_value": (make_value, ValueWeightConfig, "Muesli value cross-entropy on Retrace returns (MuesliInputs)"),
 }
