@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from rlk.nn.muzero_model import scale_latent
+from rlk.nn.observations import scale_pixels
 from rlk.nn.torsos import MLP
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 1.0
@@ -52,9 +53,7 @@ def apply_mlp(mlp, x: jax.Array, scale: bool = False) -> jax.Array:
 def represent(net, obs: jax.Array) -> jax.Array:
     """The representation on a flat batch ``obs [M, *obs_shape]`` -> latents ``[M, D]``, as ``MuZeroModel.initial``
     computes per example: uint8 pixels (Atari) scaled to [0, 1] first (a no-op for float observations)."""
-    if obs.dtype == jnp.uint8:
-        obs = obs.astype(jnp.float32) / 255.0
-    return apply_mlp(net.representation, obs, net.scale_latents)
+    return apply_mlp(net.representation, scale_pixels(obs), net.scale_latents)
 
 
 def gaussian_params(head_out: jax.Array) -> tuple[jax.Array, jax.Array]:
