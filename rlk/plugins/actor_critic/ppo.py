@@ -17,7 +17,7 @@ The losses are the run's ``LossSet`` (``agent.loss_weights``); PPO feeds ``Polic
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -29,15 +29,15 @@ from rlk.core.interfaces import Agent
 from rlk.core.losses import ClippedValueInputs, LossSet, PolicyInputs, StateInputs, ValueInputs
 from rlk.core.parallel import pmean
 from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
-from rlk.learn.optim import OptimConfig, make_optimiser
+from rlk.learn.optim import make_optimiser
 from rlk.learn.sgd import SGDState, sgd_step
 from rlk.nn import shuffle
-from rlk.plugins.actor_critic.networks import ActorCriticParams, Gaussian, apply_batch, make_actor_critic, policy_and_value
+from rlk.plugins.actor_critic.networks import ActorCriticNetConfig, ActorCriticParams, Gaussian, apply_batch, make_actor_critic, policy_and_value
 
 INPUTS = (PolicyInputs, ValueInputs, ClippedValueInputs, StateInputs)
 
 
-class PPOConfig(OptimConfig):
+class PPOConfig(ActorCriticNetConfig):
     """PPO's options; the optimiser's (``rlk.learn.OptimConfig``) with CleanRL's classic-control values:
     Adam (eps 1e-5), global-norm clip 0.5; ``-o agent.lr_schedule=linear`` anneals to 0 over ``lr_decay_updates``."""
 
@@ -51,8 +51,6 @@ class PPOConfig(OptimConfig):
     max_grad_norm: Optional[float] = Field(0.5, gt=0, description="global gradient-norm clip")
     adam_eps: float = Field(1e-5, gt=0, description="Adam epsilon (CleanRL/PureJaxRL)")
     normalize_advantages: bool = Field(True, description="normalise advantages per minibatch")
-    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
-    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"ppo_policy": 1.0, "ppo_value": 0.5, "entropy": 0.01},
         description="named losses and their weights (any registered loss whose inputs PPO produces; "

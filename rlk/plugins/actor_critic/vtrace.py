@@ -12,7 +12,7 @@ advantage is V-trace's policy-gradient advantage), ``ValueInputs`` (the V-trace 
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -23,15 +23,15 @@ from rlk.core.interfaces import Agent
 from rlk.core.losses import LossSet, PolicyInputs, StateInputs, ValueInputs
 from rlk.core.parallel import pmean
 from rlk.core.types import EnvSpec, TimeStep, Trajectory
-from rlk.learn.optim import OptimConfig, make_optimiser
+from rlk.learn.optim import make_optimiser
 from rlk.learn.sgd import SGDState, sgd_step
 from rlk.nn.masking import masked_logits
-from rlk.plugins.actor_critic.networks import ActorCriticParams, Categorical, apply_batch, make_actor_critic
+from rlk.plugins.actor_critic.networks import ActorCriticNetConfig, ActorCriticParams, Categorical, apply_batch, make_actor_critic
 
 INPUTS = (PolicyInputs, ValueInputs, StateInputs)
 
 
-class VTraceConfig(OptimConfig):
+class VTraceConfig(ActorCriticNetConfig):
     """V-trace's options; the optimiser's (``rlk.learn.OptimConfig``): Adam, global-norm clip 40."""
 
     num_envs: int = Field(64, gt=0, description="parallel environments (global batch)")
@@ -42,8 +42,6 @@ class VTraceConfig(OptimConfig):
     clip_rho_threshold: float = Field(1.0, gt=0, description="rho-bar")
     clip_pg_rho_threshold: float = Field(1.0, gt=0, description="clip of the policy-gradient rho")
     max_grad_norm: Optional[float] = Field(40.0, gt=0, description="global gradient-norm clip")
-    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
-    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01},
         description="named losses and their weights (any registered loss whose inputs V-trace produces; "
