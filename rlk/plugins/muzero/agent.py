@@ -6,8 +6,10 @@ trajectory keeps the search's visit distribution as the policy target. Each upda
 sequences to the replay buffer kept in the learner state, then takes ``num_sgd_steps`` gradient
 steps, each on the online batch joined with a fresh replay sample: the model is unrolled K steps
 from every state and trained on policy (search visits), value (n-step returns bootstrapped from an
-EMA target network) and reward, all categorical with two-hot targets. Model steps past an episode's
-end are an absorbing state (value and reward 0), as in MuZero's pseudocode.
+EMA target network) and reward, all categorical with two-hot targets (``losses.py``: eq. 1 over
+``MuZeroInputs``, weighted by ``agent.loss_weights``). Model steps past an episode's end are an absorbing
+state (value and reward 0), as in MuZero's pseudocode. Optimiser, gradient step, EMA and replay are
+``rlk.learn``'s.
 
 The study's knobs (section 4 of Hamrick et al.):
 - search budget: ``num_simulations`` (training: acting and targets) and ``eval_simulations``;
