@@ -14,8 +14,10 @@ from rlk.plugins.envs.catch import Catch
 from rlk.plugins.backends.anakin import rollout
 from rlk.core.wrappers import for_training
 from rlk.core.losses import agent_losses
-from rlk.plugins.muzero.agent import MuZeroConfig, MuZeroParts, absorbing_targets, make_muzero_parts, make_recurrent_fn, n_step_returns
+from rlk.plugins.muzero.agent import MuZeroConfig, MuZeroParts, make_muzero_parts
 from rlk.plugins.muzero.losses import MuZeroInputs, policy_loss
+from rlk.plugins.muzero.simulators import make_recurrent_fn
+from rlk.plugins.muzero.targets import absorbing_targets, n_step_returns
 from rlk.nn.unroll_targets import model_targets
 
 SUPPORT = Support(-20.0, 20.0, 81)
@@ -528,7 +530,8 @@ def test_go_area_shaping_keeps_the_games_returns():
     value targets of the shaped rewards equal the unshaped ones minus c * phi(s_j) (the area margin
     of the player to move), so a won game is still worth +1 from the empty board; and the search's
     env-simulator step gives the same shaped reward as the training targets for the same move."""
-    from rlk.plugins.muzero.agent import area_shaped_rewards, env_simulator_step
+    from rlk.plugins.muzero.simulators import env_simulator_step
+    from rlk.plugins.muzero.targets import area_shaped_rewards
     from rlk.plugins.envs.go_area import area_margin
     from rlk.plugins.muzero.simulators import true_simulator
 

@@ -45,7 +45,6 @@ from typing import Any, Literal, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import mctx
-import rlax
 from pydantic import Field
 
 from rlk.core.errors import RlkError
@@ -62,9 +61,9 @@ from rlk.nn.masking import masked_logits
 from rlk.nn.muzero_model import MuZeroModel
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
-from rlk.plugins.muzero.go import shaped_reward
 from rlk.plugins.muzero.losses import MuZeroInputs
-from rlk.plugins.muzero.simulators import true_simulator
+from rlk.plugins.muzero.simulators import env_simulator_step, make_recurrent_fn, true_simulator
+from rlk.plugins.muzero.targets import absorbing_targets, area_shaped_rewards, n_step_returns
 
 INPUTS = (MuZeroInputs,)
 
@@ -146,126 +145,6 @@ class MuZeroState(NamedTuple):
     opt_state: Any
     replay: Any
     updates: jax.Array
-
-
-def model_simulator_step(support: Support, discount: float):
-    """One step of the learned model for a batch of latents: ``(net, latent, action, key) -> (latent',
-    reward, discount, prior logits, value)``; ``discount`` is ``gamma``, or ``-gamma`` in two-player
-    games (mctx's convention: each node's value is seen by the player to move there)."""
-
-    def step(net: MuZeroModel, latent, action, key):
-        del key
-        nxt, r_logits = jax.vmap(net.step)(latent, action)
-        p_logits, v_logits = jax.vmap(net.predict)(nxt)
-        value = logits_to_scalar(v_logits, support)
-        return nxt, logits_to_scalar(r_logits, support), jnp.full_like(value, discount), p_logits, value
-
-    return step
-
-
-def env_simulator_step(simulator: Simulator, support: Support, discount: float, masked: bool, area_shaping: float = 0.0):
-    """One step of the true environment (planning study: the true model as the simulator) for a batch of
-    embeddings ``(env state, ended)``: the environment's reward and its next state; prior and value from
-    the network on the next observation (illegal actions masked out of the prior); past an episode's
-    end an absorbing state (reward, value and discount 0). ``area_shaping``: the shaped reward (``go.py``) with
-    the simulator's potential, from the observations of the states before and after the move."""
-
-    def step(net: MuZeroModel, embedding, action, key):
-        state, ended = embedding
-        nxt, ts = jax.vmap(simulator.step)(state, action, jax.random.split(key, action.shape[0]))
-        if area_shaping:
-            shape = lambda r, o, o2, last: shaped_reward(simulator.potential, r, o, o2, last, area_shaping)
-            ts = ts._replace(reward=jax.vmap(shape)(ts.reward, jax.vmap(simulator.observe)(state), ts.observation, ts.last))
-        p_logits, v_logits = jax.vmap(lambda o: net.predict(net.initial(o)))(ts.observation)
-        if masked:
-            p_logits = masked_logits(p_logits, ts.legal_action_mask)
-        now_ended = ended | (ts.discount == 0)
-        value = jnp.where(now_ended, 0.0, logits_to_scalar(v_logits, support))
-        reward = jnp.where(ended, 0.0, ts.reward)
-        return (nxt, now_ended), reward, jnp.where(now_ended, 0.0, discount), p_logits, value
-
-    return step
-
-
-def make_recurrent_fn(support: Support, gamma: float, rollout_steps: int, sign: float = 1.0, step=None):
-    """mctx's recurrent function over a simulator (the learned model by default), with optional prior-policy rollouts.
-
-    For a batch of ``(embedding, action)``: the reward of the transition into the child, the discount
-    (``gamma``; ``-gamma`` with ``sign=-1`` for two-player games), the child's prior logits and its value;
-    with ``rollout_steps = n > 0`` the value is the n-step return of the simulator rolled out from the
-    child with actions sampled from the prior, bootstrapped with the value head:
-    ``sum_{i<n} d^i r_i + d^n v(s_n)`` (``d`` the discount). ``step`` replaces the learned model
-    (``env_simulator_step``).
-    """
-    step = step or model_simulator_step(support, sign * gamma)
-
-    def recurrent_fn(net: MuZeroModel, rng, action, embedding):
-        step_key, roll_key = jax.random.split(rng)
-        nxt, reward, discount, p_logits, value = step(net, embedding, action, step_key)
-        if rollout_steps > 0:  # Monte-Carlo rollout of the simulator with the prior, bootstrapped at its end
-            def roll(carry, key):
-                s, logits, ret, disc = carry
-                act_key, sim_key = jax.random.split(key)
-                s2, r2, d2, l2, v2 = step(net, s, jax.random.categorical(act_key, logits), sim_key)
-                return (s2, l2, ret + disc * r2, disc * d2), v2
-
-            init = (nxt, p_logits, jnp.zeros_like(value), jnp.ones_like(value))
-            (_, _, ret, disc), values = jax.lax.scan(roll, init, jax.random.split(roll_key, rollout_steps))
-            value = ret + disc * values[-1]  # past an episode's end (true environment) disc is 0
-        out = mctx.RecurrentFnOutput(reward=reward, discount=discount, prior_logits=p_logits, value=value)
-        return out, nxt
-
-    return recurrent_fn
-
-
-def n_step_returns(ts: TimeStep, value: jax.Array, gamma: float, n: int, sign: float = 1.0) -> jax.Array:
-    """MuZero's value targets z_j (eq. 3) for ``j < T``: ``[T, N]``.
-
-    ``ts`` has leaves ``[T+1, N]`` (``ts[j+1]`` holds the reward of ``a_j``), ``value [T+1, N]`` the
-    bootstrap values of ``ts[j].observation``. ``z_j = sum_{i<n} gamma^i r_{j+i+1} + gamma^n v_{j+n}``,
-    cut at an episode's end and bootstrapped from the last state where the sequence ends first.
-    Two-player games (``sign=-1``, players alternating): rewards are the mover's and values the player
-    to move's, so each step flips the sign, ``z_j = r_{j+1} - gamma r_{j+2} + ... + (-gamma)^n v_{j+n}``.
-    """
-    discount = sign * gamma * ts.discount * (1.0 - ts.last.astype(jnp.float32))  # index j: the transition into j
-    return jax.vmap(lambda r, d, v: rlax.n_step_bootstrapped_returns(r, d, v, n), in_axes=1, out_axes=1)(
-        ts.reward[1:], discount[1:], value[1:])
-
-
-def area_shaped_rewards(ts: TimeStep, potential, coef: float) -> TimeStep:
-    """``ts [T+1, N]`` with potential-shaped rewards (``go.py``; Go: the area margin) at indices ``1..T``: the
-    reward of ``a_{t-1}`` gains ``coef * (phi_mover(s_t) - phi_mover(s_{t-1}))``, with ``phi = 0`` where the
-    game ended (after ``last`` the observation is already the next game's)."""
-    one = lambda r, o, o2, last: shaped_reward(potential, r, o, o2, last, coef)
-    shape = lambda o, o2, last, r: jax.vmap(one)(r, o, o2, last)
-    shaped = jax.vmap(shape)(ts.observation[:-1], ts.observation[1:], ts.last[1:], ts.reward[1:])
-    return ts._replace(reward=jnp.concatenate([ts.reward[:1], shaped], 0))
-
-
-def absorbing_targets(ts: TimeStep, targets: dict, support: Support, K: int) -> dict:
-    """Treats model steps past an episode's end as an absorbing state (MuZero pseudocode, ``make_target``).
-
-    ``model_targets`` masks every target after an end; MuZero instead trains the model to predict
-    value 0 there, and reward 0 after the terminal transition, so that the search, whose model
-    knows no episode end, values a terminal transition as its reward alone. Policy targets stay masked.
-    """
-    T = ts.reward.shape[0] - 1
-    ended = jnp.cumsum(ts.last.astype(jnp.int32), axis=0)  # [T+1, N]
-    j = jnp.arange(T)
-    zero = scalar_to_two_hot(jnp.zeros(()), support)
-
-    def at_k(k):
-        after_incl = (ended[jnp.minimum(j + k, T)] - ended[j]) > 0  # an end in (j, min(j + k, T)]
-        after_excl = (ended[jnp.minimum(j + k - 1, T)] - ended[j]) > 0  # an end in (j, j + k)
-        return after_incl, after_excl
-
-    v_abs, r_abs = jax.vmap(at_k)(jnp.arange(1, K + 1))  # [K, T, N]
-    out = dict(targets)
-    out["model_value"] = jnp.where(v_abs[..., None], zero, targets["model_value"])
-    out["model_value_mask"] = jnp.where(v_abs, 1.0, targets["model_value_mask"])
-    out["model_reward"] = jnp.where(r_abs[..., None], zero, targets["model_reward"])
-    out["model_reward_mask"] = jnp.where(r_abs, 1.0, targets["model_reward_mask"])
-    return out
 
 
 class SearchSequences(NamedTuple):
