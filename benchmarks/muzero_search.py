@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 import mctx
 
+from rlk.core.losses import agent_losses
 from rlk.nn.value_transforms import Support, logits_to_scalar
 from rlk.plugins.envs.catch import Catch
 from rlk.plugins.muzero.agent import MuZeroConfig, make_muzero
-from rlk.plugins.muzero.losses import LOSSES
 from rlk.core.types import TimeStep
 
 
@@ -40,7 +40,7 @@ def timed(fn, *args, repeats: int) -> float:
 def measure(batch: int, simulations: int, repeats: int) -> dict:
     env = Catch()
     config = MuZeroConfig(num_simulations=simulations, num_envs=batch)
-    agent = make_muzero(config, env.spec, loss_lookup=LOSSES.__getitem__)
+    agent = make_muzero(config, env.spec, None, agent_losses("muzero", config.loss_weights))
     net = agent.init(jax.random.PRNGKey(0)).params
     _, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), batch))
     ts = TimeStep(ts.observation, ts.reward, ts.discount, ts.last)

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 from rlk.core.interfaces import Agent
 from rlk.plugins.envs.pgx_adapter import PgxEnv
 from rlk.plugins.muzero.play import play_match
+from rlk.core.losses import agent_losses
 from rlk.plugins.muzero.agent import MuZeroConfig, make_muzero
-from rlk.plugins.muzero.losses import LOSSES
 
 
 def main(argv=None) -> None:
@@ -29,7 +29,7 @@ def main(argv=None) -> None:
     match_seed = int(kw.pop("seed", 0))
     opponent_rules = kw.pop("opponent_rules", "run")
     cfg = MuZeroConfig(**{"search": "gumbel", "gamma": 1.0, "value_bounds": (-1, 1), **kw})
-    ag = make_muzero(cfg, env.spec, loss_lookup=LOSSES.__getitem__)
+    ag = make_muzero(cfg, env.spec, None, agent_losses("muzero", cfg.loss_weights))
     p = ag.init(jax.random.PRNGKey(0)).params
     if player == "random":
         pick = lambda params, actor, ts, key: (jax.random.categorical(key, jnp.where(ts.legal_action_mask, 0.0, -jnp.inf)), actor, {})

@@ -34,11 +34,12 @@ def test_shapes_and_config_errors():
 def test_agent_refuses_board_latent_off_board_games():
     from rlk.core.errors import RlkError
     from rlk.plugins.envs.catch import Catch
+    from rlk.core.losses import agent_losses
     from rlk.plugins.muzero.agent import MuZeroConfig, make_muzero
-    from rlk.plugins.muzero.losses import LOSSES
 
+    config = MuZeroConfig(latent="board")
     with pytest.raises(RlkError, match="latent='board'"):
-        make_muzero(MuZeroConfig(latent="board"), Catch().spec, loss_lookup=LOSSES.__getitem__)
+        make_muzero(config, Catch().spec, None, agent_losses("muzero", config.loss_weights))
 
 
 @pytest.mark.slow

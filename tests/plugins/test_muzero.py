@@ -13,9 +13,11 @@ from rlk.nn.value_transforms import Support, scalar_to_two_hot, two_hot_to_scala
 from rlk.plugins.envs.catch import Catch
 from rlk.plugins.backends.anakin import rollout
 from rlk.core.wrappers import for_training
-from rlk.plugins.muzero.agent import (MuZeroConfig, absorbing_targets, make_muzero, make_muzero_parts, make_recurrent_fn,
-                                      n_step_returns)
-from rlk.plugins.muzero.losses import LOSSES
+from rlk.core.losses import agent_losses
+from rlk.plugins.muzero.agent import MuZeroConfig, MuZeroParts, make_muzero_parts
+from rlk.plugins.muzero.losses import MuZeroInputs, policy_loss
+from rlk.plugins.muzero.simulators import make_recurrent_fn
+from rlk.plugins.muzero.targets import absorbing_targets, n_step_returns
 from rlk.nn.unroll_targets import model_targets
 
 SUPPORT = Support(-20.0, 20.0, 81)
@@ -60,6 +62,11 @@ def table(next_state, reward, value=None, prior=None) -> TableModel:
     return TableModel(next_state, jnp.asarray(reward, jnp.float32), value, prior)
 
 
+def muzero_parts(config: MuZeroConfig, spec: EnvSpec) -> MuZeroParts:
+    """The agent and its parts with the losses of ``config.loss_weights``, resolved as a run resolves them."""
+    return make_muzero_parts(config, spec, None, agent_losses("muzero", config.loss_weights))
+
+
 def table_spec(n: int, num_players: int = 1) -> EnvSpec:
     return EnvSpec(name="table", observation=ArraySpec(shape=(n,)), action=DiscreteSpec(num_values=A), num_players=num_players)
 
@@ -68,7 +75,7 @@ def eval_action(model: TableModel, num_players: int = 1, **overrides) -> int:
     """The action the agent's evaluation search picks at state 0 of ``model``."""
     n = model.next_state.shape[0]
     spec = table_spec(n, num_players)
-    agent = make_muzero(MuZeroConfig(**overrides), spec, loss_lookup=LOSSES.__getitem__)
+    agent = muzero_parts(MuZeroConfig(**overrides), spec).agent
     obs = jax.nn.one_hot(jnp.zeros(2, jnp.int32), n)  # two copies of the root
     ts = TimeStep(obs, jnp.zeros(2), jnp.ones(2), jnp.zeros(2, bool))
     action, _, _ = jax.jit(agent.eval_act)(model, (), ts, jax.random.PRNGKey(0))
@@ -152,7 +159,7 @@ def test_search_tree_respects_budget_and_depth(search):
     obs = jax.nn.one_hot(jnp.zeros(2, jnp.int32), 8)
     deepest = {}
     for max_depth in (None, 2):
-        parts = make_muzero_parts(MuZeroConfig(search=search, max_depth=max_depth), table_spec(8), loss_lookup=LOSSES.__getitem__)
+        parts = muzero_parts(MuZeroConfig(search=search, max_depth=max_depth), table_spec(8))
         for n in (3, 12):
             out, _ = parts.search(model, obs, jax.random.PRNGKey(n), n, False)
             tree = jax.device_get(out.search_tree)
@@ -214,7 +221,7 @@ def test_reanalyse_targets_follow_the_network():
     values once the network changes; 'acting' keeps the stale ones."""
     T, B = 4, 8
     cfg = dict(search="gumbel", num_envs=B, unroll_length=T, latent_size=16, hidden_sizes=(32,))
-    parts = make_muzero_parts(MuZeroConfig(policy_targets="reanalyse", **cfg), Catch().spec, loss_lookup=LOSSES.__getitem__)
+    parts = muzero_parts(MuZeroConfig(policy_targets="reanalyse", **cfg), Catch().spec)
     state = parts.agent.init(jax.random.PRNGKey(0))
     traj = catch_trajectory(parts, state, T, jax.random.PRNGKey(1))
     ts, action, stale = traj.timestep._replace(info={}), traj.action, traj.extras["search_policy"]
@@ -229,42 +236,37 @@ def test_reanalyse_targets_follow_the_network():
     np.testing.assert_allclose(after, np.asarray(fresh.action_weights).reshape((T, B, A)), atol=1e-5)
     assert np.abs(after - before).max() > 0.1
     assert np.abs(after - np.asarray(stale)).max() > 0.1
-    acting = make_muzero_parts(MuZeroConfig(policy_targets="acting", **cfg), Catch().spec, loss_lookup=LOSSES.__getitem__)
+    acting = muzero_parts(MuZeroConfig(policy_targets="acting", **cfg), Catch().spec)
     np.testing.assert_array_equal(np.asarray(jax.jit(acting.targets)(state, ts, action, stale, key)["policy"]), stale)
 
 
 def test_learning_rate_decays_as_in_muzeros_pseudocode():
-    """lr_decay_rate / lr_decay_steps: the step size is ``lr * rate^(step / decay_steps)`` (MuZero pseudocode).
-    From the same state and data, Adam's second gradient step is ``rate`` times the constant-rate one
-    (same moments, so the same direction), and the first equals it."""
-    T, B = 4, 8
-    cfg = dict(num_envs=B, unroll_length=T, latent_size=16, hidden_sizes=(32,), num_sgd_steps=1, max_grad_norm=1e9)
-    const = make_muzero_parts(MuZeroConfig(**cfg), Catch().spec, loss_lookup=LOSSES.__getitem__)
-    decay = make_muzero_parts(MuZeroConfig(lr_decay_rate=0.3, lr_decay_steps=1, **cfg), Catch().spec,
-                              loss_lookup=LOSSES.__getitem__)
-    traj = catch_trajectory(const, const.agent.init(jax.random.PRNGKey(0)), T, jax.random.PRNGKey(1))
-    steps = []
-    for parts in (const, decay):
+    """lr_schedule=exponential: the step size is ``lr * rate^(step / decay_steps)`` over gradient steps (MuZero
+    pseudocode), ``decay_steps = lr_decay_updates * num_sgd_steps``. With two gradient steps per update on the
+    same batch (no replay) and ``lr_decay_updates=1``, the first step is the constant-rate one and the second
+    ``sqrt(rate)`` times the constant-rate second step (Adam: same moments, so the same direction)."""
+    T, B, rate = 4, 8, 0.3
+    cfg = dict(num_envs=B, unroll_length=T, latent_size=16, hidden_sizes=(32,), replay_fraction=0.0, max_grad_norm=1e9)
+    one = muzero_parts(MuZeroConfig(num_sgd_steps=1, **cfg), Catch().spec)
+    const = muzero_parts(MuZeroConfig(num_sgd_steps=2, **cfg), Catch().spec)
+    decay = muzero_parts(MuZeroConfig(num_sgd_steps=2, lr_schedule="exponential", lr_decay_rate=rate, lr_decay_updates=1,
+                                      **cfg), Catch().spec)
+    traj = catch_trajectory(one, one.agent.init(jax.random.PRNGKey(0)), T, jax.random.PRNGKey(1))
+    flat = lambda s: np.concatenate([np.ravel(x) for x in jax.tree.leaves(s.params)])
+    moved = []
+    for parts in (one, const, decay):
         state = parts.agent.init(jax.random.PRNGKey(0))
-        update = jax.jit(parts.agent.update)
-        flat = lambda s: np.concatenate([np.ravel(x) for x in jax.tree.leaves(s.params)])
-        p0 = flat(state)
-        state, _ = update(state, traj, jax.random.PRNGKey(2))
-        p1 = flat(state)
-        state, _ = update(state, traj, jax.random.PRNGKey(3))
-        steps.append((p1 - p0, flat(state) - p1))
-    (c1, c2), (d1, d2) = steps
-    np.testing.assert_allclose(d1, c1, atol=1e-6)
-    assert np.abs(c2).max() > 1e-3
-    np.testing.assert_allclose(d2, 0.3 * c2, atol=1e-6, rtol=1e-3)
+        moved.append(flat(jax.jit(parts.agent.update)(state, traj, jax.random.PRNGKey(2))[0]) - flat(state))
+    first, both_const, both_decay = moved
+    assert np.abs(both_const - first).max() > 1e-3
+    np.testing.assert_allclose(both_decay - first, np.sqrt(rate) * (both_const - first), atol=1e-6, rtol=1e-3)
 
 
 def test_true_env_simulator_on_catch():
     """simulator='env': the Catch state is read back from each observation exactly, and a search over the
     true environment with an untrained network (prior uniform, values about 0) moves the paddle under
     a ball one row above it (the known optimal action), where the learned model knows nothing yet."""
-    parts = make_muzero_parts(MuZeroConfig(simulator="env", num_envs=8, unroll_length=9), Catch().spec,
-                              loss_lookup=LOSSES.__getitem__)
+    parts = muzero_parts(MuZeroConfig(simulator="env", num_envs=8, unroll_length=9), Catch().spec)
     env = Catch()
     keys = jax.random.split(jax.random.PRNGKey(0), 8)
     states, ts = jax.vmap(env.reset)(keys)
@@ -293,8 +295,8 @@ def test_go_self_play_with_the_true_simulator_keeps_its_copy_of_the_game():
     raw = PgxEnv("go_9x9")
     env = for_training(raw)
     B, T = 2, 6
-    parts = make_muzero_parts(MuZeroConfig(simulator="env", num_envs=B, unroll_length=T, num_simulations=2,
-                                           latent_size=8, hidden_sizes=(16,)), raw.spec, loss_lookup=LOSSES.__getitem__)
+    parts = muzero_parts(MuZeroConfig(simulator="env", num_envs=B, unroll_length=T, num_simulations=2,
+                                      latent_size=8, hidden_sizes=(16,)), raw.spec)
     params = parts.agent.init(jax.random.PRNGKey(0)).params
     env_state, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), B))
     run = jax.jit(lambda a, e, t, k: rollout(parts.agent, env, params, a, e, t, k, T))
@@ -394,6 +396,48 @@ def test_absorbing_targets_after_an_episode_end():
     np.testing.assert_array_equal(rm[:, 5], [1, 0, 0])
 
 
+def random_muzero_inputs(T=3, N=2, K=2, A=3, M=5, seed=0) -> MuZeroInputs:
+    """Random logits, target distributions and 0/1 masks of MuZeroInputs' documented shapes."""
+    rng = np.random.default_rng(seed)
+    logits = lambda *shape: jnp.asarray(rng.normal(size=shape), jnp.float32)
+    probs = lambda *shape: jax.nn.softmax(logits(*shape) * 3.0)
+    mask = lambda *shape: jnp.asarray(rng.uniform(size=shape) < 0.7, jnp.float32)
+    return MuZeroInputs(logits(T, N, A), probs(T, N, A), mask(T, N), logits(T, N, M), probs(T, N, M), mask(T, N),
+                        logits(K, T, N, A), probs(K, T, N, A), mask(K, T, N), logits(K, T, N, M), probs(K, T, N, M),
+                        mask(K, T, N), logits(K, T, N, M), probs(K, T, N, M), mask(K, T, N))
+
+
+def test_muzero_losses_match_a_numpy_cross_entropy():
+    """Each term of eq. 1 is the masked mean of -sum p log softmax(logits), k = 0 and k = 1..K averaged apart;
+    the agent's LossSet weighs them by agent.loss_weights; a misshapen input fails at trace time."""
+    x = random_muzero_inputs()
+
+    def ce(logits, target, mask):
+        logits, target, mask = (np.asarray(a, np.float64) for a in (logits, target, mask))
+        log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        return float((-(target * log_p).sum(-1) * mask).sum() / max(mask.sum(), 1.0))
+
+    k0 = ce(x.policy_logits, x.policy_target, x.policy_mask)
+    policy = k0 + ce(x.model_policy_logits, x.model_policy_target, x.model_policy_mask)
+    value = ce(x.value_logits, x.value_target, x.value_mask) + ce(x.model_value_logits, x.model_value_target, x.model_value_mask)
+    reward = ce(x.model_reward_logits, x.model_reward_target, x.model_reward_mask)
+    losses = agent_losses("muzero", MuZeroConfig().loss_weights)
+    total, metrics = losses({}, {MuZeroInputs: x}, {})
+    for name, expected in (("muzero_policy", policy), ("muzero_policy/k0", k0), ("muzero_value", value),
+                           ("muzero_reward", reward)):
+        np.testing.assert_allclose(float(metrics[name]), expected, rtol=1e-5)
+    np.testing.assert_allclose(float(total), policy + 0.25 * value + reward, rtol=1e-5)
+    with pytest.raises(AssertionError):
+        policy_loss(x._replace(policy_mask=x.policy_mask[:, :1]))
+
+
+def test_a_loss_muzero_cannot_feed_is_one_line():
+    from rlk.core.errors import RlkError
+
+    with pytest.raises(RlkError, match="loss 'ppo_policy' needs PolicyInputs, which agent 'muzero' does not produce"):
+        agent_losses("muzero", {"muzero_policy": 1.0, "ppo_policy": 1.0})
+
+
 def random_policy_return(episodes: int = 2000) -> float:
     env = Catch()
 
@@ -486,7 +530,8 @@ def test_go_area_shaping_keeps_the_games_returns():
     value targets of the shaped rewards equal the unshaped ones minus c * phi(s_j) (the area margin
     of the player to move), so a won game is still worth +1 from the empty board; and the search's
     env-simulator step gives the same shaped reward as the training targets for the same move."""
-    from rlk.plugins.muzero.agent import area_shaped_rewards, env_simulator_step
+    from rlk.plugins.muzero.simulators import env_simulator_step
+    from rlk.plugins.muzero.targets import area_shaped_rewards
     from rlk.plugins.envs.go_area import area_margin
     from rlk.plugins.muzero.simulators import true_simulator
 
@@ -549,8 +594,7 @@ def test_the_true_simulator_plays_the_runs_go_rules():
     assert bool(real.last) and abs(float(real.reward)) > 1.0
     np.testing.assert_allclose(float(simulated.reward), float(real.reward))
     with pytest.raises(RlkError, match="declares EnvSpec.simulator"):
-        make_muzero(MuZeroConfig(simulator="env"), env.spec.model_copy(update={"simulator": None}),
-                    loss_lookup=LOSSES.__getitem__)
+        muzero_parts(MuZeroConfig(simulator="env"), env.spec.model_copy(update={"simulator": None}))
 
 
 def test_area_shaping_and_board_torso_configs():
@@ -559,7 +603,7 @@ def test_area_shaping_and_board_torso_configs():
     from rlk.nn.muzero_model import BoardTorso
 
     with pytest.raises(RlkError, match="area_shaping"):
-        make_muzero(MuZeroConfig(area_shaping=1.0), Catch().spec, loss_lookup=LOSSES.__getitem__)
+        muzero_parts(MuZeroConfig(area_shaping=1.0), Catch().spec)
     torso = BoardTorso(jax.random.PRNGKey(0), (9, 9, 17), 8)
     x = jnp.zeros((9, 9, 17))
     outs = [np.asarray(torso(x.at[i, j, 0].set(1.0))) for i, j in ((0, 0), (0, 1), (4, 4))]
@@ -577,7 +621,7 @@ def test_go_search_over_the_true_game_sees_the_movers_win(opening):
 
     env = PgxEnv("go_9x9")
     B = 4  # pgx draws which player id is black from the reset key
-    parts = make_muzero_parts(MuZeroConfig(simulator="env"), env.spec, loss_lookup=LOSSES.__getitem__)
+    parts = muzero_parts(MuZeroConfig(simulator="env"), env.spec)
     state, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), B))
     assert len(set(np.asarray(ts.current_player).tolist())) == 2
     for move in opening:
@@ -640,7 +684,7 @@ def test_muzero_trained_a_few_minutes_beats_random_at_go(cli, tmp_path):
     eye_rule_opponent = play("--opponent-rules", "run")
     env = PgxEnv("go_9x9", no_eye_filling=True)
     config = {o.split("=")[0].split(".")[1]: o.split("=")[1] for o in GO_FEW_MINUTES if o.startswith("agent.")}
-    untrained = make_muzero(MuZeroConfig(**config), env.spec, loss_lookup=LOSSES.__getitem__)
+    untrained = muzero_parts(MuZeroConfig(**config), env.spec).agent
     untrained_vs_eye_rule = play_match(untrained, env, untrained.init(jax.random.PRNGKey(0)).params, 100,
                                        true_state_as_actor_state=True)
     assert standard["win_rate"] >= 0.85, standard

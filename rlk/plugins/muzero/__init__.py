@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from rlk.core.hookspecs import hookimpl
-from rlk.plugins.muzero.agent import MuZeroConfig, make_muzero
+from rlk.plugins.muzero.agent import INPUTS, MuZeroConfig, make_muzero
 from rlk.plugins.muzero.losses import LOSSES
 
 
 @hookimpl
 def rlk_register_agents(register):
-    register("muzero", make_muzero, config=MuZeroConfig,
+    register("muzero", make_muzero, config=MuZeroConfig, inputs=INPUTS,
              description="MuZero with mctx search; planning-study knobs (Schrittwieser 2020; Hamrick 2021)")
 
 
 @hookimpl
 def rlk_register_losses(register):
-    for name, fn in LOSSES.items():
-        register(name, fn)
+    for name, (make, config, description) in LOSSES.items():
+        register(name, make, config=config, description=description)
 
 
 @hookimpl

@@ -6,8 +6,10 @@ trajectory keeps the search's visit distribution as the policy target. Each upda
 sequences to the replay buffer kept in the learner state, then takes ``num_sgd_steps`` gradient
 steps, each on the online batch joined with a fresh replay sample: the model is unrolled K steps
 from every state and trained on policy (search visits), value (n-step returns bootstrapped from an
-EMA target network) and reward, all categorical with two-hot targets. Model steps past an episode's
-end are an absorbing state (value and reward 0), as in MuZero's pseudocode.
+EMA target network) and reward, all categorical with two-hot targets (``losses.py``: eq. 1 over
+``MuZeroInputs``, weighted by ``agent.loss_weights``). Model steps past an episode's end are an absorbing
+state (value and reward 0), as in MuZero's pseudocode. Optimiser, gradient step, EMA and replay are
+``rlk.learn``'s.
 
 The study's knobs (section 4 of Hamrick et al.):
 - search budget: ``num_simulations`` (training: acting and targets) and ``eval_simulations``;
@@ -40,30 +42,35 @@ from __future__ import annotations
 import functools
 from typing import Any, Literal, NamedTuple, Optional
 
-import flashbax as fbx
 import jax
 import jax.numpy as jnp
 import mctx
-import optax
-import rlax
 from pydantic import Field
 
-from rlk.core import losses as core_losses
-from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
+from rlk.core.losses import LossSet
 from rlk.core.parallel import pmean
 from rlk.core.types import DiscreteSpec, EnvSpec, Simulator, TimeStep, Trajectory
+from rlk.learn.optim import OptimConfig, make_optimiser
+from rlk.learn.replay import join, make_sequence_replay, replica_local
+from rlk.learn.sgd import SGDState, sgd_step
+from rlk.learn.targets import ema_update
 from rlk.nn.board_model import BoardMuZeroModel
 from rlk.nn.masking import masked_logits
 from rlk.nn.muzero_model import MuZeroModel
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
-from rlk.plugins.muzero.go import shaped_reward
-from rlk.plugins.muzero.simulators import true_simulator
+from rlk.plugins.muzero.losses import MuZeroInputs
+from rlk.plugins.muzero.simulators import env_simulator_step, make_recurrent_fn, true_simulator
+from rlk.plugins.muzero.targets import absorbing_targets, area_shaped_rewards, n_step_returns
+
+INPUTS = (MuZeroInputs,)
 
 
-class MuZeroConfig(PluginConfig):
+class MuZeroConfig(OptimConfig):
+    """MuZero's options; the optimiser's (``rlk.learn.OptimConfig``): Adam, global-norm clip 1, constant step size."""
+
     num_envs: int = Field(64, gt=0, description="parallel environments (online sequences per update)")
     unroll_length: int = Field(16, gt=0, description="sequence length T")
     # Search. pb_c constants are mctx's (MuZero Appendix B: c1 = 1.25, c2 = 19652).
@@ -114,22 +121,22 @@ class MuZeroConfig(PluginConfig):
     gamma: float = Field(0.99, ge=0, le=1, description="discount (MuZero Atari: 0.997; toy setting: 0.99)")
     learning_rate: float = Field(1e-2, gt=0, description="Adam step size (toy setting, tuned on Catch; MuZero: SGD with momentum, "
                                                          "0.05 Atari, 0.2 board games, decayed)")
-    lr_decay_rate: float = Field(1.0, gt=0, le=1, description="the step size is multiplied by this every lr_decay_steps "
-                                                              "gradient steps, continuously (MuZero pseudocode: lr_init * "
-                                                              "rate^(step / decay_steps), 0.1); 1: constant (toy setting)")
-    lr_decay_steps: int = Field(400_000, gt=0, description="gradient steps of one lr_decay_rate factor (MuZero pseudocode: "
-                                                           "400k board games, 350k Atari); a run takes num_sgd_steps per update")
-    max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip (toy setting)")
+    lr_decay_rate: float = Field(0.1, gt=0, le=1, description="lr_schedule=exponential: the step size is multiplied by this "
+                                                              "every lr_decay_updates, continuously (MuZero pseudocode: lr_init * "
+                                                              "0.1^(step / decay_steps)); default schedule constant (toy setting)")
+    lr_decay_updates: int = Field(100_000, gt=0, description="updates of one lr_decay_rate factor; an update is num_sgd_steps "
+                                                             "gradient steps (MuZero pseudocode: 400k gradient steps for board "
+                                                             "games, 350k Atari; 400k / 4 = 100k updates)")
+    max_grad_norm: Optional[float] = Field(1.0, gt=0, description="global gradient-norm clip (toy setting)")
     target_ema: float = Field(0.1, gt=0, le=1, description="target network EMA step (toy setting)")
-    value_loss_weight: float = Field(0.25, ge=0, description="value loss weight (MuZero Reanalyse, Appendix H: 0.25)")
     replay_fraction: float = Field(0.5, ge=0.0, lt=1.0, description="fraction of each gradient step's batch replayed from the buffer (toy setting)")
     replay_capacity: int = Field(4096, gt=0, description="sequences kept in the replay buffer")
     num_sgd_steps: int = Field(4, ge=1, description="gradient steps per update, each on the online batch and a fresh replay sample "
                                                     "(toy setting: 4; with 1, 150k Catch steps are only ~150 gradient steps, "
                                                     "too few for the model to learn the reward)")
     loss_weights: dict[str, float] = Field(
-        default_factory=lambda: {"muzero_policy": 1.0, "muzero_value": 1.0, "muzero_reward": 1.0},
-        description="named losses and weights")
+        default_factory=lambda: {"muzero_policy": 1.0, "muzero_value": 0.25, "muzero_reward": 1.0},
+        description="named losses (losses.py, eq. 1) and their weights; the value's 0.25: MuZero Reanalyse, Appendix H")
 
 
 class MuZeroState(NamedTuple):
@@ -140,124 +147,23 @@ class MuZeroState(NamedTuple):
     updates: jax.Array
 
 
-def model_simulator_step(support: Support, discount: float):
-    """One step of the learned model for a batch of latents: ``(net, latent, action, key) -> (latent',
-    reward, discount, prior logits, value)``; ``discount`` is ``gamma``, or ``-gamma`` in two-player
-    games (mctx's convention: each node's value is seen by the player to move there)."""
+class SearchSequences(NamedTuple):
+    """MuZero's replay item: ``N`` sequences of ``T`` steps, time-major, with the search's visits.
 
-    def step(net: MuZeroModel, latent, action, key):
-        del key
-        nxt, r_logits = jax.vmap(net.step)(latent, action)
-        p_logits, v_logits = jax.vmap(net.predict)(nxt)
-        value = logits_to_scalar(v_logits, support)
-        return nxt, logits_to_scalar(r_logits, support), jnp.full_like(value, discount), p_logits, value
-
-    return step
-
-
-def env_simulator_step(simulator: Simulator, support: Support, discount: float, masked: bool, area_shaping: float = 0.0):
-    """One step of the true environment (planning study: the true model as the simulator) for a batch of
-    embeddings ``(env state, ended)``: the environment's reward and its next state; prior and value from
-    the network on the next observation (illegal actions masked out of the prior); past an episode's
-    end an absorbing state (reward, value and discount 0). ``area_shaping``: the shaped reward (``go.py``) with
-    the simulator's potential, from the observations of the states before and after the move."""
-
-    def step(net: MuZeroModel, embedding, action, key):
-        state, ended = embedding
-        nxt, ts = jax.vmap(simulator.step)(state, action, jax.random.split(key, action.shape[0]))
-        if area_shaping:
-            shape = lambda r, o, o2, last: shaped_reward(simulator.potential, r, o, o2, last, area_shaping)
-            ts = ts._replace(reward=jax.vmap(shape)(ts.reward, jax.vmap(simulator.observe)(state), ts.observation, ts.last))
-        p_logits, v_logits = jax.vmap(lambda o: net.predict(net.initial(o)))(ts.observation)
-        if masked:
-            p_logits = masked_logits(p_logits, ts.legal_action_mask)
-        now_ended = ended | (ts.discount == 0)
-        value = jnp.where(now_ended, 0.0, logits_to_scalar(v_logits, support))
-        reward = jnp.where(ended, 0.0, ts.reward)
-        return (nxt, now_ended), reward, jnp.where(now_ended, 0.0, discount), p_logits, value
-
-    return step
-
-
-def make_recurrent_fn(support: Support, gamma: float, rollout_steps: int, sign: float = 1.0, step=None):
-    """mctx's recurrent function over a simulator (the learned model by default), with optional prior-policy rollouts.
-
-    For a batch of ``(embedding, action)``: the reward of the transition into the child, the discount
-    (``gamma``; ``-gamma`` with ``sign=-1`` for two-player games), the child's prior logits and its value;
-    with ``rollout_steps = n > 0`` the value is the n-step return of the simulator rolled out from the
-    child with actions sampled from the prior, bootstrapped with the value head:
-    ``sum_{i<n} d^i r_i + d^n v(s_n)`` (``d`` the discount). ``step`` replaces the learned model
-    (``env_simulator_step``).
+    Attributes:
+      timestep: ``TimeStep`` with leaves ``[T+1, N, ...]`` (no ``info``, no ``current_player``).
+      action: ``[T, N]`` actions taken.
+      search_policy: ``[T, N, A]`` the acting search's visit distribution (the policy target).
     """
-    step = step or model_simulator_step(support, sign * gamma)
 
-    def recurrent_fn(net: MuZeroModel, rng, action, embedding):
-        step_key, roll_key = jax.random.split(rng)
-        nxt, reward, discount, p_logits, value = step(net, embedding, action, step_key)
-        if rollout_steps > 0:  # Monte-Carlo rollout of the simulator with the prior, bootstrapped at its end
-            def roll(carry, key):
-                s, logits, ret, disc = carry
-                act_key, sim_key = jax.random.split(key)
-                s2, r2, d2, l2, v2 = step(net, s, jax.random.categorical(act_key, logits), sim_key)
-                return (s2, l2, ret + disc * r2, disc * d2), v2
-
-            init = (nxt, p_logits, jnp.zeros_like(value), jnp.ones_like(value))
-            (_, _, ret, disc), values = jax.lax.scan(roll, init, jax.random.split(roll_key, rollout_steps))
-            value = ret + disc * values[-1]  # past an episode's end (true environment) disc is 0
-        out = mctx.RecurrentFnOutput(reward=reward, discount=discount, prior_logits=p_logits, value=value)
-        return out, nxt
-
-    return recurrent_fn
+    timestep: TimeStep
+    action: jax.Array
+    search_policy: jax.Array
 
 
-def n_step_returns(ts: TimeStep, value: jax.Array, gamma: float, n: int, sign: float = 1.0) -> jax.Array:
-    """MuZero's value targets z_j (eq. 3) for ``j < T``: ``[T, N]``.
-
-    ``ts`` has leaves ``[T+1, N]`` (``ts[j+1]`` holds the reward of ``a_j``), ``value [T+1, N]`` the
-    bootstrap values of ``ts[j].observation``. ``z_j = sum_{i<n} gamma^i r_{j+i+1} + gamma^n v_{j+n}``,
-    cut at an episode's end and bootstrapped from the last state where the sequence ends first.
-    Two-player games (``sign=-1``, players alternating): rewards are the mover's and values the player
-    to move's, so each step flips the sign, ``z_j = r_{j+1} - gamma r_{j+2} + ... + (-gamma)^n v_{j+n}``.
-    """
-    discount = sign * gamma * ts.discount * (1.0 - ts.last.astype(jnp.float32))  # index j: the transition into j
-    return jax.vmap(lambda r, d, v: rlax.n_step_bootstrapped_returns(r, d, v, n), in_axes=1, out_axes=1)(
-        ts.reward[1:], discount[1:], value[1:])
-
-
-def area_shaped_rewards(ts: TimeStep, potential, coef: float) -> TimeStep:
-    """``ts [T+1, N]`` with potential-shaped rewards (``go.py``; Go: the area margin) at indices ``1..T``: the
-    reward of ``a_{t-1}`` gains ``coef * (phi_mover(s_t) - phi_mover(s_{t-1}))``, with ``phi = 0`` where the
-    game ended (after ``last`` the observation is already the next game's)."""
-    one = lambda r, o, o2, last: shaped_reward(potential, r, o, o2, last, coef)
-    shape = lambda o, o2, last, r: jax.vmap(one)(r, o, o2, last)
-    shaped = jax.vmap(shape)(ts.observation[:-1], ts.observation[1:], ts.last[1:], ts.reward[1:])
-    return ts._replace(reward=jnp.concatenate([ts.reward[:1], shaped], 0))
-
-
-def absorbing_targets(ts: TimeStep, targets: dict, support: Support, K: int) -> dict:
-    """Treats model steps past an episode's end as an absorbing state (MuZero pseudocode, ``make_target``).
-
-    ``model_targets`` masks every target after an end; MuZero instead trains the model to predict
-    value 0 there, and reward 0 after the terminal transition, so that the search, whose model
-    knows no episode end, values a terminal transition as its reward alone. Policy targets stay masked.
-    """
-    T = ts.reward.shape[0] - 1
-    ended = jnp.cumsum(ts.last.astype(jnp.int32), axis=0)  # [T+1, N]
-    j = jnp.arange(T)
-    zero = scalar_to_two_hot(jnp.zeros(()), support)
-
-    def at_k(k):
-        after_incl = (ended[jnp.minimum(j + k, T)] - ended[j]) > 0  # an end in (j, min(j + k, T)]
-        after_excl = (ended[jnp.minimum(j + k - 1, T)] - ended[j]) > 0  # an end in (j, j + k)
-        return after_incl, after_excl
-
-    v_abs, r_abs = jax.vmap(at_k)(jnp.arange(1, K + 1))  # [K, T, N]
-    out = dict(targets)
-    out["model_value"] = jnp.where(v_abs[..., None], zero, targets["model_value"])
-    out["model_value_mask"] = jnp.where(v_abs, 1.0, targets["model_value_mask"])
-    out["model_reward"] = jnp.where(r_abs[..., None], zero, targets["model_reward"])
-    out["model_reward_mask"] = jnp.where(r_abs, 1.0, targets["model_reward_mask"])
-    return out
+def search_sequences(traj: Trajectory) -> SearchSequences:
+    """A trajectory ``[T+1, B]`` as ``SearchSequences``."""
+    return SearchSequences(traj.timestep._replace(info={}, current_player=None), traj.action, traj.extras["search_policy"])
 
 
 class MuZeroParts(NamedTuple):
@@ -277,11 +183,11 @@ class MuZeroParts(NamedTuple):
     simulator: Optional[Simulator]
 
 
-def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> Agent:
-    return make_muzero_parts(config, spec, axis_name, loss_lookup).agent
+def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str], losses: LossSet) -> Agent:
+    return make_muzero_parts(config, spec, axis_name, losses).agent
 
 
-def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str] = None, loss_lookup=None) -> MuZeroParts:
+def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str], losses: LossSet) -> MuZeroParts:
     c = config
     if not isinstance(spec.action, DiscreteSpec):
         raise RlkError(f"agent 'muzero' needs discrete actions; env '{spec.name}' has {spec.action.kind} actions")
@@ -294,6 +200,9 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
     if c.simulator == "env" and c.policy_targets == "reanalyse":
         raise RlkError("agent.policy_targets='reanalyse' searches replayed observations, whose environment states are not "
                        "kept: use it with agent.simulator=model")
+    owning = [name for name, _, loss in losses.terms if loss.init is not None or loss.prepare is not None]
+    if owning:
+        raise RlkError(f"agent 'muzero' feeds losses without parameters or preparation; loss '{owning[0]}' has some")
     A, T, K = spec.action.num_values, c.unroll_length, c.model_unroll
     sign = -1.0 if spec.num_players == 2 else 1.0  # two-player games: players alternate, values flip sign each move
     masked = spec.has_legal_action_mask
@@ -314,18 +223,11 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
         qtransform = mctx.qtransform_by_parent_and_siblings
     else:
         qtransform = functools.partial(mctx.qtransform_by_min_max, min_value=c.value_bounds[0], max_value=c.value_bounds[1])
-    total_loss = core_losses.compose(c.loss_weights, loss_lookup or core_losses.registry_lookup)
-    step_size = c.learning_rate if c.lr_decay_rate == 1.0 else optax.exponential_decay(
-        c.learning_rate, c.lr_decay_steps, c.lr_decay_rate)  # a schedule adds a step count to Adam's state
-    optimiser = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(step_size))
     S = c.num_sgd_steps
-    n_replay = int(round(c.num_envs * c.replay_fraction / (1.0 - c.replay_fraction)))  # replayed sequences per step
-    buffer = fbx.make_item_buffer(max_length=c.replay_capacity, min_length=1, sample_batch_size=max(n_replay * S, 1),
-                                  add_sequences=True, add_batches=False)
-
-    def stored(ts: TimeStep) -> TimeStep:
-        """What replay keeps of a timestep: no info, no player; the legal-action mask where there is one."""
-        return ts._replace(info={}, current_player=None, legal_action_mask=ts.legal_action_mask if masked else None)
+    optimiser = make_optimiser(c, steps_per_update=S)
+    # Each of the S gradient steps joins the online batch with a fresh draw of replayed sequences.
+    replay = make_sequence_replay(spec, T, c.num_envs, c.replay_fraction, c.replay_capacity, draws=S)
+    replay = replay._replace(example=SearchSequences(replay.example.timestep, replay.example.action, jnp.zeros((T, A), jnp.float32)))
 
     def init(key):
         if c.latent == "board":
@@ -334,12 +236,7 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
         else:
             net = MuZeroModel(key, spec.observation.shape, A, c.latent_size, c.hidden_sizes, c.num_atoms,
                               scale_latents=c.latent_scaling == "minmax", torso=c.torso)
-        steps = lambda n, tree: jax.tree.map(lambda x: jnp.zeros((n,) + x.shape, x.dtype), tree)
-        obs = jnp.zeros(spec.observation.shape, jnp.float32)
-        mask = jnp.zeros((A,), jnp.bool_) if masked else None
-        example = {"timestep": steps(T + 1, TimeStep(obs, jnp.float32(0), jnp.float32(1), jnp.bool_(False), mask)),
-                   "action": jnp.zeros((T,), jnp.int32), "search_policy": jnp.zeros((T, A), jnp.float32)}
-        return MuZeroState(net, net, optimiser.init(net), buffer.init(example), jnp.int32(0))
+        return MuZeroState(net, net, optimiser.init(net), replay.init(), jnp.int32(0))
 
     def search(net, observation, key, num_simulations: int, noise: bool, mask=None, sim_state=None):
         latents = jax.vmap(net.initial)(observation)
@@ -413,61 +310,50 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
             "model_policy_mask": model["model_policy_mask"] * inside * use_policy,
         })
 
-    def sgd_step(state: MuZeroState, ts: TimeStep, action, policy, search_key):
-        """One gradient step on sequences ``ts [T+1, N]``, ``action [T, N]``, ``policy [T, N, A]``."""
-        batch = targets(state, ts, action, policy, search_key)
+    def loss_fn(net, ts: TimeStep, action, batch: dict):
+        """MuZero's loss (eq. 1) on sequences ``ts [T+1, N]``, ``action [T, N]``: the model unrolled K steps from
+        every state with the actions taken, against ``batch`` (``targets``)."""
+        latents = jax.vmap(jax.vmap(net.initial))(ts.observation[:T])
+        logits, v_logits = jax.vmap(jax.vmap(net.predict))(latents)
+        acts = jnp.concatenate([action, jnp.zeros((K,) + action.shape[1:], action.dtype)], 0)
+        seq = jnp.stack([acts[k:k + T] for k in range(K)])  # [K, T, N]: a_{j+k}
 
-        def loss_fn(net):
-            latents = jax.vmap(jax.vmap(net.initial))(ts.observation[:T])
-            logits, v_logits = jax.vmap(jax.vmap(net.predict))(latents)
-            acts = jnp.concatenate([action, jnp.zeros((K,) + action.shape[1:], action.dtype)], 0)
-            seq = jnp.stack([acts[k:k + T] for k in range(K)])  # [K, T, N]: a_{j+k}
+        def unroll(s, a):
+            nxt, r_logits = jax.vmap(jax.vmap(net.step))(s, a)
+            p_logits, val_logits = jax.vmap(jax.vmap(net.predict))(nxt)
+            g = c.dynamics_grad_scale  # MuZero Appendix G: the gradient into the next dynamics step is scaled by 1/2
+            nxt = g * nxt + (1.0 - g) * jax.lax.stop_gradient(nxt)
+            return nxt, (p_logits, r_logits, val_logits)
 
-            def unroll(s, a):
-                nxt, r_logits = jax.vmap(jax.vmap(net.step))(s, a)
-                p_logits, val_logits = jax.vmap(jax.vmap(net.predict))(nxt)
-                g = c.dynamics_grad_scale  # MuZero Appendix G: the gradient into the next dynamics step is scaled by 1/2
-                nxt = g * nxt + (1.0 - g) * jax.lax.stop_gradient(nxt)
-                return nxt, (p_logits, r_logits, val_logits)
+        _, (m_logits, m_reward, m_value) = jax.lax.scan(unroll, latents, seq)
+        b = batch
+        inputs = MuZeroInputs(logits, b["policy"], b["policy_mask"], v_logits, b["value"], b["value_mask"],
+                              m_logits, b["model_policy"], b["model_policy_mask"], m_value, b["model_value"],
+                              b["model_value_mask"], m_reward, b["model_reward"], b["model_reward_mask"])
+        return losses({}, {MuZeroInputs: inputs}, {})
 
-            _, (m_logits, m_reward, m_value) = jax.lax.scan(unroll, latents, seq)
-            outputs = {"logits": logits, "value_logits": v_logits, "model_logits": m_logits,
-                       "model_reward_logits": m_reward, "model_value_logits": m_value}
-            return total_loss(outputs, batch, c)
+    gradient_step = sgd_step(loss_fn, optimiser, axis_name)
 
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        grads = pmean(grads, axis_name)
-        updates, opt_state = optimiser.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        target = optax.incremental_update(params, state.target_params, c.target_ema)
-        metrics = pmean({"loss": loss, **metrics}, axis_name)
-        return state._replace(params=params, target_params=target, opt_state=opt_state), metrics
+    def learn(state: MuZeroState, xs):
+        """One gradient step on sequences ``[T(+1), N]`` and the target network's EMA step after it."""
+        seqs, key = xs
+        batch = targets(state, seqs.timestep, seqs.action, seqs.search_policy, key)
+        sgd, metrics = gradient_step(SGDState(state.params, state.opt_state), seqs.timestep, seqs.action, batch)
+        target = ema_update(sgd.params, state.target_params, c.target_ema)
+        return state._replace(params=sgd.params, target_params=target, opt_state=sgd.opt_state), metrics
 
     def update(state: MuZeroState, traj: Trajectory, key):
         replay_key, key = jax.random.split(key)
-        swap = lambda x: jnp.swapaxes(x, 0, 1)
-        item = {"timestep": jax.tree.map(swap, stored(traj.timestep)), "action": swap(traj.action),
-                "search_policy": swap(traj.extras["search_policy"])}
-        replay = buffer.add(state.replay, item)
-        online = (stored(traj.timestep), traj.action, traj.extras["search_policy"])
+        online = search_sequences(traj)
+        buffer = replay.add(state.replay, online)
         batches = jax.tree.map(lambda x: jnp.broadcast_to(x, (S,) + x.shape), online)  # [S, T(+1), B, ...]
-        if n_replay > 0:  # S fresh samples of n_replay sequences, joined to the online batch
-            r = buffer.sample(replay, replay_key).experience  # [S * n_replay, T(+1), ...]
-            r = (r["timestep"], r["action"], r["search_policy"])
-            r = jax.tree.map(lambda x: jnp.swapaxes(x.reshape((S, n_replay) + x.shape[1:]), 1, 2), r)
-            batches = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=2), batches, r)
-
-        def body(s, xs):
-            (ts, action, policy), k = xs
-            return sgd_step(s, ts, action, policy, k)
-
-        state, metrics = jax.lax.scan(body, state, (batches, jax.random.split(key, S)))
-        metrics = jax.tree.map(jnp.mean, metrics)
-        return MuZeroState(state.params, state.target_params, state.opt_state, replay, state.updates + 1), metrics
-
-    def replica_local(state: MuZeroState):
-        axes = jax.tree.map(lambda _: None, state)
-        return axes._replace(replay=axes.replay.replace(experience=jax.tree.map(lambda _: 1, state.replay.experience)))
+        if replay.num_replay > 0:  # S draws of num_replay sequences, each joined to the online batch
+            draws = jax.tree.map(lambda x: jnp.moveaxis(x.reshape((x.shape[0], S, -1) + x.shape[2:]), 1, 0),
+                                 replay.sample(buffer, replay_key))  # [T(+1), S * n] -> [S, T(+1), n]
+            batches = jax.vmap(join)(batches, draws)
+        state, metrics = jax.lax.scan(learn, state, (batches, jax.random.split(key, S)))
+        metrics = pmean(jax.tree.map(jnp.mean, metrics), axis_name)
+        return MuZeroState(state.params, state.target_params, state.opt_state, buffer, state.updates + 1), metrics
 
     agent = Agent(init, initial_actor_state, act, eval_act, update, c.num_envs, c.unroll_length, replica_local)
     return MuZeroParts(agent, search, targets, simulator)
