@@ -202,30 +202,3 @@ def agent_losses(agent: str, weights: Mapping[str, float], options: Optional[Map
     reg = registry or default_registry()
     return resolve_losses(weights, options or {}, reg, agent, reg.get("agent", agent).inputs)[0]
 
-
-# -- the previous contract, kept only until Muesli, MuZero and CCA move to the one above -------------
-LegacyLossFn = Callable[[Any, Any, Any], tuple[Any, dict]]
-
-
-def compose(weights: Mapping[str, float], lookup: Callable[[str], LegacyLossFn]) -> LegacyLossFn:
-    """The weighted sum of named ``(outputs, batch, config) -> (scalar, metrics)`` losses (previous contract)."""
-    terms = [(name, float(w), lookup(name)) for name, w in sorted(weights.items()) if w != 0.0]
-
-    def total(outputs: Any, batch: Any, config: Any) -> tuple[Any, dict]:
-        value = jnp.float32(0.0)
-        metrics: dict = {}
-        for name, weight, fn in terms:
-            term, term_metrics = fn(outputs, batch, config)
-            value = value + weight * term
-            metrics[name] = term
-            metrics.update({f"{name}/{k}": v for k, v in term_metrics.items()})
-        return value, metrics
-
-    return total
-
-
-def registry_lookup(name: str) -> LegacyLossFn:
-    """Resolves a previous-contract loss by name through the plugin registry."""
-    from rlk.core.registry import default_registry
-
-    return default_registry().get("loss", name).factory

@@ -80,7 +80,7 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random",
     if not isinstance(env, Environment):
         raise RlkError(f"rlk play needs a JAX environment; env '{config.env.name}' is not one")
     agent_config = resolved.settings["agent"]
-    agent = resolved.agent.factory(agent_config, env.spec, None)
+    agent = resolved.agent.factory(agent_config, env.spec, None, resolved.losses)
     seeds = [config.seed + i for i in range(config.num_seeds)]
     if run_seed is None:
         run_seed = seeds[0]
