@@ -9,7 +9,7 @@ per replica, and the join of online and replayed data.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 import flashbax as fbx
 import jax
@@ -24,12 +24,18 @@ class Sequences(NamedTuple):
     Attributes:
       timestep: ``TimeStep`` with leaves ``[T+1, N, ...]`` (no ``info``, no ``current_player``).
       action: ``[T, N, ...]`` actions taken.
-      log_prob: ``[T, N]`` behaviour log-probabilities of those actions.
+      extras: per-step data the agent recorded when acting, by name, ``[T, N, ...]`` each (Muesli: the
+        behaviour ``log_prob [T, N]``; MuZero: the search's ``search_policy [T, N, A]``).
     """
 
     timestep: TimeStep
     action: jax.Array
-    log_prob: jax.Array
+    extras: dict[str, jax.Array]
+
+
+# An agent's replayed extras: name -> (shape of one step's entry, dtype).
+ExtrasSpec = Mapping[str, tuple[tuple[int, ...], Any]]
+LOG_PROB: ExtrasSpec = {"log_prob": ((), jnp.float32)}
 
 
 def num_replayed(num_online: int, replay_fraction: float) -> int:
@@ -37,22 +43,25 @@ def num_replayed(num_online: int, replay_fraction: float) -> int:
     return int(round(num_online * replay_fraction / (1.0 - replay_fraction)))
 
 
-def sequences(traj: Trajectory) -> Sequences:
-    """A trajectory ``[T+1, B]`` as ``Sequences`` (episode statistics and the player to move dropped)."""
-    return Sequences(traj.timestep._replace(info={}, current_player=None), traj.action, traj.extras["log_prob"])
+def sequences(traj: Trajectory, extras: Sequence[str] = ("log_prob",)) -> Sequences:
+    """A trajectory ``[T+1, B]`` as ``Sequences`` with the ``extras`` of ``traj.extras`` named (episode
+    statistics and the player to move dropped)."""
+    return Sequences(traj.timestep._replace(info={}, current_player=None), traj.action,
+                     {name: traj.extras[name] for name in extras})
 
 
 def _swap(tree: Any) -> Any:
     return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), tree)
 
 
-def _example(spec: EnvSpec, unroll_length: int, action_shape: tuple, action_dtype) -> Sequences:
+def _example(spec: EnvSpec, unroll_length: int, action_shape: tuple, action_dtype, extras: ExtrasSpec) -> Sequences:
     """One buffer item (batch-major, without its batch axis): zeros shaped like a sequence of ``spec``."""
     T = unroll_length
     obs = jnp.zeros((T + 1,) + tuple(spec.observation.shape), spec.observation.dtype)
     mask = jnp.zeros((T + 1, spec.action.num_values), jnp.bool_) if spec.has_legal_action_mask else None
     ts = TimeStep(obs, jnp.zeros((T + 1,), jnp.float32), jnp.zeros((T + 1,), jnp.float32), jnp.zeros((T + 1,), jnp.bool_), mask)
-    return Sequences(ts, jnp.zeros((T,) + action_shape, action_dtype), jnp.zeros((T,), jnp.float32))
+    return Sequences(ts, jnp.zeros((T,) + action_shape, action_dtype),
+                     {name: jnp.zeros((T,) + tuple(shape), dtype) for name, (shape, dtype) in extras.items()})
 
 
 class SequenceReplay(NamedTuple):
@@ -93,9 +102,10 @@ def join(online: Sequences, replayed: Sequences) -> Sequences:
 
 
 def make_sequence_replay(spec: EnvSpec, unroll_length: int, num_online: int, replay_fraction: float, capacity: int,
-                         draws: int = 1) -> SequenceReplay:
+                         draws: int = 1, extras: Optional[ExtrasSpec] = None) -> SequenceReplay:
     """A buffer of ``capacity`` sequences of ``spec``'s steps, replaying ``replay_fraction`` of each batch of
-    ``num_online`` online sequences (``draws`` draws per update)."""
+    ``num_online`` online sequences (``draws`` draws per update); ``extras``: the per-step extras kept with
+    them (default: the behaviour ``log_prob``)."""
     n = num_replayed(num_online, replay_fraction)
     buffer = fbx.make_item_buffer(max_length=capacity, min_length=1, sample_batch_size=max(n * draws, 1),
                                   add_sequences=True, add_batches=False)
@@ -103,7 +113,8 @@ def make_sequence_replay(spec: EnvSpec, unroll_length: int, num_online: int, rep
         action_shape, action_dtype = (), jnp.int32
     else:
         action_shape, action_dtype = tuple(spec.action.shape), jnp.float32
-    return SequenceReplay(buffer, n, draws, _example(spec, unroll_length, action_shape, action_dtype))
+    return SequenceReplay(buffer, n, draws, _example(spec, unroll_length, action_shape, action_dtype,
+                                                     LOG_PROB if extras is None else extras))
 
 
 def replica_local(state: Any, field: str = "replay") -> Any:

@@ -56,6 +56,19 @@ def test_draws_and_no_replay():
     assert batch.action.shape == (T, B)
 
 
+def test_extras_of_the_agents_choice_are_kept():
+    """MuZero keeps its search policy [T, N, A] instead of the behaviour log-probability."""
+    T, B, A = 3, 2, 2
+    traj = _traj(T, B, 0.0)
+    traj = traj._replace(extras={"search_policy": jnp.full((T, B, A), 0.5), "log_prob": traj.extras["log_prob"]})
+    replay = make_sequence_replay(_spec(), T, B, replay_fraction=0.5, capacity=8, extras={"search_policy": ((A,), jnp.float32)})
+    online = sequences(traj, ("search_policy",))
+    assert set(online.extras) == {"search_policy"}
+    state, batch = replay.add_and_join(replay.init(), online, jax.random.key(0))
+    assert batch.extras["search_policy"].shape == (T, 2 * B, A)
+    np.testing.assert_array_equal(batch.extras["search_policy"], 0.5)
+
+
 def test_join_concatenates_on_the_batch_axis():
     a, b = sequences(_traj(2, 1, 0.0)), sequences(_traj(2, 3, 100.0))
     j = join(a, b)

@@ -199,7 +199,7 @@ def make_muesli_parts(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[s
         return Targets(prior, v, q, G, adv / scale.sigma, cmpo_adv, cmpo, scale.sigma), scale
 
     def batch_targets(state: MuesliState, seq: Sequences, key):
-        tg, scale = targets(state, seq.timestep, seq.action, seq.log_prob)
+        tg, scale = targets(state, seq.timestep, seq.action, seq.extras["log_prob"])
         return (tg, scalar_to_two_hot(tg.G, support), model_targets(seq.timestep, tg.cmpo, tg.G, support, K)), scale
 
     def loss_fn(net, seq: Sequences, batch, key):
@@ -222,7 +222,7 @@ def make_muesli_parts(config: MuesliConfig, spec: EnvSpec, axis_name: Optional[s
         inputs = {
             PolicyInputs: PolicyInputs(flat(jnp.take_along_axis(log_pi, action[:T - 1, :, None], -1)[..., 0]),
                                        flat(-jnp.sum(jnp.exp(log_pi) * log_pi, -1)),
-                                       flat(seq.log_prob[:T - 1]), flat(tg.adv)),
+                                       flat(seq.extras["log_prob"][:T - 1]), flat(tg.adv)),
             MuesliInputs: MuesliInputs(
                 cmpo_ce, out["value_logits"][:T - 1], value_target,
                 cross_entropy(out["model_logits"], mt["model_policy"]), mt["model_policy_mask"],

@@ -84,7 +84,7 @@ def make_gaussian_muesli(c: MuesliConfig, spec: EnvSpec, axis_name: Optional[str
     def targets(state: MuesliState, seq: Sequences, key):
         """Retrace returns, normalised advantages and the sampled CMPO weights of the prior's samples at every step,
         and the model targets (the weights and their samples aligned to j + k like a policy target)."""
-        net, ts, log_prob = state.target_params, seq.timestep, seq.log_prob
+        net, ts, log_prob = state.target_params, seq.timestep, seq.extras["log_prob"]
         obs, action = ts.observation, seq.action.reshape(seq.action.shape[:2] + (D,))
         L1, N = obs.shape[:2]
         M = L1 * N
@@ -128,7 +128,7 @@ def make_gaussian_muesli(c: MuesliConfig, spec: EnvSpec, axis_name: Optional[str
         flat = lambda x: x.reshape(-1)
         inputs = {
             PolicyInputs: PolicyInputs(flat(gaussian_log_prob(mean0, log_std0, action[:T - 1])),
-                                       flat(gaussian_entropy(log_std0)), flat(seq.log_prob[:T - 1]), flat(adv)),
+                                       flat(gaussian_entropy(log_std0)), flat(seq.extras["log_prob"][:T - 1]), flat(adv)),
             MuesliInputs: MuesliInputs(
                 sampled_ce(p0, samples[:T - 1], weights[:T - 1]), v_logits[:M].reshape(T, N, -1)[:T - 1], value_target,
                 sampled_ce(per_step(p_out[M:], sizes, T, N, K), samples_k, weights_k), mt["model_policy_mask"],

@@ -53,7 +53,7 @@ from rlk.core.losses import LossSet
 from rlk.core.parallel import pmean
 from rlk.core.types import DiscreteSpec, EnvSpec, Simulator, TimeStep, Trajectory
 from rlk.learn.optim import OptimConfig, make_optimiser
-from rlk.learn.replay import join, make_sequence_replay, replica_local
+from rlk.learn.replay import join, make_sequence_replay, replica_local, sequences
 from rlk.learn.sgd import SGDState, sgd_step
 from rlk.learn.targets import ema_update
 from rlk.nn.board_model import BoardMuZeroModel
@@ -147,25 +147,6 @@ class MuZeroState(NamedTuple):
     updates: jax.Array
 
 
-class SearchSequences(NamedTuple):
-    """MuZero's replay item: ``N`` sequences of ``T`` steps, time-major, with the search's visits.
-
-    Attributes:
-      timestep: ``TimeStep`` with leaves ``[T+1, N, ...]`` (no ``info``, no ``current_player``).
-      action: ``[T, N]`` actions taken.
-      search_policy: ``[T, N, A]`` the acting search's visit distribution (the policy target).
-    """
-
-    timestep: TimeStep
-    action: jax.Array
-    search_policy: jax.Array
-
-
-def search_sequences(traj: Trajectory) -> SearchSequences:
-    """A trajectory ``[T+1, B]`` as ``SearchSequences``."""
-    return SearchSequences(traj.timestep._replace(info={}, current_player=None), traj.action, traj.extras["search_policy"])
-
-
 class MuZeroParts(NamedTuple):
     """The agent and the pieces it is made of, for tests and benchmarks.
 
@@ -226,8 +207,8 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
     S = c.num_sgd_steps
     optimiser = make_optimiser(c, steps_per_update=S)
     # Each of the S gradient steps joins the online batch with a fresh draw of replayed sequences.
-    replay = make_sequence_replay(spec, T, c.num_envs, c.replay_fraction, c.replay_capacity, draws=S)
-    replay = replay._replace(example=SearchSequences(replay.example.timestep, replay.example.action, jnp.zeros((T, A), jnp.float32)))
+    replay = make_sequence_replay(spec, T, c.num_envs, c.replay_fraction, c.replay_capacity, draws=S,
+                                  extras={"search_policy": ((A,), jnp.float32)})  # the policy target
 
     def init(key):
         if c.latent == "board":
@@ -337,14 +318,14 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
     def learn(state: MuZeroState, xs):
         """One gradient step on sequences ``[T(+1), N]`` and the target network's EMA step after it."""
         seqs, key = xs
-        batch = targets(state, seqs.timestep, seqs.action, seqs.search_policy, key)
+        batch = targets(state, seqs.timestep, seqs.action, seqs.extras["search_policy"], key)
         sgd, metrics = gradient_step(SGDState(state.params, state.opt_state), seqs.timestep, seqs.action, batch)
         target = ema_update(sgd.params, state.target_params, c.target_ema)
         return state._replace(params=sgd.params, target_params=target, opt_state=sgd.opt_state), metrics
 
     def update(state: MuZeroState, traj: Trajectory, key):
         replay_key, key = jax.random.split(key)
-        online = search_sequences(traj)
+        online = sequences(traj, ("search_policy",))
         buffer = replay.add(state.replay, online)
         batches = jax.tree.map(lambda x: jnp.broadcast_to(x, (S,) + x.shape), online)  # [S, T(+1), B, ...]
         if replay.num_replay > 0:  # S draws of num_replay sequences, each joined to the online batch
