@@ -292,12 +292,15 @@ def load_peer():
 
 def peer_config(num_updates: int, setup: Setup = Setup()) -> dict[str, Any]:
     """The peer's config from rlk's ``PPOConfig`` defaults (the same hyperparameters)."""
+    from rlk.core.registry import default_registry
+
     c = ppo_defaults(setup)
     w = c.loss_weights
+    clip_eps = default_registry().get("loss", "ppo_policy").config().clip_eps  # ppo_value's is the same default
     return {
         "NUM_ENVS": c.num_envs, "NUM_STEPS": c.unroll_length, "NUM_UPDATES": num_updates,
         "UPDATE_EPOCHS": c.num_epochs, "NUM_MINIBATCHES": c.num_minibatches, "LR": c.learning_rate,
-        "ANNEAL_LR": c.lr_schedule == "linear", "GAMMA": c.gamma, "GAE_LAMBDA": c.gae_lambda, "CLIP_EPS": c.clip_eps,
+        "ANNEAL_LR": c.lr_schedule == "linear", "GAMMA": c.gamma, "GAE_LAMBDA": c.gae_lambda, "CLIP_EPS": clip_eps,
         "ENT_COEF": w.get("entropy", 0.0), "VF_COEF": w.get("ppo_value", 0.0),
         "MAX_GRAD_NORM": c.max_grad_norm, "HIDDEN": tuple(c.hidden_sizes),
     }
