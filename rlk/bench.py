@@ -406,7 +406,7 @@ def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, p
 # -- the real run loop against the peer's whole training ----------------------------------------
 LOOP_KEYS = ("name", "kind", "env", "num_envs", "unroll_length", "learning_rate", "anneal_updates", "env_steps",
              "peer_env_steps", "steps_per_s", "peer_steps_per_s", "peer_ratio", "compile_s", "peer_compile_s",
-             "rounds_s", "peer_rounds_s", "load", "machine", "platform")
+             "rounds_s", "peer_rounds_s", "cpu_s", "peer_cpu_s", "cpu_ratio", "load", "machine", "platform")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -448,7 +448,8 @@ def rlk_loop_run(shape: LoopShape, run_dir: Path) -> dict[str, Any]:
 
 def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """One row: rlk's whole ``rlk train`` run loop against the peer's ``jit(train)`` over the same env steps,
-    compile excluded on both sides, rounds alternating (peer, rlk, peer, rlk, ...), best round reported."""
+    compile excluded on both sides, rounds alternating (peer, rlk, peer, rlk, ...), best round reported;
+    also the process CPU seconds of each round and ``cpu_ratio``, peer/rlk CPU seconds per env step (best rounds)."""
     import tempfile
 
     setup = shape.setup
@@ -458,15 +459,18 @@ def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = l
     load = list(os.getloadavg())
     log(f"{shape.env} {c.num_envs}x{c.unroll_length}, {shape.steps:,} steps: compiling the peer")
     peer_t, peer_compile_s = peer_timer(shape.env, 1, peer_updates, setup)
-    rlk_s, peer_s, summary = [], [], {}
+    rlk_s, peer_s, rlk_cpu, peer_cpu, summary = [], [], [], [], {}
     with tempfile.TemporaryDirectory(prefix="rlk-bench-") as tmp:
         for r in range(rounds):
             log(f"{shape.env} {c.num_envs}x{c.unroll_length}: round {r + 1}/{rounds}")
             if peer_t is not None:
+                c0 = sum(os.times()[:2])
                 peer_t.once()
+                peer_cpu.append(sum(os.times()[:2]) - c0)
                 peer_s.append(peer_t.times[-1])
             summary = rlk_loop_run(shape, Path(tmp) / f"round{r}")
             rlk_s.append(summary["loop_s"])
+            rlk_cpu.append(summary["loop_cpu_s"])
     load += list(os.getloadavg())
     sps = summary["env_steps"] / min(rlk_s)
     peer_sps = peer_t.steps_per_s if peer_t is not None else None
@@ -478,6 +482,9 @@ def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = l
         "steps_per_s": sps, "peer_steps_per_s": peer_sps, "peer_ratio": sps / peer_sps if peer_sps else None,
         "compile_s": summary["compile_s"], "peer_compile_s": peer_compile_s,
         "rounds_s": [round(t, 3) for t in rlk_s], "peer_rounds_s": [round(t, 3) for t in peer_s],
+        # CPU seconds (all threads) depend far less on other jobs' load than wall seconds do
+        "cpu_s": [round(t, 3) for t in rlk_cpu], "peer_cpu_s": [round(t, 3) for t in peer_cpu],
+        "cpu_ratio": (min(peer_cpu) / peer_updates / per_update) / (min(rlk_cpu) / summary["env_steps"]) if peer_cpu else None,
         "load": [round(x, 2) for x in load], "machine": machine(setup.platform), "platform": setup.platform,
     }
 
@@ -496,13 +503,14 @@ def loop_rows(preset: str, rounds: int = 2, log: Callable[[str], None] = lambda 
 
 def loop_markdown(rows: list[dict[str, Any]]) -> str:
     """Run-loop rows as a markdown table."""
-    lines = ["| env | envs x steps | env steps | rlk steps/s (run loop) | peer steps/s | rlk/peer | rounds s rlk / peer | compile s rlk / peer | load before, after |",
-             "|---|---:|---:|---:|---:|---:|---|---:|---|"]
+    lines = ["| env | envs x steps | env steps | rlk steps/s (run loop) | peer steps/s | rlk/peer | rounds s rlk / peer | CPU s rlk / peer | rlk/peer by CPU s | compile s rlk / peer | load before, after |",
+             "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|"]
     for r in rows:
         comp = f"{r['compile_s']:.1f} / " + (f"{r['peer_compile_s']:.1f}" if r["peer_compile_s"] is not None else "-")
         lines.append(f"| {r['env']} | {r['num_envs']}x{r['unroll_length']} | {r['env_steps']:,} | {_fmt(r['steps_per_s'])} | "
                      f"{_fmt(r['peer_steps_per_s'])} | {_fmt(r['peer_ratio'], True)} | "
-                     f"{r['rounds_s']} / {r['peer_rounds_s']} | {comp} | {r['load'][:3]}, {r['load'][3:]} |")
+                     f"{r['rounds_s']} / {r['peer_rounds_s']} | {r['cpu_s']} / {r['peer_cpu_s']} | "
+                     f"{_fmt(r['cpu_ratio'], True)} | {comp} | {r['load'][:3]}, {r['load'][3:]} |")
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as _dt
 import json
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -244,7 +245,7 @@ class Run:
         updates_per_call, first_columns = info.updates_per_call, list(info.first_columns)
         last_values: Optional[dict] = None
 
-        compile_s, train_s, loop_s, calls_done = 0.0, 0.0, 0.0, 0
+        compile_s, train_s, loop_s, loop_cpu_s, calls_done = 0.0, 0.0, 0.0, 0.0, 0
         sinks: list = []
         with stop_requests() as stop_requested, self._progress(total_calls * per_call, writer, info) as bar:
             if start_call < total_calls:
@@ -252,6 +253,7 @@ class Run:
                 step = program.compile(state)
                 compile_s = time.perf_counter() - t0
                 t_loop = t_mark = time.perf_counter()
+                cpu_loop = sum(os.times()[:2])
 
                 def failed(err: RlkError, done: int, state: Any) -> RlkError:
                     """A failed call (e.g. an actor thread died): the learner's last good state is saved."""
@@ -320,12 +322,14 @@ class Run:
         checkpointer.close()  # waits for the last checkpoint's write
         if calls_done:
             loop_s = time.perf_counter() - t_loop  # compiled calls and all host work, compile excluded
+            loop_cpu_s = sum(os.times()[:2]) - cpu_loop  # this process's CPU seconds (all threads) meanwhile
         evaluation = program.evaluate(state, c.eval_episodes, c.seed + 10_000)
         last = last_values if last_values is not None else _last_logged(self.run_dir, seeds)  # resumed a finished run
         summary = {
             **program.summary(evaluation, Progress(total_calls, calls_done, train_s, last)),
             "compile_s": compile_s,
             "loop_s": loop_s,
+            "loop_cpu_s": loop_cpu_s,
             "wall_s": time.perf_counter() - t_start,
             "seeds": seeds,
             **self.r.names(),
@@ -362,7 +366,7 @@ class Run:
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + info.unit),
             TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TimeElapsedColumn(),
-            console=self.console, transient=False,
+            console=self.console, transient=False, refresh_per_second=2,  # redrawn twice a second, not 10 times
         )
         task = progress.add_task(" on ".join(self.r.names().values()), total=total, sps="", ret="")
 
