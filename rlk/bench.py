@@ -20,8 +20,14 @@ Several CPU devices need ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` 
 so rows with more devices than this process has run in a subprocess (``python -m rlk.bench``).
 
 ``Setup`` picks the platform (``--backend cpu|gpu|tpu``: all three measured on its devices, the
-peer on its first) and the number of environments (``--num-envs``, PPO's ``agent.num_envs`` and the
-peer's ``NUM_ENVS``; accelerators want thousands).
+peer on its first), the number of environments (``--num-envs``, PPO's ``agent.num_envs`` and the
+peer's ``NUM_ENVS``; accelerators want thousands) and the rollout length (``--unroll-length``, PPO's
+``agent.unroll_length`` and the peer's ``NUM_STEPS``).
+
+``--preset issue26`` times, instead, rlk's whole run loop (``rlk train``: compiled calls, metric rows,
+TensorBoard, checkpoints, progress bar; the summary's ``loop_s``, compile excluded) against the peer's
+``jit(train)`` over the same env steps, rounds alternating, best round of each reported
+(``bench_loop``).
 """
 
 from __future__ import annotations
@@ -64,14 +70,27 @@ BUDGETS = {"quick": Budget(calls=2, repeats=2), "default": Budget(calls=4, repea
 @dataclasses.dataclass(frozen=True)
 class Setup:
     """What to run: the ``platform`` whose devices run rlk, the ceiling and the peer (as ``--backend``
-    picks them for ``rlk train``), and PPO's ``num_envs`` (``None``: ``PPOConfig``'s default)."""
+    picks them for ``rlk train``), and PPO's options that differ from ``PPOConfig``'s defaults (``None``:
+    the default): ``num_envs``, ``unroll_length``, ``learning_rate``, and ``anneal_updates``, a step size
+    annealed linearly to 0 over that many updates (``lr_schedule=linear``; the peer's ``ANNEAL_LR``)."""
 
     platform: str = "cpu"
     num_envs: Optional[int] = None
+    unroll_length: Optional[int] = None
+    learning_rate: Optional[float] = None
+    anneal_updates: Optional[int] = None
+
+    def agent(self) -> dict[str, Any]:
+        """PPO's options this setup changes (as ``-o agent.FIELD=VALUE``)."""
+        given = {"num_envs": self.num_envs, "unroll_length": self.unroll_length, "learning_rate": self.learning_rate}
+        out = {k: v for k, v in given.items() if v is not None}
+        if self.anneal_updates is not None:
+            out.update(lr_schedule="linear", lr_decay_updates=self.anneal_updates)
+        return out
 
     def overrides(self) -> dict[str, Any]:
         """The run-config entries this setup changes (as ``-o agent.num_envs=N --backend P``)."""
-        agent = {"agent": {"name": "ppo", "num_envs": self.num_envs}} if self.num_envs else {}
+        agent = {"agent": {"name": "ppo", **self.agent()}} if self.agent() else {}
         return {"backend": {"name": self.platform}, **agent}
 
 
@@ -146,11 +165,10 @@ def make_env(name: str):
 
 
 def ppo_defaults(setup: Setup = Setup()) -> Any:
-    """``PPOConfig``'s defaults with ``setup``'s ``num_envs``."""
+    """``PPOConfig``'s defaults with ``setup``'s options."""
     from rlk.core.registry import default_registry
 
-    config = default_registry().get("agent", "ppo").config()
-    return config.model_copy(update={"num_envs": setup.num_envs}) if setup.num_envs else config
+    return default_registry().get("agent", "ppo").config.model_validate(setup.agent())
 
 
 # -- (i) rlk Anakin PPO --------------------------------------------------------------------------
@@ -292,12 +310,15 @@ def load_peer():
 
 def peer_config(num_updates: int, setup: Setup = Setup()) -> dict[str, Any]:
     """The peer's config from rlk's ``PPOConfig`` defaults (the same hyperparameters)."""
+    from rlk.core.registry import default_registry
+
     c = ppo_defaults(setup)
     w = c.loss_weights
+    clip_eps = default_registry().get("loss", "ppo_policy").config().clip_eps  # ppo_value's is the same default
     return {
         "NUM_ENVS": c.num_envs, "NUM_STEPS": c.unroll_length, "NUM_UPDATES": num_updates,
         "UPDATE_EPOCHS": c.num_epochs, "NUM_MINIBATCHES": c.num_minibatches, "LR": c.learning_rate,
-        "ANNEAL_LR": c.lr_schedule == "linear", "GAMMA": c.gamma, "GAE_LAMBDA": c.gae_lambda, "CLIP_EPS": c.clip_eps,
+        "ANNEAL_LR": c.lr_schedule == "linear", "GAMMA": c.gamma, "GAE_LAMBDA": c.gae_lambda, "CLIP_EPS": clip_eps,
         "ENT_COEF": w.get("entropy", 0.0), "VF_COEF": w.get("ppo_value", 0.0),
         "MAX_GRAD_NORM": c.max_grad_norm, "HIDDEN": tuple(c.hidden_sizes),
     }
@@ -380,6 +401,117 @@ def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, p
         "platform": setup.platform,
         "num_envs": c.num_envs,
     }
+
+
+# -- the real run loop against the peer's whole training ----------------------------------------
+LOOP_KEYS = ("name", "kind", "env", "num_envs", "unroll_length", "learning_rate", "anneal_updates", "env_steps",
+             "peer_env_steps", "steps_per_s", "peer_steps_per_s", "peer_ratio", "compile_s", "peer_compile_s",
+             "rounds_s", "peer_rounds_s", "cpu_s", "peer_cpu_s", "cpu_ratio", "load", "machine", "platform")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopShape:
+    """One run-loop row's training: ``steps`` env steps of PPO on ``env`` at ``setup``'s shape."""
+
+    env: str
+    steps: int
+    setup: Setup
+
+
+def annealed(env: str, num_envs: int, unroll_length: int, steps: int, learning_rate: float = 2.5e-4) -> LoopShape:
+    """PureJaxRL's classic-control PPO: ``learning_rate`` annealed linearly to 0 over the run's updates."""
+    updates = steps // (num_envs * unroll_length)
+    return LoopShape(env, steps, Setup(num_envs=num_envs, unroll_length=unroll_length, learning_rate=learning_rate,
+                                       anneal_updates=updates))
+
+
+# Issue 26's shapes (a PureJaxRL-style peer found rlk slower there) and rlk's default shape (64 x 16).
+PRESETS = {
+    "issue26": (annealed("catch", 4, 128, 1_000_000), annealed("CartPole-v1", 64, 128, 2_000_000),
+                LoopShape("catch", 1_000_000, Setup())),
+}
+
+
+def rlk_loop_run(shape: LoopShape, run_dir: Path) -> dict[str, Any]:
+    """``rlk train --env ENV -o agent.*=... --steps N --run-dir DIR`` with its progress bar (to /dev/null):
+    the run's summary (``loop_s``: the loop's seconds after compile: calls, metric rows, TensorBoard,
+    checkpoints every ``checkpoint_every_steps``, the bar)."""
+    from rich.console import Console
+
+    from rlk.core.config import build_run_config
+    from rlk.core.run import train
+
+    raw = {"env": {"name": shape.env}, "steps": shape.steps, "run_dir": str(run_dir), **shape.setup.overrides()}
+    with open(os.devnull, "w") as sink:
+        return train(build_run_config(raw), console=Console(file=sink, force_terminal=True))[1]
+
+
+def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """One row: rlk's whole ``rlk train`` run loop against the peer's ``jit(train)`` over the same env steps,
+    compile excluded on both sides, rounds alternating (peer, rlk, peer, rlk, ...), best round reported;
+    also the process CPU seconds of each round and ``cpu_ratio``, peer/rlk CPU seconds per env step (best rounds)."""
+    import tempfile
+
+    setup = shape.setup
+    c = ppo_defaults(setup)
+    per_update = c.num_envs * c.unroll_length
+    peer_updates = shape.steps // per_update
+    load = list(os.getloadavg())
+    log(f"{shape.env} {c.num_envs}x{c.unroll_length}, {shape.steps:,} steps: compiling the peer")
+    peer_t, peer_compile_s = peer_timer(shape.env, 1, peer_updates, setup)
+    rlk_s, peer_s, rlk_cpu, peer_cpu, summary = [], [], [], [], {}
+    with tempfile.TemporaryDirectory(prefix="rlk-bench-") as tmp:
+        for r in range(rounds):
+            log(f"{shape.env} {c.num_envs}x{c.unroll_length}: round {r + 1}/{rounds}")
+            if peer_t is not None:
+                c0 = sum(os.times()[:2])
+                peer_t.once()
+                peer_cpu.append(sum(os.times()[:2]) - c0)
+                peer_s.append(peer_t.times[-1])
+            summary = rlk_loop_run(shape, Path(tmp) / f"round{r}")
+            rlk_s.append(summary["loop_s"])
+            rlk_cpu.append(summary["loop_cpu_s"])
+    load += list(os.getloadavg())
+    sps = summary["env_steps"] / min(rlk_s)
+    peer_sps = peer_t.steps_per_s if peer_t is not None else None
+    return {
+        "name": f"loop-ppo/{shape.env}/{c.num_envs}x{c.unroll_length}/{shape.steps}", "kind": "run-loop",
+        "env": shape.env, "num_envs": c.num_envs, "unroll_length": c.unroll_length,
+        "learning_rate": c.learning_rate, "anneal_updates": setup.anneal_updates,
+        "env_steps": summary["env_steps"], "peer_env_steps": peer_updates * per_update if peer_t else None,
+        "steps_per_s": sps, "peer_steps_per_s": peer_sps, "peer_ratio": sps / peer_sps if peer_sps else None,
+        "compile_s": summary["compile_s"], "peer_compile_s": peer_compile_s,
+        "rounds_s": [round(t, 3) for t in rlk_s], "peer_rounds_s": [round(t, 3) for t in peer_s],
+        # CPU seconds (all threads) depend far less on other jobs' load than wall seconds do
+        "cpu_s": [round(t, 3) for t in rlk_cpu], "peer_cpu_s": [round(t, 3) for t in peer_cpu],
+        "cpu_ratio": (min(peer_cpu) / peer_updates / per_update) / (min(rlk_cpu) / summary["env_steps"]) if peer_cpu else None,
+        "load": [round(x, 2) for x in load], "machine": machine(setup.platform), "platform": setup.platform,
+    }
+
+
+def loop_rows(preset: str, rounds: int = 2, log: Callable[[str], None] = lambda s: None,
+              platform: str = "cpu") -> list[dict[str, Any]]:
+    """``bench_loop`` rows of a named set of shapes (``PRESETS``) on ``platform``."""
+    from rlk.core.errors import RlkError
+
+    if preset not in PRESETS:
+        raise RlkError(f"bench: --preset must be one of {', '.join(PRESETS)}, not '{preset}'")
+    platform_devices(platform)
+    return [bench_loop(dataclasses.replace(s, setup=dataclasses.replace(s.setup, platform=platform)), rounds, log)
+            for s in PRESETS[preset]]
+
+
+def loop_markdown(rows: list[dict[str, Any]]) -> str:
+    """Run-loop rows as a markdown table."""
+    lines = ["| env | envs x steps | env steps | rlk steps/s (run loop) | peer steps/s | rlk/peer | rounds s rlk / peer | CPU s rlk / peer | rlk/peer by CPU s | compile s rlk / peer | load before, after |",
+             "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|"]
+    for r in rows:
+        comp = f"{r['compile_s']:.1f} / " + (f"{r['peer_compile_s']:.1f}" if r["peer_compile_s"] is not None else "-")
+        lines.append(f"| {r['env']} | {r['num_envs']}x{r['unroll_length']} | {r['env_steps']:,} | {_fmt(r['steps_per_s'])} | "
+                     f"{_fmt(r['peer_steps_per_s'])} | {_fmt(r['peer_ratio'], True)} | "
+                     f"{r['rounds_s']} / {r['peer_rounds_s']} | {r['cpu_s']} / {r['peer_cpu_s']} | "
+                     f"{_fmt(r['cpu_ratio'], True)} | {comp} | {r['load'][:3]}, {r['load'][3:]} |")
+    return "\n".join(lines)
 
 
 # -- Sebulba on a host environment (Atari) -------------------------------------------------------
@@ -609,8 +741,9 @@ def run_benchmarks(envs: Sequence[str], devices_list: Optional[Sequence[int]], s
     devices_list = default_devices(setup.platform) if devices_list is None else devices_list
     if not envs or not devices_list or not seeds_list or min(devices_list) < 1 or min(seeds_list) < 1:
         raise RlkError("bench: --envs, --devices and --seeds need at least one value each (counts >= 1)")
-    if setup.num_envs is not None and setup.num_envs < 1:
-        raise RlkError(f"bench: --num-envs must be >= 1, not {setup.num_envs}")
+    for flag, value in (("--num-envs", setup.num_envs), ("--unroll-length", setup.unroll_length)):
+        if value is not None and value < 1:
+            raise RlkError(f"bench: {flag} must be >= 1, not {value}")
     here = [d for d in devices_list if d <= have]
     away = [d for d in devices_list if d > have]
     if away and setup.platform != "cpu":
@@ -646,7 +779,8 @@ def _run_subprocess(envs, devices_list, seeds_list, budget: Budget, peer: bool, 
            "--devices", ",".join(map(str, devices_list)), "--seeds", ",".join(map(str, seeds_list)),
            "--calls", str(budget.calls), "--repeats", str(budget.repeats),
            "--log-every-steps", str(budget.log_every_steps)] + ([] if peer else ["--no-peer"]) + (
-               ["--num-envs", str(setup.num_envs)] if setup.num_envs else [])
+               ["--num-envs", str(setup.num_envs)] if setup.num_envs else []) + (
+               ["--unroll-length", str(setup.unroll_length)] if setup.unroll_length else [])
     log(f"devices {','.join(map(str, devices_list))}: running in a subprocess with {env['XLA_FLAGS']}")
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
@@ -750,8 +884,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    help="also time Sebulba V-trace on these host envs (e.g. atari-breakout) beside the env alone")
     p.add_argument("--backend", default="cpu", choices=PLATFORMS, help="platform of every measurement (default cpu)")
     p.add_argument("--num-envs", type=int, default=None, help="PPO's agent.num_envs (and the peer's)")
+    p.add_argument("--unroll-length", type=int, default=None, help="PPO's agent.unroll_length (and the peer's NUM_STEPS)")
+    p.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                   help="instead: rlk's whole run loop against the peer at these shapes (issue26: catch 4x128 1M, "
+                        "CartPole-v1 64x128 2M, both lr 2.5e-4 annealed; catch 64x16 1M)")
+    p.add_argument("--rounds", type=int, default=2, help="--preset: alternating rounds (best reported)")
     a = p.parse_args(argv)
-    setup = Setup(a.backend, a.num_envs)
+    if a.preset:
+        rows = loop_rows(a.preset, a.rounds, log=_stderr_log, platform=a.backend)
+        print(json.dumps(rows, indent=2) if a.json else loop_markdown(rows))
+        return
+    setup = Setup(a.backend, a.num_envs, a.unroll_length)
     envs, devices, seeds, name = _plan(a.envs, a.devices, a.seeds, a.quick)
     budget = BUDGETS[name]
     budget = dataclasses.replace(budget, **{k: v for k, v in dict(
@@ -785,13 +928,23 @@ def register_bench_command(app) -> None:
             None, help="also time Sebulba V-trace on these host envs (e.g. atari-breakout) beside the env alone"),
         backend: str = typer.Option("cpu", help="cpu, gpu or tpu: the platform of every measurement"),
         num_envs: Optional[int] = typer.Option(None, help="PPO's agent.num_envs, and the peer's (default 64)"),
+        unroll_length: Optional[int] = typer.Option(None, help="PPO's agent.unroll_length, and the peer's (default 16)"),
+        preset: Optional[str] = typer.Option(
+            None, help="instead: rlk's whole run loop (rlk train) against the peer's jit(train) at a named set of "
+                       f"shapes ({', '.join(PRESETS)}: catch 4x128 1M and CartPole-v1 64x128 2M steps, lr 2.5e-4 "
+                       "annealed; catch 64x16 1M)"),
+        rounds: int = typer.Option(2, help="--preset: alternating rounds, best reported"),
         log_every_steps: Optional[int] = typer.Option(
             None, help="env steps per seed in one compiled call (default 10,000; raise it with --num-envs)"),
     ):
         """Anakin PPO training steps/s beside the env-only ceiling and a single-file PureJaxRL peer."""
         from rich.console import Console
 
-        setup = Setup(backend, num_envs)
+        if preset:
+            loop = loop_rows(preset, rounds, log=_stderr_log, platform=backend)
+            print(json.dumps(loop, indent=2) if as_json else loop_markdown(loop))
+            return
+        setup = Setup(backend, num_envs, unroll_length)
         plan_envs, plan_devices, plan_seeds, name = _plan(envs, devices, seeds, quick)
         budget = BUDGETS[name] if log_every_steps is None else dataclasses.replace(
             BUDGETS[name], log_every_steps=log_every_steps)

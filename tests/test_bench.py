@@ -93,3 +93,22 @@ def test_empty_envs_plan_no_anakin_rows():
     assert bench.default_devices("cpu") == [1, 2, 4]
     assert bench._plan(None, None, None, True)[0] == ["catch"]
     assert bench._plan("catch, cartpole", None, None, False)[0] == ["catch", "cartpole"]
+
+
+def test_loop_row_times_the_run_loop_against_the_peer():
+    """``rlk bench --preset``'s row kind at a tiny shape: rlk's whole ``rlk train`` loop and the peer over the
+    same env steps, the step size annealed on both sides, both rounds kept."""
+    shape = bench.annealed("catch", 4, 32, 9_984)  # 78 updates: one compiled call of log_every_steps=10,000
+    assert shape.setup.agent() == {"num_envs": 4, "unroll_length": 32, "learning_rate": 2.5e-4,
+                                   "lr_schedule": "linear", "lr_decay_updates": 78}
+    config = bench.peer_config(78, shape.setup)
+    assert (config["NUM_ENVS"], config["NUM_STEPS"], config["LR"], config["ANNEAL_LR"]) == (4, 32, 2.5e-4, True)
+    row = bench.bench_loop(shape, rounds=2)
+    assert set(row) == set(bench.LOOP_KEYS)
+    assert (row["kind"], row["env"], row["num_envs"], row["unroll_length"]) == ("run-loop", "catch", 4, 32)
+    assert row["env_steps"] == row["peer_env_steps"] == 9_984
+    assert len(row["rounds_s"]) == len(row["peer_rounds_s"]) == 2 and len(row["load"]) == 6
+    assert math.isclose(row["steps_per_s"], 9_984 / min(row["rounds_s"]), rel_tol=1e-2)
+    assert math.isclose(row["peer_ratio"], row["steps_per_s"] / row["peer_steps_per_s"])
+    assert "| catch | 4x32 | 9,984 |" in bench.loop_markdown([row])
+    assert [s.env for s in bench.PRESETS["issue26"]] == ["catch", "CartPole-v1", "catch"]

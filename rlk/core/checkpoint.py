@@ -11,6 +11,12 @@ folder must be on a file system every host sees) and places each leaf into the t
 each process building its own shards. The files are the same as a one-process run's, so either
 kind of run resumes or evaluates the other's checkpoints.
 
+One process writes in the background (orbax's async checkpointing): ``save`` copies the state's leaves
+to host memory and returns, so the next compiled call (which may donate the state's buffers) runs while
+orbax writes; the next ``save``, ``latest`` and ``close`` wait for it. Orbax commits a checkpoint by
+renaming its folder and deletes older ones only after that, so a process killed mid-write keeps the
+last complete checkpoint.
+
 Every checkpoint records ``FORMAT`` in its meta: a checkpoint of another format (e.g. one saved
 before rlk's MLP weights became ``[in, out]``, whose square layers would otherwise load transposed)
 is refused with a one-line error, as is one whose tree or shapes differ from the run's state.
@@ -53,45 +59,57 @@ class Checkpointer:
         self.many = jax.process_count() > 1
         self.manager: Optional[ocp.CheckpointManager] = None
         if not self.many:
-            self.manager = self._manager(create=True)
+            self.manager = self._manager(create=True, asynchronous=True)
         elif self.process == 0:
             self.directory.mkdir(parents=True, exist_ok=True)  # orbax creates no folder for a process subset
             self.manager = self._manager(create=False, processes={0})
         self._last = self.latest()
 
-    def _manager(self, create: bool, processes: Optional[set[int]] = None) -> ocp.CheckpointManager:
+    def _manager(self, create: bool, processes: Optional[set[int]] = None,
+                 asynchronous: bool = False) -> ocp.CheckpointManager:
         multi = ocp.options.MultiprocessingOptions() if processes is None else \
             ocp.options.MultiprocessingOptions(primary_host=min(processes), active_processes=processes)
         return ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=self.max_to_keep, create=create,
-                                                 enable_async_checkpointing=False, multiprocessing_options=multi),
+                                                 enable_async_checkpointing=asynchronous, multiprocessing_options=multi),
             item_handlers=ocp.StandardCheckpointHandler(),  # also lets item_metadata read the saved shapes
         )
 
     def latest(self) -> Optional[int]:
+        """The last committed checkpoint's call (waits for a save in flight)."""
         if self.manager is not None:
+            self.manager.wait_until_finished()
             return self.manager.latest_step()
         steps = [int(p.name) for p in self.directory.iterdir() if p.name.isdigit()] if self.directory.is_dir() else []
         return max(steps, default=None)
 
     def save(self, call: int, state: Any, meta: dict[str, float]) -> None:
-        if not self.many:
-            if self.manager.latest_step() == call:
-                return
-        elif call == self._last:  # the same decision on every process: the gather below is collective
-            return
-        else:
-            from jax.experimental import multihost_utils
+        """Saves ``state`` as call ``call``'s checkpoint (``write`` of its ``snapshot``)."""
+        if call != self._last:
+            self.write(call, self.snapshot(state), meta)
 
-            state = multihost_utils.process_allgather(state, tiled=True)
+    def snapshot(self, state: Any) -> Any:
+        """A host copy of ``state`` to ``write`` later (the caller may then donate ``state``'s buffers):
+        numpy copies, never views of device buffers; many hosts: gathered from every process (collective)."""
+        if not self.many:
+            return jax.tree.map(lambda x: np.array(x, copy=True), state)
+        from jax.experimental import multihost_utils
+
+        return multihost_utils.process_allgather(state, tiled=True)
+
+    def write(self, call: int, snapshot: Any, meta: dict[str, float]) -> None:
+        """Writes a ``snapshot`` as call ``call``'s checkpoint (once per call); one process: in the background."""
+        if call == self._last:
+            return
         self._last = call
         if self.manager is None:  # many hosts: only process 0 writes
             return
         meta = {**meta, "format": float(FORMAT)}
-        tree = {"state": _flat(state), "meta": {k: np.asarray(v) for k, v in meta.items()}}
+        tree = {"state": _flat(snapshot), "meta": {k: np.asarray(v) for k, v in meta.items()}}
         self.manager.save(call, args=ocp.args.StandardSave(tree))
-        self.manager.wait_until_finished()
+        if self.many:
+            self.manager.wait_until_finished()
 
     def restore(self, template: Any, meta_keys: list[str]) -> tuple[int, Any, dict[str, float]]:
         if not self.many:
@@ -157,6 +175,7 @@ class Checkpointer:
                            f"(saved with another config or an older rlk?): {problem}")
 
     def close(self) -> None:
+        """Waits for a save in flight, then closes orbax's manager."""
         if self.manager is not None:
             self.manager.close()
 

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as _dt
 import json
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -244,39 +245,57 @@ class Run:
         updates_per_call, first_columns = info.updates_per_call, list(info.first_columns)
         last_values: Optional[dict] = None
 
-        compile_s, train_s, calls_done = 0.0, 0.0, 0
+        compile_s, train_s, loop_s, loop_cpu_s, calls_done = 0.0, 0.0, 0.0, 0.0, 0
         sinks: list = []
         with stop_requests() as stop_requested, self._progress(total_calls * per_call, writer, info) as bar:
             if start_call < total_calls:
                 t0 = time.perf_counter()
                 step = program.compile(state)
                 compile_s = time.perf_counter() - t0
+                t_loop = t_mark = time.perf_counter()
+                cpu_loop = sum(os.times()[:2])
+
+                def failed(err: RlkError, done: int, state: Any) -> RlkError:
+                    """A failed call (e.g. an actor thread died): the learner's last good state is saved."""
+                    checkpointer.save(done, getattr(err, "last_good_state", state), {"train_s": prior_train_s + train_s})
+                    checkpointer.close()
+                    return RlkError(f"{err} (checkpoint of step {done * updates_per_call} saved in {self.run_dir})")
+
+                try:
+                    pending = step(state)
+                except RlkError as err:
+                    raise failed(err, start_call, state) from None
                 columns: Optional[list[str]] = None
                 for call in range(start_call, total_calls):
-                    t0 = time.perf_counter()
-                    try:
-                        new_state, metrics = step(state)
-                    except RlkError as err:  # e.g. an actor thread failed: keep the learner's last state
-                        state = getattr(err, "last_good_state", state)
-                        checkpointer.save(call, state, {"train_s": prior_train_s + train_s})
-                        checkpointer.close()
-                        raise RlkError(f"{err} (checkpoint of step {call * updates_per_call} saved in {self.run_dir})") from None
-                    state = new_state
+                    done = call + 1
+                    state, metrics = pending
+                    last = done == total_calls
+                    stop = stop_requested()
+                    # JAX dispatch is asynchronous: the next call is started before this call's metrics are
+                    # fetched and written, so the host work overlaps the devices' work. A checkpoint's host
+                    # copy is taken first (the next call donates the state's buffers).
+                    snapshot = checkpointer.snapshot(state) if last or stop or done % ckpt_every == 0 else None
+                    failure: Optional[RlkError] = None
+                    if not (last or stop):
+                        try:
+                            pending = step(state)
+                        except RlkError as err:
+                            failure = err
                     values = last_values = jax.device_get(program.summarise(metrics))
                     if "loss" in values and not np.all(np.isfinite(values["loss"])):
-                        last = checkpointer.latest()
+                        latest = checkpointer.latest()
                         checkpointer.close()
                         raise RlkError(
-                            f"loss is not finite at step {(call + 1) * updates_per_call} "
+                            f"loss is not finite at step {done * updates_per_call} "
                             f"(seeds {[s for s, v in zip(seeds, values['loss']) if not np.isfinite(v)]}); stopped; "
-                            + (f"last good checkpoint (call {last}) kept in {self.run_dir}" if last else "no checkpoint was saved yet"))
-                    dt = time.perf_counter() - t0
+                            + (f"last good checkpoint (call {latest}) kept in {self.run_dir}" if latest else "no checkpoint was saved yet"))
+                    now = time.perf_counter()
+                    dt, t_mark = now - t_mark, now  # from the previous call's metrics to this one's
                     train_s += dt
                     calls_done += 1
-                    steps = (call + 1) * per_call
-                    rows = self._rows(values, seeds, (call + 1) * updates_per_call,
-                                      {k: (call + 1) * n for k, n in info.counters.items()},
-                                      per_call / dt, time.perf_counter() - t_start)
+                    rows = self._rows(values, seeds, done * updates_per_call,
+                                      {k: done * n for k, n in info.counters.items()},
+                                      per_call / dt, now - t_start)
                     if columns is None:
                         keep = start_call * updates_per_call if self.resume else None
                         columns = first_columns + sorted(set(rows[0]) - set(first_columns) - set(LAST_COLUMNS)) + LAST_COLUMNS
@@ -284,26 +303,33 @@ class Run:
                             sinks = [FileSink(self.run_dir, columns, keep), TensorBoardSink(self.run_dir, info.tensorboard_axis)]
                     for sink in sinks:
                         sink.write(rows)
-                    bar(steps, rows)
-                    last = call + 1 == total_calls
-                    stop = stop_requested()
-                    if last or stop or (call + 1) % ckpt_every == 0:
-                        checkpointer.save(call + 1, state, {"train_s": prior_train_s + train_s})
+                    bar(done * per_call, rows)
+                    if snapshot is not None:
+                        checkpointer.write(done, snapshot, {"train_s": prior_train_s + train_s})
+                    if failure is not None:
+                        for sink in sinks:
+                            sink.close()
+                        raise failed(failure, done, state) from None
                     if stop and not last:
                         for sink in sinks:
                             sink.close()
                         checkpointer.close()
-                        raise Interrupted(self.run_dir, steps, stop, info.unit)
+                        raise Interrupted(self.run_dir, done * per_call, stop, info.unit)
             else:
                 bar(total_calls * per_call, None)
         for sink in sinks:
             sink.close()
-        checkpointer.close()
+        checkpointer.close()  # waits for the last checkpoint's write
+        if calls_done:
+            loop_s = time.perf_counter() - t_loop  # compiled calls and all host work, compile excluded
+            loop_cpu_s = sum(os.times()[:2]) - cpu_loop  # this process's CPU seconds (all threads) meanwhile
         evaluation = program.evaluate(state, c.eval_episodes, c.seed + 10_000)
         last = last_values if last_values is not None else _last_logged(self.run_dir, seeds)  # resumed a finished run
         summary = {
             **program.summary(evaluation, Progress(total_calls, calls_done, train_s, last)),
             "compile_s": compile_s,
+            "loop_s": loop_s,
+            "loop_cpu_s": loop_cpu_s,
             "wall_s": time.perf_counter() - t_start,
             "seeds": seeds,
             **self.r.names(),
@@ -340,7 +366,7 @@ class Run:
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + info.unit),
             TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TimeElapsedColumn(),
-            console=self.console, transient=False,
+            console=self.console, transient=False, refresh_per_second=2,  # redrawn twice a second, not 10 times
         )
         task = progress.add_task(" on ".join(self.r.names().values()), total=total, sps="", ret="")
 
