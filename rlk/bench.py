@@ -501,12 +501,18 @@ def loop_rows(preset: str, rounds: int = 2, log: Callable[[str], None] = lambda 
             for s in PRESETS[preset]]
 
 
+def _compile_cell(row: dict[str, Any]) -> str:
+    """``rlk / peer`` compile seconds of a row (``-`` without a peer)."""
+    peer = row["peer_compile_s"]
+    return f"{row['compile_s']:.1f} / " + (f"{peer:.1f}" if peer is not None else "-")
+
+
 def loop_markdown(rows: list[dict[str, Any]]) -> str:
     """Run-loop rows as a markdown table."""
     lines = ["| env | envs x steps | env steps | rlk steps/s (run loop) | peer steps/s | rlk/peer | rounds s rlk / peer | CPU s rlk / peer | rlk/peer by CPU s | compile s rlk / peer | load before, after |",
              "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|"]
     for r in rows:
-        comp = f"{r['compile_s']:.1f} / " + (f"{r['peer_compile_s']:.1f}" if r["peer_compile_s"] is not None else "-")
+        comp = _compile_cell(r)
         lines.append(f"| {r['env']} | {r['num_envs']}x{r['unroll_length']} | {r['env_steps']:,} | {_fmt(r['steps_per_s'])} | "
                      f"{_fmt(r['peer_steps_per_s'])} | {_fmt(r['peer_ratio'], True)} | "
                      f"{r['rounds_s']} / {r['peer_rounds_s']} | {r['cpu_s']} / {r['peer_cpu_s']} | "
@@ -838,7 +844,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| env | devices | seeds | rlk steps/s | ceiling steps/s | peer steps/s (1 dev) | rlk/ceiling | rlk/peer | compile s rlk / peer |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        comp = f"{r['compile_s']:.1f} / " + (f"{r['peer_compile_s']:.1f}" if r["peer_compile_s"] is not None else "-")
+        comp = _compile_cell(r)
         lines.append(f"| {_label(r)} | {r['devices']} | {r['seeds']} | {_fmt(r['steps_per_s'])} | "
                      f"{_fmt(r['ceiling_steps_per_s'])} | {_fmt(r['peer_steps_per_s'])} | {_fmt(r['ratio'], True)} | "
                      f"{_fmt(r['peer_ratio'], True)} | {comp} |")
