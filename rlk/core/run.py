@@ -213,7 +213,6 @@ class Run:
 
     # -- the loop -------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
-        c = self.config
         t_start = time.perf_counter()
         program = self.build()
         if jax.process_index() == 0:  # many hosts: only process 0 writes

@@ -9,13 +9,12 @@ seeds train at once by ``vmap`` over a leading seed axis of the whole state.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import PartitionSpec as P
 
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent, Environment, Program, Progress
