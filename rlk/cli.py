@@ -132,6 +132,8 @@ def train(
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    logger: list[str] = typer.Option([], "--logger", help="metric logger: csv, tensorboard, wandb, mlflow (repeatable; "
+                                                        "default csv and tensorboard; csv is always written)"),
     coordinator: Optional[str] = typer.Option(None, "--coordinator", help="many hosts: HOST:PORT of process 0 (backend.coordinator)"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="many hosts: processes, one per host (backend.num_processes)"),
     process_id: Optional[int] = typer.Option(None, "--process-id", help="many hosts: this process's index (backend.process_id)"),
@@ -145,7 +147,7 @@ def train(
     try:
         if resume is not None:
             given = dict(agent=agent, env=env, backend=backend, arch=arch, model=model, dataset=dataset, config=config, seed=seed,
-                         num_seeds=num_seeds, run_dir=run_dir)
+                         num_seeds=num_seeds, run_dir=run_dir, logger=logger or None)
             extra = ["--" + k.replace("_", "-") for k, v in given.items() if v is not None] + (["-o"] if override else [])
             if extra:
                 raise RlkError(f"--resume continues a saved config; drop {', '.join(extra)}")
@@ -153,7 +155,8 @@ def train(
         else:
             flags = dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset,
                          arch=arch.value if arch else None, seed=seed,
-                         steps=steps, num_seeds=num_seeds, run_dir=str(run_dir) if run_dir else None)
+                         steps=steps, num_seeds=num_seeds, run_dir=str(run_dir) if run_dir else None,
+                         loggers=logger or None)
             cfg = _compose_config(config, flags, override)
             if launch:
                 cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update=launch)})

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rlk.core.errors import RlkError
 
@@ -56,6 +56,17 @@ class RunConfig(BaseModel):
                                                                   "model runs: updates (default 1,000)")
     eval_episodes: int = Field(100, ge=1, description="greedy episodes for final_return at the end")
     run_dir: Optional[str] = Field(None, description="run folder (default runs/<agent>-<env>-<time>)")
+    loggers: list[Component] = Field(default_factory=lambda: [Component(name="csv"), Component(name="tensorboard")],
+                                      description="metric loggers (plugins of kind logger), names or {name: ..., options}; "
+                                                  "csv is always one (resume and rlk plot read metrics.csv)")
+
+    @field_validator("loggers", mode="before")
+    @classmethod
+    def _logger_names(cls, value: Any) -> Any:
+        """``csv,wandb``, ``[csv, wandb]`` or ``[{name: wandb, project: P}]``: names become components."""
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        return [{"name": v.strip()} if isinstance(v, str) else v for v in value] if isinstance(value, list) else value
 
 
 def one_line(err: ValidationError, prefix: str = "") -> str:

@@ -29,13 +29,13 @@ from rlk.core.config import Component, RunConfig, apply_override, as_component, 
 from rlk.core.errors import RlkError
 from rlk.core.losses import LossSet, resolve_losses
 from rlk.core.interfaces import Environment, Program, ProgramInfo, Progress
-from rlk.core.logging import FileSink, TensorBoardSink
+from rlk.core import provenance
+from rlk.core.logging import Loggers, RunInfo, open_loggers, resolve_loggers
 from rlk.core.registry import Registry, default_registry
 
 # A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
 # (tuned for env steps) where the user set none.
 MODEL_RUN_DEFAULTS = {"steps": 2_000, "log_every_steps": 100, "checkpoint_every_steps": 1_000}
-LAST_COLUMNS = ["steps_per_s", "wall_s"]
 # Backend options of one launch on many hosts (they differ per process): not saved in config.json,
 # given again to ``--resume``.
 LAUNCH_OPTIONS = ("coordinator", "num_processes", "process_id")
@@ -88,6 +88,7 @@ def resolve(config: RunConfig, registry: Optional[Registry] = None) -> ResolvedR
     if config.arch is not None:
         parts["arch"] = _validated(reg.get("architecture", config.arch.name), config.arch, "arch")
     update: dict[str, Any] = {k: as_component(getattr(config, k).name, v[1]) for k, v in parts.items()}
+    update["loggers"] = resolve_loggers(config.loggers, reg)
     agent_plugin, agent_config = parts["agent"]
     losses = None
     if agent_plugin.inputs:  # the agent composes losses by name and weight: look each up once, check its inputs
@@ -123,6 +124,7 @@ def _resolve_model_run(config: RunConfig, reg: Registry) -> ResolvedRun:
         parts[section] = _validated(reg.get(section, comp.name), comp, section)
     parts["arch"] = _validated(reg.get("architecture", "trainer"), config.arch or Component(name="trainer"), "arch")
     update: dict[str, Any] = {k: as_component(v[0].name, v[1]) for k, v in parts.items()}
+    update["loggers"] = resolve_loggers(config.loggers, reg)
     update.update({k: v for k, v in MODEL_RUN_DEFAULTS.items() if k not in config.model_fields_set})
     config = config.model_copy(update=update)
     return ResolvedRun(config, None, None, parts["backend"][0], "trainer", parts["model"][0], parts["dataset"][0],
@@ -183,6 +185,7 @@ class Run:
         self.resume = resume
         self.console = console
         self.registry = registry or default_registry()
+        self.sinks = Loggers()  # the run's loggers, closed when train() ends however it ends
 
     # -- composition ----------------------------------------------------------------------
     def build(self) -> Program:
@@ -220,7 +223,10 @@ class Run:
         try:
             return self._train(program, t_start)
         finally:
-            program.close()
+            try:
+                self.sinks.close()
+            finally:
+                program.close()
 
     def _train(self, program: Program, t_start: float) -> dict[str, Any]:
         c = self.config
@@ -241,11 +247,16 @@ class Run:
             saved = c.model_dump(mode="json", exclude={"agent", "env", "losses"} if self.r.is_model_run else None)
             saved["backend"] = {k: v for k, v in saved["backend"].items() if k not in LAUNCH_OPTIONS}
             (self.run_dir / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
-        updates_per_call, first_columns = info.updates_per_call, list(info.first_columns)
+        updates_per_call = info.updates_per_call
+        if writer:  # before compiling: a logger that cannot start (a missing library) stops the run here
+            resumed_at = {"step": start_call * updates_per_call, **{k: start_call * n for k, n in info.counters.items()}}
+            run_info = RunInfo(c.model_dump(mode="json"), provenance.record(self.run_dir, resumed_at if self.resume else None),
+                               info.tensorboard_axis, ("step", "seed", *info.counters), info.first_columns,
+                               resumed_at if self.resume else None)
+            self.sinks = open_loggers(c.loggers, self.run_dir, run_info, self.registry)
         last_values: Optional[dict] = None
 
         compile_s, train_s, loop_s, loop_cpu_s, calls_done = 0.0, 0.0, 0.0, 0.0, 0
-        sinks: list = []
         with stop_requests() as stop_requested, self._progress(total_calls * per_call, writer, info) as bar:
             if start_call < total_calls:
                 t0 = time.perf_counter()
@@ -264,7 +275,6 @@ class Run:
                     pending = step(state)
                 except RlkError as err:
                     raise failed(err, start_call, state) from None
-                columns: Optional[list[str]] = None
                 for call in range(start_call, total_calls):
                     done = call + 1
                     state, metrics = pending
@@ -295,29 +305,17 @@ class Run:
                     rows = self._rows(values, seeds, done * updates_per_call,
                                       {k: done * n for k, n in info.counters.items()},
                                       per_call / dt, now - t_start)
-                    if columns is None:
-                        keep = start_call * updates_per_call if self.resume else None
-                        columns = first_columns + sorted(set(rows[0]) - set(first_columns) - set(LAST_COLUMNS)) + LAST_COLUMNS
-                        if writer:  # only process 0 writes (another host's process creates no folder)
-                            sinks = [FileSink(self.run_dir, columns, keep), TensorBoardSink(self.run_dir, info.tensorboard_axis)]
-                    for sink in sinks:
-                        sink.write(rows)
+                    self.sinks.write(rows)
                     bar(done * per_call, rows)
                     if snapshot is not None:
                         checkpointer.write(done, snapshot, {"train_s": prior_train_s + train_s})
                     if failure is not None:
-                        for sink in sinks:
-                            sink.close()
                         raise failed(failure, done, state) from None
                     if stop and not last:
-                        for sink in sinks:
-                            sink.close()
                         checkpointer.close()
                         raise Interrupted(self.run_dir, done * per_call, stop, info.unit)
             else:
                 bar(total_calls * per_call, None)
-        for sink in sinks:
-            sink.close()
         checkpointer.close()  # waits for the last checkpoint's write
         if calls_done:
             loop_s = time.perf_counter() - t_loop  # compiled calls and all host work, compile excluded
