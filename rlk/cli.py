@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rlk.core.errors import RlkError
@@ -286,7 +287,7 @@ def main() -> None:
     try:
         rc = app(standalone_mode=False)
     except RlkError as err:
-        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)  # '[x]' is text
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted")
