@@ -62,10 +62,8 @@ def _cpu() -> str:
 def collect() -> dict[str, Any]:
     """This launch: versions, git commits (of the working folder's repository and of rlk's source tree
     when it is a checkout), the command line, and the machine with its JAX devices."""
-    import rlk
-
     devices = jax.devices()
-    git = {"cwd": git_commit(Path.cwd()), "rlk": git_commit(Path(rlk.__file__).resolve().parent)}
+    git = {"cwd": git_commit(Path.cwd()), "rlk": git_commit(Path(__file__).resolve().parents[1])}
     return {
         "started_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "versions": {"rlk": _version("rlk"), "jax": jax.__version__, "jaxlib": _version("jaxlib"),
