@@ -52,8 +52,11 @@ class RunConfig(BaseModel):
                                                   "model runs: updates (default 2,000)")
     log_every_steps: int = Field(10_000, gt=0, description="env steps between metric rows (one compiled call); "
                                                          "model runs: updates (default 100)")
-    checkpoint_every_steps: int = Field(50_000, gt=0, description="env steps between periodic checkpoints; "
-                                                                  "model runs: updates (default 1,000)")
+    checkpoint_every_steps: Optional[int] = Field(None, gt=0, description="env steps between periodic checkpoints "
+                                                  "(model runs: updates, default 1,000); agent runs default to none: "
+                                                  "checkpoint_every_s decides")
+    checkpoint_every_s: Optional[float] = Field(60.0, gt=0, description="wall-clock seconds between periodic checkpoints "
+                                                "(whichever of the two intervals is due first; the last call always saves)")
     eval_episodes: int = Field(100, ge=1, description="greedy episodes for final_return at the end")
     run_dir: Optional[str] = Field(None, description="run folder (default runs/<agent>-<env>-<time>)")
 
