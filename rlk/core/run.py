@@ -202,6 +202,7 @@ class Run:
         if r.arch == "anakin" and not isinstance(env, Environment):
             raise RlkError(f"env '{c.env.name}' is not a JAX environment; use --arch sebulba")
         agent_cfg, spec = settings["agent"], env.spec
+        r.agent.check_players(spec)  # before any compile: PPO on go_9x9 is refused here
 
         def make_agent(axis_name):
             if r.losses is None:  # an agent that composes no losses by name
