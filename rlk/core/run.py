@@ -30,6 +30,7 @@ from rlk.core.errors import RlkError
 from rlk.core.losses import LossSet, resolve_losses
 from rlk.core.interfaces import Environment, Program, ProgramInfo, Progress
 from rlk.core.logging import FileSink, TensorBoardSink
+from rlk.core.memory import check_batches_fit
 from rlk.core.registry import Registry, default_registry
 
 # A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
@@ -227,6 +228,8 @@ class Run:
         if r.arch == "anakin" and not isinstance(env, Environment):
             raise RlkError(f"env '{c.env.name}' is not a JAX environment; use --arch sebulba")
         agent_cfg, spec = settings["agent"], env.spec
+        r.agent.check_players(spec)  # before any compile: PPO on go_9x9 is refused here
+        check_batches_fit(spec, agent_cfg, c.num_seeds, c.eval_episodes, c.backend.name)
 
         def make_agent(axis_name):
             if r.losses is None:  # an agent that composes no losses by name
