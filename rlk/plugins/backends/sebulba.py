@@ -1,30 +1,42 @@
 """Sebulba (Hessel et al. 2021, "Podracer architectures for scalable RL", section 4).
 
-Host environments are stepped in actor threads, several per actor device; each thread acts with the
-latest parameters it has on its device, collects ``unroll_length`` steps of its batch of
-environments and puts the trajectory on a bounded queue. The learner takes one trajectory from
-every thread, joins them into the agent's batch, runs ``update`` data-parallel over the learner
-mesh (the Replicator) and sends the new parameters back to the actor devices.
+Host environments are stepped in actor threads, several per actor device; each thread collects
+``unroll_length`` steps of its batch of environments and puts the trajectory on its queue. The
+learner takes one trajectory from every thread, joins them into the agent's batch, runs ``update``
+data-parallel over the learner mesh (the Replicator) and publishes the new parameters to the actor
+devices as the next version (version v: after v updates).
 
-Bounds and failures: the queue is bounded (actors block when the learner falls behind, and never
-deadlock: every wait has a timeout and checks for a stop); the learner waits at most
-``learner_timeout_s`` for data; an actor that raises stops the run with its error, after the
-learner's state is checkpointed. Queue length and parameter staleness (learner updates between the
-parameters an actor used and the update that consumes its data) are reported as metrics.
+Determinism: trajectory k of every thread is acted with parameter version ``max(0, k - staleness)``
+(``arch.staleness``, default 1: acting overlaps the update before it), waiting for it if the learner
+is behind, so what an actor does is a function of the seed and the schedule, never of the threads'
+timing: two runs with one seed write the same metrics (the ``queue`` column, a measured queue
+length, aside), and so does a run stopped and resumed. The state (``SebulbaState``) holds all a run
+goes on from: each thread's key, actor state, next TimeStep and environment state (``snapshot()`` /
+``restore()``, e.g. ``JaxHostEnvironment``) at the last trajectory the learner consumed, and the
+parameter versions the next trajectories are acted with. Environments without ``snapshot()``
+(gymnasium MuJoCo, ALE today) restart their episodes on resume (from the saved statistics and
+keys): such a resume is reproducible but not equal to the uninterrupted run.
 
-Stops are prompt: actors check the stop flag at every environment step, and the learner checks
-for SIGINT/SIGTERM after every update (one trajectory per actor thread), not only between compiled
-calls of the run loop (``log_every_steps`` chunks, minutes of Atari on a CPU). An interrupted call
-returns the metrics of the updates it made; the run loop then checkpoints and stops as usual. The
-chunk counts as done, so a resumed run makes up to one chunk of updates fewer than asked.
+Bounds and failures: an actor runs at most ``staleness + 1`` trajectories ahead (never deadlocks:
+every wait has a timeout and checks for a stop); the learner waits at most ``learner_timeout_s`` for
+data; an actor that raises stops the run with its error, after the learner's state is checkpointed.
+Queue length and staleness (learner updates between the parameters an actor used and the update that
+consumes its data: ``min(updates, staleness)``) are reported as metrics.
 
-Host state: environments with state of their own (MuJoCo's observation normaliser: a factory
-with ``initial_state()``, batches with ``get_state()`` / ``set_state()``) have it in
-``SebulbaState.host``, one entry per actor thread, snapshot after every call, so it is
-checkpointed with the learner. A resumed run's actors start from it, and evaluation (at the end of
-training or ``rlk eval`` of a saved run) normalises with the saved statistics, merged over threads
-by the factory's ``merge_states``. The leaves are stored as their raw bytes (uint8), so float64
-statistics go through device placement and checkpoints bit-exactly.
+Stops are prompt: actors check the stop flag at every environment step, and the learner checks for
+SIGINT/SIGTERM after every update, not only between compiled calls of the run loop
+(``log_every_steps`` chunks, minutes of Atari on a CPU). An interrupted call returns the metrics of
+the updates it made and the run loop checkpoints it as done; the updates it did not make are owed
+(``SebulbaState.owed``) and the resumed run's first call makes them before its own, unlogged, so
+every row after the interrupted one equals the uninterrupted run's.
+
+Host state: environments with statistics of their own (MuJoCo's observation normaliser: a factory
+with ``initial_state()``, batches with ``get_state()`` / ``set_state()``) have them in
+``SebulbaState.host``, one entry per actor thread, at the last trajectory the learner consumed. A
+resumed run's actors start from them, and evaluation (at the end of training or ``rlk eval`` of a
+saved run) normalises with them, merged over threads by the factory's ``merge_states``. Host-side
+leaves are stored as their raw bytes (uint8), so float64 statistics go through device placement and
+checkpoints bit-exactly.
 """
 
 from __future__ import annotations
