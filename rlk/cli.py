@@ -224,18 +224,83 @@ def sample(
         out.print(f"wrote {gif} ({grid.shape[1]} frames)")
 
 
+class Stat(str, Enum):
+    iqm = "iqm"
+    mean = "mean"
+    median = "median"
+
+
+class Score(str, Enum):
+    final = "final"
+    last = "last"
+
+
 @app.command()
 def plot(
     run_dirs: list[Path] = typer.Argument(..., help="run folders"),
     x: XAxis = typer.Option(XAxis.env_steps, "--x", help="x axis"),
     y: str = typer.Option("episode_return", "--y", help="metric column"),
-    out_path: Path = typer.Option(Path("curves.png"), "--out", help="PNG to write"),
+    out_path: Path = typer.Option(Path("curves.png"), "--out", help="image to write (.png, .pdf, .svg, ...)"),
+    label: list[str] = typer.Option([], "--label", help="a curve's label, once per run folder, in order (default: folder name)"),
+    group_by: list[str] = typer.Option([], "--group-by", help="config field (e.g. agent.learning_rate): one curve per value, "
+                                       "pooling the seeds of runs that differ only in seed (repeatable)"),
+    stat: Stat = typer.Option(Stat.iqm, "--stat", help="statistic across a curve's seeds"),
+    reps: int = typer.Option(2000, "--reps", min=1, help="bootstrap resamples of the 95% band"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the bootstrap"),
+    as_json: bool = typer.Option(False, "--json", help="also print the curves drawn, as JSON (then stdout holds only it)"),
 ):
-    """Learning curves of runs: mean and spread over seeds, one colour per run label."""
-    from rlk.core.plotting import plot_runs
+    """Learning curves: one per run folder (or per --group-by value), the statistic across its seeds with a
+    95% bootstrap band, drawn only where all its seeds have data."""
+    from rlk.core.plotting import build_curves, check_output, draw
 
-    path = plot_runs(run_dirs, out_path, x.value, y)
-    out.print(f"wrote {path}")
+    check_output(out_path)
+    curves = build_curves(run_dirs, x.value, y, label, group_by, stat.value, reps, seed)
+    for c in curves:
+        if max(c.ends) > c.x[-1]:
+            console.print(f"note: '{c.label}' drawn up to {x.value}={c.x[-1]:g}, where all its {c.seeds} seeds have data "
+                          f"(the longest reaches {max(c.ends):g})", highlight=False)
+    draw(curves, out_path, x.value, y)
+    if as_json:
+        print(json.dumps([c.as_json() for c in curves], indent=2))
+    (console if as_json else out).print(f"wrote {out_path} ({len(curves)} curve{'s' if len(curves) > 1 else ''})",
+                                       highlight=False)
+
+
+@app.command()
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="run folders"),
+    label: list[str] = typer.Option([], "--label", help="a row's label, once per run folder, in order (default: folder name)"),
+    group_by: list[str] = typer.Option([], "--group-by", help="config field: one row per value, pooling the seeds of runs "
+                                       "that differ only in seed (repeatable)"),
+    score: Score = typer.Option(Score.final, "--score", help="final: greedy final_return per seed (summary.json); "
+                                "last: the last logged --y per seed (metrics.csv)"),
+    y: str = typer.Option("episode_return", "--y", help="metrics.csv column for --score last"),
+    reps: int = typer.Option(2000, "--reps", min=1, help="bootstrap resamples"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the bootstrap"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+):
+    """Final scores per run (or --group-by value): IQM and mean with 95% stratified bootstrap CIs, and the
+    probability of improvement between every two (rliable)."""
+    from rlk.core.compare import compare as compare_runs
+
+    result = compare_runs(run_dirs, label, group_by, score.value, y, reps, seed)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"final score: {result['score']}; 95% bootstrap CIs ({reps} resamples)")
+    for col in ("group", "seeds", "IQM", "IQM 95% CI", "mean", "mean 95% CI"):
+        table.add_column(col)
+    for g in result["groups"]:
+        table.add_row(g["label"], str(len(g["scores"])), f"{g['iqm']:.3f}", "[{:.3f}, {:.3f}]".format(*g["iqm_ci"]),
+                      f"{g['mean']:.3f}", "[{:.3f}, {:.3f}]".format(*g["mean_ci"]))
+    out.print(table)
+    if result["improvement"]:
+        pairs = Table(title="probability of improvement P(X > Y)")
+        for col in ("X", "Y", "P(X > Y)", "95% CI"):
+            pairs.add_column(col)
+        for p in result["improvement"]:
+            pairs.add_row(p["x"], p["y"], f"{p['p']:.3f}", "[{:.3f}, {:.3f}]".format(*p["ci"]))
+        out.print(pairs)
 
 
 @app.command()

@@ -15,6 +15,12 @@ A plugin module (named by an entry point of the group ``rlk``) implements any of
 - ``inputs`` (agents only): the loss input types the agent produces (``rlk.core.losses``), so that a
   loss it cannot feed fails when the run is built. Such an agent's config has ``loss_weights``
   (loss name -> weight), and its factory receives the resolved ``LossSet``.
+- ``two_player`` (agents only, default False): the agent plays two-player games
+  (``EnvSpec.num_players == 2``, e.g. pgx ``go_9x9``); other agents are refused on them before compiling.
+
+A hook that raises anything, a ``config`` that is not a pydantic model class, or a command whose name
+is taken marks the plugin broken (``rlk list-plugins`` shows why); a factory that raises or returns
+None is a one-line error naming the plugin and its package.
 """
 
 from __future__ import annotations

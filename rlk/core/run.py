@@ -31,11 +31,13 @@ from rlk.core.losses import LossSet, resolve_losses
 from rlk.core.interfaces import Environment, Program, ProgramInfo, Progress
 from rlk.core import provenance
 from rlk.core.logging import Loggers, RunInfo, open_loggers, resolve_loggers
+from rlk.core.memory import check_batches_fit
 from rlk.core.registry import Registry, default_registry
 
 # A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
 # (tuned for env steps) where the user set none.
 MODEL_RUN_DEFAULTS = {"steps": 2_000, "log_every_steps": 100, "checkpoint_every_steps": 1_000}
+REDRAW_S = 1.0  # the progress bar's redraw interval
 # Backend options of one launch on many hosts (they differ per process): not saved in config.json,
 # given again to ``--resume``.
 LAUNCH_OPTIONS = ("coordinator", "num_processes", "process_id")
@@ -174,6 +176,30 @@ def stop_requests() -> Iterator[Callable[[], int]]:
             signal.signal(sig, h)
 
 
+class CheckpointCadence:
+    """When the loop checkpoints besides its last call: every ``every_calls`` calls and every ``every_s``
+    seconds of wall clock, whichever is due first (``None``: never by that measure). A checkpoint holds
+    the whole state, so a resume is exact wherever it was taken; on many hosts process 0's clock decides
+    for all (a checkpoint is collective)."""
+
+    def __init__(self, every_calls: Optional[int], every_s: Optional[float]):
+        self.every_calls, self.every_s = every_calls, every_s
+        self.last = time.monotonic()
+
+    def due(self, done: int) -> bool:
+        now = time.monotonic()
+        due = bool(self.every_calls and done % self.every_calls == 0)
+        if not due and self.every_s is not None:
+            due = now - self.last >= self.every_s
+            if jax.process_count() > 1:
+                from jax.experimental import multihost_utils
+
+                due = bool(multihost_utils.broadcast_one_to_all(np.bool_(due)))
+        if due:
+            self.last = now
+        return due
+
+
 class Run:
     """One training run in its folder; ``train()`` returns the summary dict."""
 
@@ -205,6 +231,8 @@ class Run:
         if r.arch == "anakin" and not isinstance(env, Environment):
             raise RlkError(f"env '{c.env.name}' is not a JAX environment; use --arch sebulba")
         agent_cfg, spec = settings["agent"], env.spec
+        r.agent.check_players(spec)  # before any compile: PPO on go_9x9 is refused here
+        check_batches_fit(spec, agent_cfg, c.num_seeds, c.eval_episodes, c.backend.name)
 
         def make_agent(axis_name):
             if r.losses is None:  # an agent that composes no losses by name
@@ -235,7 +263,6 @@ class Run:
         info = program.info
         per_call = info.steps_per_call
         total_calls = math.ceil(c.steps / per_call)
-        ckpt_every = max(1, c.checkpoint_every_steps // per_call)
         checkpointer = Checkpointer(self.run_dir)
         state = program.init(seeds)
         start_call, prior_train_s = 0, 0.0
@@ -262,6 +289,8 @@ class Run:
                 t0 = time.perf_counter()
                 step = program.compile(state)
                 compile_s = time.perf_counter() - t0
+                every_calls = max(1, c.checkpoint_every_steps // per_call) if c.checkpoint_every_steps else None
+                cadence = CheckpointCadence(every_calls, c.checkpoint_every_s)  # timed from the first call
                 t_loop = t_mark = time.perf_counter()
                 cpu_loop = sum(os.times()[:2])
 
@@ -283,7 +312,7 @@ class Run:
                     # JAX dispatch is asynchronous: the next call is started before this call's metrics are
                     # fetched and written, so the host work overlaps the devices' work. A checkpoint's host
                     # copy is taken first (the next call donates the state's buffers).
-                    snapshot = checkpointer.snapshot(state) if last or stop or done % ckpt_every == 0 else None
+                    snapshot = checkpointer.snapshot(state) if cadence.due(done) or last or stop else None
                     failure: Optional[RlkError] = None
                     if not (last or stop):
                         try:
@@ -363,7 +392,9 @@ class Run:
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + info.unit),
             TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TimeElapsedColumn(),
-            console=self.console, transient=False, refresh_per_second=2,  # redrawn twice a second, not 10 times
+            # redrawn by the loop (at most once a second, and at the end), not by rich's refresh thread: on a
+            # 2-core machine each redraw's ~10 ms of CPU competes with the compiled calls
+            console=self.console, transient=False, auto_refresh=False,
         )
         task = progress.add_task(" on ".join(self.r.names().values()), total=total, sps="", ret="")
 
@@ -374,7 +405,12 @@ class Run:
                 fields = {"sps": f"{rows[0]['steps_per_s']:,.1f} {info.unit}/s",
                           "ret": f"{info.headline} {np.mean(values):.4g}" if values else f"{info.headline} -"}
             progress.update(task, completed=steps, **fields)
+            now = time.monotonic()
+            if now - drawn[0] >= REDRAW_S or steps >= total:
+                progress.refresh()
+                drawn[0] = now
 
+        drawn = [time.monotonic()]
         with progress:
             yield update
 
