@@ -126,16 +126,10 @@ def _export_arrays(run_dir: Path, seed_index: int) -> tuple[dict[str, Any], dict
     from rlk.core.run import restored_run
     from rlk.nn.policy import arrays, from_arrays
 
+    _check_exportable(run_dir, seed_index)
     config, program, state = restored_run(run_dir)
     try:
-        if program.info.kind != "agent":
-            raise RlkError(f"rlk export needs an agent run; '{run_dir}' trained model '{config.model.name}'")
         agent = program.agent
-        if agent.policy_network is None:
-            raise RlkError(f"agent '{config.agent.name}' has no exportable policy network "
-                           "(agents that declare Agent.policy_network can be exported: ppo, vtrace)")
-        if not 0 <= seed_index < config.num_seeds:
-            raise RlkError(f"--seed-index {seed_index}: the run has {config.num_seeds} seed(s), 0 to {config.num_seeds - 1}")
         params = jax.tree.map(lambda x: x[seed_index], jax.device_get(state.learner.params))
         network, net = agent.policy_network(params)
         exported = arrays(net)
@@ -145,6 +139,24 @@ def _export_arrays(run_dir: Path, seed_index: int) -> tuple[dict[str, Any], dict
     info = {"agent": config.agent.name, "env": config.env.name, "run": str(run_dir), "seed": config.seed + seed_index,
             "env_steps": _env_steps(run_dir), "network": network}
     return info, {k: np.asarray(v) for k, v in exported.items()}
+
+
+def _check_exportable(run_dir: Path, seed_index: int) -> None:
+    """A one-line error, from the run's config and before its checkpoint is read, where it cannot be exported."""
+    from rlk.core.run import Run, load_run_config, resolve
+
+    config = load_run_config(run_dir)
+    if config.model is not None:
+        raise RlkError(f"rlk export needs an agent run; '{run_dir}' trained model '{config.model.name}'")
+    if not 0 <= seed_index < config.num_seeds:
+        raise RlkError(f"--seed-index {seed_index}: the run has {config.num_seeds} seed(s), 0 to {config.num_seeds - 1}")
+    program = Run(resolve(config), run_dir).build()
+    try:
+        if program.agent.policy_network is None:
+            raise RlkError(f"agent '{config.agent.name}' has no exportable policy network "
+                           "(agents that declare Agent.policy_network can be exported: ppo, vtrace)")
+    finally:
+        program.close()
 
 
 def _env_steps(run_dir: Path) -> Optional[int]:
