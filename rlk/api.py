@@ -145,6 +145,7 @@ def _check_exportable(run_dir: Path, seed_index: int) -> None:
     """A one-line error, from the run's config and before its checkpoint is read, where it cannot be exported."""
     from rlk.core.run import Run, load_run_config, resolve
 
+    _check_run_dir(run_dir)
     config = load_run_config(run_dir)
     if config.model is not None:
         raise RlkError(f"rlk export needs an agent run; '{run_dir}' trained model '{config.model.name}'")
@@ -157,6 +158,11 @@ def _check_exportable(run_dir: Path, seed_index: int) -> None:
                            "(agents that declare Agent.policy_network can be exported: ppo, vtrace)")
     finally:
         program.close()
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    if not run_dir.is_dir():
+        raise RlkError(f"run folder '{run_dir}' does not exist")
 
 
 def _env_steps(run_dir: Path) -> Optional[int]:
@@ -204,6 +210,7 @@ def video(run_dir: PathLike, path: PathLike, seed_index: int = 0, seed: int = 12
 
     path = Path(path)
     check_video_path(path)
+    _check_run_dir(Path(run_dir))
     config, program, state = restored_run(Path(run_dir))
     try:
         env = getattr(program, "raw_env", None)
