@@ -190,10 +190,24 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     override: list[str] = typer.Option([], "-o", "--override",
                                        help="env.field=value: evaluate on a changed environment (repeatable)"),
+    video: Optional[Path] = typer.Option(None, "--video", help="instead: write one greedy episode as a video "
+                                         "(.gif; .mp4 with imageio-ffmpeg), for environments that render"),
+    seed_index: int = typer.Option(0, "--seed-index", help="with --video: which of the run's seeds acts"),
 ):
     """Mean and std return of the saved (greedy) policy; a model run: the model's evaluation metrics."""
     from rlk.core.run import evaluate_run
 
+    if video is not None:
+        if override:
+            raise RlkError("--video renders the run's own environment; drop -o")
+        from rlk.api import video as write_video
+
+        written = write_video(run_dir, video, seed_index)
+        if as_json:
+            print(json.dumps(written))
+        else:
+            out.print(f"wrote {video} ({written['frames']} frames, return {written['return']:g})", highlight=False)
+        return
     result = evaluate_run(run_dir, episodes, env_overrides=override)
     if as_json:
         print(json.dumps(result))
@@ -203,6 +217,20 @@ def eval_cmd(
             out.print(f"  {k} = {v:.6g}", highlight=False)
     else:
         out.print(f"{run_dir}: mean return {result['mean_return']:.3f} +- {result['std_return']:.3f} over {episodes} episodes per seed")
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="a run folder"),
+    out_dir: Path = typer.Option(..., "--out", help="folder to write policy.json and params.npz into"),
+    seed_index: int = typer.Option(0, "--seed-index", help="which of the run's seeds to export"),
+):
+    """Write the run's greedy policy so that it loads without the run or rlk's plugins: rlk.load_policy(DIR)."""
+    from rlk.api import export as export_policy
+
+    export_policy(run_dir, out_dir, seed_index)
+    out.print(f"wrote {out_dir / 'policy.json'} and {out_dir / 'params.npz'}; load it with rlk.load_policy('{out_dir}')",
+              highlight=False)
 
 
 @app.command()
