@@ -24,9 +24,14 @@ class TensorBoardLogger:
         self.writer = SummaryWriter(str(run_dir / "tb"), flush_secs=flush_secs, purge_step=purge)
 
     def write(self, rows: Sequence[Row]) -> None:
+        """One event per step holding every scalar of its rows (not an event per scalar: each event is a
+        pickled trip through tensorboardX's writer queue, ~0.3 ms a scalar on a busy 2-core machine)."""
+        from tensorboardX.proto.summary_pb2 import Summary
+        from tensorboardX.summary import scalar
+
         for step, values in scalars(rows, self.info).items():
-            for name, value in values.items():
-                self.writer.add_scalar(name, value, step)
+            summary = Summary(value=[v for name, value in values.items() for v in scalar(name, value).value])
+            self.writer.file_writer.add_summary(summary, step)
 
     def close(self) -> None:
         self.writer.close()
