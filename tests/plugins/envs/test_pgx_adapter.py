@@ -184,8 +184,7 @@ def test_go_score_reward_adds_the_movers_final_area_margin():
     pgx's own Tromp-Taylor scoring (``_count_scores``) of the final board (no komi)."""
     from pgx._src.games.go import _count_scores
 
-    from rlk.plugins.envs.catalogue import GoConfig, MinAtarConfig
-from rlk.plugins.envs.pgx_adapter import PgxEnv
+    from rlk.plugins.envs.pgx_adapter import PgxEnv
 
     w, B = 0.5, 8
     plain, scored = PgxEnv("go_9x9"), PgxEnv("go_9x9", score_reward=w)
