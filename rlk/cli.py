@@ -193,13 +193,20 @@ def eval_cmd(
     video: Optional[Path] = typer.Option(None, "--video", help="instead: write one greedy episode as a video "
                                          "(.gif; .mp4 with imageio-ffmpeg), for environments that render"),
     seed_index: int = typer.Option(0, "--seed-index", help="with --video: which of the run's seeds acts"),
+    checkpoint: str = typer.Option("last", "--checkpoint",
+                                   help="last, best (highest eval_return during training) or a checkpoint's step"),
 ):
     """Mean and std return of the saved (greedy) policy; a model run: the model's evaluation metrics."""
     from rlk.core.run import evaluate_run
 
+    if checkpoint not in ("last", "best") and not checkpoint.isdigit():
+        raise RlkError(f"--checkpoint: expected last, best or a checkpoint's step, got '{checkpoint}'")
+    which = int(checkpoint) if checkpoint.isdigit() else checkpoint
     if video is not None:
         if override:
             raise RlkError("--video renders the run's own environment; drop -o")
+        if which != "last":
+            raise RlkError("--video renders the last checkpoint; drop --checkpoint")
         from rlk.api import video as write_video
 
         written = write_video(run_dir, video, seed_index)
@@ -208,7 +215,7 @@ def eval_cmd(
         else:
             out.print(f"wrote {video} ({written['frames']} frames, return {written['return']:g})", highlight=False)
         return
-    result = evaluate_run(run_dir, episodes, env_overrides=override)
+    result = evaluate_run(run_dir, episodes, env_overrides=override, checkpoint=which)
     if as_json:
         print(json.dumps(result))
     elif "metrics" in result:

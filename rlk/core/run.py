@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import jax
 import numpy as np
 
-from rlk.core.checkpoint import Checkpointer
+from rlk.core.checkpoint import Checkpointer, Which
 from pydantic import BaseModel
 
 from rlk.core.config import Component, RunConfig, apply_override, as_component, build_run_config, validate_component
@@ -37,6 +37,7 @@ from rlk.core.registry import Registry, default_registry
 # A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
 # (tuned for env steps) where the user set none.
 MODEL_RUN_DEFAULTS = {"steps": 2_000, "log_every_steps": 100, "checkpoint_every_steps": 1_000}
+EVAL_SEED = 12_345  # evaluations during training use rlk eval's default seed: `rlk eval --checkpoint STEP` repeats them
 REDRAW_S = 1.0  # the progress bar's redraw interval
 # Backend options of one launch on many hosts (they differ per process): not saved in config.json,
 # given again to ``--resume``.
@@ -263,11 +264,17 @@ class Run:
         info = program.info
         per_call = info.steps_per_call
         total_calls = math.ceil(c.steps / per_call)
-        checkpointer = Checkpointer(self.run_dir)
+        if c.eval_every_steps is not None and not program.evaluates_during_training:
+            raise RlkError(f"eval_every_steps: arch '{self.r.arch}' does not evaluate during training")
+        checkpointer = Checkpointer(self.run_dir, c.keep_checkpoints, c.keeps_best)
         state = program.init(seeds)
         start_call, prior_train_s = 0, 0.0
         if self.resume:
-            start_call, state, meta = checkpointer.restore(state, ["train_s"])
+            start_step, state, meta = checkpointer.restore(state, ["train_s"], discard_damaged=True)
+            if start_step % per_call:
+                raise RlkError(f"the checkpoint of step {start_step} in {self.run_dir} is not at a call boundary "
+                               f"of this run ({per_call} {info.unit} a call)")
+            start_call = start_step // per_call
             state = jax.device_put(state, program.shardings(state))
             prior_train_s = meta["train_s"]
         elif writer:
@@ -294,9 +301,14 @@ class Run:
                 t_loop = t_mark = time.perf_counter()
                 cpu_loop = sum(os.times()[:2])
 
+                def evaluation_due(done: int) -> bool:
+                    """At the first call at or after each multiple of ``eval_every_steps``."""
+                    every = c.eval_every_steps
+                    return every is not None and done * per_call // every > (done - 1) * per_call // every
+
                 def failed(err: RlkError, done: int, state: Any) -> RlkError:
                     """A failed call (e.g. an actor thread died): the learner's last good state is saved."""
-                    checkpointer.save(done, getattr(err, "last_good_state", state), {"train_s": prior_train_s + train_s})
+                    checkpointer.save(done * per_call, getattr(err, "last_good_state", state), {"train_s": prior_train_s + train_s})
                     checkpointer.close()
                     return RlkError(f"{err} (checkpoint of step {done * updates_per_call} saved in {self.run_dir})")
 
@@ -312,21 +324,28 @@ class Run:
                     # JAX dispatch is asynchronous: the next call is started before this call's metrics are
                     # fetched and written, so the host work overlaps the devices' work. A checkpoint's host
                     # copy is taken first (the next call donates the state's buffers).
-                    snapshot = checkpointer.snapshot(state) if cadence.due(done) or last or stop else None
+                    evaluate = evaluation_due(done)
+                    save = cadence.due(done) or last or stop or (evaluate and c.keeps_best)
+                    snapshot = checkpointer.snapshot(state) if save or evaluate else None
                     failure: Optional[RlkError] = None
                     if not (last or stop):
                         try:
                             pending = step(state)
                         except RlkError as err:
                             failure = err
-                    values = last_values = jax.device_get(program.summarise(metrics))
+                    values = jax.device_get(program.summarise(metrics))
+                    if c.eval_every_steps is not None:  # evaluated on the host copy while the next call runs
+                        values["eval_return"] = np.asarray(
+                            program.evaluate(snapshot, c.eval_episodes, EVAL_SEED)["per_seed_mean_return"]
+                            if evaluate else [math.nan] * len(seeds))
+                    last_values = values
                     if "loss" in values and not np.all(np.isfinite(values["loss"])):
                         latest = checkpointer.latest()
                         checkpointer.close()
                         raise RlkError(
                             f"loss is not finite at step {done * updates_per_call} "
                             f"(seeds {[s for s, v in zip(seeds, values['loss']) if not np.isfinite(v)]}); stopped; "
-                            + (f"last good checkpoint (call {latest}) kept in {self.run_dir}" if latest else "no checkpoint was saved yet"))
+                            + (f"last good checkpoint (step {latest}) kept in {self.run_dir}" if latest else "no checkpoint was saved yet"))
                     now = time.perf_counter()
                     dt, t_mark = now - t_mark, now  # from the previous call's metrics to this one's
                     train_s += dt
@@ -336,8 +355,9 @@ class Run:
                                       per_call / dt, now - t_start)
                     self.sinks.write(rows)
                     bar(done * per_call, rows)
-                    if snapshot is not None:
-                        checkpointer.write(done, snapshot, {"train_s": prior_train_s + train_s})
+                    if save:
+                        checkpointer.write(done * per_call, snapshot, {"train_s": prior_train_s + train_s},
+                                           float(np.mean(values["eval_return"])) if evaluate else None)
                     if failure is not None:
                         raise failed(failure, done, state) from None
                     if stop and not last:
@@ -391,12 +411,13 @@ class Run:
 
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + info.unit),
-            TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TimeElapsedColumn(),
+            TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TextColumn("{task.fields[ev]}"),
+            TimeElapsedColumn(),
             # redrawn by the loop (at most once a second, and at the end), not by rich's refresh thread: on a
             # 2-core machine each redraw's ~10 ms of CPU competes with the compiled calls
             console=self.console, transient=False, auto_refresh=False,
         )
-        task = progress.add_task(" on ".join(self.r.names().values()), total=total, sps="", ret="")
+        task = progress.add_task(" on ".join(self.r.names().values()), total=total, sps="", ret="", ev="")
 
         def update(steps: int, rows):
             fields = {}
@@ -404,6 +425,9 @@ class Run:
                 values = [r[info.headline] for r in rows if not math.isnan(r.get(info.headline, math.nan))]
                 fields = {"sps": f"{rows[0]['steps_per_s']:,.1f} {info.unit}/s",
                           "ret": f"{info.headline} {np.mean(values):.4g}" if values else f"{info.headline} -"}
+                evals = [r["eval_return"] for r in rows if not math.isnan(r.get("eval_return", math.nan))]
+                if evals:  # the last evaluation stays shown until the next
+                    fields["ev"] = f"eval_return {np.mean(evals):.4g}"
             progress.update(task, completed=steps, **fields)
             now = time.monotonic()
             if now - drawn[0] >= REDRAW_S or steps >= total:
@@ -480,9 +504,11 @@ def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None,
     return run_dir, Run(resolved, run_dir, resume=True, console=console).train()
 
 
-def restored_run(run_dir: Path, overrides: Sequence[str] = (), changeable: Sequence[str] = ("env",)):
-    """The config and program of the run saved in ``run_dir`` and its last checkpointed state (the
-    config changed by ``overrides``, ``section.field=value`` for the sections in ``changeable``)."""
+def restored_run(run_dir: Path, overrides: Sequence[str] = (), changeable: Sequence[str] = ("env",),
+                 checkpoint: Which = None):
+    """The config and program of the run saved in ``run_dir`` and its state at ``checkpoint`` (None or
+    "last": the newest intact one; "best"; or a step), the config changed by ``overrides``
+    (``section.field=value`` for the sections in ``changeable``)."""
     config = load_run_config(run_dir, overrides, changeable)
     if not has_checkpoint(run_dir):
         raise RlkError(f"run folder '{run_dir}' holds no checkpoint")
@@ -491,17 +517,18 @@ def restored_run(run_dir: Path, overrides: Sequence[str] = (), changeable: Seque
     template = program.init([config.seed + i for i in range(config.num_seeds)])
     checkpointer = Checkpointer(run_dir)  # a state that does not fit (e.g. env.* changed shapes): one-line RlkError
     try:
-        _, state, _ = checkpointer.restore(template, ["train_s"])
+        _, state, _ = checkpointer.restore(template, ["train_s"], checkpoint)
     finally:  # closed on a failed restore too: orbax's open threads otherwise print tracebacks at exit
         checkpointer.close()
     return config, program, state
 
 
-def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345, env_overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Greedy returns of the policy saved in ``run_dir``'s last checkpoint, on the run's environment
-    changed by ``env_overrides`` (``env.field=value``, e.g. a noise-free reward); a model run: the model's
-    evaluation metrics (``{"model": name, "metrics": {...}, "metrics_per_seed": [...]}``)."""
-    _, program, state = restored_run(run_dir, env_overrides)
+def evaluate_run(run_dir: Path, episodes: int, seed: int = EVAL_SEED, env_overrides: Sequence[str] = (),
+                 checkpoint: Which = None) -> dict[str, Any]:
+    """Greedy returns of the policy saved in ``run_dir``'s ``checkpoint`` (see ``restored_run``), on the
+    run's environment changed by ``env_overrides`` (``env.field=value``, e.g. a noise-free reward); a model
+    run: the model's evaluation metrics (``{"model": name, "metrics": {...}, "metrics_per_seed": [...]}``)."""
+    _, program, state = restored_run(run_dir, env_overrides, checkpoint=checkpoint)
     return program.evaluate(state, episodes, seed)
 
 
