@@ -160,7 +160,10 @@ class Checkpointer:
         resumed run, which will save those steps again), damaged checkpoints newer than the restored one
         are renamed ``<step>.damaged``."""
         if not self.many:
-            return self._restore(self.manager, template, meta_keys, which, discard_damaged)
+            step, state, meta = self._restore(self.manager, template, meta_keys, which, discard_damaged)
+            if discard_damaged:  # a resumed run saves the steps after ``step`` again
+                self._last = step
+            return step, state, meta
         reader = self.manager if self.manager is not None else self._manager(create=False, processes={self.process})
         try:
             call, host, meta = self._restore(reader, _host_template(template), meta_keys, which,
@@ -168,6 +171,8 @@ class Checkpointer:
         finally:
             if reader is not self.manager:
                 reader.close()
+        if discard_damaged:
+            self._last = call
 
         def place(arr, like):
             sharding = getattr(like, "sharding", None)
