@@ -41,6 +41,7 @@ from typing import Any, Optional, Sequence, Union
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import tensorstore as ts
 from orbax.checkpoint._src.checkpoint_managers import preservation_policy
 
 from rlk.core.errors import RlkError
@@ -241,6 +242,7 @@ class Checkpointer:
                                   _flat(template)),
             "meta": {k: jax.ShapeDtypeStruct((), np.float64) for k in [*meta_keys, "format"]},
         }
+        _verify(self.directory / str(step))
         self._check_fits(manager, step, abstract["state"])
         try:
             tree = manager.restore(step, args=ocp.args.StandardRestore(abstract))
@@ -286,6 +288,21 @@ class Checkpointer:
 
 class _Damaged(Exception):
     """A checkpoint orbax cannot read (truncated or missing files, an empty folder)."""
+
+
+def _verify(folder: Path) -> None:
+    """Reads every value of a checkpoint's store (orbax's OCDBT database under ``default/``) synchronously,
+    raising ``_Damaged`` for a missing, truncated or unreadable one: before orbax's asynchronous restore,
+    whose other reads outlive a failed one and print tracebacks at exit."""
+    try:
+        store = ts.KvStore.open({"driver": "ocdbt", "base": (folder / "default").absolute().as_uri() + "/"}).result()
+        keys = store.list().result()
+        for key in keys:
+            store.read(key).result()
+    except Exception as err:  # noqa: BLE001: whatever tensorstore raises on unreadable files
+        raise _Damaged(_first_line(err)) from None
+    if not keys:
+        raise _Damaged("no stored arrays (a missing manifest or an empty folder)")
 
 
 def _first_line(err: Exception, limit: int = 160) -> str:
