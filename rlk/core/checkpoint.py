@@ -3,8 +3,8 @@
 A checkpoint's folder is named by its step: the ``RunConfig.steps`` units done (env steps for agent
 runs, updates for model runs). Retention: the last ``keep`` checkpoints, plus (``keep_best``) the one
 with the highest ``eval_return`` (the mean over seeds of an evaluation during training, stored as the
-checkpoint's orbax metrics). Restore verifies what it reads: a checkpoint orbax cannot read (truncated or
-missing files, an empty folder) is damaged; the newest intact one is restored instead, with a one-line
+checkpoint's orbax metrics). Restore verifies what it reads: a checkpoint whose stored values cannot all
+be read (truncated or missing files, an empty folder) or that orbax fails to restore is damaged; the newest intact one is restored instead, with a one-line
 warning naming both (a resumed run moves the damaged ones aside to ``<step>.damaged``), and a one-line
 error when none is intact.
 
@@ -42,7 +42,6 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import tensorstore as ts
-from orbax.checkpoint._src.checkpoint_managers import preservation_policy
 
 from rlk.core.errors import RlkError
 
@@ -83,6 +82,7 @@ class Retention:
 
 
 def _best(steps_metrics: Sequence[tuple[int, Optional[dict]]]) -> Optional[int]:
+    """The step with the highest ``eval_return`` (ties: the earliest; None: none was evaluated)."""
     scored = [(_eval_return(m), -step, step) for step, m in steps_metrics if _eval_return(m) > -math.inf]
     return max(scored)[2] if scored else None
 
