@@ -28,17 +28,17 @@ from pydantic import BaseModel
 from rlk.core.config import Component, RunConfig, apply_override, as_component, build_run_config, validate_component
 from rlk.core.errors import RlkError
 from rlk.core.losses import LossSet, resolve_losses
-from rlk.core.interfaces import Environment, Program, ProgramInfo, Progress
+from rlk.core.interfaces import Environment, Program, Progress
 from rlk.core import provenance
 from rlk.core.logging import Loggers, RunInfo, open_loggers, resolve_loggers
 from rlk.core.memory import check_batches_fit
+from rlk.core.progress import NoBar, RunBar
 from rlk.core.registry import Registry, default_registry
 
 # A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
 # (tuned for env steps) where the user set none.
 MODEL_RUN_DEFAULTS = {"steps": 2_000, "log_every_steps": 100, "checkpoint_every_steps": 1_000}
 EVAL_SEED = 12_345  # evaluations during training use rlk eval's default seed: `rlk eval --checkpoint STEP` repeats them
-REDRAW_S = 1.0  # the progress bar's redraw interval
 # Backend options of one launch on many hosts (they differ per process): not saved in config.json,
 # given again to ``--resume``.
 LAUNCH_OPTIONS = ("coordinator", "num_processes", "process_id")
@@ -288,13 +288,33 @@ class Run:
                                info.tensorboard_axis, ("step", "seed", *info.counters), info.first_columns,
                                resumed_at if self.resume else None)
             self.sinks = open_loggers(c.loggers, self.run_dir, run_info, self.registry)
-        last_values: Optional[dict] = None
 
+        if writer and self.console is not None and total_calls * per_call != c.steps and not self.resume:
+            self.console.print(f"steps: {c.steps:,} asked; a compiled call advances {per_call:,} {info.unit} "
+                               f"(log_every_steps rounded to whole updates), so this run trains {total_calls * per_call:,}",
+                               highlight=False)
+        bar = RunBar(self.console, " on ".join(self.r.names().values()), total_calls * per_call, info.unit,
+                     info.headline) if self.console is not None and writer else NoBar()
+        try:
+            summary = self._loop(program, state, checkpointer, bar, start_call, prior_train_s, t_start)
+        finally:
+            bar.close()
+        return summary
+
+    def _loop(self, program: Program, state: Any, checkpointer: Checkpointer, bar: NoBar, start_call: int,
+              prior_train_s: float, t_start: float) -> dict[str, Any]:
+        c, info = self.config, program.info
+        seeds = [c.seed + i for i in range(c.num_seeds)]
+        per_call, updates_per_call = info.steps_per_call, info.updates_per_call
+        total_calls = math.ceil(c.steps / per_call)
+        last_values: Optional[dict] = None
         compile_s, train_s, loop_s, loop_cpu_s, calls_done = 0.0, 0.0, 0.0, 0.0, 0
-        with stop_requests() as stop_requested, self._progress(total_calls * per_call, writer, info) as bar:
+        with stop_requests() as stop_requested:
             if start_call < total_calls:
                 t0 = time.perf_counter()
+                bar.phase("compiling")
                 step = program.compile(state)
+                bar.phase(None)
                 compile_s = time.perf_counter() - t0
                 every_calls = max(1, c.checkpoint_every_steps // per_call) if c.checkpoint_every_steps else None
                 cadence = CheckpointCadence(every_calls, c.checkpoint_every_s)  # timed from the first call
@@ -354,7 +374,7 @@ class Run:
                                       {k: done * n for k, n in info.counters.items()},
                                       per_call / dt, now - t_start)
                     self.sinks.write(rows)
-                    bar(done * per_call, rows)
+                    bar.update(done * per_call, rows)
                     if save:
                         checkpointer.write(done * per_call, snapshot, {"train_s": prior_train_s + train_s},
                                            float(np.mean(values["eval_return"])) if evaluate else None)
@@ -364,11 +384,12 @@ class Run:
                         checkpointer.close()
                         raise Interrupted(self.run_dir, done * per_call, stop, info.unit)
             else:
-                bar(total_calls * per_call, None)
+                bar.update(total_calls * per_call, None)
         checkpointer.close()  # waits for the last checkpoint's write
         if calls_done:
             loop_s = time.perf_counter() - t_loop  # compiled calls and all host work, compile excluded
             loop_cpu_s = sum(os.times()[:2]) - cpu_loop  # this process's CPU seconds (all threads) meanwhile
+        bar.phase("evaluating")
         evaluation = program.evaluate(state, c.eval_episodes, c.seed + 10_000)
         last = last_values if last_values is not None else _last_logged(self.run_dir, seeds)  # resumed a finished run
         summary = {
@@ -383,8 +404,9 @@ class Run:
             "arch": self.r.arch,
             "devices": info.num_devices,
             "resumed": self.resume,
+            "steps_asked": c.steps,
         }
-        if writer:
+        if jax.process_index() == 0:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
@@ -401,42 +423,6 @@ class Run:
             row["wall_s"] = float(wall)
             rows.append(row)
         return rows
-
-    @contextlib.contextmanager
-    def _progress(self, total: int, show: bool, info: ProgramInfo):
-        if self.console is None or not show:
-            yield lambda steps, rows: None
-            return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + info.unit),
-            TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TextColumn("{task.fields[ev]}"),
-            TimeElapsedColumn(),
-            # redrawn by the loop (at most once a second, and at the end), not by rich's refresh thread: on a
-            # 2-core machine each redraw's ~10 ms of CPU competes with the compiled calls
-            console=self.console, transient=False, auto_refresh=False,
-        )
-        task = progress.add_task(" on ".join(self.r.names().values()), total=total, sps="", ret="", ev="")
-
-        def update(steps: int, rows):
-            fields = {}
-            if rows:
-                values = [r[info.headline] for r in rows if not math.isnan(r.get(info.headline, math.nan))]
-                fields = {"sps": f"{rows[0]['steps_per_s']:,.1f} {info.unit}/s",
-                          "ret": f"{info.headline} {np.mean(values):.4g}" if values else f"{info.headline} -"}
-                evals = [r["eval_return"] for r in rows if not math.isnan(r.get("eval_return", math.nan))]
-                if evals:  # the last evaluation stays shown until the next
-                    fields["ev"] = f"eval_return {np.mean(evals):.4g}"
-            progress.update(task, completed=steps, **fields)
-            now = time.monotonic()
-            if now - drawn[0] >= REDRAW_S or steps >= total:
-                progress.refresh()
-                drawn[0] = now
-
-        drawn = [time.monotonic()]
-        with progress:
-            yield update
 
 
 def _last_logged(run_dir: Path, seeds: list[int]) -> dict[str, np.ndarray]:
