@@ -6,7 +6,13 @@ stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+from rlk.core import interrupts  # stdlib only: loaded before anything heavy
+
+if __name__ == "__main__":  # ``python -m rlk.cli``: a signal is one line from here on (``rlk``: from main())
+    interrupts.install()
+
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -129,8 +135,8 @@ def train(
     seed: Optional[int] = typer.Option(None, help="random seed"),
     steps: Optional[int] = typer.Option(None, help="environment steps (summed over environments); model runs: updates"),
     num_seeds: Optional[int] = typer.Option(None, "--num-seeds", help="independent seeds in one program"),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder"),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this folder"),
+    run_dir: Optional[str] = typer.Option(None, "--run-dir", help="run folder"),
+    resume: Optional[str] = typer.Option(None, "--resume", help="continue the run in this folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     coordinator: Optional[str] = typer.Option(None, "--coordinator", help="many hosts: HOST:PORT of process 0 (backend.coordinator)"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="many hosts: processes, one per host (backend.num_processes)"),
@@ -142,25 +148,28 @@ def train(
     bar = None if quiet else console
     launch = {k: v for k, v in dict(coordinator=coordinator, num_processes=num_processes, process_id=process_id).items()
               if v is not None}
+    interrupts.on_signal("interrupted before training started; nothing was written")
     try:
         if resume is not None:
+            if not resume.strip():
+                raise RlkError("--resume: the path is empty")
             given = dict(agent=agent, env=env, backend=backend, arch=arch, model=model, dataset=dataset, config=config, seed=seed,
                          num_seeds=num_seeds, run_dir=run_dir)
             extra = ["--" + k.replace("_", "-") for k, v in given.items() if v is not None] + (["-o"] if override else [])
             if extra:
                 raise RlkError(f"--resume continues a saved config; drop {', '.join(extra)}")
-            path, summary = run_mod.resume(resume, steps=steps, console=bar, launch=launch)
+            path, summary = run_mod.resume(Path(resume), steps=steps, console=bar, launch=launch)
         else:
             flags = dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset,
                          arch=arch.value if arch else None, seed=seed,
-                         steps=steps, num_seeds=num_seeds, run_dir=str(run_dir) if run_dir else None)
+                         steps=steps, num_seeds=num_seeds, run_dir=run_dir)
             cfg = _compose_config(config, flags, override)
             if launch:
                 cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update=launch)})
             path, summary = run_mod.train(cfg, console=bar)
-    except run_mod.Interrupted as stop:
-        console.print(str(stop))
-        raise typer.Exit(stop.exit_code)
+    except run_mod.Interrupted as stop:  # the checkpoint is saved and the run folder released
+        console.print(str(stop), highlight=False, soft_wrap=True)
+        _exit_now(stop.exit_code)
     if "model" in summary:
         eps = summary["examples_per_s"]
         out.print(
@@ -190,6 +199,7 @@ def eval_cmd(
     """Mean and std return of the saved (greedy) policy; a model run: the model's evaluation metrics."""
     from rlk.core.run import evaluate_run
 
+    interrupts.on_signal(f"evaluation of '{run_dir}' interrupted; nothing was written")
     result = evaluate_run(run_dir, episodes, env_overrides=override)
     if as_json:
         print(json.dumps(result))
@@ -274,8 +284,18 @@ def _register_bench() -> None:
 _register_bench()
 
 
+def _exit_now(code: int) -> None:
+    """Ends the process once its files are closed, without the interpreter's shutdown: XLA's and orbax's
+    threads may still run, and tearing the interpreter down under them can crash (exit -11)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
-    """Entry point: plugin commands are added, user errors become one line on stderr."""
+    """Entry point: plugin commands are added, user errors become one line on stderr, and SIGINT/SIGTERM
+    one line and exit 130/143 at any moment (``rlk.core.interrupts``)."""
+    interrupts.install()
     try:
         _registry().call_commands(app)
     except Exception as exc:  # noqa: BLE001 - never let a plugin break the CLI
@@ -285,9 +305,6 @@ def main() -> None:
     except RlkError as err:
         console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        console.print("interrupted")
-        sys.exit(130)
     except typer.TyperException as err:  # usage errors (unknown option, bad value): click's, which typer vendors
         err.show()
         sys.exit(err.exit_code)

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -22,8 +23,10 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import jax
 import numpy as np
 
-from rlk.core.checkpoint import Checkpointer
 from pydantic import BaseModel
+
+from rlk.core import interrupts, runfolder
+from rlk.core.checkpoint import Checkpointer
 
 from rlk.core.config import Component, RunConfig, apply_override, as_component, build_run_config, validate_component
 from rlk.core.errors import RlkError
@@ -31,6 +34,7 @@ from rlk.core.losses import LossSet, resolve_losses
 from rlk.core.interfaces import Environment, Program, ProgramInfo, Progress
 from rlk.core.logging import FileSink, TensorBoardSink
 from rlk.core.registry import Registry, default_registry
+from rlk.core.runfolder import has_checkpoint
 
 # A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
 # (tuned for env steps) where the user set none.
@@ -138,38 +142,20 @@ def default_run_dir(config: RunConfig) -> Path:
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[Callable[[], int]]:
-    """SIGINT/SIGTERM set a flag (the signal number) the loop polls between compiled calls.
+    """Inside, SIGINT/SIGTERM set a flag (the signal number) the loop polls between compiled calls;
+    a second signal ends the process at once (``rlk.core.interrupts``)."""
+    with interrupts.deferred() as received:
 
-    A second SIGINT aborts at once (without a new checkpoint).
-    """
-    flag = {"stop": 0}
-    previous = {}
+        def requested() -> int:
+            if jax.process_count() == 1:
+                return received()
+            # Many hosts: every process must take the same branch (checkpoints are collective), so a
+            # signal to any process stops them all, at the same call.
+            from jax.experimental import multihost_utils
 
-    def handler(signum, frame):
-        if flag["stop"] and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag["stop"] = signum
+            return int(np.max(multihost_utils.process_allgather(np.int32(received()))))
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread
-            pass
-
-    def requested() -> int:
-        if jax.process_count() == 1:
-            return flag["stop"]
-        # Many hosts: every process must take the same branch (checkpoints are collective), so a
-        # signal to any process stops them all, at the same call.
-        from jax.experimental import multihost_utils
-
-        return int(np.max(multihost_utils.process_allgather(np.int32(flag["stop"]))))
-
-    try:
         yield requested
-    finally:
-        for sig, h in previous.items():
-            signal.signal(sig, h)
 
 
 class Run:
@@ -183,12 +169,14 @@ class Run:
         self.resume = resume
         self.console = console
         self.registry = registry or default_registry()
+        self.local_devices = 0  # this process's devices, known once built
 
     # -- composition ----------------------------------------------------------------------
     def build(self) -> Program:
         c, r = self.config, self.r
         settings = r.settings
         backend = r.backend.factory(settings["backend"])
+        self.local_devices = sum(d.process_index == jax.process_index() for d in backend.devices)
         if r.is_model_run:
             dataset = r.dataset.factory(settings["dataset"])
             model = r.model.factory(settings["model"], dataset)
@@ -213,14 +201,20 @@ class Run:
 
     # -- the loop -------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
+        """Claims the run folder (created, checked and locked before anything is built), then trains."""
         t_start = time.perf_counter()
-        program = self.build()
-        if jax.process_index() == 0:  # many hosts: only process 0 writes
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            return self._train(program, t_start)
-        finally:
-            program.close()
+        # Many hosts: only process 0 writes (read from the config: jax starts its processes in build)
+        writer = getattr(self.r.settings.get("backend"), "process_id", None) in (None, 0)
+        claim = runfolder.claim(self.run_dir, not self.resume, _warn) if writer else contextlib.nullcontext()
+        with claim:
+            interrupts.on_signal(
+                f"interrupted before training resumed; '{self.run_dir}' is unchanged; resume with: rlk train --resume {self.run_dir}"
+                if self.resume else f"interrupted before training started; '{self.run_dir}' holds no checkpoint")
+            program = self.build()
+            try:
+                return self._train(program, t_start)
+            finally:
+                program.close()
 
     def _train(self, program: Program, t_start: float) -> dict[str, Any]:
         c = self.config
@@ -237,20 +231,20 @@ class Run:
             start_call, state, meta = checkpointer.restore(state, ["train_s"])
             state = jax.device_put(state, program.shardings(state))
             prior_train_s = meta["train_s"]
+            self._check_resume(start_call, total_calls, info, writer)
         elif writer:
-            saved = c.model_dump(mode="json", exclude={"agent", "env", "losses"} if self.r.is_model_run else None)
-            saved["backend"] = {k: v for k, v in saved["backend"].items() if k not in LAUNCH_OPTIONS}
-            (self.run_dir / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
+            (self.run_dir / "config.json").write_text(json.dumps(self._saved_config(), indent=2) + "\n")
         updates_per_call, first_columns = info.updates_per_call, list(info.first_columns)
         last_values: Optional[dict] = None
 
         compile_s, train_s, loop_s, loop_cpu_s, calls_done = 0.0, 0.0, 0.0, 0.0, 0
         sinks: list = []
+        if start_call < total_calls:  # compiled before signals are deferred: one then ends the command at once
+            t0 = time.perf_counter()
+            step = program.compile(state)
+            compile_s = time.perf_counter() - t0
         with stop_requests() as stop_requested, self._progress(total_calls * per_call, writer, info) as bar:
             if start_call < total_calls:
-                t0 = time.perf_counter()
-                step = program.compile(state)
-                compile_s = time.perf_counter() - t0
                 t_loop = t_mark = time.perf_counter()
                 cpu_loop = sum(os.times()[:2])
 
@@ -319,6 +313,10 @@ class Run:
         for sink in sinks:
             sink.close()
         checkpointer.close()  # waits for the last checkpoint's write
+        if stop_requested():  # a signal during the last call: its checkpoint is saved, no evaluation
+            raise Interrupted(self.run_dir, total_calls * per_call, stop_requested(), info.unit)
+        interrupts.on_signal(f"interrupted during the final evaluation; training is complete and checkpointed in "
+                             f"'{self.run_dir}'; rlk train --resume {self.run_dir} evaluates it")
         if calls_done:
             loop_s = time.perf_counter() - t_loop  # compiled calls and all host work, compile excluded
             loop_cpu_s = sum(os.times()[:2]) - cpu_loop  # this process's CPU seconds (all threads) meanwhile
@@ -339,7 +337,27 @@ class Run:
         }
         if writer:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        interrupts.on_signal(f"interrupted after the run finished; its results are in '{self.run_dir}'")
         return summary
+
+    def _saved_config(self) -> dict[str, Any]:
+        """config.json: the config, less a launch's options; the device count pinned (a resume runs on
+        as many devices as the run began with, or the backend refuses)."""
+        c = self.config
+        saved = c.model_dump(mode="json", exclude={"agent", "env", "losses"} if self.r.is_model_run else None)
+        saved["backend"] = {k: v for k, v in saved["backend"].items() if k not in LAUNCH_OPTIONS}
+        if "num_devices" in saved["backend"] and saved["backend"]["num_devices"] is None:
+            saved["backend"]["num_devices"] = self.local_devices
+        return saved
+
+    def _check_resume(self, start_call: int, total_calls: int, info: ProgramInfo, writer: bool) -> None:
+        """A resume goes on from its checkpoint: ``--steps`` at or past it, its metrics files intact."""
+        trained = start_call * info.steps_per_call
+        if total_calls < start_call:
+            raise RlkError(f"--steps {self.config.steps}: '{self.run_dir}' has already trained {trained:,} {info.unit} "
+                           f"(its checkpoint); give --steps above that to train on, or rlk eval {self.run_dir}")
+        if writer:
+            runfolder.check_metrics(self.run_dir, start_call * info.updates_per_call, start_call * self.config.num_seeds)
 
     @staticmethod
     def _rows(values: dict[str, np.ndarray], seeds: list[int], step: int, counters: dict[str, int], sps: float,
@@ -381,6 +399,10 @@ class Run:
             yield update
 
 
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def _last_logged(run_dir: Path, seeds: list[int]) -> dict[str, np.ndarray]:
     """The last logged row of each seed, ``{column: [S]}`` (NaN where a seed has none; ``{}`` where this
     process wrote no metrics)."""
@@ -418,16 +440,13 @@ def load_run_config(run_dir: Path, env_overrides: Sequence[str] = (),
     return build_run_config(data)
 
 
-def has_checkpoint(run_dir: Path) -> bool:
-    d = run_dir / "checkpoints"
-    return d.is_dir() and any(p.name.isdigit() for p in d.iterdir())
-
-
 def train(config: RunConfig, console: Any = None) -> tuple[Path, dict[str, Any]]:
     resolved = resolve(config)
-    run_dir = Path(resolved.config.run_dir) if resolved.config.run_dir else default_run_dir(resolved.config)
-    if has_checkpoint(run_dir):
-        raise RlkError(f"run folder '{run_dir}' already holds a run; resume it with --resume or pick another --run-dir")
+    given = resolved.config.run_dir
+    if given is not None and not given.strip():
+        raise RlkError("--run-dir (run_dir): the path is empty")
+    run_dir = Path(given) if given is not None else default_run_dir(resolved.config)
+    runfolder.create(run_dir)  # before anything is built: a bad path is one line now, not after a compile
     resolved.config = resolved.config.model_copy(update={"run_dir": str(run_dir)})
     return run_dir, Run(resolved, run_dir, console=console).train()
 
@@ -439,7 +458,7 @@ def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None,
     if not has_checkpoint(run_dir):
         raise RlkError(f"resume folder '{run_dir}' holds no checkpoint")
     if steps is not None:
-        config = config.model_copy(update={"steps": steps})
+        config = build_run_config({**config.model_dump(mode="json"), "steps": steps})
     if launch:
         config = config.model_copy(update={"backend": config.backend.model_copy(update=launch)})
     resolved = resolve(config)
