@@ -11,6 +11,7 @@ from rlk.core import interrupts  # stdlib only: loaded before anything heavy
 if __name__ == "__main__":  # ``python -m rlk.cli``: a signal is one line from here on (``rlk``: from main())
     interrupts.install()
 
+import atexit
 import json
 import os
 import sys
@@ -284,18 +285,33 @@ def _register_bench() -> None:
 _register_bench()
 
 
-def _exit_now(code: int) -> None:
-    """Ends the process once its files are closed, without the interpreter's shutdown: XLA's and orbax's
-    threads may still run, and tearing the interpreter down under them can crash (exit -11)."""
+def _exit_now(code: Any) -> None:
+    """Ends the process (``code`` as ``sys.exit`` takes it) once its files are closed: the atexit functions
+    run, the interpreter's teardown does not. XLA's and orbax's threads may still run, and the teardown
+    (Python's finalisation, C++ static destructors) under them crashes (exit -11), as does a signal while
+    it runs (Python has put the default handlers back by then)."""
+    interrupts.on_signal("interrupted while exiting; the command had finished")
+    if isinstance(code, str):
+        console.print(code, highlight=False, soft_wrap=True)
+    atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    os._exit(code if isinstance(code, int) else int(code is not None))
 
 
 def main() -> None:
-    """Entry point: plugin commands are added, user errors become one line on stderr, and SIGINT/SIGTERM
-    one line and exit 130/143 at any moment (``rlk.core.interrupts``)."""
+    """Entry point: SIGINT/SIGTERM are one line and exit 130/143 at any moment (``rlk.core.interrupts``),
+    and the process ends without the interpreter's teardown (``_exit_now``)."""
     interrupts.install()
+    try:
+        _main()
+    except SystemExit as exc:
+        _exit_now(exc.code)
+    _exit_now(0)
+
+
+def _main() -> None:
+    """Plugin commands are added, user errors become one line on stderr."""
     try:
         _registry().call_commands(app)
     except Exception as exc:  # noqa: BLE001 - never let a plugin break the CLI

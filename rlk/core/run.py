@@ -356,6 +356,8 @@ class Run:
         if total_calls < start_call:
             raise RlkError(f"--steps {self.config.steps}: '{self.run_dir}' has already trained {trained:,} {info.unit} "
                            f"(its checkpoint); give --steps above that to train on, or rlk eval {self.run_dir}")
+        if total_calls == start_call:
+            _warn(f"note: '{self.run_dir}' has already trained {trained:,} {info.unit}; evaluating its checkpoint again")
         if writer:
             runfolder.check_metrics(self.run_dir, start_call * info.updates_per_call, start_call * self.config.num_seeds)
 
