@@ -169,14 +169,19 @@ class Run:
         self.resume = resume
         self.console = console
         self.registry = registry or default_registry()
-        self.local_devices = 0  # this process's devices, known once built
+        self._backend: Any = None  # the platform, made once (it starts jax.distributed where a run spans hosts)
 
     # -- composition ----------------------------------------------------------------------
+    def platform(self) -> Any:
+        """The run's backend (made on first use)."""
+        if self._backend is None:
+            self._backend = self.r.backend.factory(self.r.settings["backend"])
+        return self._backend
+
     def build(self) -> Program:
         c, r = self.config, self.r
         settings = r.settings
-        backend = r.backend.factory(settings["backend"])
-        self.local_devices = sum(d.process_index == jax.process_index() for d in backend.devices)
+        backend = self.platform()
         if r.is_model_run:
             dataset = r.dataset.factory(settings["dataset"])
             model = r.model.factory(settings["model"], dataset)
@@ -201,10 +206,10 @@ class Run:
 
     # -- the loop -------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
-        """Claims the run folder (created, checked and locked before anything is built), then trains."""
+        """Claims the run folder (created, checked and locked before the program is built), then trains."""
         t_start = time.perf_counter()
-        # Many hosts: only process 0 writes (read from the config: jax starts its processes in build)
-        writer = getattr(self.r.settings.get("backend"), "process_id", None) in (None, 0)
+        self.platform()  # first: many hosts, jax.distributed starts here and only process 0 writes
+        writer = jax.process_index() == 0
         claim = runfolder.claim(self.run_dir, not self.resume, _warn) if writer else contextlib.nullcontext()
         with claim:
             interrupts.on_signal(
@@ -347,7 +352,7 @@ class Run:
         saved = c.model_dump(mode="json", exclude={"agent", "env", "losses"} if self.r.is_model_run else None)
         saved["backend"] = {k: v for k, v in saved["backend"].items() if k not in LAUNCH_OPTIONS}
         if "num_devices" in saved["backend"] and saved["backend"]["num_devices"] is None:
-            saved["backend"]["num_devices"] = self.local_devices
+            saved["backend"]["num_devices"] = sum(d.process_index == jax.process_index() for d in self.platform().devices)
         return saved
 
     def _check_resume(self, start_call: int, total_calls: int, info: ProgramInfo, writer: bool) -> None:
@@ -448,7 +453,6 @@ def train(config: RunConfig, console: Any = None) -> tuple[Path, dict[str, Any]]
     if given is not None and not given.strip():
         raise RlkError("--run-dir (run_dir): the path is empty")
     run_dir = Path(given) if given is not None else default_run_dir(resolved.config)
-    runfolder.create(run_dir)  # before anything is built: a bad path is one line now, not after a compile
     resolved.config = resolved.config.model_copy(update={"run_dir": str(run_dir)})
     return run_dir, Run(resolved, run_dir, console=console).train()
 
