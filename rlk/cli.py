@@ -150,27 +150,23 @@ def train(
     launch = {k: v for k, v in dict(coordinator=coordinator, num_processes=num_processes, process_id=process_id).items()
               if v is not None}
     interrupts.on_signal("interrupted before training started; nothing was written")
-    try:
-        if resume is not None:
-            if not resume.strip():
-                raise RlkError("--resume: the path is empty")
-            given = dict(agent=agent, env=env, backend=backend, arch=arch, model=model, dataset=dataset, config=config, seed=seed,
-                         num_seeds=num_seeds, run_dir=run_dir)
-            extra = ["--" + k.replace("_", "-") for k, v in given.items() if v is not None] + (["-o"] if override else [])
-            if extra:
-                raise RlkError(f"--resume continues a saved config; drop {', '.join(extra)}")
-            path, summary = run_mod.resume(Path(resume), steps=steps, console=bar, launch=launch)
-        else:
-            flags = dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset,
-                         arch=arch.value if arch else None, seed=seed,
-                         steps=steps, num_seeds=num_seeds, run_dir=run_dir)
-            cfg = _compose_config(config, flags, override)
-            if launch:
-                cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update=launch)})
-            path, summary = run_mod.train(cfg, console=bar)
-    except run_mod.Interrupted as stop:  # the checkpoint is saved and the run folder released
-        console.print(str(stop), highlight=False, soft_wrap=True)
-        _exit_now(stop.exit_code)
+    if resume is not None:
+        if not resume.strip():
+            raise RlkError("--resume: the path is empty")
+        given = dict(agent=agent, env=env, backend=backend, arch=arch, model=model, dataset=dataset, config=config, seed=seed,
+                     num_seeds=num_seeds, run_dir=run_dir)
+        extra = ["--" + k.replace("_", "-") for k, v in given.items() if v is not None] + (["-o"] if override else [])
+        if extra:
+            raise RlkError(f"--resume continues a saved config; drop {', '.join(extra)}")
+        path, summary = run_mod.resume(Path(resume), steps=steps, console=bar, launch=launch)
+    else:
+        flags = dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset,
+                     arch=arch.value if arch else None, seed=seed,
+                     steps=steps, num_seeds=num_seeds, run_dir=run_dir)
+        cfg = _compose_config(config, flags, override)
+        if launch:
+            cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update=launch)})
+        path, summary = run_mod.train(cfg, console=bar)
     if "model" in summary:
         eps = summary["examples_per_s"]
         out.print(
@@ -321,6 +317,9 @@ def _main() -> None:
     except RlkError as err:
         console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except interrupts.Interrupted as stop:  # train, sweep: the checkpoint is saved and the run folder released
+        console.print(str(stop), highlight=False, soft_wrap=True)
+        sys.exit(stop.exit_code)
     except typer.TyperException as err:  # usage errors (unknown option, bad value): click's, which typer vendors
         err.show()
         sys.exit(err.exit_code)

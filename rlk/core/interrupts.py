@@ -23,9 +23,22 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Callable, Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(Exception):
+    """Raised by the training loop after a clean stop on SIGINT/SIGTERM (the checkpoint is saved); the CLI
+    prints it and exits with ``exit_code``."""
+
+    def __init__(self, run_dir: Path, env_steps: int, signum: int, unit: str = "env steps"):
+        name = signal.Signals(signum).name
+        super().__init__(f"{name}: stopped at {env_steps} {unit}; checkpoint saved; resume with: rlk train --resume {run_dir}")
+        self.run_dir = run_dir
+        self.exit_code = 128 + signum
+
 
 _lock = threading.Lock()
 # received: the first signal inside ``deferred`` (the loop's stop flag); watched: signals the watcher saw there

@@ -14,7 +14,6 @@ import datetime as _dt
 import json
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -43,16 +42,6 @@ LAST_COLUMNS = ["steps_per_s", "wall_s"]
 # Backend options of one launch on many hosts (they differ per process): not saved in config.json,
 # given again to ``--resume``.
 LAUNCH_OPTIONS = ("coordinator", "num_processes", "process_id")
-
-
-class Interrupted(Exception):
-    """Raised after a clean stop on SIGINT/SIGTERM (the checkpoint is saved)."""
-
-    def __init__(self, run_dir: Path, env_steps: int, signum: int, unit: str = "env steps"):
-        name = signal.Signals(signum).name
-        super().__init__(f"{name}: stopped at {env_steps} {unit}; checkpoint saved; resume with: rlk train --resume {run_dir}")
-        self.run_dir = run_dir
-        self.exit_code = 128 + signum
 
 
 @dataclasses.dataclass
@@ -312,14 +301,14 @@ class Run:
                         for sink in sinks:
                             sink.close()
                         checkpointer.close()
-                        raise Interrupted(self.run_dir, done * per_call, stop, info.unit)
+                        raise interrupts.Interrupted(self.run_dir, done * per_call, stop, info.unit)
             else:
                 bar(total_calls * per_call, None)
         for sink in sinks:
             sink.close()
         checkpointer.close()  # waits for the last checkpoint's write
         if stop_requested():  # a signal during the last call: its checkpoint is saved, no evaluation
-            raise Interrupted(self.run_dir, total_calls * per_call, stop_requested(), info.unit)
+            raise interrupts.Interrupted(self.run_dir, total_calls * per_call, stop_requested(), info.unit)
         interrupts.on_signal(f"interrupted during the final evaluation; training is complete and checkpointed in "
                              f"'{self.run_dir}'; rlk train --resume {self.run_dir} evaluates it")
         if calls_done:
