@@ -750,6 +750,12 @@ def run_benchmarks(envs: Sequence[str], devices_list: Optional[Sequence[int]], s
     for flag, value in (("--num-envs", setup.num_envs), ("--unroll-length", setup.unroll_length)):
         if value is not None and value < 1:
             raise RlkError(f"bench: {flag} must be >= 1, not {value}")
+    from rlk.core.interfaces import Environment
+
+    for env_name in envs:  # every env is checked before anything compiles
+        if not isinstance(make_env(env_name), Environment):
+            raise RlkError(f"bench: env '{env_name}' is a host environment; Anakin rows need a JAX env "
+                           f"(time it with --envs '' --sebulba {env_name})")
     here = [d for d in devices_list if d <= have]
     away = [d for d in devices_list if d > have]
     if away and setup.platform != "cpu":
@@ -851,8 +857,14 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
+def _ints(text: str, flag: str) -> list[int]:
+    """``"1,2,4"`` -> ``[1, 2, 4]``; anything else is a one-line error naming ``flag``."""
+    from rlk.core.errors import RlkError
+
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise RlkError(f"bench: {flag} takes comma-separated whole numbers (e.g. 1,2,4), not '{text}'") from None
 
 
 def _names(text: str) -> list[str]:
@@ -863,9 +875,10 @@ def _plan(envs: Optional[str], devices: Optional[str], seeds: Optional[str], qui
     """An empty ``envs`` (``--envs ''``) plans no Anakin rows (e.g. ``--envs '' --sebulba atari-breakout``);
     devices ``None`` (not given): ``default_devices`` of the platform."""
     if quick:
-        return _names("catch" if envs is None else envs), _ints(devices or "1"), _ints(seeds or "1"), "quick"
-    return (_names(",".join(DEFAULT_ENVS) if envs is None else envs), _ints(devices) if devices else None,
-            _ints(seeds or "1,4"), "default")
+        return (_names("catch" if envs is None else envs), _ints(devices or "1", "--devices"),
+                _ints(seeds or "1", "--seeds"), "quick")
+    return (_names(",".join(DEFAULT_ENVS) if envs is None else envs), _ints(devices, "--devices") if devices else None,
+            _ints(seeds or "1,4", "--seeds"), "default")
 
 
 def _stderr_log(msg: str) -> None:

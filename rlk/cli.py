@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rlk.core.errors import RlkError
@@ -139,6 +140,8 @@ def train(
     run_dir: Optional[str] = typer.Option(None, "--run-dir", help="run folder"),
     resume: Optional[str] = typer.Option(None, "--resume", help="continue the run in this folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    logger: list[str] = typer.Option([], "--logger", help="metric logger: csv, tensorboard, wandb, mlflow (repeatable; "
+                                                        "default csv and tensorboard; csv is always written)"),
     coordinator: Optional[str] = typer.Option(None, "--coordinator", help="many hosts: HOST:PORT of process 0 (backend.coordinator)"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="many hosts: processes, one per host (backend.num_processes)"),
     process_id: Optional[int] = typer.Option(None, "--process-id", help="many hosts: this process's index (backend.process_id)"),
@@ -149,12 +152,12 @@ def train(
     bar = None if quiet else console
     launch = {k: v for k, v in dict(coordinator=coordinator, num_processes=num_processes, process_id=process_id).items()
               if v is not None}
-    interrupts.on_signal("interrupted before training started; nothing was written")
+    interrupts.on_signal("interrupted before training started")
     if resume is not None:
         if not resume.strip():
             raise RlkError("--resume: the path is empty")
         given = dict(agent=agent, env=env, backend=backend, arch=arch, model=model, dataset=dataset, config=config, seed=seed,
-                     num_seeds=num_seeds, run_dir=run_dir)
+                     num_seeds=num_seeds, run_dir=run_dir, logger=logger or None)
         extra = ["--" + k.replace("_", "-") for k, v in given.items() if v is not None] + (["-o"] if override else [])
         if extra:
             raise RlkError(f"--resume continues a saved config; drop {', '.join(extra)}")
@@ -162,7 +165,7 @@ def train(
     else:
         flags = dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset,
                      arch=arch.value if arch else None, seed=seed,
-                     steps=steps, num_seeds=num_seeds, run_dir=run_dir)
+                     steps=steps, num_seeds=num_seeds, run_dir=run_dir, loggers=logger or None)
         cfg = _compose_config(config, flags, override)
         if launch:
             cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update=launch)})
@@ -192,11 +195,25 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     override: list[str] = typer.Option([], "-o", "--override",
                                        help="env.field=value: evaluate on a changed environment (repeatable)"),
+    video: Optional[Path] = typer.Option(None, "--video", help="instead: write one greedy episode as a video "
+                                         "(.gif; .mp4 with imageio-ffmpeg), for environments that render"),
+    seed_index: int = typer.Option(0, "--seed-index", help="with --video: which of the run's seeds acts"),
 ):
     """Mean and std return of the saved (greedy) policy; a model run: the model's evaluation metrics."""
     from rlk.core.run import evaluate_run
 
     interrupts.on_signal(f"evaluation of '{run_dir}' interrupted; nothing was written")
+    if video is not None:
+        if override:
+            raise RlkError("--video renders the run's own environment; drop -o")
+        from rlk.api import video as write_video
+
+        written = write_video(run_dir, video, seed_index)
+        if as_json:
+            print(json.dumps(written))
+        else:
+            out.print(f"wrote {video} ({written['frames']} frames, return {written['return']:g})", highlight=False)
+        return
     result = evaluate_run(run_dir, episodes, env_overrides=override)
     if as_json:
         print(json.dumps(result))
@@ -206,6 +223,20 @@ def eval_cmd(
             out.print(f"  {k} = {v:.6g}", highlight=False)
     else:
         out.print(f"{run_dir}: mean return {result['mean_return']:.3f} +- {result['std_return']:.3f} over {episodes} episodes per seed")
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="a run folder"),
+    out_dir: Path = typer.Option(..., "--out", help="folder to write policy.json and params.npz into"),
+    seed_index: int = typer.Option(0, "--seed-index", help="which of the run's seeds to export"),
+):
+    """Write the run's greedy policy so that it loads without the run or rlk's plugins: rlk.load_policy(DIR)."""
+    from rlk.api import export as export_policy
+
+    export_policy(run_dir, out_dir, seed_index)
+    out.print(f"wrote {out_dir / 'policy.json'} and {out_dir / 'params.npz'}; load it with rlk.load_policy('{out_dir}')",
+              highlight=False)
 
 
 @app.command()
@@ -227,18 +258,83 @@ def sample(
         out.print(f"wrote {gif} ({grid.shape[1]} frames)")
 
 
+class Stat(str, Enum):
+    iqm = "iqm"
+    mean = "mean"
+    median = "median"
+
+
+class Score(str, Enum):
+    final = "final"
+    last = "last"
+
+
 @app.command()
 def plot(
     run_dirs: list[Path] = typer.Argument(..., help="run folders"),
     x: XAxis = typer.Option(XAxis.env_steps, "--x", help="x axis"),
     y: str = typer.Option("episode_return", "--y", help="metric column"),
-    out_path: Path = typer.Option(Path("curves.png"), "--out", help="PNG to write"),
+    out_path: Path = typer.Option(Path("curves.png"), "--out", help="image to write (.png, .pdf, .svg, ...)"),
+    label: list[str] = typer.Option([], "--label", help="a curve's label, once per run folder, in order (default: folder name)"),
+    group_by: list[str] = typer.Option([], "--group-by", help="config field (e.g. agent.learning_rate): one curve per value, "
+                                       "pooling the seeds of runs that differ only in seed (repeatable)"),
+    stat: Stat = typer.Option(Stat.iqm, "--stat", help="statistic across a curve's seeds"),
+    reps: int = typer.Option(2000, "--reps", min=1, help="bootstrap resamples of the 95% band"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the bootstrap"),
+    as_json: bool = typer.Option(False, "--json", help="also print the curves drawn, as JSON (then stdout holds only it)"),
 ):
-    """Learning curves of runs: mean and spread over seeds, one colour per run label."""
-    from rlk.core.plotting import plot_runs
+    """Learning curves: one per run folder (or per --group-by value), the statistic across its seeds with a
+    95% bootstrap band, drawn only where all its seeds have data."""
+    from rlk.core.plotting import build_curves, check_output, draw
 
-    path = plot_runs(run_dirs, out_path, x.value, y)
-    out.print(f"wrote {path}")
+    check_output(out_path)
+    curves = build_curves(run_dirs, x.value, y, label, group_by, stat.value, reps, seed)
+    for c in curves:
+        if max(c.ends) > c.x[-1]:
+            console.print(f"note: '{c.label}' drawn up to {x.value}={c.x[-1]:g}, where all its {c.seeds} seeds have data "
+                          f"(the longest reaches {max(c.ends):g})", highlight=False)
+    draw(curves, out_path, x.value, y)
+    if as_json:
+        print(json.dumps([c.as_json() for c in curves], indent=2))
+    (console if as_json else out).print(f"wrote {out_path} ({len(curves)} curve{'s' if len(curves) > 1 else ''})",
+                                       highlight=False)
+
+
+@app.command()
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="run folders"),
+    label: list[str] = typer.Option([], "--label", help="a row's label, once per run folder, in order (default: folder name)"),
+    group_by: list[str] = typer.Option([], "--group-by", help="config field: one row per value, pooling the seeds of runs "
+                                       "that differ only in seed (repeatable)"),
+    score: Score = typer.Option(Score.final, "--score", help="final: greedy final_return per seed (summary.json); "
+                                "last: the last logged --y per seed (metrics.csv)"),
+    y: str = typer.Option("episode_return", "--y", help="metrics.csv column for --score last"),
+    reps: int = typer.Option(2000, "--reps", min=1, help="bootstrap resamples"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the bootstrap"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+):
+    """Final scores per run (or --group-by value): IQM and mean with 95% stratified bootstrap CIs, and the
+    probability of improvement between every two (rliable)."""
+    from rlk.core.compare import compare as compare_runs
+
+    result = compare_runs(run_dirs, label, group_by, score.value, y, reps, seed)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"final score: {result['score']}; 95% bootstrap CIs ({reps} resamples)")
+    for col in ("group", "seeds", "IQM", "IQM 95% CI", "mean", "mean 95% CI"):
+        table.add_column(col)
+    for g in result["groups"]:
+        table.add_row(g["label"], str(len(g["scores"])), f"{g['iqm']:.3f}", "[{:.3f}, {:.3f}]".format(*g["iqm_ci"]),
+                      f"{g['mean']:.3f}", "[{:.3f}, {:.3f}]".format(*g["mean_ci"]))
+    out.print(table)
+    if result["improvement"]:
+        pairs = Table(title="probability of improvement P(X > Y)")
+        for col in ("X", "Y", "P(X > Y)", "95% CI"):
+            pairs.add_column(col)
+        for p in result["improvement"]:
+            pairs.add_row(p["x"], p["y"], f"{p['p']:.3f}", "[{:.3f}, {:.3f}]".format(*p["ci"]))
+        out.print(pairs)
 
 
 @app.command()
@@ -315,7 +411,7 @@ def _main() -> None:
     try:
         rc = app(standalone_mode=False)
     except RlkError as err:
-        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)  # '[x]' is text
         sys.exit(2)
     except interrupts.Interrupted as stop:  # train, sweep: the checkpoint is saved and the run folder released
         console.print(str(stop), highlight=False, soft_wrap=True)

@@ -22,6 +22,7 @@ import numpy as np
 from rlk.core.config import RunConfig
 from rlk.core.errors import RlkError
 from rlk.core.plotting import run_label
+from rlk.core.run import resolve
 
 
 def parse_sweep(spec: str) -> tuple[str, list[str]]:
@@ -44,11 +45,17 @@ def run_sweep(field: str, values: list[str], compose: Callable[[str], RunConfig]
               train: Callable[[RunConfig], tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     """Trains ``compose(override)`` for each ``field=value`` into ``out_dir/<field>=<value>``.
 
-    ``compose(override)`` builds the run config with the override applied (errors surface before
-    anything trains: every value's config is built first); ``train(config)`` runs one.
-    Returns the rows written to ``sweep.csv``.
+    ``compose(override)`` builds the run config with the override applied; ``train(config)`` runs one.
+    Every value's config is built and its plugins' options validated first, so a bad value fails (one
+    line naming it) before any value trains. Returns the rows written to ``sweep.csv``.
     """
-    configs = [compose(f"{field}={v}") for v in values]
+    configs = []
+    for value in values:
+        try:
+            configs.append(compose(f"{field}={value}"))
+            resolve(configs[-1])
+        except RlkError as err:
+            raise RlkError(f"sweep value {field}={value}: {err}") from None
     rows: list[dict[str, Any]] = []
     for value, cfg in zip(values, configs):
         run_dir = out_dir / f"{field}={value}"

@@ -4,7 +4,7 @@ import pytest
 
 CASES = [
     ("unknown-agent", ["train", "--agent", "nope"], "agent 'nope'", "ppo"),
-    ("unknown-env", ["train", "--env", "nope"], "env 'nope'", "catch"),
+    ("unknown-env", ["train", "--env", "nope"], "env 'nope'", "rlk list-plugins"),
     ("unknown-backend", ["train", "--backend", "nope"], "backend 'nope'", "cpu"),
     ("wrong-type-override", ["train", "-o", "agent.learning_rate=abc"], "agent.learning_rate", None),
     ("out-of-range-override", ["train", "-o", "agent.num_envs=-3"], "agent.num_envs", None),

@@ -133,13 +133,144 @@ def test_the_same_name_in_different_kinds_is_not_a_duplicate():
     assert reg.broken == []
 
 
-def test_get_of_an_unknown_name_lists_the_known_ones():
+def test_get_of_an_unknown_name_lists_the_few_known_ones():
     reg = Registry()
     load(reg, "m", fake_module("m", rlk_register_envs=registering("rlk_register_envs", "beta", "alpha")))
     with pytest.raises(RlkError, match=r"unknown env 'gamma' \(known: alpha, beta\)"):
         reg.get("env", "gamma")
     with pytest.raises(RlkError, match=r"unknown agent 'ppo' \(known: none\)"):
         reg.get("agent", "ppo")
+
+
+def test_get_of_a_misspelled_name_suggests_the_close_ones_not_the_whole_list():
+    reg = Registry()
+    names = ["catch", "CartPole-v1", "go_9x9", "minatar-breakout"] + [f"game-{i}" for i in range(20)]
+    load(reg, "m", fake_module("m", rlk_register_envs=registering("rlk_register_envs", *names)))
+    with pytest.raises(RlkError, match=r"^unknown env 'catc'; did you mean 'catch'\?$"):
+        reg.get("env", "catc")
+    with pytest.raises(RlkError, match=r"^unknown env 'cartpole-v1'; did you mean 'CartPole-v1'\?$"):
+        reg.get("env", "cartpole-v1")
+    with pytest.raises(RlkError, match=r"^unknown env 'zzz' \(24 known; `rlk list-plugins` lists them\)$"):
+        reg.get("env", "zzz")
+
+
+# -- isolation: what a plugin registers or raises never ends rlk --------------------------------------
+@pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt(), GeneratorExit()])
+def test_a_base_exception_at_import_or_in_a_hook_is_broken_not_fatal(exc):
+    @hookimpl
+    def rlk_register_envs(register):
+        raise exc
+
+    reg = Registry()
+    load(reg, "at_import", exc, "pkg-a")
+    load(reg, "in_hook", fake_module("in_hook", rlk_register_envs=rlk_register_envs), "pkg-b")
+    load(reg, "ok", fake_module("ok", rlk_register_envs=registering("rlk_register_envs", "fine")))
+    assert reg.names("env") == ["fine"]
+    assert [(b.kind, b.name, b.package) for b in reg.broken] == [("plugin", "at_import", "pkg-a"), ("env", "in_hook", "pkg-b")]
+    assert reg.broken[0].error.startswith(type(exc).__name__)
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(config=dict), "env 'bad': config <class 'dict'> is not a pydantic model class"),
+    (dict(config=object()), "is not a pydantic model class"),
+    (dict(factory="not callable"), "env 'bad': factory 'not callable' is not callable"),
+    (dict(name=3), "env name must be a non-empty string, not 3"),
+])
+def test_a_bad_registration_is_broken_with_its_reason(kwargs, error):
+    @hookimpl
+    def rlk_register_envs(register):
+        args = {"name": "bad", "factory": lambda config: object(), **kwargs}
+        register(args.pop("name"), args.pop("factory"), **args)
+
+    reg = Registry()
+    load(reg, "bad_ep", fake_module("bad_ep", rlk_register_envs=rlk_register_envs), "pkg-bad")
+    assert reg.names("env") == []
+    (b,) = reg.broken
+    assert error in b.error and b.package == "pkg-bad"
+
+
+def test_a_factory_that_raises_or_returns_none_names_the_plugin_and_package():
+    @hookimpl
+    def rlk_register_envs(register):
+        register("raises", lambda config: {}["missing"])
+        register("none", lambda config: None)
+        register("user-error", lambda config: (_ for _ in ()).throw(RlkError("env 'user-error': width must be odd")))
+
+    reg = Registry()
+    load(reg, "f", fake_module("f", rlk_register_envs=rlk_register_envs), "pkg-f")
+    with pytest.raises(RlkError, match=r"^env 'raises' \(package 'pkg-f'\) failed to build: KeyError: 'missing'$"):
+        reg.get("env", "raises").factory(None)
+    with pytest.raises(RlkError, match=r"^env 'none' \(package 'pkg-f'\): its factory returned None$"):
+        reg.get("env", "none").factory(None)
+    with pytest.raises(RlkError, match=r"^env 'user-error': width must be odd$"):  # already names the culprit
+        reg.get("env", "user-error").factory(None)
+
+
+def commands_app():
+    import typer
+
+    app = typer.Typer()
+
+    @app.command()
+    def train():
+        """the built-in"""
+
+    return app
+
+
+def test_a_plugin_command_never_replaces_a_built_in_and_a_failed_hook_adds_nothing():
+    @hookimpl
+    def rlk_register_commands(app):
+        @app.command("extra")
+        def extra():
+            """kept? no: the same hook also clashes"""
+
+        @app.command("train")
+        def train():
+            """hijack"""
+
+    @hookimpl(specname="rlk_register_commands")
+    def exits(app):
+        @app.command("half")
+        def half():
+            """added before the hook exits"""
+
+        raise SystemExit(0)
+
+    @hookimpl(specname="rlk_register_commands")
+    def fine(app):
+        @app.command("report")
+        def report():
+            """a plugin's own command"""
+
+    reg = Registry()
+    load(reg, "clash", fake_module("clash", rlk_register_commands=rlk_register_commands), "pkg-clash", "1.2")
+    load(reg, "exits", fake_module("exits", exits=exits), "pkg-exit")
+    load(reg, "fine", fake_module("fine", fine=fine), "pkg-fine")
+    app = commands_app()
+    reg.call_commands(app)
+    names = [(c.name or c.callback.__name__, c.callback.__doc__) for c in app.registered_commands]
+    assert names == [("train", "the built-in"), ("report", "a plugin's own command")]
+    broken = {b.name: (b.kind, b.package, b.version, b.error) for b in reg.broken}
+    assert broken == {"clash": ("command", "pkg-clash", "1.2", "command 'train' clashes with a built-in"),
+                      "exits": ("command", "pkg-exit", "1.0", "SystemExit: 0")}
+
+
+def test_two_player_flag_gates_two_player_envs():
+    from rlk.core.types import DiscreteSpec, EnvSpec, ArraySpec
+
+    @hookimpl
+    def rlk_register_agents(register):
+        register("solo", lambda *a: object())
+        register("duo", lambda *a: object(), two_player=True)
+
+    reg = Registry()
+    load(reg, "a", fake_module("a", rlk_register_agents=rlk_register_agents))
+    go = EnvSpec(name="go", observation=ArraySpec(shape=(3,)), action=DiscreteSpec(num_values=2), num_players=2)
+    reg.get("agent", "duo").check_players(go)
+    reg.get("agent", "solo").check_players(go.model_copy(update={"num_players": 1}))
+    with pytest.raises(RlkError, match=r"^agent 'solo' does not play two-player games; env 'go' has 2 players"):
+        reg.get("agent", "solo").check_players(go)
 
 
 def test_get_of_a_broken_plugin_says_why():

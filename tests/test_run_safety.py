@@ -64,7 +64,7 @@ def test_signal_at_any_moment_is_one_line(tmp_path, moment):
     if moment == "imports":
         time.sleep(0.5)
     elif moment == "before-first-call":
-        _wait(lambda: (run / "rlk.lock").exists(), proc)  # the folder is claimed before the program is built
+        _wait(lambda: (run / "rlk.lock").is_file() and (run / "rlk.lock").read_text() != "", proc)  # claimed before the build
     elif moment == "final-evaluation":
         _wait(lambda: _rows(run / "metrics.csv") == 4, proc)  # the last of ceil(3000 / 992) rows
     else:

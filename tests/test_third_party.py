@@ -159,3 +159,75 @@ def test_third_party_loss_added_to_ppo(site, tmp_path):
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "example_entropy_target" in header and "example_entropy_target/mean_entropy" in header
     assert "ppo_policy" in header
+
+
+# -- a hostile or careless third-party package cannot end or hijack rlk -----------------------------
+EVIL_MODULES = {
+    "evil_exit": "import sys\nsys.exit(0)\n",
+    "evil_interrupt": ("from rlk.core.hookspecs import hookimpl\n\n@hookimpl\ndef rlk_register_envs(register):\n"
+                       "    raise KeyboardInterrupt\n"),
+    "evil_clash": ("import typer\nfrom rlk.core.hookspecs import hookimpl\n\n@hookimpl\ndef rlk_register_commands(app):\n"
+                   "    @app.command('train')\n    def train():\n        print('hijacked')\n"),
+    "evil_config": ("from rlk.core.hookspecs import hookimpl\n\n@hookimpl\ndef rlk_register_envs(register):\n"
+                    "    register('dict-config-env', lambda config: None, config=dict)\n"),
+    "evil_factories": (
+        "from rlk.core.hookspecs import hookimpl\n\n"
+        "def boom(config):\n    raise ValueError('the boom env is missing its map')\n\n"
+        "@hookimpl\ndef rlk_register_envs(register):\n"
+        "    register('boom-env', boom)\n    register('none-env', lambda config: None)\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def evil_site(tmp_path_factory) -> Path:
+    """A fake installed package ``evil_pkg`` whose entry points misbehave, each in its own way."""
+    site = tmp_path_factory.mktemp("evil_site")
+    info = site / "evil_pkg-6.6.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evil_pkg\nVersion: 6.6\n")
+    (info / "entry_points.txt").write_text("[rlk]\n" + "".join(f"{m} = {m}\n" for m in EVIL_MODULES))
+    for module, text in EVIL_MODULES.items():
+        (site / f"{module}.py").write_text(text)
+    return site
+
+
+def evil_cli(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("RLK_LOAD_PLUGINS", "RLK_DISABLE_PLUGINS", "XLA_FLAGS")}
+    env["PYTHONPATH"] = os.pathsep.join([str(site)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["JAX_PLATFORMS"] = "cpu"
+    return subprocess.run([sys.executable, "-m", "rlk.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=180)
+
+
+def test_misbehaving_plugins_are_listed_broken_with_their_reasons(evil_site, tmp_path):
+    proc = evil_cli(evil_site, "list-plugins", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(proc.stdout)
+    broken = {r["name"]: r for r in rows if r["status"] == "broken"}
+    assert all(r["package"] == "evil_pkg" and r["version"] == "6.6" for r in broken.values()), broken
+    assert broken["evil_exit"]["error"] == "SystemExit: 0"
+    assert (broken["evil_interrupt"]["kind"], broken["evil_interrupt"]["error"]) == ("env", "KeyboardInterrupt")
+    assert broken["evil_clash"]["error"] == "command 'train' clashes with a built-in"
+    assert broken["dict-config-env"]["error"] == "env 'dict-config-env': config <class 'dict'> is not a pydantic model class"
+    assert set(broken) == {"evil_exit", "evil_interrupt", "evil_clash", "dict-config-env"}
+    ok = {(r["kind"], r["name"]) for r in rows if r["status"] == "ok"}
+    assert {("env", "boom-env"), ("env", "none-env"), ("agent", "ppo"), ("env", "catch")} <= ok
+
+
+def test_a_failing_factory_is_one_line_naming_the_plugin_and_its_package(evil_site, tmp_path):
+    for env_name, line in (
+        ("boom-env", "error: env 'boom-env' (package 'evil_pkg') failed to build: ValueError: the boom env is missing its map"),
+        ("none-env", "error: env 'none-env' (package 'evil_pkg'): its factory returned None"),
+    ):
+        proc = evil_cli(evil_site, "train", "--env", env_name, "--run-dir", str(tmp_path / env_name), cwd=tmp_path)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert proc.stderr.strip() == line
+        assert not (tmp_path / env_name / "metrics.csv").exists()
+
+
+def test_rlk_train_is_the_built_in_one_beside_misbehaving_plugins(evil_site, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = evil_cli(evil_site, "train", "--steps", "2048", "-q", "--run-dir", str(run_dir), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "hijacked" not in proc.stdout and "Traceback" not in proc.stderr
+    assert json.loads((run_dir / "summary.json").read_text())["env_steps"] >= 2048

@@ -77,7 +77,7 @@ def plot_curves(runs: dict[str, Path], path: Path) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rlk.core.plotting import load_curves
+    from rlk.core.curves import read_series
 
     envs = sorted({k.split("/")[1] for k in runs})
     ylabels = {"episode_return": "episode return (training policy)",
@@ -88,7 +88,7 @@ def plot_curves(runs: dict[str, Path], path: Path) -> dict:
         for ax, env in zip(axes[row], envs):
             for agent in [k.split("/")[0] for k in runs if k.split("/")[1] == env]:
                 d = runs[f"{agent}/{env}"]
-                (seeds,) = load_curves([d], "env_steps", y).values()
+                seeds = [(s.x, s.y) for s in read_series(d, "env_steps", y)]
                 grid = seeds[0][0]
                 ys = np.stack([np.interp(grid, x, v) for x, v in seeds])
                 mean, std = ys.mean(0), ys.std(0)

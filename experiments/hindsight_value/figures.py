@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlk.core.plotting import load_curves
+from rlk.core.curves import read_series
 
 ENVS = ("minatar-breakout", "minatar-asterix")
 VARIANTS = {"ppo": ("PPO", []), "himo": ("PPO + HiMo", ["-o", "agent.loss_weights.himo=1", "-o", "losses.himo.phi_size=3"])}
@@ -50,7 +50,7 @@ def main(argv=None) -> None:
             run_dir = args.runs / f"{env}-{variant}"
             if not (run_dir / "summary.json").is_file():
                 train(run_dir, env, variant, args.steps, args.seeds)
-            (seeds,) = load_curves([run_dir], "env_steps", "episode_return").values()
+            seeds = [(s.x, s.y) for s in read_series(run_dir, "env_steps", "episode_return")]
             grid = np.unique(np.concatenate([s[0] for s in seeds]))
             ys = np.stack([np.interp(grid, sx[~np.isnan(sy)], sy[~np.isnan(sy)]) for sx, sy in seeds])
             line, = ax.plot(grid, ys.mean(0), label=f"{label} ({len(ys)} seeds)")

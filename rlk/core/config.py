@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rlk.core.errors import RlkError
+
+
+# jax.random.key keeps a seed's low 32 bits: a larger seed would silently equal a smaller one.
+SEED_LIMIT = 2**32
+HiddenSizes = Annotated[tuple[Annotated[int, Field(gt=0)], ...], Field(description="MLP hidden sizes, each >= 1")]
+"""The hidden layer sizes of an MLP (``()``: none, a linear map); every plugin config's ``hidden_sizes``."""
 
 
 class PluginConfig(BaseModel):
@@ -46,16 +52,37 @@ class RunConfig(BaseModel):
     arch: Optional[Component] = Field(None, description="architecture and its options; default: anakin for JAX envs, sebulba otherwise")
     losses: dict[str, dict[str, Any]] = Field(default_factory=dict, description="options of the agent's losses by loss name "
                                                "(-o losses.NAME.FIELD=VALUE); every composed loss's defaults filled in")
-    seed: int = Field(0, ge=0, description="seed of the first (or only) run; seed i of --num-seeds is seed + i")
+    seed: int = Field(0, ge=0, lt=SEED_LIMIT, description="seed of the first (or only) run; seed i of --num-seeds is seed + i")
     num_seeds: int = Field(1, ge=1, description="independent seeds trained in one compiled program")
     steps: int = Field(150_000, gt=0, description="environment steps (summed over the batch of environments); "
                                                   "model runs: updates (default 2,000)")
     log_every_steps: int = Field(10_000, gt=0, description="env steps between metric rows (one compiled call); "
                                                          "model runs: updates (default 100)")
-    checkpoint_every_steps: int = Field(50_000, gt=0, description="env steps between periodic checkpoints; "
-                                                                  "model runs: updates (default 1,000)")
+    checkpoint_every_steps: Optional[int] = Field(None, gt=0, description="env steps between periodic checkpoints "
+                                                  "(model runs: updates, default 1,000); agent runs default to none: "
+                                                  "checkpoint_every_s decides")
+    checkpoint_every_s: Optional[float] = Field(60.0, gt=0, description="wall-clock seconds between periodic checkpoints "
+                                                "(whichever of the two intervals is due first; the last call always saves)")
     eval_episodes: int = Field(100, ge=1, description="greedy episodes for final_return at the end")
     run_dir: Optional[str] = Field(None, description="run folder (default runs/<agent>-<env>-<time>)")
+    loggers: list[Component] = Field(default_factory=lambda: [Component(name="csv"), Component(name="tensorboard")],
+                                      description="metric loggers (plugins of kind logger), names or {name: ..., options}; "
+                                                  "csv is always one (resume and rlk plot read metrics.csv)")
+
+    @field_validator("loggers", mode="before")
+    @classmethod
+    def _logger_names(cls, value: Any) -> Any:
+        """``csv,wandb``, ``[csv, wandb]`` or ``[{name: wandb, project: P}]``: names become components."""
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        return [{"name": v.strip()} if isinstance(v, str) else v for v in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _seeds_in_range(self) -> "RunConfig":
+        last = self.seed + self.num_seeds - 1
+        if last >= SEED_LIMIT:
+            raise ValueError(f"the last seed, seed + num_seeds - 1 = {last}, must be < 2**32")
+        return self
 
 
 def one_line(err: ValidationError, prefix: str = "") -> str:
@@ -66,6 +93,8 @@ def one_line(err: ValidationError, prefix: str = "") -> str:
         field = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "config"
         if e["type"] == "extra_forbidden":
             parts.append(f"unknown config field '{field}'")
+        elif e["type"] == "value_error" and not loc:  # a check across fields: its message names them
+            parts.append(f"{prefix.rstrip('.') + ': ' if prefix else ''}{e['msg'].removeprefix('Value error, ')}")
         else:
             parts.append(f"{field}: {e['msg']} (got {e.get('input')!r})")
     return "; ".join(parts)
@@ -106,11 +135,18 @@ def apply_override(data: dict[str, Any], override: str) -> None:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML config file's mapping; a missing, unreadable, non-UTF-8 or malformed file is a one-line error."""
     p = Path(path)
-    if not p.is_file():
+    if p.is_dir():
+        raise RlkError(f"config file '{p}' is a directory, not a YAML file")
+    if not p.exists():
         raise RlkError(f"config file '{p}' does not exist")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RlkError(f"config file '{p}' is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+    except OSError as exc:
+        raise RlkError(f"config file '{p}' cannot be read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -9,11 +9,18 @@ A plugin module (named by an entry point of the group ``rlk``) implements any of
   (``rlk.core.losses.Loss``); models ``(config, dataset_spec) -> Model``;
   datasets ``(config) -> Dataset``; backends ``(config) -> Backend``;
   architectures ``(make_agent, env, backend, run_config) -> Program`` where ``make_agent(axis_name)``
-  builds the agent. A factory whose plugin has no ``config`` is called with ``None``.
+  builds the agent; loggers ``(config, run_dir, run_info) -> Logger`` (``rlk.core.logging``; a tracker's
+  library is imported by the factory, not at registration). A factory whose plugin has no ``config`` is called with ``None``.
 - ``config``: a pydantic model class whose defaults are the paper's (``None``: no options).
 - ``inputs`` (agents only): the loss input types the agent produces (``rlk.core.losses``), so that a
   loss it cannot feed fails when the run is built. Such an agent's config has ``loss_weights``
   (loss name -> weight), and its factory receives the resolved ``LossSet``.
+- ``two_player`` (agents only, default False): the agent plays two-player games
+  (``EnvSpec.num_players == 2``, e.g. pgx ``go_9x9``); other agents are refused on them before compiling.
+
+A hook that raises anything, a ``config`` that is not a pydantic model class, or a command whose name
+is taken marks the plugin broken (``rlk list-plugins`` shows why); a factory that raises or returns
+None is a one-line error naming the plugin and its package.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 Register = Callable[..., None]
-KINDS = ("agent", "env", "loss", "model", "dataset", "backend", "architecture")
+KINDS = ("agent", "env", "loss", "model", "dataset", "backend", "architecture", "logger")
 
 
 @hookspec
@@ -66,6 +73,11 @@ def rlk_register_architectures(register: Register) -> None:
 
 
 @hookspec
+def rlk_register_loggers(register: Register) -> None:
+    """Register metric loggers ``(config, run_dir, run_info) -> rlk.core.logging.Logger``."""
+
+
+@hookspec
 def rlk_register_commands(app: Any) -> None:
     """Add commands to the ``rlk`` Typer app."""
 
@@ -78,4 +90,5 @@ HOOK_OF_KIND = {
     "dataset": "rlk_register_datasets",
     "backend": "rlk_register_backends",
     "architecture": "rlk_register_architectures",
+    "logger": "rlk_register_loggers",
 }

@@ -40,6 +40,11 @@ class Environment(abc.ABC):
     @abc.abstractmethod
     def step(self, state: Any, action: jax.Array, key: PRNGKey) -> tuple[Any, TimeStep]: ...
 
+    def render(self, state: Any) -> Optional[jax.Array]:
+        """One unbatched state as an RGB image ``uint8 [H, W, 3]`` (``rlk eval --video``); pure and
+        jit-able. None (the default): this environment does not render."""
+        return None
+
 
 class HostEnvironment(abc.ABC):
     """A batch of ``num_envs`` Python/C++ environments (for Sebulba): numpy in, numpy ``TimeStep`` out.
@@ -101,6 +106,8 @@ class Agent(NamedTuple):
       replica_local: optional ``(learner_state) -> pytree of Optional[int]``: for each leaf of the
         learner state, the axis along which it is split over replicas (a replay buffer's item
         axis: each device keeps its own data), or None where the leaf is replicated (the default).
+      policy_network: optional ``(params) -> (description, network)``: the greedy policy of one seed's
+        ``params`` as a standalone network (``rlk.nn.policy``), for ``rlk export``; None: not exportable.
     """
 
     init: Callable[[PRNGKey], Any]
@@ -111,6 +118,7 @@ class Agent(NamedTuple):
     num_envs: int
     unroll_length: int
     replica_local: Optional[Callable[[Any], Any]] = None
+    policy_network: Optional[Callable[[Params], tuple[dict, Any]]] = None
 
 
 class Loss(Protocol):

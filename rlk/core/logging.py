@@ -1,88 +1,191 @@
-"""Metric sinks: CSV and JSONL files, TensorBoard events, and a rich console progress bar.
+"""Metric loggers: the ``Logger`` contract, what a logger is told about its run, and how a run opens them.
 
-Rows are dicts of scalars; the CSV's columns are fixed by the first row. Only process 0 writes.
+A logger is a plugin of kind ``logger`` (hook ``rlk_register_loggers``), built by a factory
+``(config, run_dir, run_info) -> Logger``. Rows are dicts of scalars, one per seed and compiled call,
+holding the counters (``step``, ``env_steps`` or ``examples``), ``seed`` and the metrics. Only process 0
+writes. ``csv`` (``metrics.csv``, ``metrics.jsonl``) is part of every run: resume, ``rlk plot`` and the
+summary of a resumed, finished run read it.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import contextlib
+import dataclasses
 import math
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
+
+from pydantic import BaseModel
+
+from rlk.core.config import Component, as_component, validate_component
+from rlk.core.errors import RlkError
 
 TIMING_COLUMNS = ("steps_per_s", "wall_s")
-FLUSH_SECS = 5  # TensorBoard events written at most this many seconds late
+REQUIRED = "csv"  # the logger every run has
+TRACKERS_EXTRA = "pip install 'rlk[trackers]'"
+
+Row = Mapping[str, Any]
 
 
-def _fmt(v: Any) -> Any:
-    if isinstance(v, float) and math.isnan(v):
-        return float("nan")
-    return v
+class Logger(Protocol):
+    """Where metric rows go: a file, TensorBoard, an experiment tracker."""
 
-
-class FileSink:
-    """``metrics.csv`` and ``metrics.jsonl``; on resume, rows after the checkpoint are dropped."""
-
-    def __init__(self, run_dir: Path, columns: list[str], keep_until_step: Optional[int] = None):
-        self.csv_path = run_dir / "metrics.csv"
-        self.jsonl_path = run_dir / "metrics.jsonl"
-        self.columns = columns
-        if keep_until_step is None:
-            self.csv_path.write_text(",".join(columns) + "\n")
-            self.jsonl_path.write_text("")
-        else:
-            self._truncate(keep_until_step)
-
-    def _truncate(self, step: int) -> None:
-        if self.csv_path.exists():
-            rows = list(csv.DictReader(self.csv_path.open()))
-            with self.csv_path.open("w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-                w.writeheader()
-                w.writerows(r for r in rows if int(r["step"]) <= step)
-        else:
-            self.csv_path.write_text(",".join(self.columns) + "\n")
-        if self.jsonl_path.exists():
-            lines = [l for l in self.jsonl_path.read_text().splitlines() if l.strip()]
-            kept = [l for l in lines if json.loads(l)["step"] <= step]
-            self.jsonl_path.write_text("".join(l + "\n" for l in kept))
-
-    def write(self, rows: Iterable[dict[str, Any]]) -> None:
-        rows = list(rows)
-        with self.csv_path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-            w.writerows({k: repr(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows)
-        with self.jsonl_path.open("a") as f:
-            for r in rows:
-                f.write(json.dumps({k: _fmt(v) for k, v in r.items()}) + "\n")
+    def write(self, rows: Sequence[Row]) -> None:
+        """Rows of one compiled call (one per seed); counters increase from call to call."""
 
     def close(self) -> None:
-        pass
+        """Flushes and releases; called once, also when the run stops early."""
 
 
-class TensorBoardSink:
-    """TensorBoard event files under ``run_dir/tb`` (one tag per metric, ``seed_i/`` prefix when several),
-    against the row counter ``axis`` (``env_steps``; ``step`` for model runs). Non-finite values (e.g. an episode return before any episode ended) are
-    left out here (tensorboardX warns on each); the JSONL and CSV keep them."""
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """What a logger knows about its run.
 
-    def __init__(self, run_dir: Path, axis: str = "env_steps"):
-        from tensorboardX import SummaryWriter
+    Attributes:
+      config: the resolved run config, as saved in ``config.json``.
+      metadata: versions, git commit, command line and machine (``run_info.json``'s latest launch).
+      axis: the counter the metrics are plotted against (``"env_steps"``; ``"step"`` for model runs).
+      counters: the names of the row's counters (``step``, ``seed`` and the program's), not metrics.
+      first_columns: ``metrics.csv``'s leading columns, in order (the metrics follow sorted, timing last).
+      resumed_at: the counters of the checkpoint a resumed run starts from (``{"step": 40, "env_steps":
+        40960}``); rows logged after it by an earlier launch are stale. ``None`` for a fresh run.
+    """
 
-        self.axis = axis
-        # events reach the file every few seconds and at close, not at every call: a flush per row costs
-        # ~2 ms of CPU, which a loop of short calls on a busy CPU pays in throughput
-        self.writer = SummaryWriter(str(run_dir / "tb"), flush_secs=FLUSH_SECS)
+    config: dict[str, Any]
+    metadata: dict[str, Any]
+    axis: str
+    counters: tuple[str, ...]
+    first_columns: tuple[str, ...]
+    resumed_at: Optional[dict[str, int]] = None
 
-    def write(self, rows: Iterable[dict[str, Any]]) -> None:
-        rows = list(rows)
-        many = len({r.get("seed") for r in rows}) > 1
-        for r in rows:
-            prefix = f"seed_{r['seed']}/" if many else ""
-            for k, v in r.items():
-                if k in ("step", "seed") or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    continue
-                self.writer.add_scalar(prefix + k, v, r[self.axis])
+    @property
+    def name(self) -> str:
+        """The run's name: its folder's name."""
+        return Path(self.config.get("run_dir") or ".").resolve().name
+
+
+def columns(first_row: Row, first_columns: Sequence[str]) -> list[str]:
+    """``metrics.csv``'s columns: the leading ones, the metrics sorted, the timing columns last."""
+    rest = sorted(set(first_row) - set(first_columns) - set(TIMING_COLUMNS))
+    return list(first_columns) + rest + [c for c in TIMING_COLUMNS if c in first_row]
+
+
+def tag(key: str, loss_names: Iterable[str] = ()) -> str:
+    """A metric's grouped name for TensorBoard and the trackers: ``loss/...`` for the total loss and each
+    named loss's terms, ``eval/...`` for evaluation metrics, ``time/...`` for timing, ``train/...`` else.
+
+    A ``/`` inside the metric's own name becomes ``.`` (``ppo_policy/approx_kl`` -> ``loss/ppo_policy.approx_kl``):
+    no tag is then a folder of another, which MLflow's file store and W&B's nesting need."""
+    name = key.replace("/", ".")
+    if key == "loss":
+        return "loss/total"
+    if key.split("/", 1)[0] in set(loss_names) or key.endswith("loss"):
+        return f"loss/{name}"
+    if key.startswith("eval_"):
+        return f"eval/{name[len('eval_'):]}"
+    if key in TIMING_COLUMNS:
+        return f"time/{name}"
+    return f"train/{name}"
+
+
+def scalars(rows: Sequence[Row], info: RunInfo) -> dict[int, dict[str, float]]:
+    """``{axis value: {tag: value}}`` of the rows' finite numeric metrics; with several seeds each tag ends
+    in ``/seed_<s>``. Non-finite values (a return before any episode ended) are left out."""
+    losses = tuple(info.config.get("losses") or ())
+    many = len({r.get("seed") for r in rows}) > 1
+    out: dict[int, dict[str, float]] = {}
+    for r in rows:
+        suffix = f"/seed_{r['seed']}" if many else ""
+        point = out.setdefault(int(r[info.axis]), {})
+        for k, v in r.items():
+            if k in info.counters or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                continue
+            point[tag(k, losses) + suffix] = v
+    return out
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict as ``{"agent.learning_rate": 0.1, ...}`` (lists kept as values)."""
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        if isinstance(v, Mapping) and v:
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def resolve_loggers(components: Sequence[Component], registry: Any) -> list[Component]:
+    """Each logger looked up and its options validated (``loggers.wandb.project`` names a bad one), defaults
+    filled in for ``config.json``; ``csv`` first, added where missing; before anything is built."""
+    names = [c.name for c in components]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise RlkError(f"loggers: '{twice[0]}' is named twice")
+    if REQUIRED not in names:
+        components = [Component(name=REQUIRED), *components]
+    return [as_component(c.name, _validated(c, registry)[1]) for c in components]
+
+
+def _validated(component: Component, registry: Any) -> tuple[Any, Optional[BaseModel]]:
+    plugin = registry.get("logger", component.name)
+    return plugin, validate_component(component, plugin.config, f"loggers.{component.name}")
+
+
+class Loggers:
+    """The run's loggers by name, written and closed together; a logger's failure is one line naming it."""
+
+    def __init__(self, named: Sequence[tuple[str, Logger]] = ()):
+        self.named = list(named)
+
+    def write(self, rows: Sequence[Row]) -> None:
+        for name, logger in self.named:
+            with _blamed(name, "failed to write"):
+                logger.write(rows)
 
     def close(self) -> None:
-        self.writer.close()
+        """Closes each logger once, all of them even when one fails (the first failure is raised after)."""
+        named, self.named = self.named, []
+        error: Optional[RlkError] = None
+        for name, logger in named:
+            try:
+                with _blamed(name, "failed to close"):
+                    logger.close()
+            except RlkError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+
+
+@contextlib.contextmanager
+def _blamed(name: str, what: str) -> Iterator[None]:
+    try:
+        yield
+    except RlkError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin may raise anything
+        raise RlkError(f"logger '{name}' {what}: {type(exc).__name__}: {' '.join(str(exc).split())[:500]}") from None
+
+
+def open_loggers(components: Sequence[Component], run_dir: Path, info: RunInfo, registry: Any) -> Loggers:
+    """The run's loggers, built in order; if one fails (one line naming it), those built before it are closed."""
+    built = Loggers()
+    try:
+        for c in components:
+            plugin, config = _validated(c, registry)
+            with _blamed(c.name, f"({plugin.package}) failed to start"):
+                built.named.append((c.name, plugin.factory(config, run_dir, info)))
+    except BaseException:
+        built.close()
+        raise
+    return built
+
+
+def require(module: str, logger: str) -> Any:
+    """Imports a tracker's library when its logger is built; missing: one line naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise RlkError(f"logger '{logger}' needs the '{module}' library: {TRACKERS_EXTRA}") from None

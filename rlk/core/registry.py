@@ -1,14 +1,18 @@
 """The plugin registry: loads every entry point of the group ``rlk`` and indexes what they register.
 
 Built-in plugins come through the same door as third-party ones. Each entry point is loaded and
-each of its hooks called under a guard: a plugin that raises is listed as broken, with its error,
-and the others still work. ``RLK_LOAD_PLUGINS`` / ``RLK_DISABLE_PLUGINS`` (comma-separated
-entry-point names) choose which entry points load.
+each of its hooks called under a guard: a plugin that raises anything (``SystemExit`` and
+``KeyboardInterrupt`` included), registers a config that is not a pydantic model class, or adds a
+command that clashes with a built-in one is listed as broken, with its reason, and the others still
+work. A factory that raises or returns None is a one-line ``RlkError`` naming the plugin and its
+package. ``RLK_LOAD_PLUGINS`` / ``RLK_DISABLE_PLUGINS`` (comma-separated entry-point names) choose
+which entry points load.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import os
 from importlib import metadata
@@ -36,6 +40,14 @@ class Plugin:
     version: str
     entry_point: str
     inputs: tuple[type, ...] = ()  # agents: the loss input types they produce (``rlk.core.losses``)
+    two_player: bool = False  # agents: plays two-player games (``EnvSpec.num_players == 2``)
+
+    def check_players(self, spec: Any) -> None:
+        """A one-line ``RlkError`` if this agent cannot play the env of ``spec`` (an ``EnvSpec``)."""
+        players = getattr(spec, "num_players", 1)
+        if players == 2 and not self.two_player:
+            raise RlkError(f"agent '{self.name}' does not play two-player games; env '{spec.name}' has 2 players "
+                           "(use an agent registered with two_player=True, e.g. muzero)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +79,7 @@ class Registry:
     def __init__(self) -> None:
         self.plugins: dict[tuple[str, str], Plugin] = {}
         self.broken: list[BrokenPlugin] = []
+        self.origins: dict[Any, tuple[str, str, str]] = {}  # plugin module -> (package, version, entry point)
         self.manager = pluggy.PluginManager(hookspecs.PROJECT)
         self.manager.add_hookspecs(hookspecs)
 
@@ -83,18 +96,17 @@ class Registry:
 
     def load_module(self, ep_name: str, loader: Callable[[], Any], package: str, version: str) -> None:
         """Import one plugin module and call its register hooks, each under a guard."""
-        try:
+        try:  # SystemExit and KeyboardInterrupt too: a plugin's import never ends rlk
             module = loader()
         except BaseException as exc:  # noqa: BLE001 - a plugin's import may raise anything
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
             self.broken.append(BrokenPlugin("plugin", ep_name, package, version, _one_line(exc), ep_name))
             return
         try:  # pluggy rejects a taken name, a module registered twice, a hook the spec lacks
             self.manager.register(module, name=f"{package}:{ep_name}")
-        except Exception as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001
             self.broken.append(BrokenPlugin("plugin", ep_name, package, version, _one_line(exc), ep_name))
             return
+        self.origins[module] = (package, version, ep_name)
         for kind, hook_name in hookspecs.HOOK_OF_KIND.items():
             hook = getattr(self.manager.hook, hook_name)
             for impl in hook.get_hookimpls():
@@ -103,7 +115,7 @@ class Registry:
                 register = functools.partial(self._register, kind, package, version, ep_name)
                 try:
                     impl.function(register=register)
-                except Exception as exc:  # noqa: BLE001
+                except BaseException as exc:  # noqa: BLE001 - SystemExit in a hook is the plugin's fault too
                     self.broken.append(BrokenPlugin(kind, ep_name, package, version, _one_line(exc), ep_name))
 
     def _register(
@@ -118,7 +130,17 @@ class Registry:
         config: Optional[type[BaseModel]] = None,
         description: str = "",
         inputs: tuple[type, ...] = (),
+        two_player: bool = False,
     ) -> None:
+        def broken(error: str) -> None:
+            self.broken.append(BrokenPlugin(kind, str(name), package, version, error, ep_name))
+
+        if not isinstance(name, str) or not name:
+            return broken(f"{kind} name must be a non-empty string, not {name!r}")
+        if not callable(factory):
+            return broken(f"{kind} '{name}': factory {factory!r} is not callable")
+        if config is not None and not (isinstance(config, type) and issubclass(config, BaseModel)):
+            return broken(f"{kind} '{name}': config {config!r} is not a pydantic model class")
         if (kind, name) in self.plugins:
             first = self.plugins[(kind, name)]
             self.broken.append(
@@ -134,7 +156,8 @@ class Registry:
             )
             return
         doc = description or (factory.__doc__ or "").strip().split("\n")[0]
-        self.plugins[(kind, name)] = Plugin(kind, name, factory, config, doc, package, version, ep_name, tuple(inputs))
+        self.plugins[(kind, name)] = Plugin(kind, name, _guarded(kind, name, package, factory), config, doc, package,
+                                            version, ep_name, tuple(inputs), bool(two_player))
 
     # -- lookup ----------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
@@ -147,8 +170,7 @@ class Registry:
             broken = [b for b in self.broken if b.name == name and b.kind in (kind, "plugin")]
             if broken:
                 raise RlkError(f"{kind} '{name}' is broken: {broken[0].error}") from None
-            known = ", ".join(self.names(kind)) or "none"
-            raise RlkError(f"unknown {kind} '{name}' (known: {known})") from None
+            raise RlkError(unknown_name(kind, name, self.names(kind))) from None
 
     def rows(self) -> list[dict[str, str]]:
         """One dict per plugin, for ``rlk list-plugins``."""
@@ -165,13 +187,67 @@ class Registry:
         return out
 
     def call_commands(self, app: Any) -> None:
-        """Let plugins add CLI commands; a failing plugin is recorded as broken."""
+        """Let plugins add CLI commands. A plugin whose hook raises (anything) or whose command takes a
+        name already taken (a built-in's or an earlier plugin's) is recorded as broken, and every command
+        it added is removed again: a plugin never replaces or disables a built-in command."""
+        builtin = {_command_name(c) for c in app.registered_commands} | {g.name for g in app.registered_groups}
+        taken = set(builtin)
         for impl in self.manager.hook.rlk_register_commands.get_hookimpls():
+            package, version, ep_name = self.origins.get(impl.plugin, ("?", "?", self.manager.get_name(impl.plugin) or "?"))
+            commands, groups = list(app.registered_commands), list(app.registered_groups)
             try:
                 impl.function(app=app)
-            except Exception as exc:  # noqa: BLE001
-                name = self.manager.get_name(impl.plugin) or "?"
-                self.broken.append(BrokenPlugin("plugin", name, "?", "?", _one_line(exc), name))
+                error = None
+            except BaseException as exc:  # noqa: BLE001 - SystemExit in a plugin's hook must not end rlk
+                error = _one_line(exc)
+            added = [_command_name(c) for c in app.registered_commands[len(commands):]]
+            added += [g.name for g in app.registered_groups[len(groups):]]
+            clash = next((n for n in added if n in taken), None)
+            if error is None and clash is not None:
+                error = f"command '{clash}' clashes with " + ("a built-in" if clash in builtin else "another plugin's")
+            if error is not None:
+                app.registered_commands[:], app.registered_groups[:] = commands, groups
+                self.broken.append(BrokenPlugin("command", ep_name, package, version, error, ep_name))
+                continue
+            taken |= set(added)
+
+
+def _command_name(info: Any) -> str:
+    """The name Typer gives a registered command (its ``name``, else its function's, dashed)."""
+    return info.name or info.callback.__name__.lower().replace("_", "-")
+
+
+def unknown_name(kind: str, name: str, known: list[str]) -> str:
+    """``unknown env 'catc'; did you mean 'catch'?``; without a close name, the known ones when they are
+    few, else their count and where to see them."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if not close:
+        lowered = {k.lower(): k for k in known}
+        close = [lowered[k] for k in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
+    if close:
+        return f"unknown {kind} '{name}'; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    if len(known) <= 12:
+        return f"unknown {kind} '{name}' (known: {', '.join(known) or 'none'})"
+    return f"unknown {kind} '{name}' ({len(known)} known; `rlk list-plugins` lists them)"
+
+
+def _guarded(kind: str, name: str, package: str, factory: Callable[..., Any]) -> Callable[..., Any]:
+    """``factory`` whose failure (an exception, or None returned) is a one-line ``RlkError`` naming the
+    plugin and its package; an ``RlkError`` it raises itself already names the culprit and passes."""
+
+    @functools.wraps(factory)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            out = factory(*args, **kwargs)
+        except RlkError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's factory may raise anything
+            raise RlkError(f"{kind} '{name}' (package '{package}') failed to build: {_one_line(exc)}") from exc
+        if out is None:
+            raise RlkError(f"{kind} '{name}' (package '{package}'): its factory returned None")
+        return out
+
+    return call
 
 
 def _dist_name(ep: metadata.EntryPoint) -> str:

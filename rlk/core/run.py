@@ -31,14 +31,16 @@ from rlk.core.config import Component, RunConfig, apply_override, as_component, 
 from rlk.core.errors import RlkError
 from rlk.core.losses import LossSet, resolve_losses
 from rlk.core.interfaces import Environment, Program, ProgramInfo, Progress
-from rlk.core.logging import FileSink, TensorBoardSink
+from rlk.core import provenance
+from rlk.core.logging import Loggers, RunInfo, open_loggers, resolve_loggers
+from rlk.core.memory import check_batches_fit
 from rlk.core.registry import Registry, default_registry
 from rlk.core.runfolder import has_checkpoint
 
 # A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
 # (tuned for env steps) where the user set none.
 MODEL_RUN_DEFAULTS = {"steps": 2_000, "log_every_steps": 100, "checkpoint_every_steps": 1_000}
-LAST_COLUMNS = ["steps_per_s", "wall_s"]
+REDRAW_S = 1.0  # the progress bar's redraw interval
 # Backend options of one launch on many hosts (they differ per process): not saved in config.json,
 # given again to ``--resume``.
 LAUNCH_OPTIONS = ("coordinator", "num_processes", "process_id")
@@ -81,6 +83,7 @@ def resolve(config: RunConfig, registry: Optional[Registry] = None) -> ResolvedR
     if config.arch is not None:
         parts["arch"] = _validated(reg.get("architecture", config.arch.name), config.arch, "arch")
     update: dict[str, Any] = {k: as_component(getattr(config, k).name, v[1]) for k, v in parts.items()}
+    update["loggers"] = resolve_loggers(config.loggers, reg)
     agent_plugin, agent_config = parts["agent"]
     losses = None
     if agent_plugin.inputs:  # the agent composes losses by name and weight: look each up once, check its inputs
@@ -116,6 +119,7 @@ def _resolve_model_run(config: RunConfig, reg: Registry) -> ResolvedRun:
         parts[section] = _validated(reg.get(section, comp.name), comp, section)
     parts["arch"] = _validated(reg.get("architecture", "trainer"), config.arch or Component(name="trainer"), "arch")
     update: dict[str, Any] = {k: as_component(v[0].name, v[1]) for k, v in parts.items()}
+    update["loggers"] = resolve_loggers(config.loggers, reg)
     update.update({k: v for k, v in MODEL_RUN_DEFAULTS.items() if k not in config.model_fields_set})
     config = config.model_copy(update=update)
     return ResolvedRun(config, None, None, parts["backend"][0], "trainer", parts["model"][0], parts["dataset"][0],
@@ -147,6 +151,30 @@ def stop_requests() -> Iterator[Callable[[], int]]:
         yield requested
 
 
+class CheckpointCadence:
+    """When the loop checkpoints besides its last call: every ``every_calls`` calls and every ``every_s``
+    seconds of wall clock, whichever is due first (``None``: never by that measure). A checkpoint holds
+    the whole state, so a resume is exact wherever it was taken; on many hosts process 0's clock decides
+    for all (a checkpoint is collective)."""
+
+    def __init__(self, every_calls: Optional[int], every_s: Optional[float]):
+        self.every_calls, self.every_s = every_calls, every_s
+        self.last = time.monotonic()
+
+    def due(self, done: int) -> bool:
+        now = time.monotonic()
+        due = bool(self.every_calls and done % self.every_calls == 0)
+        if not due and self.every_s is not None:
+            due = now - self.last >= self.every_s
+            if jax.process_count() > 1:
+                from jax.experimental import multihost_utils
+
+                due = bool(multihost_utils.broadcast_one_to_all(np.bool_(due)))
+        if due:
+            self.last = now
+        return due
+
+
 class Run:
     """One training run in its folder; ``train()`` returns the summary dict."""
 
@@ -159,6 +187,7 @@ class Run:
         self.console = console
         self.registry = registry or default_registry()
         self._backend: Any = None  # the platform, made once (it starts jax.distributed where a run spans hosts)
+        self.sinks = Loggers()  # the run's loggers, closed when train() ends however it ends
 
     # -- composition ----------------------------------------------------------------------
     def platform(self) -> Any:
@@ -184,6 +213,8 @@ class Run:
         if r.arch == "anakin" and not isinstance(env, Environment):
             raise RlkError(f"env '{c.env.name}' is not a JAX environment; use --arch sebulba")
         agent_cfg, spec = settings["agent"], env.spec
+        r.agent.check_players(spec)  # before any compile: PPO on go_9x9 is refused here
+        check_batches_fit(spec, agent_cfg, c.num_seeds, c.eval_episodes, c.backend.name)
 
         def make_agent(axis_name):
             if r.losses is None:  # an agent that composes no losses by name
@@ -195,20 +226,25 @@ class Run:
 
     # -- the loop -------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
-        """Claims the run folder (created, checked and locked before the program is built), then trains."""
+        """Checks the run folder, builds the program, then claims the folder (created, checked again and
+        locked before anything compiles) and trains."""
         t_start = time.perf_counter()
         self.platform()  # first: many hosts, jax.distributed starts here and only process 0 writes
         writer = jax.process_index() == 0
-        claim = runfolder.claim(self.run_dir, not self.resume, _warn) if writer else contextlib.nullcontext()
-        with claim:
-            interrupts.on_signal(
-                f"interrupted before training resumed; '{self.run_dir}' is unchanged; resume with: rlk train --resume {self.run_dir}"
-                if self.resume else f"interrupted before training started; '{self.run_dir}' holds no checkpoint")
-            program = self.build()
-            try:
-                return self._train(program, t_start)
-            finally:
-                program.close()
+        if writer:
+            runfolder.preflight(self.run_dir, not self.resume)
+        program = self.build()
+        try:
+            with runfolder.claim(self.run_dir, not self.resume, _warn) if writer else contextlib.nullcontext():
+                interrupts.on_signal(
+                    f"interrupted before training resumed; '{self.run_dir}' is unchanged; resume with: rlk train --resume {self.run_dir}"
+                    if self.resume else f"interrupted before training started; '{self.run_dir}' holds no checkpoint")
+                try:
+                    return self._train(program, t_start)
+                finally:
+                    self.sinks.close()  # inside the claim: the folder is released with its files closed
+        finally:
+            program.close()
 
     def _train(self, program: Program, t_start: float) -> dict[str, Any]:
         c = self.config
@@ -217,7 +253,6 @@ class Run:
         info = program.info
         per_call = info.steps_per_call
         total_calls = math.ceil(c.steps / per_call)
-        ckpt_every = max(1, c.checkpoint_every_steps // per_call)
         checkpointer = Checkpointer(self.run_dir)
         state = program.init(seeds)
         start_call, prior_train_s = 0, 0.0
@@ -228,17 +263,24 @@ class Run:
             self._check_resume(start_call, total_calls, info, writer)
         elif writer:
             (self.run_dir / "config.json").write_text(json.dumps(self._saved_config(), indent=2) + "\n")
-        updates_per_call, first_columns = info.updates_per_call, list(info.first_columns)
+        updates_per_call = info.updates_per_call
+        if writer:  # before compiling: a logger that cannot start (a missing library) stops the run here
+            resumed_at = {"step": start_call * updates_per_call, **{k: start_call * n for k, n in info.counters.items()}}
+            run_info = RunInfo(c.model_dump(mode="json"), provenance.record(self.run_dir, resumed_at if self.resume else None),
+                               info.tensorboard_axis, ("step", "seed", *info.counters), info.first_columns,
+                               resumed_at if self.resume else None)
+            self.sinks = open_loggers(c.loggers, self.run_dir, run_info, self.registry)
         last_values: Optional[dict] = None
 
         compile_s, train_s, loop_s, loop_cpu_s, calls_done = 0.0, 0.0, 0.0, 0.0, 0
-        sinks: list = []
         if start_call < total_calls:  # compiled before signals are deferred: one then ends the command at once
             t0 = time.perf_counter()
             step = program.compile(state)
             compile_s = time.perf_counter() - t0
         with stop_requests() as stop_requested, self._progress(total_calls * per_call, writer, info) as bar:
             if start_call < total_calls:
+                every_calls = max(1, c.checkpoint_every_steps // per_call) if c.checkpoint_every_steps else None
+                cadence = CheckpointCadence(every_calls, c.checkpoint_every_s)  # timed from the first call
                 t_loop = t_mark = time.perf_counter()
                 cpu_loop = sum(os.times()[:2])
 
@@ -252,7 +294,6 @@ class Run:
                     pending = step(state)
                 except RlkError as err:
                     raise failed(err, start_call, state) from None
-                columns: Optional[list[str]] = None
                 for call in range(start_call, total_calls):
                     done = call + 1
                     state, metrics = pending
@@ -261,7 +302,7 @@ class Run:
                     # JAX dispatch is asynchronous: the next call is started before this call's metrics are
                     # fetched and written, so the host work overlaps the devices' work. A checkpoint's host
                     # copy is taken first (the next call donates the state's buffers).
-                    snapshot = checkpointer.snapshot(state) if last or stop or done % ckpt_every == 0 else None
+                    snapshot = checkpointer.snapshot(state) if cadence.due(done) or last or stop else None
                     failure: Optional[RlkError] = None
                     if not (last or stop):
                         try:
@@ -283,29 +324,18 @@ class Run:
                     rows = self._rows(values, seeds, done * updates_per_call,
                                       {k: done * n for k, n in info.counters.items()},
                                       per_call / dt, now - t_start)
-                    if columns is None:
-                        keep = start_call * updates_per_call if self.resume else None
-                        columns = first_columns + sorted(set(rows[0]) - set(first_columns) - set(LAST_COLUMNS)) + LAST_COLUMNS
-                        if writer:  # only process 0 writes (another host's process creates no folder)
-                            sinks = [FileSink(self.run_dir, columns, keep), TensorBoardSink(self.run_dir, info.tensorboard_axis)]
-                    for sink in sinks:
-                        sink.write(rows)
+                    self.sinks.write(rows)
                     bar(done * per_call, rows)
                     if snapshot is not None:
                         checkpointer.write(done, snapshot, {"train_s": prior_train_s + train_s})
                     if failure is not None:
-                        for sink in sinks:
-                            sink.close()
                         raise failed(failure, done, state) from None
                     if stop and not last:
-                        for sink in sinks:
-                            sink.close()
                         checkpointer.close()
                         raise interrupts.Interrupted(self.run_dir, done * per_call, stop, info.unit)
             else:
                 bar(total_calls * per_call, None)
-        for sink in sinks:
-            sink.close()
+        self.sinks.close()  # before the final evaluation, which a signal ends at once
         checkpointer.close()  # waits for the last checkpoint's write
         if stop_requested():  # a signal during the last call: its checkpoint is saved, no evaluation
             raise interrupts.Interrupted(self.run_dir, total_calls * per_call, stop_requested(), info.unit)
@@ -352,7 +382,7 @@ class Run:
                            f"(its checkpoint); give --steps above that to train on, or rlk eval {self.run_dir}")
         if total_calls == start_call:
             _warn(f"note: '{self.run_dir}' has already trained {trained:,} {info.unit}; evaluating its checkpoint again")
-        if writer:
+        if writer and any(logger.name == "csv" for logger in self.config.loggers):
             runfolder.check_metrics(self.run_dir, start_call * info.updates_per_call, start_call * self.config.num_seeds)
 
     @staticmethod
@@ -379,7 +409,9 @@ class Run:
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + info.unit),
             TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TimeElapsedColumn(),
-            console=self.console, transient=False, refresh_per_second=2,  # redrawn twice a second, not 10 times
+            # redrawn by the loop (at most once a second, and at the end), not by rich's refresh thread: on a
+            # 2-core machine each redraw's ~10 ms of CPU competes with the compiled calls
+            console=self.console, transient=False, auto_refresh=False,
         )
         task = progress.add_task(" on ".join(self.r.names().values()), total=total, sps="", ret="")
 
@@ -390,7 +422,12 @@ class Run:
                 fields = {"sps": f"{rows[0]['steps_per_s']:,.1f} {info.unit}/s",
                           "ret": f"{info.headline} {np.mean(values):.4g}" if values else f"{info.headline} -"}
             progress.update(task, completed=steps, **fields)
+            now = time.monotonic()
+            if now - drawn[0] >= REDRAW_S or steps >= total:
+                progress.refresh()
+                drawn[0] = now
 
+        drawn = [time.monotonic()]
         with progress:
             yield update
 

@@ -27,13 +27,34 @@ from rlk.core import interrupts
 from rlk.core.errors import RlkError
 
 LOCK = "rlk.lock"
-# What rlk writes into a run folder (logger plugins that write more add their names here).
-RUN_FILES = frozenset({LOCK, "config.json", "metrics.csv", "metrics.jsonl", "summary.json", "checkpoints", "tb"})
+# What rlk writes into a run folder: its own files, provenance, and those of the built-in loggers (csv,
+# tensorboard, wandb's and mlflow's local stores); a logger plugin that writes more adds its names here.
+RUN_FILES = frozenset({LOCK, "config.json", "run_info.json", "summary.json", "checkpoints",
+                       "metrics.csv", "metrics.jsonl", "tb", "wandb", "mlruns"})
 
 
 def has_checkpoint(run_dir: Path) -> bool:
     d = run_dir / "checkpoints"
     return d.is_dir() and any(p.name.isdigit() for p in d.iterdir())
+
+
+def preflight(run_dir: Path, new: bool) -> None:
+    """The checks ``claim`` makes, without writing anything (before the program is built): a one-line error
+    for a path under a file or in a folder this process cannot write, or (``new``) a folder a new run may
+    not write into."""
+    if run_dir.exists():
+        if not run_dir.is_dir():
+            raise RlkError(f"--run-dir '{run_dir}' is a file, not a folder")
+        if new and not (run_dir / LOCK).exists():
+            check_new(run_dir)
+        return
+    parent = run_dir.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RlkError(f"--run-dir '{run_dir}': a part of the path is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RlkError(f"--run-dir '{run_dir}' cannot be created: no permission to write in '{parent}'")
 
 
 def create(run_dir: Path) -> None:
@@ -73,6 +94,7 @@ def claim(run_dir: Path, new: bool, warn: Callable[[str], None]) -> Iterator[Non
         check_new(run_dir)
     fd = _acquire(run_dir / LOCK, warn)
     forget = interrupts.at_exit(lambda: release(fd))  # a signal ends the process without this block's finally
+    _stamp(fd)
     try:
         if new:
             check_new(run_dir)
@@ -91,8 +113,8 @@ def release(fd: int) -> None:
 
 
 def _acquire(path: Path, warn: Callable[[str], None]) -> int:
-    """Opens, flocks and stamps ``path``; the file descriptor. The flock lives as long as this process."""
-    me = f"{os.getpid()} {socket.gethostname()}"
+    """Opens and flocks ``path`` (a stale owner's stamp taken over); the file descriptor. The flock lives
+    as long as this process."""
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -116,10 +138,14 @@ def _acquire(path: Path, warn: Callable[[str], None]) -> int:
             raise RlkError(f"run folder '{path.parent}' is locked by {_describe(owner)}; if that run has ended, "
                            f"delete {path} and run again")
         warn(f"warning: run folder '{path.parent}': taking over the lock of process {pid}, which is gone")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (me + "\n").encode(), 0)
-    os.fsync(fd)
     return fd
+
+
+def _stamp(fd: int) -> None:
+    """Writes this process's ``pid host`` into the held lock."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+    os.fsync(fd)
 
 
 def _owner(fd: int) -> Optional[tuple[int, str]]:

@@ -64,3 +64,32 @@ def test_yaml_loading(tmp_path):
     with pytest.raises(RlkError, match="does not exist"):
         load_yaml(tmp_path / "missing.yaml")
     assert isinstance(Component(name="x"), Component)
+
+
+def test_config_file_that_is_a_directory_or_not_utf8(tmp_path):
+    with pytest.raises(RlkError, match=r"is a directory, not a YAML file"):
+        load_yaml(tmp_path)
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("steps: 2000 # réglage\n".encode("latin-1"))
+    with pytest.raises(RlkError, match=r"'.*latin1\.yaml' is not UTF-8 text \(byte 0xe9 at offset 15\)"):
+        load_yaml(latin1)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"seed": 2**32}, r"^seed: Input should be less than 4294967296"),
+    ({"seed": -1}, r"^seed: Input should be greater than or equal to 0"),
+    ({"seed": 2**32 - 2, "num_seeds": 3}, r"^the last seed, seed \+ num_seeds - 1 = 4294967296, must be < 2\*\*32$"),
+])
+def test_seeds_beyond_32_bits_are_refused(data, message):
+    """jax.random.key keeps a seed's low 32 bits: 2**32 + 5 would silently be seed 5."""
+    with pytest.raises(RlkError, match=message):
+        build_run_config(data)
+    assert build_run_config({"seed": 2**32 - 2, "num_seeds": 2}).seed == 2**32 - 2
+
+
+@pytest.mark.parametrize("sizes, culprit", [([0], r"agent\.hidden_sizes\.0: Input should be greater than 0 \(got 0\)"),
+                                            ([64, -3], r"agent\.hidden_sizes\.1: .* \(got -3\)")])
+def test_hidden_sizes_must_be_positive(sizes, culprit):
+    with pytest.raises(RlkError, match=culprit):
+        validate_component(Component(name="ppo", hidden_sizes=sizes), PPOConfig, "agent")
+    assert validate_component(Component(name="ppo", hidden_sizes=[]), PPOConfig, "agent").hidden_sizes == ()

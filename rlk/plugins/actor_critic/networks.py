@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from pydantic import Field
 
+from rlk.core.config import HiddenSizes
 from rlk.core.errors import RlkError
 from rlk.core.types import BoxSpec, DiscreteSpec, EnvSpec
 from rlk.learn.optim import OptimConfig
@@ -28,6 +29,7 @@ from rlk.nn.conv import TORSOS, Dense, image_layout, make_conv_torso
 from rlk.nn.conv import resolve_torso as resolve_conv_torso
 from rlk.nn.masking import masked_logits
 from rlk.nn.observations import scale_pixels
+from rlk.nn.policy import describe
 from rlk.nn.torsos import MLP
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -88,7 +90,7 @@ Distribution = Union[Categorical, Gaussian]
 class ActorCriticNetConfig(OptimConfig):
     """What PPO and V-trace configure alike: the optimiser (``rlk.learn.OptimConfig``) and the network."""
 
-    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes (actor and critic)")
+    hidden_sizes: HiddenSizes = Field((64, 64), description="MLP hidden sizes (actor and critic)")
     torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
 
 
@@ -207,3 +209,13 @@ def policy_and_value(net: Union[ActorCritic, GaussianActorCritic, ConvActorCriti
     if isinstance(net, GaussianActorCritic):
         return Gaussian(out, net.log_std), value
     return Categorical(masked_logits(out, mask)), value
+
+
+def policy_network(net: Union[ActorCritic, GaussianActorCritic, ConvActorCritic], spec: EnvSpec, torso: str,
+                   hidden: Sequence[int]) -> tuple[dict, Any]:
+    """``net``'s greedy policy for ``rlk export``: its description (``rlk.nn.policy``) and the network."""
+    action = (spec.action.model_dump(include={"kind", "num_values"}) if isinstance(spec.action, DiscreteSpec)
+              else spec.action.model_dump(include={"kind", "shape", "low", "high"}))
+    description = describe(resolve_torso(torso, spec), tuple(hidden), "tanh", tuple(spec.observation.shape),
+                           spec.observation.dtype, action, spec.has_legal_action_mask)
+    return description, net

@@ -32,7 +32,7 @@ from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.learn.optim import make_optimiser
 from rlk.learn.sgd import SGDState, sgd_step
 from rlk.nn import shuffle
-from rlk.plugins.actor_critic.networks import ActorCriticNetConfig, ActorCriticParams, Gaussian, apply_batch, make_actor_critic, policy_and_value
+from rlk.plugins.actor_critic.networks import ActorCriticNetConfig, ActorCriticParams, Gaussian, apply_batch, make_actor_critic, policy_and_value, policy_network
 
 INPUTS = (PolicyInputs, ValueInputs, ClippedValueInputs, StateInputs)
 
@@ -173,4 +173,5 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str], losses:
         metrics = pmean(jax.tree.map(jnp.mean, metrics), axis_name)
         return PPOState(sgd.params, sgd.opt_state, state.updates + 1), metrics
 
-    return Agent(init, lambda batch_size: (), act, eval_act, update, c.num_envs, c.unroll_length)
+    return Agent(init, lambda batch_size: (), act, eval_act, update, c.num_envs, c.unroll_length,
+                 policy_network=lambda params: policy_network(params.net, spec, c.torso, c.hidden_sizes))

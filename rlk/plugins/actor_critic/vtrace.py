@@ -26,7 +26,7 @@ from rlk.core.types import EnvSpec, TimeStep, Trajectory
 from rlk.learn.optim import make_optimiser
 from rlk.learn.sgd import SGDState, sgd_step
 from rlk.nn.masking import masked_logits
-from rlk.plugins.actor_critic.networks import ActorCriticNetConfig, ActorCriticParams, Categorical, apply_batch, make_actor_critic
+from rlk.plugins.actor_critic.networks import ActorCriticNetConfig, ActorCriticParams, Categorical, apply_batch, make_actor_critic, policy_network
 
 INPUTS = (PolicyInputs, ValueInputs, StateInputs)
 
@@ -115,4 +115,5 @@ def make_vtrace(config: VTraceConfig, spec: EnvSpec, axis_name: Optional[str], l
         sgd, metrics = gradient_step(SGDState(state.params, state.opt_state), traj, losses.prepare(traj))
         return VTraceState(sgd.params, sgd.opt_state, state.updates + 1), pmean(metrics, axis_name)
 
-    return Agent(init, lambda batch_size: (), act, eval_act, update, c.num_envs, c.unroll_length)
+    return Agent(init, lambda batch_size: (), act, eval_act, update, c.num_envs, c.unroll_length,
+                 policy_network=lambda params: policy_network(params.net, spec, c.torso, c.hidden_sizes))

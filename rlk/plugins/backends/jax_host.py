@@ -2,6 +2,7 @@
 
 The batch is stepped by one jitted, vmapped function on a chosen device; TimeSteps come back as
 numpy. This is how ``rlk train --arch sebulba --env catch`` decouples actors from the learner.
+``snapshot()`` / ``restore()`` give the batch's whole state (Sebulba checkpoints it: exact resume).
 """
 
 from __future__ import annotations
@@ -44,6 +45,16 @@ class JaxHostEnvironment(HostEnvironment):
         self._state, ts = self._step(self._state, action, self._split())
         return jax.device_get(ts)
 
+    def snapshot(self) -> dict[str, jax.Array]:
+        """The batch's whole state (environment states and key) by field, as in ``snapshot_template``."""
+        return {"key": self._key, **{f"state{i}": x for i, x in enumerate(jax.tree.leaves(self._state))}}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Continues from a ``snapshot()`` (after ``reset``, which gives the state its structure)."""
+        leaves = [snapshot[f"state{i}"] for i in range(len(jax.tree.leaves(self._state)))]
+        self._state = jax.device_put(jax.tree.unflatten(jax.tree.structure(self._state), leaves), self.device)
+        self._key = jax.device_put(snapshot["key"], self.device)
+
 
 class JaxHostFactory(HostEnvironmentFactory):
     def __init__(self, env: Environment, device: Optional[Any] = None):
@@ -55,3 +66,11 @@ class JaxHostFactory(HostEnvironmentFactory):
 
     def make(self, num_envs: int, seed: int) -> HostEnvironment:
         return JaxHostEnvironment(self.env, num_envs, seed, self.device)
+
+    def snapshot_template(self, num_envs: int) -> dict[str, np.ndarray]:
+        """Zeros shaped like a batch's ``snapshot()`` (Sebulba checkpoints the actors' batches with it)."""
+        env = for_training(self.env)
+        key = jax.random.PRNGKey(0)
+        states = jax.eval_shape(lambda k: jax.vmap(env.reset)(jax.random.split(k, num_envs))[0], key)
+        return {"key": np.zeros(key.shape, key.dtype),
+                **{f"state{i}": np.zeros(x.shape, x.dtype) for i, x in enumerate(jax.tree.leaves(states))}}

@@ -19,6 +19,8 @@ Not every architecture spans hosts yet: Anakin does; Sebulba runs in one process
 from __future__ import annotations
 
 import os
+import socket
+import time
 from typing import Literal, Optional
 
 import jax
@@ -57,8 +59,8 @@ class PlatformConfig(PluginConfig):
             raise ValueError(f"process_id={self.process_id} must be below num_processes={self.num_processes}")
         if self.coordinator is not None:
             host, _, port = self.coordinator.rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError(f"coordinator must be HOST:PORT (got {self.coordinator!r})")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"coordinator must be HOST:PORT with a port in 1..65535 (got {self.coordinator!r})")
         return self
 
 
@@ -90,6 +92,8 @@ def start_distributed(config: PlatformConfig) -> None:
         return
     if jax.distributed.is_initialized():
         return
+    if c.coordinator is not None and c.process_id:  # process 0 starts the coordinator itself
+        wait_for_coordinator(c.coordinator, c.init_timeout_s)
     try:
         jax.distributed.initialize(coordinator_address=c.coordinator, num_processes=c.num_processes,
                                    process_id=c.process_id, initialization_timeout=c.init_timeout_s)
@@ -98,6 +102,26 @@ def start_distributed(config: PlatformConfig) -> None:
         hint = ("; give --coordinator HOST:PORT, --num-processes N and --process-id I "
                 "(or launch with srun / mpirun / on every host of a TPU slice)") if isinstance(exc, ValueError) else ""
         raise RlkError(f"backend: jax.distributed.initialize failed: {what}{hint}") from None
+
+
+def wait_for_coordinator(address: str, timeout_s: float) -> None:
+    """Waits until ``HOST:PORT`` accepts TCP connections; after ``timeout_s`` a one-line ``RlkError``.
+
+    JAX's own client aborts the process natively (``absl`` check failure) when the coordinator stays
+    unreachable, so a process other than 0 makes sure it is there before ``jax.distributed.initialize``.
+    """
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=min(5.0, timeout_s)):
+                return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                why = exc.strerror or type(exc).__name__
+                raise RlkError(f"backend.coordinator: {address} unreachable after {timeout_s:g}s ({why}); "
+                               "start process 0 first, or check the address (backend.init_timeout_s sets the wait)") from None
+            time.sleep(0.5)
 
 
 class PlatformBackend:

@@ -1,30 +1,42 @@
 """Sebulba (Hessel et al. 2021, "Podracer architectures for scalable RL", section 4).
 
-Host environments are stepped in actor threads, several per actor device; each thread acts with the
-latest parameters it has on its device, collects ``unroll_length`` steps of its batch of
-environments and puts the trajectory on a bounded queue. The learner takes one trajectory from
-every thread, joins them into the agent's batch, runs ``update`` data-parallel over the learner
-mesh (the Replicator) and sends the new parameters back to the actor devices.
+Host environments are stepped in actor threads, several per actor device; each thread collects
+``unroll_length`` steps of its batch of environments and puts the trajectory on its queue. The
+learner takes one trajectory from every thread, joins them into the agent's batch, runs ``update``
+data-parallel over the learner mesh (the Replicator) and publishes the new parameters to the actor
+devices as the next version (version v: after v updates).
 
-Bounds and failures: the queue is bounded (actors block when the learner falls behind, and never
-deadlock: every wait has a timeout and checks for a stop); the learner waits at most
-``learner_timeout_s`` for data; an actor that raises stops the run with its error, after the
-learner's state is checkpointed. Queue length and parameter staleness (learner updates between the
-parameters an actor used and the update that consumes its data) are reported as metrics.
+Determinism: trajectory k of every thread is acted with parameter version ``max(0, k - staleness)``
+(``arch.staleness``, default 1: acting overlaps the update before it), waiting for it if the learner
+is behind, so what an actor does is a function of the seed and the schedule, never of the threads'
+timing: two runs with one seed write the same metrics (the ``queue`` column, a measured queue
+length, aside), and so does a run stopped and resumed. The state (``SebulbaState``) holds all a run
+goes on from: each thread's key, actor state, next TimeStep and environment state (``snapshot()`` /
+``restore()``, e.g. ``JaxHostEnvironment``) at the last trajectory the learner consumed, and the
+parameter versions the next trajectories are acted with. Environments without ``snapshot()``
+(gymnasium MuJoCo, ALE today) restart their episodes on resume (from the saved statistics and
+keys): such a resume is reproducible but not equal to the uninterrupted run.
 
-Stops are prompt: actors check the stop flag at every environment step, and the learner checks
-for SIGINT/SIGTERM after every update (one trajectory per actor thread), not only between compiled
-calls of the run loop (``log_every_steps`` chunks, minutes of Atari on a CPU). An interrupted call
-returns the metrics of the updates it made; the run loop then checkpoints and stops as usual. The
-chunk counts as done, so a resumed run makes up to one chunk of updates fewer than asked.
+Bounds and failures: an actor runs at most ``staleness + 1`` trajectories ahead (never deadlocks:
+every wait has a timeout and checks for a stop); the learner waits at most ``learner_timeout_s`` for
+data; an actor that raises stops the run with its error, after the learner's state is checkpointed.
+Queue length and staleness (learner updates between the parameters an actor used and the update that
+consumes its data: ``min(updates, staleness)``) are reported as metrics.
 
-Host state: environments with state of their own (MuJoCo's observation normaliser: a factory
-with ``initial_state()``, batches with ``get_state()`` / ``set_state()``) have it in
-``SebulbaState.host``, one entry per actor thread, snapshot after every call, so it is
-checkpointed with the learner. A resumed run's actors start from it, and evaluation (at the end of
-training or ``rlk eval`` of a saved run) normalises with the saved statistics, merged over threads
-by the factory's ``merge_states``. The leaves are stored as their raw bytes (uint8), so float64
-statistics go through device placement and checkpoints bit-exactly.
+Stops are prompt: actors check the stop flag at every environment step, and the learner checks for
+SIGINT/SIGTERM after every update, not only between compiled calls of the run loop
+(``log_every_steps`` chunks, minutes of Atari on a CPU). An interrupted call returns the metrics of
+the updates it made and the run loop checkpoints it as done; the updates it did not make are owed
+(``SebulbaState.owed``) and the resumed run's first call makes them before its own, unlogged, so
+every row after the interrupted one equals the uninterrupted run's.
+
+Host state: environments with statistics of their own (MuJoCo's observation normaliser: a factory
+with ``initial_state()``, batches with ``get_state()`` / ``set_state()``) have them in
+``SebulbaState.host``, one entry per actor thread, at the last trajectory the learner consumed. A
+resumed run's actors start from them, and evaluation (at the end of training or ``rlk eval`` of a
+saved run) normalises with them, merged over threads by the factory's ``merge_states``. Host-side
+leaves are stored as their raw bytes (uint8), so float64 statistics go through device placement and
+checkpoints bit-exactly.
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ from pydantic import Field
 from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent, Environment, HostEnvironmentFactory, Program, Progress
-from rlk.core.types import TimeStep, Trajectory
+from rlk.core.types import EnvSpec, TimeStep, Trajectory
 from rlk.learn.evaluate import evaluate_host
 from rlk.plugins.backends import episodes
 from rlk.plugins.backends.replicator import DATA_AXIS, Replicator, batch_specs, replicated_specs
@@ -51,17 +63,51 @@ from rlk.plugins.backends.replicator import DATA_AXIS, Replicator, batch_specs, 
 
 class SebulbaConfig(PluginConfig):
     actor_threads_per_device: int = Field(2, ge=1, description="actor threads per actor device (Podracer: several)")
-    queue_size: int = Field(4, ge=1, description="trajectories in flight per actor thread (bounds staleness)")
+    staleness: int = Field(1, ge=0, description="trajectory k is acted with the parameters of update k - staleness "
+                                                "(a fixed schedule: same seed, same numbers; 0: synchronous)")
     learner_timeout_s: float = Field(120.0, gt=0, description="longest wait of the learner for a trajectory")
 
 
+class ActorCarry(NamedTuple):
+    """Where an actor thread goes on from after a trajectory, host-side (numpy; stacked ``[threads, ...]``
+    in ``SebulbaState.actors``).
+
+    Attributes:
+      key: ``[2]`` the actor's key.
+      actor_state: the agent's actor state ``[E, ...]``.
+      timestep: the ``TimeStep`` to act on next, by field (``timestep_template``), raw bytes in the state.
+      env: the batch's own ``snapshot()`` (``{}`` where the environment has none), raw bytes in the state.
+    """
+
+    key: Any
+    actor_state: Any
+    timestep: Any
+    env: Any
+
+
 class SebulbaState(NamedTuple):
-    """The learner's state (leading seed axis of 1, like Anakin's), its key, and the host
-    environments' own state (``()`` when they have none; see the module docstring)."""
+    """Everything a run goes on from (the checkpoint): resume == uninterrupted.
+
+    Attributes:
+      learner: the agent's learner state, leading seed axis of 1 (like Anakin's).
+      key: ``[1, 2]`` the learner's key.
+      host: the environments' statistics (``get_state()``: MuJoCo's observation normaliser) per actor
+        thread at the last trajectory the learner consumed, raw bytes; ``()`` where they have none.
+      actors: ``ActorCarry`` per actor thread (stacked) after the last trajectory the learner consumed.
+      history: the parameters of updates ``max(0, updates - staleness + i)``, ``i < staleness``, stacked
+        (the actors' next trajectories are acted with them); ``()`` when ``staleness`` is 0.
+      updates: ``[]`` int32 learner updates made.
+      owed: ``[]`` int32 updates the learner is behind the run loop's count (a call ended by a signal
+        counts as done): the next call makes them first, unlogged; negative after a failed call.
+    """
 
     learner: Any
     key: jax.Array
-    host: Any = ()
+    host: Any
+    actors: ActorCarry
+    history: Any
+    updates: Any
+    owed: Any
 
 
 def encode_host(states: list[dict], template: dict) -> dict:
@@ -85,27 +131,62 @@ def decode_host(host: dict, template: dict) -> list[dict]:
     return [{k: v[i].copy() for k, v in fields.items()} for i in range(threads)]
 
 
+EPISODE_FIELDS = ("episode_return", "episode_length")
+
+
+def timestep_template(spec: EnvSpec, num_envs: int) -> dict[str, np.ndarray]:
+    """A batch's ``TimeStep`` by field, from the spec and the ``HostEnvironment`` conventions."""
+    n = num_envs
+    out = {"observation": np.zeros((n, *spec.observation.shape), spec.observation.dtype),
+           "reward": np.zeros(n, np.float32), "discount": np.zeros(n, np.float32), "last": np.zeros(n, np.bool_),
+           "episode_return": np.zeros(n, np.float32), "episode_length": np.zeros(n, np.int32)}
+    if spec.has_legal_action_mask:
+        out["legal_action_mask"] = np.zeros((n, spec.action.num_values), np.bool_)
+    if spec.num_players > 1:
+        out["current_player"] = np.zeros(n, np.int32)
+    return out
+
+
+def timestep_fields(ts: TimeStep, template: dict) -> dict[str, np.ndarray]:
+    """``ts``'s fields named in ``template`` (episode statistics from ``info``)."""
+    return {k: np.asarray(ts.info[k] if k in EPISODE_FIELDS else getattr(ts, k)) for k in template}
+
+
+def with_fields(ts: TimeStep, fields: dict) -> TimeStep:
+    """``ts`` (a fresh batch's, for its structure and dtypes) holding the saved ``fields``."""
+    own = {k: np.asarray(v, np.asarray(getattr(ts, k)).dtype) for k, v in fields.items() if k not in EPISODE_FIELDS}
+    info = {k: np.asarray(fields[k], np.asarray(v).dtype) if k in fields else v for k, v in ts.info.items()}
+    return ts._replace(**own, info=info)
+
+
 class ActorFailure(RlkError):
     """An actor thread raised; the run stops with this message."""
 
 
 class _Params:
-    """The latest parameters on each actor device, with a version number."""
+    """Parameter versions (version ``v``: after ``v`` updates) on each actor device; an actor waits for
+    the version its schedule names, so what it acts with never depends on the threads' timing."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.version = 0
-        self.by_device: dict = {}
+        self.ready = threading.Condition()
+        self.by_version: dict[int, dict] = {}
 
-    def publish(self, params: Any, devices: list) -> None:
+    def publish(self, version: int, params: Any, devices: list, keep_from: int) -> None:
         placed = {d: jax.device_put(params, d) for d in devices}
-        with self.lock:
-            self.version += 1
-            self.by_device = placed
+        with self.ready:
+            self.by_version[version] = placed
+            for v in [v for v in self.by_version if v < keep_from]:
+                del self.by_version[v]
+            self.ready.notify_all()
 
-    def get(self, device) -> tuple[Any, int]:
-        with self.lock:
-            return self.by_device[device], self.version
+    def wait(self, version: int, device, stop: threading.Event) -> Optional[Any]:
+        """Version ``version``'s parameters on ``device``; None once ``stop`` is set."""
+        with self.ready:
+            while version not in self.by_version:
+                if stop.is_set():
+                    return None
+                self.ready.wait(timeout=0.1)
+            return self.by_version[version][device]
 
 
 def _stack(steps: list) -> Any:
@@ -148,7 +229,7 @@ class SebulbaProgram(Program):
         self.agent = agent
         self.num_threads = len(self.actor_devices) * config.actor_threads_per_device
         B = self.agent.num_envs
-        if B % self.num_threads or (B // self.num_threads) % 1:
+        if B % self.num_threads:
             raise RlkError(f"agent.num_envs={B} must be divisible by the {self.num_threads} actor threads "
                            f"(arch.actor_threads_per_device x {len(self.actor_devices)} actor device(s))")
         if B % len(self.learner_devices):
@@ -163,6 +244,9 @@ class SebulbaProgram(Program):
         self.seed = run_config.seed
         initial_state = getattr(env_factory, "initial_state", None)
         self.host_template: Optional[dict] = initial_state() if initial_state is not None else None
+        snapshot_template = getattr(env_factory, "snapshot_template", None)
+        self.env_template: dict = snapshot_template(self.envs_per_thread) if snapshot_template is not None else {}
+        self.timestep_template = timestep_template(env_factory.spec, self.envs_per_thread)
         self._threads: list[threading.Thread] = []
         self._envs: dict[int, Any] = {}
         self._interrupt = threading.Event()
@@ -172,6 +256,10 @@ class SebulbaProgram(Program):
         self._errors: list[str] = []
         self._params = _Params()
         self._act = jax.jit(self._act_step)
+        self._updates, self._owed = 0, 0
+        self._consumed: Optional[list] = None  # the carries of the trajectories the last update consumed
+        self._actors: Optional[ActorCarry] = None
+        self._host: Any = ()
 
     def _act_step(self, params, actor_state, timestep: TimeStep, key: jax.Array):
         """One actor step in one compiled call: the key split (the same split as before, so the same
@@ -185,27 +273,52 @@ class SebulbaProgram(Program):
         key = jax.random.PRNGKey(seeds[0])
         init_key, key = jax.random.split(key)
         learner = self.agent.init(init_key)
+        threads = self.num_threads
         host = () if self.host_template is None else \
-            encode_host([self.host_template] * self.num_threads, self.host_template)
-        state = SebulbaState(jax.tree.map(lambda x: x[None], learner), key[None], host)
+            encode_host([self.host_template] * threads, self.host_template)
+        carry = jax.device_get((jax.random.PRNGKey(0), self.agent.initial_actor_state(self.envs_per_thread)))
+        actors = ActorCarry(*jax.tree.map(lambda x: np.stack([x] * threads), carry),
+                            encode_host([self.timestep_template] * threads, self.timestep_template),
+                            encode_host([self.env_template] * threads, self.env_template))
+        params = jax.device_get(learner.params)
+        history = jax.tree.map(lambda x: np.stack([x] * self.config.staleness), params) if self.config.staleness else ()
+        state = SebulbaState(jax.tree.map(lambda x: x[None], learner), key[None], host, actors, history,
+                             np.zeros((), np.int32), np.zeros((), np.int32))
         return jax.device_put(state, self.shardings(state))
 
     def shardings(self, state: SebulbaState) -> SebulbaState:
         return self.replicator.shardings(replicated_specs(state))
 
     # -- actors ---------------------------------------------------------------------------
-    def _actor(self, index: int, device, host_state: Optional[dict]) -> None:
+    def _actor(self, index: int, device, start: int, carry: Optional[ActorCarry], stats: Optional[dict]) -> None:
+        """Trajectories ``start, start + 1, ...`` of thread ``index``; trajectory k is acted with the
+        parameters of version ``max(0, k - staleness)``. A resumed thread (``carry``) goes on from its
+        saved key and, where the environments have ``snapshot()``/``restore()``, their exact state."""
         try:
-            env = self.env_factory.make(self.envs_per_thread, self.seed * 1000 + index)
+            seed = self.seed * 1000 + index
+            env = self.env_factory.make(self.envs_per_thread, seed)
             self._envs[index] = env
-            if host_state is not None:  # e.g. a resumed run's observation normaliser
-                env.set_state(host_state)
-            ts = env.reset(self.seed * 1000 + index)
+            exact = carry is not None and bool(self.env_template)
+            if stats is not None and not exact:  # e.g. a resumed run's observation normaliser
+                env.set_state(stats)
+            ts = env.reset(seed)
             actor_state = self.agent.initial_actor_state(self.envs_per_thread)
-            key = jax.device_put(jax.random.fold_in(jax.random.PRNGKey(self.seed), 7919 + index), device)
-            T = self.agent.unroll_length
+            key = jax.random.fold_in(jax.random.PRNGKey(self.seed), 7919 + index)
+            if carry is not None:
+                key = carry.key
+            if exact:
+                env.restore(carry.env)
+                ts = with_fields(ts, carry.timestep)
+                actor_state = carry.actor_state
+                if stats is not None:
+                    env.set_state(stats)
+            key = jax.device_put(key, device)
+            T, lag = self.agent.unroll_length, self.config.staleness
+            k = start
             while not self._stop.is_set():
-                params, version = self._params.get(device)
+                params = self._params.wait(max(0, k - lag), device, self._stop)
+                if params is None:
+                    return
                 steps, actions, extras = [ts], [], []
                 for _ in range(T):
                     if self._stop.is_set():
@@ -218,25 +331,44 @@ class SebulbaProgram(Program):
                     actions.append(action)
                     extras.append(extra)
                 traj = Trajectory(_stack(steps), np.stack(actions), _stack(extras))
+                after = (ActorCarry(key, actor_state, timestep_fields(ts, self.timestep_template),
+                                    env.snapshot() if self.env_template else {}),
+                         env.get_state() if self.host_template is not None else None)
                 while not self._stop.is_set():
                     try:
-                        self._queues[index].put((version, traj), timeout=0.5)
+                        self._queues[index].put((traj, after), timeout=0.5)
                         break
                     except queue.Full:
                         continue
+                k += 1
         except Exception as exc:  # noqa: BLE001 - reported by the learner, which stops the run
             self._errors.append(f"actor thread {index}: {type(exc).__name__}: {' '.join(str(exc).split())}")
             self._stop.set()
 
-    def _start(self, params, host: Any) -> None:
-        self._params.publish(params, self.actor_devices)
-        self._queues = [queue.Queue(maxsize=self.config.queue_size) for _ in range(self.num_threads)]
-        host_states = decode_host(host, self.host_template) if self.host_template is not None else None
+    def _start(self, s: SebulbaState) -> None:
+        """Publishes the parameter versions the schedule still needs and starts the actor threads from
+        the state's carries (a fresh run: ``updates == 0``, the threads start afresh)."""
+        n, lag = int(jax.device_get(s.updates)), self.config.staleness
+        self._updates, self._owed = n, int(jax.device_get(s.owed))
+        self._actors, self._host = jax.device_get(s.actors), jax.device_get(s.host)
+        history = jax.device_get(s.history)
+        for i in range(lag):
+            self._params.publish(max(0, n - lag + i), jax.tree.map(lambda x: x[i], history), self.actor_devices, n - lag)
+        self._params.publish(n, jax.tree.map(lambda x: x[0], s.learner).params, self.actor_devices, n - lag)
+        self._queues = [queue.Queue(maxsize=lag + 1) for _ in range(self.num_threads)]
+        carries: list = [None] * self.num_threads
+        if n > 0:
+            a = self._actors
+            timesteps = decode_host(a.timestep, self.timestep_template)
+            envs = decode_host(a.env, self.env_template) if self.env_template else [{}] * self.num_threads
+            carries = [ActorCarry(a.key[i], jax.tree.map(lambda x: x[i], a.actor_state), timesteps[i], envs[i])
+                       for i in range(self.num_threads)]
+        stats = decode_host(self._host, self.host_template) if self.host_template is not None else [None] * self.num_threads
         self._watch_signals()
         for i in range(self.num_threads):
             device = self.actor_devices[i % len(self.actor_devices)]
-            state_i = host_states[i] if host_states is not None else None
-            t = threading.Thread(target=self._actor, args=(i, device, state_i), name=f"rlk-actor-{i}", daemon=True)
+            t = threading.Thread(target=self._actor, args=(i, device, n, carries[i], stats[i]),
+                                 name=f"rlk-actor-{i}", daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -275,13 +407,27 @@ class SebulbaProgram(Program):
         (``rlk bench`` subtracts what a timed window drew from this head start)."""
         return self.envs_per_thread * self.agent.unroll_length * sum(q.qsize() for q in self._queues)
 
-    def host_states(self) -> Any:
-        """The actor threads' environment states now, encoded for ``SebulbaState.host``."""
-        if self.host_template is None:
-            return ()
-        return encode_host([self._envs[i].get_state() for i in range(self.num_threads)], self.host_template)
+    def _state(self, learner: Any, key: jax.Array, owed: int) -> SebulbaState:
+        """The state after the updates made so far: the carries of the trajectories the last update
+        consumed (encoded once), the parameter versions the actors' next trajectories use."""
+        if self._consumed is not None:
+            carries = [c for c, _ in self._consumed]
+            self._actors = ActorCarry(
+                np.stack([np.asarray(jax.device_get(c.key)) for c in carries]),
+                jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get([c.actor_state for c in carries])),
+                encode_host([c.timestep for c in carries], self.timestep_template),
+                encode_host([jax.device_get(c.env) for c in carries], self.env_template))
+            if self.host_template is not None:
+                self._host = encode_host([h for _, h in self._consumed], self.host_template)
+            self._consumed = None
+        n, lag = self._updates, self.config.staleness
+        device = self.actor_devices[0]
+        versions = [jax.device_get(self._params.wait(max(0, n - lag + i), device, threading.Event())) for i in range(lag)]
+        history = jax.tree.map(lambda *xs: np.stack(xs), *versions) if lag else ()
+        return SebulbaState(learner, key, self._host, self._actors, history,
+                            np.asarray(n, np.int32), np.asarray(owed, np.int32))
 
-    def _take(self, index: int) -> tuple[int, Trajectory]:
+    def _take(self, index: int) -> tuple[Trajectory, tuple]:
         deadline = time.monotonic() + self.config.learner_timeout_s
         while True:
             if self._errors:
@@ -309,22 +455,27 @@ class SebulbaProgram(Program):
         update = None
 
         def step(s: SebulbaState):
+            """``updates_per_step`` updates (and first the ``owed`` ones, unlogged); a signal ends the
+            call after >= 1 update, the rest of it owed to the next call."""
             nonlocal update
             if not self._threads:
-                self._start(squeeze(s.learner).params, s.host)
+                self._start(s)
+            learner, key = s.learner, s.key
+            owed, U = self._owed, self.updates_per_step
+            todo = owed + U
             rows, pending = [], None
-            for _ in range(self.updates_per_step):
+            for _ in range(todo):
                 if (rows or pending) and self._interrupt.is_set():  # SIGINT/SIGTERM: end the call after >= 1 update
                     break
                 try:
                     pieces = [self._take(i) for i in range(self.num_threads)]
                 except RlkError as err:
-                    err.last_good_state = s  # the caller's state was donated to an earlier update
+                    # the caller's state was donated to an earlier update; this call is not counted
+                    err.last_good_state = self._state(learner, key, owed - len(rows) - (pending is not None))
                     raise
-                versions = [v for v, _ in pieces]
                 # While the previous update runs (dispatch is asynchronous), this trajectory is joined
                 # on the host; its metrics are fetched only then, so the two overlap.
-                traj = jax.tree.map(lambda *xs: _concatenate(xs, axis=1), *[t for _, t in pieces])
+                traj = jax.tree.map(lambda *xs: _concatenate(xs, axis=1), *[t for t, _ in pieces])
                 if pending is not None:
                     rows.append({**jax.device_get(pending[0]), **pending[1]})
                 learner_traj = traj._replace(timestep=traj.timestep._replace(info={}))
@@ -334,20 +485,24 @@ class SebulbaProgram(Program):
                                                            (state_specs, P()), donate_argnums=(0,))
                     self._traj_specs = traj_specs
                 traj_dev = self.replicator.put(learner_traj, self._traj_specs)
-                (learner, key), metrics = update((s.learner, s.key), traj_dev)
-                s = SebulbaState(learner, key, s.host)
-                self._params.publish(squeeze(s.learner).params, self.actor_devices)
+                (learner, key), metrics = update((learner, key), traj_dev)
+                n = self._updates
+                self._updates = n + 1
+                self._consumed = [c for _, c in pieces]
+                self._params.publish(n + 1, squeeze(learner).params, self.actor_devices, n + 1 - self.config.staleness)
                 done = traj.timestep.last[1:]
                 pending = (metrics, {
                     "episode_return_sum": float(np.sum(traj.timestep.info["episode_return"][1:] * done)),
                     "episodes": float(np.sum(done)),
-                    "staleness": float(np.mean([self._params.version - 1 - v for v in versions])),
+                    "staleness": float(min(n, self.config.staleness)),
                     "queue": float(np.mean([q.qsize() for q in self._queues])),
                 })
             if pending is not None:
                 rows.append({**jax.device_get(pending[0]), **pending[1]})
-            metrics = {k: np.asarray([[r[k] for r in rows]]) for k in rows[0]}
-            return s._replace(host=self.host_states()), metrics
+            self._owed = todo - len(rows)
+            logged = rows if self._owed else rows[-U:]  # a full call logs its own updates, not the owed ones
+            metrics = {k: np.asarray([[r[k] for r in logged]]) for k in logged[0]}
+            return self._state(learner, key, self._owed), metrics
 
         return step
 

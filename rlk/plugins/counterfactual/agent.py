@@ -43,6 +43,7 @@ import optax
 import rlax
 from pydantic import Field
 
+from rlk.core.config import HiddenSizes
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.losses import LossSet, PolicyInputs, ValueInputs
@@ -78,7 +79,7 @@ class CCAConfig(OptimConfig):
         None, gt=0, description="step size of the one-step model m of the innovations (hindsight_inputs "
                                 "'*innovations'); None: learning_rate. A faster m shortens the early phase in which "
                                 "its errors carry the action into Phi")
-    model_hidden_sizes: Optional[tuple[int, ...]] = Field(
+    model_hidden_sizes: Optional[HiddenSizes] = Field(
         None, description="hidden sizes of the one-step model m of the innovations; None: hidden_sizes; []: linear "
                           "in [X_t; onehot(A_t)], i.e. additive in context and action, so every action's effect is "
                           "learned from all contexts (fewer samples per parameter for the rarely taken actions)")
@@ -95,7 +96,7 @@ class CCAConfig(OptimConfig):
     max_grad_norm: Optional[float] = Field(1.0, gt=0, description="global gradient-norm clip (of the joint step, and "
                                                                   "of each classifier step)")
     gamma: float = Field(1.0, ge=0, le=1, description="discount (the illustrative tasks are short and episodic)")
-    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP hidden sizes of every head")
+    hidden_sizes: HiddenSizes = Field((64, 64), description="MLP hidden sizes of every head")
     hindsight_size: int = Field(32, gt=0, description="size of the hindsight statistic Phi (GRU state)")
     hindsight_inputs: Literal["all", "reward", "features", "innovations", "reward_innovations",
                               "feature_innovations"] = Field(

@@ -72,6 +72,13 @@ class Catch(Environment):
         board = board.at[s.ball_y, s.ball_x].set(1.0)
         return board.at[c.rows - 1, s.paddle_x].set(1.0)
 
+    def render(self, state: CatchState) -> jax.Array:
+        """The board as RGB ``uint8 [rows, columns, 3]``: a white ball, a blue paddle, a dark background."""
+        c = self.config
+        image = jnp.full((c.rows, c.columns, 3), 24, jnp.uint8)
+        image = image.at[c.rows - 1, state.paddle_x].set(jnp.array([64, 128, 255], jnp.uint8))
+        return image.at[state.ball_y, state.ball_x].set(jnp.array([255, 255, 255], jnp.uint8))
+
     def reset(self, key: jax.Array) -> tuple[CatchState, TimeStep]:
         c = self.config
         state = CatchState(

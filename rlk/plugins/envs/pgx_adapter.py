@@ -163,6 +163,18 @@ class PgxEnv(Environment):
         """The game's own legal moves in ``state`` (bool ``[num_actions]``), without the rule variants."""
         return state.legal_action_mask.astype(jnp.bool_)
 
+    def render(self, state: Any) -> Optional[jax.Array]:
+        """MinAtar: the board as RGB ``uint8 [H, W, 3]``, each cell the colour of its highest set channel
+        (MinAtar's own display, one colour per channel); other games do not render."""
+        if not self.env_id.startswith("minatar"):
+            return None
+        planes = state.observation.astype(jnp.bool_)  # [H, W, C]
+        channels = planes.shape[-1]
+        hues = jnp.arange(channels, dtype=jnp.float32) / channels
+        palette = (127.5 + 127.5 * jnp.cos(2 * jnp.pi * (hues[:, None] + jnp.array([0.0, 1 / 3, 2 / 3])))).astype(jnp.uint8)
+        top = channels - 1 - jnp.argmax(planes[..., ::-1], axis=-1)  # the highest set channel
+        return jnp.where(jnp.any(planes, -1)[..., None], palette[top], jnp.uint8(0))
+
     def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:
         """``pgx.Env.init``; reward 0, discount 1, ``last`` False."""
         state = self._env.init(key)

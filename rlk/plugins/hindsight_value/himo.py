@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from pydantic import Field
 
-from rlk.core.config import PluginConfig
+from rlk.core.config import HiddenSizes, PluginConfig
 from rlk.nn.observations import scale_pixels
 from rlk.nn.torsos import MLP
 
@@ -37,7 +37,7 @@ class HiMoConfig(PluginConfig):
 
     phi_size: int = Field(3, gt=0, description="dimension d of the hindsight feature phi (paper's example: 3)")
     horizon: int = Field(5, gt=0, description="k: phi_t reads the observation k steps ahead (cut at episode end/unroll end)")
-    hidden_sizes: tuple[int, ...] = Field((64,), description="hidden sizes of the phi, model, v+ and v_m MLPs")
+    hidden_sizes: HiddenSizes = Field((64,), description="hidden sizes of the phi, model, v+ and v_m MLPs")
     hindsight_value_weight: float = Field(1.0, ge=0, description="alpha, weight of L_v+")
     model_weight: float = Field(1.0, ge=0, description="beta, weight of L_model")
     as_critic: bool = Field(True, description="v_m is the host agent's value for acting, bootstrapping and its value "

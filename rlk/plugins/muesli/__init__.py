@@ -10,7 +10,7 @@ from rlk.plugins.muesli.losses import LOSSES
 
 @hookimpl
 def rlk_register_agents(register):
-    register("muesli", make_muesli, config=MuesliConfig, inputs=INPUTS,
+    register("muesli", make_muesli, two_player=True, config=MuesliConfig, inputs=INPUTS,
              description="Muesli: CMPO + model loss, no search at acting time (Hessel et al. 2021)")
 
 

@@ -6,6 +6,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
+from rlk.core.config import HiddenSizes
 from rlk.learn.optim import OptimConfig
 
 
@@ -27,7 +28,7 @@ class MuesliConfig(OptimConfig):
     # Model.
     model_unroll: int = Field(5, ge=1, description="unroll: model steps K (paper: 5)")
     latent_size: int = Field(64, gt=0, description="model latent size (paper: an IMPALA network with an LSTM; size not in the sources read)")
-    hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes of every model part (paper: LSTM dynamics; "
+    hidden_sizes: HiddenSizes = Field((128,), description="MLP hidden sizes of every model part (paper: LSTM dynamics; "
                                                               "sizes not in the sources read)")
     torso: Literal["auto", "mlp", "board", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="representation torso: mlp, board (board games such as go_9x9: rlk.nn.muzero_model.BoardTorso), or for pixels dqn, nature, impala (the paper's Atari torso, Fig. 1: "
                                           "IMPALA's residual network), minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp")

@@ -9,7 +9,7 @@ from rlk.plugins.muzero.losses import LOSSES
 
 @hookimpl
 def rlk_register_agents(register):
-    register("muzero", make_muzero, config=MuZeroConfig, inputs=INPUTS,
+    register("muzero", make_muzero, two_player=True, config=MuZeroConfig, inputs=INPUTS,
              description="MuZero with mctx search; planning-study knobs (Schrittwieser 2020; Hamrick 2021)")
 
 

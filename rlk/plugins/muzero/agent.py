@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import mctx
 from pydantic import Field
 
+from rlk.core.config import HiddenSizes
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.losses import LossSet
@@ -103,7 +104,7 @@ class MuZeroConfig(OptimConfig):
                             "min-max scaling slows learning the action-conditioned reward several-fold")
     dynamics_grad_scale: float = Field(0.5, ge=0, le=1, description="gradient scale into each next dynamics step (MuZero Appendix G: 0.5)")
     latent_size: int = Field(64, gt=0, description="model latent size (toy setting)")
-    hidden_sizes: tuple[int, ...] = Field((128,), description="MLP hidden sizes (toy setting)")
+    hidden_sizes: HiddenSizes = Field((128,), description="MLP hidden sizes (toy setting)")
     torso: Literal["auto", "mlp", "board", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="representation torso: mlp, board (board games such as go_9x9: same-padding 3x3 convolutions and a residual block that keep the board's size, rlk.nn.muzero_model.BoardTorso), or for pixels dqn, nature, impala (MuZero's Atari torso is a residual network), minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
     latent: Literal["vector", "board"] = Field(
         "vector", description="vector: the representation (agent.torso) maps to a latent vector and an MLP dynamics reads "
