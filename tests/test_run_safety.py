@@ -61,8 +61,8 @@ def test_signal_at_any_moment_is_one_line(tmp_path, moment):
     steps = ("--steps", "3000", *TINY) if moment == "final-evaluation" else LONG
     proc = _popen("train", *steps, *extra, "--run-dir", str(run))
     signum = signal.SIGTERM if moment == "mid-run" else signal.SIGINT
-    if moment == "imports":
-        time.sleep(0.5)
+    if moment == "imports":  # once jaxlib's native library is mapped: the heavy imports are under way
+        _wait(lambda: "jaxlib" in Path(f"/proc/{proc.pid}/maps").read_text(), proc)
     elif moment == "before-first-call":
         _wait(lambda: (run / "rlk.lock").is_file() and (run / "rlk.lock").read_text() != "", proc)  # claimed before the build
     elif moment == "final-evaluation":
