@@ -499,7 +499,7 @@ def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None,
     if not has_checkpoint(run_dir):
         raise RlkError(f"resume folder '{run_dir}' holds no checkpoint")
     if steps is not None:
-        config = build_run_config({**config.model_dump(mode="json"), "steps": steps})
+        config = build_run_config({**config.model_dump(mode="json", exclude_unset=True), "steps": steps})
     if launch:
         config = config.model_copy(update={"backend": config.backend.model_copy(update=launch)})
     resolved = resolve(config)

@@ -127,7 +127,7 @@ def tb_scalars(tb: Path, purge: bool = True) -> list[tuple[str, int, float]]:
 def test_tensorboard_groups_tags_and_a_resume_leaves_no_step_twice(cli, tmp_path):
     run = tmp_path / "run"
     cli("train", *TINY, "--run-dir", str(run))
-    shutil.rmtree(run / "checkpoints" / "3")  # the run died after logging call 3, before its checkpoint
+    shutil.rmtree(run / "checkpoints" / "3072")  # the run died after logging call 3 (step 3,072), before its checkpoint
     cli("train", "--resume", str(run), "--steps", "4096", "-q")
     steps = [int(r["env_steps"]) for r in csv_rows(run)]
     assert steps == [1024, 2048, 3072, 4096]
