@@ -155,7 +155,8 @@ class Registry:
                 )
             )
             return
-        doc = description or (factory.__doc__ or "").strip().split("\n")[0]
+        doc = description or ("" if isinstance(factory, hookspecs.LazyFactory) else
+                              (factory.__doc__ or "").strip().split("\n")[0])
         self.plugins[(kind, name)] = Plugin(kind, name, _guarded(kind, name, package, factory), config, doc, package,
                                             version, ep_name, tuple(inputs), bool(two_player))
 
