@@ -6,7 +6,14 @@ stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+from rlk.core import interrupts  # stdlib only: loaded before anything heavy
+
+if __name__ == "__main__":  # ``python -m rlk.cli``: a signal is one line from here on (``rlk``: from main())
+    interrupts.install()
+
+import atexit
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -130,8 +137,8 @@ def train(
     seed: Optional[int] = typer.Option(None, help="random seed"),
     steps: Optional[int] = typer.Option(None, help="environment steps (summed over environments); model runs: updates"),
     num_seeds: Optional[int] = typer.Option(None, "--num-seeds", help="independent seeds in one program"),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder"),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this folder"),
+    run_dir: Optional[str] = typer.Option(None, "--run-dir", help="run folder"),
+    resume: Optional[str] = typer.Option(None, "--resume", help="continue the run in this folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     logger: list[str] = typer.Option([], "--logger", help="metric logger: csv, tensorboard, wandb, mlflow (repeatable; "
                                                         "default csv and tensorboard; csv is always written)"),
@@ -151,26 +158,24 @@ def train(
     bar = None if quiet else console
     launch = {k: v for k, v in dict(coordinator=coordinator, num_processes=num_processes, process_id=process_id).items()
               if v is not None}
-    try:
-        if resume is not None:
-            given = dict(agent=agent, env=env, backend=backend, arch=arch, model=model, dataset=dataset, config=config, seed=seed,
-                         num_seeds=num_seeds, run_dir=run_dir, logger=logger or None)
-            extra = ["--" + k.replace("_", "-") for k, v in given.items() if v is not None] + (["-o"] if override else [])
-            if extra:
-                raise RlkError(f"--resume continues a saved config; drop {', '.join(extra)}")
-            path, summary = run_mod.resume(resume, steps=steps, console=bar, launch=launch)
-        else:
-            flags = dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset,
-                         arch=arch.value if arch else None, seed=seed,
-                         steps=steps, num_seeds=num_seeds, run_dir=str(run_dir) if run_dir else None,
-                         loggers=logger or None)
-            cfg = _compose_config(config, flags, override)
-            if launch:
-                cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update=launch)})
-            path, summary = run_mod.train(cfg, console=bar)
-    except run_mod.Interrupted as stop:
-        console.print(str(stop))
-        raise typer.Exit(stop.exit_code)
+    interrupts.on_signal("interrupted before training started")
+    if resume is not None:
+        if not resume.strip():
+            raise RlkError("--resume: the path is empty")
+        given = dict(agent=agent, env=env, backend=backend, arch=arch, model=model, dataset=dataset, config=config, seed=seed,
+                     num_seeds=num_seeds, run_dir=run_dir, logger=logger or None)
+        extra = ["--" + k.replace("_", "-") for k, v in given.items() if v is not None] + (["-o"] if override else [])
+        if extra:
+            raise RlkError(f"--resume continues a saved config; drop {', '.join(extra)}")
+        path, summary = run_mod.resume(Path(resume), steps=steps, console=bar, launch=launch)
+    else:
+        flags = dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset,
+                     arch=arch.value if arch else None, seed=seed,
+                     steps=steps, num_seeds=num_seeds, run_dir=run_dir, loggers=logger or None)
+        cfg = _compose_config(config, flags, override)
+        if launch:
+            cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update=launch)})
+        path, summary = run_mod.train(cfg, console=bar)
     if "model" in summary:
         eps = summary["examples_per_s"]
         out.print(
@@ -199,16 +204,23 @@ def eval_cmd(
     video: Optional[Path] = typer.Option(None, "--video", help="instead: write one greedy episode as a video "
                                          "(.gif; .mp4 with imageio-ffmpeg), for environments that render"),
     seed_index: int = typer.Option(0, "--seed-index", help="with --video: which of the run's seeds acts"),
+    checkpoint: str = typer.Option("last", "--checkpoint",
+                                   help="last, best (highest eval_return during training) or a checkpoint's step"),
 ):
     """Mean and std return of the saved (greedy) policy; a model run: the model's evaluation metrics."""
     from rlk.core import compile_cache
     from rlk.core.run import evaluate_run
 
+    if checkpoint not in ("last", "best") and not checkpoint.isdigit():
+        raise RlkError(f"--checkpoint: expected last, best or a checkpoint's step, got '{checkpoint}'")
     compile_cache.enable()
-
+    which = int(checkpoint) if checkpoint.isdigit() else checkpoint
+    interrupts.on_signal(f"evaluation of '{run_dir}' interrupted; nothing was written")
     if video is not None:
         if override:
             raise RlkError("--video renders the run's own environment; drop -o")
+        if which != "last":
+            raise RlkError("--video renders the last checkpoint; drop --checkpoint")
         from rlk.api import video as write_video
 
         written = write_video(run_dir, video, seed_index)
@@ -217,7 +229,7 @@ def eval_cmd(
         else:
             out.print(f"wrote {video} ({written['frames']} frames, return {written['return']:g})", highlight=False)
         return
-    result = evaluate_run(run_dir, episodes, env_overrides=override)
+    result = evaluate_run(run_dir, episodes, env_overrides=override, checkpoint=which)
     if as_json:
         print(json.dumps(result))
     elif "metrics" in result:
@@ -406,8 +418,33 @@ def bench(
             log_every_steps, startup)
 
 
+def _exit_now(code: Any) -> None:
+    """Ends the process (``code`` as ``sys.exit`` takes it) once its files are closed: the atexit functions
+    run, the interpreter's teardown does not. XLA's and orbax's threads may still run, and the teardown
+    (Python's finalisation, C++ static destructors) under them crashes (exit -11), as does a signal while
+    it runs (Python has put the default handlers back by then)."""
+    interrupts.on_signal("interrupted while exiting; the command had finished")
+    if isinstance(code, str):
+        console.print(code, highlight=False, soft_wrap=True)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else int(code is not None))
+
+
 def main() -> None:
-    """Entry point: plugin commands are added, user errors become one line on stderr."""
+    """Entry point: SIGINT/SIGTERM are one line and exit 130/143 at any moment (``rlk.core.interrupts``),
+    and the process ends without the interpreter's teardown (``_exit_now``)."""
+    interrupts.install()
+    try:
+        _main()
+    except SystemExit as exc:
+        _exit_now(exc.code)
+    _exit_now(0)
+
+
+def _main() -> None:
+    """Plugin commands are added, user errors become one line on stderr."""
     try:
         _registry().call_commands(app)
     except Exception as exc:  # noqa: BLE001 - never let a plugin break the CLI
@@ -417,9 +454,9 @@ def main() -> None:
     except RlkError as err:
         console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)  # '[x]' is text
         sys.exit(2)
-    except KeyboardInterrupt:
-        console.print("interrupted")
-        sys.exit(130)
+    except interrupts.Interrupted as stop:  # train, sweep: the checkpoint is saved and the run folder released
+        console.print(str(stop), highlight=False, soft_wrap=True)
+        sys.exit(stop.exit_code)
     except typer.TyperException as err:  # usage errors (unknown option, bad value): click's, which typer vendors
         err.show()
         sys.exit(err.exit_code)

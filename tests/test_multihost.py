@@ -122,15 +122,15 @@ def test_two_processes_compute_what_one_process_computes(runs):
 
 @pytest.mark.slow
 def test_resume_on_two_processes_reproduces_the_run(runs, tmp_path):
-    """Both processes restore process 0's checkpoint of call 2 (saved mid-run by the collective
+    """Both processes restore process 0's checkpoint of call 2 (env step 18432, saved mid-run by the collective
     save) into their shards and recompute calls 3-4: the rows are the uninterrupted run's, exactly
     (the gloo all-reduce is deterministic from run to run). Process 1 resumes from a copy of the
     folder, as from a shared file system, and must leave it as it found it."""
     shared, mine = tmp_path / "shared", tmp_path / "mine"
     for d in (shared, mine):
         shutil.copytree(runs / "p0", d)
-        assert sorted(p.name for p in (d / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "4"]
-        shutil.rmtree(d / "checkpoints" / "4")
+        assert sorted(p.name for p in (d / "checkpoints").iterdir() if p.name.isdigit()) == ["18432", "36864"]
+        shutil.rmtree(d / "checkpoints" / "36864")
         (d / "summary.json").unlink()
     before = {p.relative_to(mine): p.read_bytes() for p in mine.rglob("*") if p.is_file()}
     two_processes(lambda i: ("train", "--resume", str(shared if i == 0 else mine), "-q"))

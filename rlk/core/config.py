@@ -63,7 +63,14 @@ class RunConfig(BaseModel):
                                                   "checkpoint_every_s decides")
     checkpoint_every_s: Optional[float] = Field(60.0, gt=0, description="wall-clock seconds between periodic checkpoints "
                                                 "(whichever of the two intervals is due first; the last call always saves)")
-    eval_episodes: int = Field(100, ge=1, description="greedy episodes for final_return at the end")
+    eval_episodes: int = Field(100, ge=1, description="greedy episodes per seed for final_return at the end "
+                                                     "and for each evaluation during training")
+    eval_every_steps: Optional[int] = Field(None, gt=0, description="env steps (model runs: updates) between greedy "
+                                            "evaluations during training (eval_return rows, at the first call at "
+                                            "or after each multiple); None: off")
+    keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept: the last N (besides the best one)")
+    keep_best: Optional[bool] = Field(None, description="also keep the checkpoint of the highest eval_return "
+                                      "(mean over seeds); None: on when eval_every_steps is set")
     run_dir: Optional[str] = Field(None, description="run folder (default runs/<agent>-<env>-<time>)")
     loggers: list[Component] = Field(default_factory=lambda: [Component(name="csv"), Component(name="tensorboard")],
                                       description="metric loggers (plugins of kind logger), names or {name: ..., options}; "
@@ -82,7 +89,14 @@ class RunConfig(BaseModel):
         last = self.seed + self.num_seeds - 1
         if last >= SEED_LIMIT:
             raise ValueError(f"the last seed, seed + num_seeds - 1 = {last}, must be < 2**32")
+        if self.keep_best and self.eval_every_steps is None:
+            raise ValueError("keep_best needs eval_every_steps (the best checkpoint is ranked by eval_return)")
         return self
+
+    @property
+    def keeps_best(self) -> bool:
+        """Whether the best checkpoint by eval_return is kept (``keep_best``, by default with evaluation on)."""
+        return self.eval_every_steps is not None if self.keep_best is None else self.keep_best
 
 
 def one_line(err: ValidationError, prefix: str = "") -> str:

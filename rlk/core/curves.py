@@ -19,7 +19,8 @@ import numpy as np
 from rlk.core.errors import RlkError
 
 # Config fields that do not change what a seed learns: runs differing only in these may share a group.
-SEED_FIELDS = frozenset({"seed", "num_seeds", "run_dir", "checkpoint_every_steps"})
+SEED_FIELDS = frozenset({"seed", "num_seeds", "run_dir", "checkpoint_every_steps", "eval_every_steps",
+                         "keep_checkpoints", "keep_best"})
 
 
 class Series(NamedTuple):

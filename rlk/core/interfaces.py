@@ -248,9 +248,12 @@ class Program(abc.ABC):
     ``evaluate(state, episodes, seed)`` is what ``rlk eval`` prints (agents: greedy returns over
     ``episodes`` per seed; models: evaluation metrics); ``summary(evaluation, progress)`` is what
     summary.json holds beyond the loop's own fields (timings, seeds, plugin names, devices).
+    ``evaluates_during_training``: ``evaluate`` may run between calls (on a host copy of the state) and
+    training goes on after it, its ``per_seed_mean_return`` giving the loop's ``eval_return`` rows.
     """
 
     info: ProgramInfo
+    evaluates_during_training: bool = False
 
     @abc.abstractmethod
     def init(self, seeds: list[int]) -> Any: ...

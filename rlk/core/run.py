@@ -14,7 +14,7 @@ import datetime as _dt
 import json
 import math
 import os
-import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -22,9 +22,10 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import jax
 import numpy as np
 
-from rlk.core.checkpoint import Checkpointer
 from pydantic import BaseModel
 
+from rlk.core import interrupts, runfolder
+from rlk.core.checkpoint import Checkpointer, Which
 from rlk.core.config import Component, RunConfig, apply_override, as_component, build_run_config, validate_component
 from rlk.core.errors import RlkError
 from rlk.core.losses import LossSet, resolve_losses
@@ -32,25 +33,17 @@ from rlk.core.interfaces import Environment, Program, ProgramInfo, Progress
 from rlk.core import provenance
 from rlk.core.logging import Loggers, RunInfo, open_loggers, resolve_loggers
 from rlk.core.memory import check_batches_fit
+from rlk.core.progress import NoBar, RunBar
 from rlk.core.registry import Registry, default_registry
+from rlk.core.runfolder import has_checkpoint
 
 # A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
 # (tuned for env steps) where the user set none.
 MODEL_RUN_DEFAULTS = {"steps": 2_000, "log_every_steps": 100, "checkpoint_every_steps": 1_000}
-REDRAW_S = 1.0  # the progress bar's redraw interval
+EVAL_SEED = 12_345  # evaluations during training use rlk eval's default seed: `rlk eval --checkpoint STEP` repeats them
 # Backend options of one launch on many hosts (they differ per process): not saved in config.json,
 # given again to ``--resume``.
 LAUNCH_OPTIONS = ("coordinator", "num_processes", "process_id")
-
-
-class Interrupted(Exception):
-    """Raised after a clean stop on SIGINT/SIGTERM (the checkpoint is saved)."""
-
-    def __init__(self, run_dir: Path, env_steps: int, signum: int, unit: str = "env steps"):
-        name = signal.Signals(signum).name
-        super().__init__(f"{name}: stopped at {env_steps} {unit}; checkpoint saved; resume with: rlk train --resume {run_dir}")
-        self.run_dir = run_dir
-        self.exit_code = 128 + signum
 
 
 @dataclasses.dataclass
@@ -142,38 +135,20 @@ def default_run_dir(config: RunConfig) -> Path:
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[Callable[[], int]]:
-    """SIGINT/SIGTERM set a flag (the signal number) the loop polls between compiled calls.
+    """Inside, SIGINT/SIGTERM set a flag (the signal number) the loop polls between compiled calls;
+    a second signal ends the process at once (``rlk.core.interrupts``)."""
+    with interrupts.deferred() as received:
 
-    A second SIGINT aborts at once (without a new checkpoint).
-    """
-    flag = {"stop": 0}
-    previous = {}
+        def requested() -> int:
+            if jax.process_count() == 1:
+                return received()
+            # Many hosts: every process must take the same branch (checkpoints are collective), so a
+            # signal to any process stops them all, at the same call.
+            from jax.experimental import multihost_utils
 
-    def handler(signum, frame):
-        if flag["stop"] and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag["stop"] = signum
+            return int(np.max(multihost_utils.process_allgather(np.int32(received()))))
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread
-            pass
-
-    def requested() -> int:
-        if jax.process_count() == 1:
-            return flag["stop"]
-        # Many hosts: every process must take the same branch (checkpoints are collective), so a
-        # signal to any process stops them all, at the same call.
-        from jax.experimental import multihost_utils
-
-        return int(np.max(multihost_utils.process_allgather(np.int32(flag["stop"]))))
-
-    try:
         yield requested
-    finally:
-        for sig, h in previous.items():
-            signal.signal(sig, h)
 
 
 class CheckpointCadence:
@@ -211,13 +186,20 @@ class Run:
         self.resume = resume
         self.console = console
         self.registry = registry or default_registry()
+        self._backend: Any = None  # the platform, made once (it starts jax.distributed where a run spans hosts)
         self.sinks = Loggers()  # the run's loggers, closed when train() ends however it ends
 
     # -- composition ----------------------------------------------------------------------
+    def platform(self) -> Any:
+        """The run's backend (made on first use)."""
+        if self._backend is None:
+            self._backend = self.r.backend.factory(self.r.settings["backend"])
+        return self._backend
+
     def build(self) -> Program:
         c, r = self.config, self.r
         settings = r.settings
-        backend = r.backend.factory(settings["backend"])
+        backend = self.platform()
         if r.is_model_run:
             dataset = r.dataset.factory(settings["dataset"])
             model = r.model.factory(settings["model"], dataset)
@@ -244,17 +226,25 @@ class Run:
 
     # -- the loop -------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
+        """Checks the run folder, builds the program, then claims the folder (created, checked again and
+        locked before anything compiles) and trains."""
         t_start = time.perf_counter()
+        self.platform()  # first: many hosts, jax.distributed starts here and only process 0 writes
+        writer = jax.process_index() == 0
+        if writer:
+            runfolder.preflight(self.run_dir, not self.resume)
         program = self.build()
-        if jax.process_index() == 0:  # many hosts: only process 0 writes
-            self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
-            return self._train(program, t_start)
+            with runfolder.claim(self.run_dir, not self.resume, _warn) if writer else contextlib.nullcontext():
+                interrupts.on_signal(
+                    f"interrupted before training resumed; '{self.run_dir}' is unchanged; resume with: rlk train --resume {self.run_dir}"
+                    if self.resume else f"interrupted before training started; '{self.run_dir}' holds no checkpoint")
+                try:
+                    return self._train(program, t_start)
+                finally:
+                    self.sinks.close()  # inside the claim: the folder is released with its files closed
         finally:
-            try:
-                self.sinks.close()
-            finally:
-                program.close()
+            program.close()
 
     def _train(self, program: Program, t_start: float) -> dict[str, Any]:
         c = self.config
@@ -263,17 +253,22 @@ class Run:
         info = program.info
         per_call = info.steps_per_call
         total_calls = math.ceil(c.steps / per_call)
-        checkpointer = Checkpointer(self.run_dir)
+        if c.eval_every_steps is not None and not program.evaluates_during_training:
+            raise RlkError(f"eval_every_steps: arch '{self.r.arch}' does not evaluate during training")
+        checkpointer = Checkpointer(self.run_dir, c.keep_checkpoints, c.keeps_best)
         state = program.init(seeds)
         start_call, prior_train_s = 0, 0.0
         if self.resume:
-            start_call, state, meta = checkpointer.restore(state, ["train_s"])
+            start_step, state, meta = checkpointer.restore(state, ["train_s"], discard_damaged=True)
+            if start_step % per_call:
+                raise RlkError(f"the checkpoint of step {start_step} in {self.run_dir} is not at a call boundary "
+                               f"of this run ({per_call} {info.unit} a call)")
+            start_call = start_step // per_call
             state = jax.device_put(state, program.shardings(state))
             prior_train_s = meta["train_s"]
+            self._check_resume(start_call, total_calls, info, writer)
         elif writer:
-            saved = c.model_dump(mode="json", exclude={"agent", "env", "losses"} if self.r.is_model_run else None)
-            saved["backend"] = {k: v for k, v in saved["backend"].items() if k not in LAUNCH_OPTIONS}
-            (self.run_dir / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
+            (self.run_dir / "config.json").write_text(json.dumps(self._saved_config(), indent=2) + "\n")
         updates_per_call = info.updates_per_call
         if writer:  # before compiling: a logger that cannot start (a missing library) stops the run here
             resumed_at = {"step": start_call * updates_per_call, **{k: start_call * n for k, n in info.counters.items()}}
@@ -281,22 +276,48 @@ class Run:
                                info.tensorboard_axis, ("step", "seed", *info.counters), info.first_columns,
                                resumed_at if self.resume else None)
             self.sinks = open_loggers(c.loggers, self.run_dir, run_info, self.registry)
-        last_values: Optional[dict] = None
 
+        if writer and self.console is not None and total_calls * per_call != c.steps and not self.resume:
+            self.console.print(f"steps: {c.steps:,} asked; a compiled call advances {per_call:,} {info.unit} "
+                               f"(log_every_steps rounded to whole updates), so this run trains {total_calls * per_call:,}",
+                               highlight=False)
+        bar = RunBar(self.console, " on ".join(self.r.names().values()), total_calls * per_call, info.unit,
+                     info.headline) if self.console is not None and writer else NoBar()
+        try:
+            summary = self._loop(program, state, checkpointer, bar, start_call, prior_train_s, t_start)
+        finally:
+            bar.close()
+        return summary
+
+    def _loop(self, program: Program, state: Any, checkpointer: Checkpointer, bar: NoBar, start_call: int,
+              prior_train_s: float, t_start: float) -> dict[str, Any]:
+        c, info = self.config, program.info
+        seeds = [c.seed + i for i in range(c.num_seeds)]
+        per_call, updates_per_call = info.steps_per_call, info.updates_per_call
+        total_calls = math.ceil(c.steps / per_call)
+        last_values: Optional[dict] = None
         compile_s, train_s, loop_s, loop_cpu_s, calls_done = 0.0, 0.0, 0.0, 0.0, 0
-        with stop_requests() as stop_requested, self._progress(total_calls * per_call, writer, info) as bar:
+        if start_call < total_calls:  # compiled before signals are deferred: one then ends the command at once
+            t0 = time.perf_counter()
+            bar.phase("compiling")
+            step = program.compile(state)
+            bar.phase(None)
+            compile_s = time.perf_counter() - t0
+        with stop_requests() as stop_requested:
             if start_call < total_calls:
-                t0 = time.perf_counter()
-                step = program.compile(state)
-                compile_s = time.perf_counter() - t0
                 every_calls = max(1, c.checkpoint_every_steps // per_call) if c.checkpoint_every_steps else None
                 cadence = CheckpointCadence(every_calls, c.checkpoint_every_s)  # timed from the first call
                 t_loop = t_mark = time.perf_counter()
                 cpu_loop = sum(os.times()[:2])
 
+                def evaluation_due(done: int) -> bool:
+                    """At the first call at or after each multiple of ``eval_every_steps``."""
+                    every = c.eval_every_steps
+                    return every is not None and done * per_call // every > (done - 1) * per_call // every
+
                 def failed(err: RlkError, done: int, state: Any) -> RlkError:
                     """A failed call (e.g. an actor thread died): the learner's last good state is saved."""
-                    checkpointer.save(done, getattr(err, "last_good_state", state), {"train_s": prior_train_s + train_s})
+                    checkpointer.save(done * per_call, getattr(err, "last_good_state", state), {"train_s": prior_train_s + train_s})
                     checkpointer.close()
                     return RlkError(f"{err} (checkpoint of step {done * updates_per_call} saved in {self.run_dir})")
 
@@ -312,21 +333,28 @@ class Run:
                     # JAX dispatch is asynchronous: the next call is started before this call's metrics are
                     # fetched and written, so the host work overlaps the devices' work. A checkpoint's host
                     # copy is taken first (the next call donates the state's buffers).
-                    snapshot = checkpointer.snapshot(state) if cadence.due(done) or last or stop else None
+                    evaluate = evaluation_due(done)
+                    save = cadence.due(done) or last or stop or (evaluate and c.keeps_best)
+                    snapshot = checkpointer.snapshot(state) if save or evaluate else None
                     failure: Optional[RlkError] = None
                     if not (last or stop):
                         try:
                             pending = step(state)
                         except RlkError as err:
                             failure = err
-                    values = last_values = jax.device_get(program.summarise(metrics))
+                    values = jax.device_get(program.summarise(metrics))
+                    if c.eval_every_steps is not None:  # evaluated on the host copy while the next call runs
+                        values["eval_return"] = np.asarray(
+                            program.evaluate(snapshot, c.eval_episodes, EVAL_SEED)["per_seed_mean_return"]
+                            if evaluate else [math.nan] * len(seeds))
+                    last_values = values
                     if "loss" in values and not np.all(np.isfinite(values["loss"])):
                         latest = checkpointer.latest()
                         checkpointer.close()
                         raise RlkError(
                             f"loss is not finite at step {done * updates_per_call} "
                             f"(seeds {[s for s, v in zip(seeds, values['loss']) if not np.isfinite(v)]}); stopped; "
-                            + (f"last good checkpoint (call {latest}) kept in {self.run_dir}" if latest else "no checkpoint was saved yet"))
+                            + (f"last good checkpoint (step {latest}) kept in {self.run_dir}" if latest else "no checkpoint was saved yet"))
                     now = time.perf_counter()
                     dt, t_mark = now - t_mark, now  # from the previous call's metrics to this one's
                     train_s += dt
@@ -335,20 +363,27 @@ class Run:
                                       {k: done * n for k, n in info.counters.items()},
                                       per_call / dt, now - t_start)
                     self.sinks.write(rows)
-                    bar(done * per_call, rows)
-                    if snapshot is not None:
-                        checkpointer.write(done, snapshot, {"train_s": prior_train_s + train_s})
+                    bar.update(done * per_call, rows)
+                    if save:
+                        checkpointer.write(done * per_call, snapshot, {"train_s": prior_train_s + train_s},
+                                           float(np.mean(values["eval_return"])) if evaluate else None)
                     if failure is not None:
                         raise failed(failure, done, state) from None
                     if stop and not last:
                         checkpointer.close()
-                        raise Interrupted(self.run_dir, done * per_call, stop, info.unit)
+                        raise interrupts.Interrupted(self.run_dir, done * per_call, stop, info.unit)
             else:
-                bar(total_calls * per_call, None)
+                bar.update(total_calls * per_call, None)
+        self.sinks.close()  # before the final evaluation, which a signal ends at once
         checkpointer.close()  # waits for the last checkpoint's write
+        if stop_requested():  # a signal during the last call: its checkpoint is saved, no evaluation
+            raise interrupts.Interrupted(self.run_dir, total_calls * per_call, stop_requested(), info.unit)
+        interrupts.on_signal(f"interrupted during the final evaluation; training is complete and checkpointed in "
+                             f"'{self.run_dir}'; rlk train --resume {self.run_dir} evaluates it")
         if calls_done:
             loop_s = time.perf_counter() - t_loop  # compiled calls and all host work, compile excluded
             loop_cpu_s = sum(os.times()[:2]) - cpu_loop  # this process's CPU seconds (all threads) meanwhile
+        bar.phase("evaluating")
         evaluation = program.evaluate(state, c.eval_episodes, c.seed + 10_000)
         last = last_values if last_values is not None else _last_logged(self.run_dir, seeds)  # resumed a finished run
         summary = {
@@ -363,10 +398,33 @@ class Run:
             "arch": self.r.arch,
             "devices": info.num_devices,
             "resumed": self.resume,
+            "steps_asked": c.steps,
         }
-        if writer:
+        if jax.process_index() == 0:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        interrupts.on_signal(f"interrupted after the run finished; its results are in '{self.run_dir}'")
         return summary
+
+    def _saved_config(self) -> dict[str, Any]:
+        """config.json: the config, less a launch's options; the device count pinned (a resume runs on
+        as many devices as the run began with, or the backend refuses)."""
+        c = self.config
+        saved = c.model_dump(mode="json", exclude={"agent", "env", "losses"} if self.r.is_model_run else None)
+        saved["backend"] = {k: v for k, v in saved["backend"].items() if k not in LAUNCH_OPTIONS}
+        if "num_devices" in saved["backend"] and saved["backend"]["num_devices"] is None:
+            saved["backend"]["num_devices"] = sum(d.process_index == jax.process_index() for d in self.platform().devices)
+        return saved
+
+    def _check_resume(self, start_call: int, total_calls: int, info: ProgramInfo, writer: bool) -> None:
+        """A resume goes on from its checkpoint: ``--steps`` at or past it, its metrics files intact."""
+        trained = start_call * info.steps_per_call
+        if total_calls < start_call:
+            raise RlkError(f"--steps {self.config.steps}: '{self.run_dir}' has already trained {trained:,} {info.unit} "
+                           f"(its checkpoint); give --steps above that to train on, or rlk eval {self.run_dir}")
+        if total_calls == start_call:
+            _warn(f"note: '{self.run_dir}' has already trained {trained:,} {info.unit}; evaluating its checkpoint again")
+        if writer and any(logger.name == "csv" for logger in self.config.loggers):
+            runfolder.check_metrics(self.run_dir, start_call * info.updates_per_call, start_call * self.config.num_seeds)
 
     @staticmethod
     def _rows(values: dict[str, np.ndarray], seeds: list[int], step: int, counters: dict[str, int], sps: float,
@@ -382,37 +440,9 @@ class Run:
             rows.append(row)
         return rows
 
-    @contextlib.contextmanager
-    def _progress(self, total: int, show: bool, info: ProgramInfo):
-        if self.console is None or not show:
-            yield lambda steps, rows: None
-            return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + info.unit),
-            TextColumn("{task.fields[sps]}"), TextColumn("{task.fields[ret]}"), TimeElapsedColumn(),
-            # redrawn by the loop (at most once a second, and at the end), not by rich's refresh thread: on a
-            # 2-core machine each redraw's ~10 ms of CPU competes with the compiled calls
-            console=self.console, transient=False, auto_refresh=False,
-        )
-        task = progress.add_task(" on ".join(self.r.names().values()), total=total, sps="", ret="")
-
-        def update(steps: int, rows):
-            fields = {}
-            if rows:
-                values = [r[info.headline] for r in rows if not math.isnan(r.get(info.headline, math.nan))]
-                fields = {"sps": f"{rows[0]['steps_per_s']:,.1f} {info.unit}/s",
-                          "ret": f"{info.headline} {np.mean(values):.4g}" if values else f"{info.headline} -"}
-            progress.update(task, completed=steps, **fields)
-            now = time.monotonic()
-            if now - drawn[0] >= REDRAW_S or steps >= total:
-                progress.refresh()
-                drawn[0] = now
-
-        drawn = [time.monotonic()]
-        with progress:
-            yield update
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _last_logged(run_dir: Path, seeds: list[int]) -> dict[str, np.ndarray]:
@@ -452,16 +482,12 @@ def load_run_config(run_dir: Path, env_overrides: Sequence[str] = (),
     return build_run_config(data)
 
 
-def has_checkpoint(run_dir: Path) -> bool:
-    d = run_dir / "checkpoints"
-    return d.is_dir() and any(p.name.isdigit() for p in d.iterdir())
-
-
 def train(config: RunConfig, console: Any = None) -> tuple[Path, dict[str, Any]]:
     resolved = resolve(config)
-    run_dir = Path(resolved.config.run_dir) if resolved.config.run_dir else default_run_dir(resolved.config)
-    if has_checkpoint(run_dir):
-        raise RlkError(f"run folder '{run_dir}' already holds a run; resume it with --resume or pick another --run-dir")
+    given = resolved.config.run_dir
+    if given is not None and not given.strip():
+        raise RlkError("--run-dir (run_dir): the path is empty")
+    run_dir = Path(given) if given is not None else default_run_dir(resolved.config)
     resolved.config = resolved.config.model_copy(update={"run_dir": str(run_dir)})
     return run_dir, Run(resolved, run_dir, console=console).train()
 
@@ -473,16 +499,18 @@ def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None,
     if not has_checkpoint(run_dir):
         raise RlkError(f"resume folder '{run_dir}' holds no checkpoint")
     if steps is not None:
-        config = config.model_copy(update={"steps": steps})
+        config = build_run_config({**config.model_dump(mode="json"), "steps": steps})
     if launch:
         config = config.model_copy(update={"backend": config.backend.model_copy(update=launch)})
     resolved = resolve(config)
     return run_dir, Run(resolved, run_dir, resume=True, console=console).train()
 
 
-def restored_run(run_dir: Path, overrides: Sequence[str] = (), changeable: Sequence[str] = ("env",)):
-    """The config and program of the run saved in ``run_dir`` and its last checkpointed state (the
-    config changed by ``overrides``, ``section.field=value`` for the sections in ``changeable``)."""
+def restored_run(run_dir: Path, overrides: Sequence[str] = (), changeable: Sequence[str] = ("env",),
+                 checkpoint: Which = None):
+    """The config and program of the run saved in ``run_dir`` and its state at ``checkpoint`` (None or
+    "last": the newest intact one; "best"; or a step), the config changed by ``overrides``
+    (``section.field=value`` for the sections in ``changeable``)."""
     config = load_run_config(run_dir, overrides, changeable)
     if not has_checkpoint(run_dir):
         raise RlkError(f"run folder '{run_dir}' holds no checkpoint")
@@ -491,17 +519,18 @@ def restored_run(run_dir: Path, overrides: Sequence[str] = (), changeable: Seque
     template = program.init([config.seed + i for i in range(config.num_seeds)])
     checkpointer = Checkpointer(run_dir)  # a state that does not fit (e.g. env.* changed shapes): one-line RlkError
     try:
-        _, state, _ = checkpointer.restore(template, ["train_s"])
+        _, state, _ = checkpointer.restore(template, ["train_s"], checkpoint)
     finally:  # closed on a failed restore too: orbax's open threads otherwise print tracebacks at exit
         checkpointer.close()
     return config, program, state
 
 
-def evaluate_run(run_dir: Path, episodes: int, seed: int = 12_345, env_overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Greedy returns of the policy saved in ``run_dir``'s last checkpoint, on the run's environment
-    changed by ``env_overrides`` (``env.field=value``, e.g. a noise-free reward); a model run: the model's
-    evaluation metrics (``{"model": name, "metrics": {...}, "metrics_per_seed": [...]}``)."""
-    _, program, state = restored_run(run_dir, env_overrides)
+def evaluate_run(run_dir: Path, episodes: int, seed: int = EVAL_SEED, env_overrides: Sequence[str] = (),
+                 checkpoint: Which = None) -> dict[str, Any]:
+    """Greedy returns of the policy saved in ``run_dir``'s ``checkpoint`` (see ``restored_run``), on the
+    run's environment changed by ``env_overrides`` (``env.field=value``, e.g. a noise-free reward); a model
+    run: the model's evaluation metrics (``{"model": name, "metrics": {...}, "metrics_per_seed": [...]}``)."""
+    _, program, state = restored_run(run_dir, env_overrides, checkpoint=checkpoint)
     return program.evaluate(state, episodes, seed)
 
 

@@ -50,3 +50,29 @@ def test_resolved_run_keeps_typed_configs_and_saves_their_values(tmp_path):
     assert isinstance(program, Program) and program.info.kind == "agent"
     assert resolved.settings["arch"] is None  # anakin, chosen from the env's kind, has no options
     assert json.loads(json.dumps(resolved.config.model_dump(mode="json")))["agent"]["learning_rate"] == 1e-3
+
+
+def test_run_folder_lock_names_its_owner_and_is_taken_over_when_stale(tmp_path):
+    """flock'ed while held (a second claim refuses, naming pid and host), emptied on release; a stamp left
+    by a dead process on this host is taken over with a warning, one of another host is refused."""
+    import os
+    import socket
+
+    from rlk.core.errors import RlkError
+    from rlk.core.runfolder import LOCK, claim
+
+    lock, me, warnings = tmp_path / LOCK, f"{os.getpid()} {socket.gethostname()}", []
+    with claim(tmp_path, True, warnings.append):
+        assert lock.read_text() == me + "\n"
+        with pytest.raises(RlkError, match=f"in use by process {os.getpid()} on host {socket.gethostname()}"):
+            with claim(tmp_path, False, warnings.append):
+                pass
+    assert lock.read_text() == "" and warnings == []
+    lock.write_text(f"4194999 {socket.gethostname()}\n")  # SIGKILLed: stamped, flock gone with the process
+    with claim(tmp_path, True, warnings.append):
+        assert lock.read_text() == me + "\n"
+    assert warnings == [f"warning: run folder '{tmp_path}': taking over the lock of process 4194999, which is gone"]
+    lock.write_text("17 another-host\n")
+    with pytest.raises(RlkError, match="locked by process 17 on host another-host; if that run has ended, delete"):
+        with claim(tmp_path, False, warnings.append):
+            pass

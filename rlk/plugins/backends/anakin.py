@@ -64,7 +64,10 @@ class AnakinProgram(Program):
     """The compiled Anakin training program of one run (see ``rlk.core.interfaces.Program``).
 
     ``agent`` was built with ``axis_name=DATA_AXIS``; it trains under ``shard_map`` and evaluates
-    outside it (``eval_act`` has no collectives)."""
+    outside it (``eval_act`` has no collectives). Evaluation is compiled once per episode count and
+    reused (during training it runs every ``eval_every_steps``)."""
+
+    evaluates_during_training = True
 
     def __init__(self, agent: Agent, env: Environment, mesh: jax.sharding.Mesh, updates_per_step: int):
         self.raw_env = env
@@ -78,6 +81,7 @@ class AnakinProgram(Program):
         self.updates_per_step = updates_per_step
         self.env_steps_per_step = updates_per_step * B * agent.unroll_length
         self.info = episodes.agent_info(self.env_steps_per_step, updates_per_step, num_devices)
+        self._evaluators: dict[int, Callable] = {}  # episodes -> jitted ``(params [S], keys [S]) -> returns [S, E]``
 
     # -- state ----------------------------------------------------------------------------
     def _init_one(self, key: jax.Array) -> AnakinState:
@@ -151,8 +155,10 @@ class AnakinProgram(Program):
         params = jax.device_get(state.learner.params)
         n_seeds = jax.tree.leaves(params)[0].shape[0]
         keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in range(n_seeds)])
-        one_seed = lambda p, key: evaluate(self.agent, p, self.raw_env, num_episodes, key).returns
-        return np.asarray(jax.jit(jax.vmap(one_seed))(params, keys))
+        if num_episodes not in self._evaluators:
+            one_seed = lambda p, key: evaluate(self.agent, p, self.raw_env, num_episodes, key).returns
+            self._evaluators[num_episodes] = jax.jit(jax.vmap(one_seed))
+        return np.asarray(self._evaluators[num_episodes](params, keys))
 
     def evaluate(self, state: AnakinState, num_episodes: int, seed: int) -> dict[str, Any]:
         return episodes.returns_report(self.returns(state, num_episodes, seed))

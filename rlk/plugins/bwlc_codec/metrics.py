@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rlk.core.extras import require
+
 
 @dataclasses.dataclass(frozen=True)
 class FeatureClassifier:
@@ -25,8 +27,8 @@ class FeatureClassifier:
     def fit(cls, dataset, hidden: int = 64, max_train: int = 10_000, seed: int = 0) -> "FeatureClassifier":
         import warnings
 
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.neural_network import MLPClassifier
+        ConvergenceWarning = require("sklearn.exceptions", "bwlc_codec's feature classifier").ConvergenceWarning
+        MLPClassifier = require("sklearn.neural_network", "bwlc_codec's feature classifier").MLPClassifier
 
         train, test = dataset.arrays("train"), dataset.arrays("test")
         x = train["x"][:max_train].reshape(min(max_train, len(train["x"])), -1)

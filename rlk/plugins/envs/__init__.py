@@ -1,4 +1,4 @@
-"""Environment plugins: Catch in JAX, pgx games (Go 9x9, MinAtar) and gymnax classics; and host
+"""Environment plugins: Catch in JAX, every pgx game and every gymnax environment (``catalogue``); and host
 environments (for Sebulba): Atari through ale-py (``atari-<game>``), MuJoCo through gymnasium
 (``HalfCheetah-v5`` ...).
 
@@ -11,32 +11,15 @@ import functools
 
 from rlk.core.hookspecs import hookimpl
 from rlk.plugins.envs.atari import ATARI_57, AtariConfig, make_atari
+from rlk.plugins.envs.catalogue import GYMNAX_PARAMS, MINATAR_GAMES, PGX_GAMES, gymnax_config, minatar_installed
 from rlk.plugins.envs.catch import Catch, CatchConfig
 from rlk.plugins.envs.mujoco import MUJOCO_ENVS, MujocoConfig, make_mujoco
-
-PGX_ENVS = {
-    "go_9x9": "go_9x9",
-    "minatar-breakout": "minatar-breakout",
-    "minatar-asterix": "minatar-asterix",
-    "minatar-freeway": "minatar-freeway",
-    "minatar-seaquest": "minatar-seaquest",
-    "minatar-space_invaders": "minatar-space_invaders",
-}
-GYMNAX_ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1")
 
 
 def _make_pgx(env_id: str, config=None):
     from rlk.plugins.envs.pgx_adapter import make_pgx
 
     return make_pgx(env_id, config)
-
-
-def _pgx_config(env_id: str):
-    if env_id.startswith("go_"):
-        from rlk.plugins.envs.pgx_adapter import GoConfig
-
-        return GoConfig
-    return None
 
 
 def _make_gymnax(env_id: str, config=None):
@@ -48,10 +31,13 @@ def _make_gymnax(env_id: str, config=None):
 @hookimpl
 def rlk_register_envs(register):
     register("catch", Catch, config=CatchConfig, description="bsuite Catch (10x5), pure JAX")
-    for name, env_id in PGX_ENVS.items():
-        register(name, functools.partial(_make_pgx, env_id), config=_pgx_config(env_id), description=f"pgx '{env_id}' (JAX)")
-    for env_id in GYMNAX_ENVS:
-        register(env_id, functools.partial(_make_gymnax, env_id), description=f"gymnax '{env_id}' (JAX)")
+    minatar = minatar_installed()
+    for env_id, config in PGX_GAMES.items():
+        if minatar or env_id not in MINATAR_GAMES:
+            register(env_id, functools.partial(_make_pgx, env_id), config=config, description=f"pgx '{env_id}' (JAX)")
+    for env_id in GYMNAX_PARAMS:
+        register(env_id, functools.partial(_make_gymnax, env_id), config=gymnax_config(env_id),
+                 description=f"gymnax '{env_id}' (JAX); its EnvParams as options")
     for game in ATARI_57:
         register(f"atari-{game}", functools.partial(make_atari, game), config=AtariConfig,
                  description=f"Atari '{game}' via ale-py's AtariVectorEnv (host env; DQN preprocessing, sticky actions)")

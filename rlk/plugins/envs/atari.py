@@ -41,6 +41,7 @@ import numpy as np
 from pydantic import Field
 
 from rlk.core.config import PluginConfig
+from rlk.core.extras import require
 from rlk.core.interfaces import HostEnvironment, HostEnvironmentFactory
 from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
 
@@ -224,4 +225,6 @@ class AtariFactory(HostEnvironmentFactory):
 
 def make_atari(game: str, config: Optional[AtariConfig] = None) -> AtariFactory:
     """The registry's factory for ``atari-<game>``: ``(config) -> HostEnvironmentFactory``."""
+    require("ale_py", f"env 'atari-{game}'")
+    require("cv2", f"env 'atari-{game}'")
     return AtariFactory(game, config)

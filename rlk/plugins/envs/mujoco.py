@@ -52,6 +52,7 @@ import numpy as np
 from pydantic import Field
 
 from rlk.core.config import PluginConfig
+from rlk.core.extras import require
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import HostEnvironment, HostEnvironmentFactory
 from rlk.core.types import ArraySpec, BoxSpec, EnvSpec, TimeStep
@@ -296,4 +297,6 @@ class MujocoFactory(HostEnvironmentFactory):
 
 def make_mujoco(env_id: str, config: Optional[MujocoConfig] = None) -> MujocoFactory:
     """The registry's factory for ``HalfCheetah-v5`` etc.: ``(config) -> HostEnvironmentFactory``."""
+    require("mujoco", f"env '{env_id}'")
+    require("imageio", f"env '{env_id}'")
     return MujocoFactory(env_id, config)

@@ -1,4 +1,4 @@
-"""pgx games (Go 9x9, MinAtar) as rlk ``Environment``s.
+"""pgx games (every one in ``catalogue.PGX_GAMES``) as rlk ``Environment``s.
 
 pgx (Koyamada et al. 2023, "Pgx: Hardware-Accelerated Parallel Game Simulators") keeps one
 ``State`` per game with a ``rewards[num_players]`` vector and a ``legal_action_mask``. The mapping
@@ -14,9 +14,10 @@ to ``TimeStep`` (``rlk.core.types``) is:
 - ``discount``: 0 where pgx's ``terminated``, else 1.
 - ``last``: ``terminated | truncated``; truncated is pgx's own flag or the adapter's time limit
   (``state._step_count >= max_episode_steps``), which keeps discount 1.
-- ``legal_action_mask`` (bool ``[num_actions]``) and ``current_player`` (int32 ``[]``): given for
-  two-player games (Go) only; MinAtar's mask is always all True, so single-player games return
-  None for both, like Catch and gymnax (``EnvSpec.has_legal_action_mask`` says which).
+- ``legal_action_mask`` (bool ``[num_actions]``): given for every game but MinAtar, whose mask is
+  always all True (None there, like Catch and gymnax; ``EnvSpec.has_legal_action_mask`` says which).
+  ``current_player`` (int32 ``[]``): given for games of two or more players only. Players need not
+  alternate (backgammon: one player makes several moves in a turn; sparrow_mahjong has three).
 - ``info``: ``{}`` (``EpisodeStats`` adds its keys).
 
 The environment state is pgx's ``State`` itself; auto-reset is ``rlk``'s ``AutoReset`` wrapper.
@@ -29,11 +30,11 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 
-from pydantic import Field
+from pydantic import BaseModel
 
-from rlk.core.config import PluginConfig
 from rlk.core.interfaces import Environment
 from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, Simulator, TimeStep
+from rlk.plugins.envs.catalogue import MINATAR_GAMES, PGX_FIXED, RLK_GO_VARIANTS
 from rlk.plugins.envs.go_area import area_margin, own_eyes
 
 # pgx's MinAtar games have no time limit (Freeway ends itself after 2,500 steps; the others may
@@ -52,27 +53,6 @@ def default_max_episode_steps(env: Any) -> int:
     return int(limit) if limit is not None else MINATAR_MAX_EPISODE_STEPS
 
 
-class GoConfig(PluginConfig):
-    pass_after_moves: int = Field(
-        0, ge=0,
-        description="a rule variant for training: the pass move is masked out of the legal actions of "
-                    "both players before this many moves of the game, unless it is the only legal move "
-                    "(0: pgx's standard rules)")
-    score_reward: float = Field(
-        0.0, ge=0,
-        description="a reward variant for training: the terminal reward of the player who ends the game gains this "
-                    "weight times its final Tromp-Taylor area margin over the board size (no komi; envs/go_area.py), "
-                    "so a player learns to win by more; rlk play scores matches by the game's result alone "
-                    "(0: pgx's +-1)")
-    no_eye_filling: bool = Field(
-        False,
-        description="a rule variant for self-play, the eye rule of Monte-Carlo Go playouts (Bruegmann 1993; Gelly et "
-                    "al. 2006): the legal moves of the player to move leave out its own single-point true eyes "
-                    "(envs/go_area.py), and pass while any other move is legal; a game under it is a game of "
-                    "standard Go, so its player can meet a standard-rules opponent (rlk play --opponent-rules "
-                    "standard). False: pgx's standard rules")
-
-
 class PgxEnv(Environment):
     """One unbatched pgx game with pure ``reset``/``step`` (see the module docstring for the mapping).
 
@@ -88,7 +68,7 @@ class PgxEnv(Environment):
     """
 
     def __init__(self, env_id: str, max_episode_steps: Optional[int] = None, pass_after_moves: int = 0,
-                 score_reward: float = 0.0, no_eye_filling: bool = False):
+                 score_reward: float = 0.0, no_eye_filling: bool = False, options: Optional[dict[str, Any]] = None):
         import pgx
 
         self.env_id = env_id
@@ -96,7 +76,10 @@ class PgxEnv(Environment):
         self.score_reward = float(score_reward)
         self.no_eye_filling = bool(no_eye_filling)
         self._env = pgx.make(env_id)
+        if options:  # the game's constructor options (``catalogue``), beside those its name fixes
+            self._env = type(self._env)(**PGX_FIXED.get(env_id, {}), **options)
         self.num_players = int(self._env.num_players)
+        self.masked = env_id not in MINATAR_GAMES  # MinAtar's mask is all True
         self.max_episode_steps = int(max_episode_steps or default_max_episode_steps(self._env))
         # Shapes by abstract evaluation: pgx's own ``observation_shape``/``num_actions`` run ``init``
         # eagerly, op by op (seconds per game).
@@ -106,7 +89,7 @@ class PgxEnv(Environment):
             observation=ArraySpec(shape=tuple(shapes.observation.shape), dtype="float32"),
             action=DiscreteSpec(num_values=int(shapes.legal_action_mask.shape[0])),
             num_players=self.num_players,
-            has_legal_action_mask=self.num_players > 1,
+            has_legal_action_mask=self.masked,
             max_episode_steps=self.max_episode_steps,
             simulator=self.simulator() if env_id in DETERMINISTIC else None,
         )
@@ -141,7 +124,7 @@ class PgxEnv(Environment):
         """The ``TimeStep`` of a pgx state, given the reward of the transition into it."""
         terminated = state.terminated.astype(jnp.bool_)
         truncated = state.truncated.astype(jnp.bool_) | (state._step_count >= self.max_episode_steps)
-        two_player = self.num_players > 1
+        multi_player = self.num_players > 1
         legal = self.standard_legal_action_mask(state)
         if self.no_eye_filling:
             board = legal[:-1] & ~own_eyes(state.observation.astype(jnp.float32))
@@ -154,8 +137,8 @@ class PgxEnv(Environment):
             reward=reward.astype(jnp.float32),
             discount=jnp.where(terminated, 0.0, 1.0).astype(jnp.float32),
             last=terminated | truncated,
-            legal_action_mask=legal if two_player else None,
-            current_player=state.current_player.astype(jnp.int32) if two_player else None,
+            legal_action_mask=legal if self.masked else None,
+            current_player=state.current_player.astype(jnp.int32) if multi_player else None,
             info={},
         )
 
@@ -192,11 +175,13 @@ class PgxEnv(Environment):
         return state, self._timestep(state, reward)
 
 
-def make_pgx(env_id: str, config: Any = None) -> Environment:
-    """Builds the pgx game ``env_id`` (``go_9x9``, ``minatar-*``) as an rlk ``Environment``.
+def make_pgx(env_id: str, config: Optional[BaseModel] = None) -> Environment:
+    """Builds the pgx game ``env_id`` (``pgx.available_envs()``) as an rlk ``Environment``.
 
-    pgx's defaults are kept (Go komi 7.5, MinAtar sticky-action probability 0.1 and minimal action
-    sets); ``config`` is a ``GoConfig`` for Go (else None).
+    ``config``: the game's config from ``catalogue.PGX_GAMES`` (its constructor options; Go's also
+    holds rlk's rule variants), or None for pgx's defaults (Go komi 7.5, MinAtar sticky-action
+    probability 0.1 and minimal action sets).
     """
-    return PgxEnv(env_id, pass_after_moves=getattr(config, "pass_after_moves", 0),
-                  score_reward=getattr(config, "score_reward", 0.0), no_eye_filling=getattr(config, "no_eye_filling", False))
+    values = config.model_dump() if config is not None else {}
+    options = {k: v for k, v in values.items() if k not in RLK_GO_VARIANTS}
+    return PgxEnv(env_id, options=options, **{k: v for k, v in values.items() if k in RLK_GO_VARIANTS})

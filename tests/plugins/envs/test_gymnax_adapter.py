@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from rlk.core.types import BoxSpec, DiscreteSpec
-from rlk.plugins.envs import GYMNAX_ENVS
 from rlk.plugins.envs.gymnax_adapter import make_gymnax
 from rlk.core.wrappers import for_training
 
 NUM_ENVS = 8
+CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1")
 
 
 def random_action(spec, key: jax.Array, num_envs: int) -> jax.Array:
@@ -59,11 +59,14 @@ def test_spec(env_id, obs_shape, action, max_steps):
     assert spec.num_players == 1 and not spec.has_legal_action_mask
 
 
-def test_registered_ids_are_the_tested_ones():
-    assert set(GYMNAX_ENVS) == {"CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1"}
+def test_discrete_observation_is_one_hot():
+    env = make_gymnax("FrozenLake-misc")
+    assert env.spec.observation.shape == (16,)
+    _, ts = env.reset(jax.random.key(0))
+    assert ts.observation.sum() == 1.0 and set(np.unique(ts.observation)) == {0.0, 1.0}
 
 
-@pytest.mark.parametrize("env_id", GYMNAX_ENVS)
+@pytest.mark.parametrize("env_id", CLASSIC)
 def test_vmapped_scan_runs_with_fixed_dtypes(env_id):
     env = for_training(make_gymnax(env_id))
     ts = rollout(env, NUM_ENVS, 100, jax.random.key(0))

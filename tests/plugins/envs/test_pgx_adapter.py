@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlk.plugins.envs import PGX_ENVS
+from rlk.plugins.envs.catalogue import GoConfig, MinAtarConfig
 from rlk.plugins.envs.pgx_adapter import MINATAR_MAX_EPISODE_STEPS, PgxEnv, make_pgx
 from rlk.core.wrappers import for_training
 
@@ -66,11 +66,18 @@ def test_spec(env_id, obs_shape, num_actions):
     assert spec.max_episode_steps == (2 * 9 * 9 if go else MINATAR_MAX_EPISODE_STEPS)
 
 
-def test_registered_ids_are_the_tested_ones():
-    assert set(PGX_ENVS.values()) == {
-        "go_9x9", "minatar-breakout", "minatar-asterix", "minatar-freeway", "minatar-seaquest",
-        "minatar-space_invaders",
-    }
+@pytest.mark.parametrize("env_id, options, planes, max_steps", [
+    ("go_9x9", {"history_length": 2, "max_terminal_steps": 50}, 5, 50),
+    ("go_9x9", {}, 17, 162),
+])
+def test_go_constructor_options_reach_pgx(env_id, options, planes, max_steps):
+    env = make_pgx(env_id, GoConfig(**options))
+    assert env.spec.observation.shape == (9, 9, planes) and env.spec.max_episode_steps == max_steps
+
+
+def test_minatar_sticky_actions_option():
+    assert make_pgx("minatar-breakout", MinAtarConfig(sticky_action_prob=0.0))._env.sticky_action_prob == 0.0
+    assert make_pgx("minatar-breakout")._env.sticky_action_prob == 0.1
 
 
 @pytest.fixture(scope="module")
