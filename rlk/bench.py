@@ -885,6 +885,38 @@ def _stderr_log(msg: str) -> None:
     print(f"[rlk bench] {msg}", file=sys.stderr, flush=True)
 
 
+# -- start-up time of the command line ------------------------------------------------------------
+STARTUP_COMMANDS = (("rlk --help", ("--help",), ""), ("rlk list-plugins", ("list-plugins",), ""),
+                    ("rlk --help", ("--help",), "envs"), ("rlk list-plugins", ("list-plugins",), "envs"))
+
+
+def rlk_command() -> list[str]:
+    """The installed ``rlk`` script beside this interpreter, else ``python -m rlk.cli``."""
+    script = Path(sys.executable).with_name("rlk")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rlk.cli"]
+
+
+def startup_rows(repeats: int = 3) -> list[dict[str, Any]]:
+    """Wall seconds of ``rlk --help`` and ``rlk list-plugins`` in fresh processes, best of ``repeats``: with all
+    plugins, and with ``RLK_DISABLE_PLUGINS`` set to ``disabled`` (envs still imports jax at registration)."""
+    rows = []
+    for command, args, disabled in STARTUP_COMMANDS:
+        env = {**os.environ, "RLK_DISABLE_PLUGINS": disabled} if disabled else dict(os.environ)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run([*rlk_command(), *args], env=env, check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+        rows.append(dict(command=command, disabled_plugins=disabled, best_s=min(times), times_s=times))
+    return rows
+
+
+def startup_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| command | plugins disabled | best (s) |", "|---|---|---|"]
+    lines += [f"| `{r['command']}` | {r['disabled_plugins'] or '-'} | {r['best_s']:.2f} |" for r in rows]
+    return "\n".join(lines)
+
+
 # -- command line --------------------------------------------------------------------------------
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m rlk.bench [--json] [--envs ...] [--devices 1,4] [--seeds 1,4] [--quick]``."""
@@ -908,7 +940,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    help="instead: rlk's whole run loop against the peer at these shapes (issue26: catch 4x128 1M, "
                         "CartPole-v1 64x128 2M, both lr 2.5e-4 annealed; catch 64x16 1M)")
     p.add_argument("--rounds", type=int, default=2, help="--preset: alternating rounds (best reported)")
+    p.add_argument("--startup", action="store_true", help="instead: wall seconds of rlk --help and rlk list-plugins")
     a = p.parse_args(argv)
+    if a.startup:
+        rows = startup_rows()
+        print(json.dumps(rows, indent=2) if a.json else startup_markdown(rows))
+        return
+    from rlk.core import compile_cache
+
+    compile_cache.enable()
     if a.preset:
         rows = loop_rows(a.preset, a.rounds, log=_stderr_log, platform=a.backend)
         print(json.dumps(rows, indent=2) if a.json else loop_markdown(rows))
@@ -931,49 +971,34 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         Console().print(table(rows))
 
 
-def register_bench_command(app) -> None:
-    """Adds ``rlk bench`` to a Typer app."""
-    import typer
+def command(as_json: bool, envs: Optional[str], devices: Optional[str], seeds: Optional[str], quick: bool,
+            sebulba: Optional[str], backend: str, num_envs: Optional[int], unroll_length: Optional[int],
+            preset: Optional[str], rounds: int, log_every_steps: Optional[int], startup: bool) -> None:
+    """``rlk bench``'s body (its options are declared in ``rlk.cli``, so that the CLI starts without this module)."""
+    from rich.console import Console
 
-    @app.command("bench")
-    def bench(
-        as_json: bool = typer.Option(False, "--json", help="print JSON rows instead of a table"),
-        envs: Optional[str] = typer.Option(None, help=f"comma-separated envs (default {','.join(DEFAULT_ENVS)}; "
-                                                      "'' with --sebulba: Sebulba rows only)"),
-        devices: Optional[str] = typer.Option(None, help="comma-separated device counts (default 1,2,4)"),
-        seeds: Optional[str] = typer.Option(None, help="comma-separated numbers of seeds at once (default 1,4)"),
-        quick: bool = typer.Option(False, "--quick", help="catch, 1 device, 1 seed, short timing (< 1 min)"),
-        sebulba: Optional[str] = typer.Option(
-            None, help="also time Sebulba V-trace on these host envs (e.g. atari-breakout) beside the env alone"),
-        backend: str = typer.Option("cpu", help="cpu, gpu or tpu: the platform of every measurement"),
-        num_envs: Optional[int] = typer.Option(None, help="PPO's agent.num_envs, and the peer's (default 64)"),
-        unroll_length: Optional[int] = typer.Option(None, help="PPO's agent.unroll_length, and the peer's (default 16)"),
-        preset: Optional[str] = typer.Option(
-            None, help="instead: rlk's whole run loop (rlk train) against the peer's jit(train) at a named set of "
-                       f"shapes ({', '.join(PRESETS)}: catch 4x128 1M and CartPole-v1 64x128 2M steps, lr 2.5e-4 "
-                       "annealed; catch 64x16 1M)"),
-        rounds: int = typer.Option(2, help="--preset: alternating rounds, best reported"),
-        log_every_steps: Optional[int] = typer.Option(
-            None, help="env steps per seed in one compiled call (default 10,000; raise it with --num-envs)"),
-    ):
-        """Anakin PPO training steps/s beside the env-only ceiling and a single-file PureJaxRL peer."""
-        from rich.console import Console
+    if startup:
+        rows = startup_rows()
+        print(json.dumps(rows, indent=2) if as_json else startup_markdown(rows))
+        return
+    from rlk.core import compile_cache
 
-        if preset:
-            loop = loop_rows(preset, rounds, log=_stderr_log, platform=backend)
-            print(json.dumps(loop, indent=2) if as_json else loop_markdown(loop))
-            return
-        setup = Setup(backend, num_envs, unroll_length)
-        plan_envs, plan_devices, plan_seeds, name = _plan(envs, devices, seeds, quick)
-        budget = BUDGETS[name] if log_every_steps is None else dataclasses.replace(
-            BUDGETS[name], log_every_steps=log_every_steps)
-        rows = (run_benchmarks(plan_envs, plan_devices, plan_seeds, budget, log=_stderr_log, setup=setup)
-                if plan_envs or not sebulba else [])
-        rows += sebulba_rows(sebulba, log=_stderr_log, platform=backend)
-        if as_json:
-            print(json.dumps(rows, indent=2))
-        else:
-            Console().print(table(rows))
+    compile_cache.enable()
+    if preset:
+        loop = loop_rows(preset, rounds, log=_stderr_log, platform=backend)
+        print(json.dumps(loop, indent=2) if as_json else loop_markdown(loop))
+        return
+    setup = Setup(backend, num_envs, unroll_length)
+    plan_envs, plan_devices, plan_seeds, name = _plan(envs, devices, seeds, quick)
+    budget = BUDGETS[name] if log_every_steps is None else dataclasses.replace(
+        BUDGETS[name], log_every_steps=log_every_steps)
+    rows = (run_benchmarks(plan_envs, plan_devices, plan_seeds, budget, log=_stderr_log, setup=setup)
+            if plan_envs or not sebulba else [])
+    rows += sebulba_rows(sebulba, log=_stderr_log, platform=backend)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        Console().print(table(rows))
 
 
 if __name__ == "__main__":

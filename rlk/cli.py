@@ -145,9 +145,15 @@ def train(
     coordinator: Optional[str] = typer.Option(None, "--coordinator", help="many hosts: HOST:PORT of process 0 (backend.coordinator)"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="many hosts: processes, one per host (backend.num_processes)"),
     process_id: Optional[int] = typer.Option(None, "--process-id", help="many hosts: this process's index (backend.process_id)"),
+    compile_cache: bool = typer.Option(True, "--compile-cache/--no-compile-cache",
+                                       help="JAX's persistent compilation cache in ~/.cache/rlk/jax (off also with "
+                                            "RLK_COMPILATION_CACHE=0)"),
 ):
     """Train an agent (default: PPO on Catch, CPU)."""
+    from rlk.core import compile_cache as cache
     from rlk.core import run as run_mod
+
+    cache.enable(compile_cache)
 
     bar = None if quiet else console
     launch = {k: v for k, v in dict(coordinator=coordinator, num_processes=num_processes, process_id=process_id).items()
@@ -202,10 +208,12 @@ def eval_cmd(
                                    help="last, best (highest eval_return during training) or a checkpoint's step"),
 ):
     """Mean and std return of the saved (greedy) policy; a model run: the model's evaluation metrics."""
+    from rlk.core import compile_cache
     from rlk.core.run import evaluate_run
 
     if checkpoint not in ("last", "best") and not checkpoint.isdigit():
         raise RlkError(f"--checkpoint: expected last, best or a checkpoint's step, got '{checkpoint}'")
+    compile_cache.enable()
     which = int(checkpoint) if checkpoint.isdigit() else checkpoint
     interrupts.on_signal(f"evaluation of '{run_dir}' interrupted; nothing was written")
     if video is not None:
@@ -254,8 +262,11 @@ def sample(
     gif: Optional[Path] = typer.Option(None, "--gif", help="also write an animated GIF, one frame per grid column"),
 ):
     """A grid of a model run's samples or reconstructions, as a PNG (and optionally an animated GIF)."""
+    from rlk.core import compile_cache
     from rlk.core.images import save_gif, save_grid
     from rlk.core.run import sample_run
+
+    compile_cache.enable()
 
     grid = sample_run(run_dir, seed)
     save_grid(grid, out_path)
@@ -360,8 +371,11 @@ def sweep(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ):
     """Sweep one config field over values and seeds (the planning study's interventions): a table and a plot."""
+    from rlk.core import compile_cache
     from rlk.core import run as run_mod
     from rlk.sweep import parse_sweep, run_sweep
+
+    compile_cache.enable()
 
     field, values = parse_sweep(spec)
     flags = dict(agent=agent, env=env, backend=backend, arch=arch.value if arch else None, seed=seed, steps=steps,
@@ -375,13 +389,33 @@ def sweep(
     out.print(f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'sweep.md'}, {out_dir / 'sweep.png'} ({len(rows)} rows)")
 
 
-def _register_bench() -> None:
-    from rlk.bench import register_bench_command
+@app.command()
+def bench(
+    as_json: bool = typer.Option(False, "--json", help="print JSON rows instead of a table"),
+    envs: Optional[str] = typer.Option(None, help="comma-separated envs (default catch,CartPole-v1,minatar-breakout; "
+                                                  "'' with --sebulba: Sebulba rows only)"),
+    devices: Optional[str] = typer.Option(None, help="comma-separated device counts (default 1,2,4)"),
+    seeds: Optional[str] = typer.Option(None, help="comma-separated numbers of seeds at once (default 1,4)"),
+    quick: bool = typer.Option(False, "--quick", help="catch, 1 device, 1 seed, short timing (< 1 min)"),
+    sebulba: Optional[str] = typer.Option(
+        None, help="also time Sebulba V-trace on these host envs (e.g. atari-breakout) beside the env alone"),
+    backend: str = typer.Option("cpu", help="cpu, gpu or tpu: the platform of every measurement"),
+    num_envs: Optional[int] = typer.Option(None, help="PPO's agent.num_envs, and the peer's (default 64)"),
+    unroll_length: Optional[int] = typer.Option(None, help="PPO's agent.unroll_length, and the peer's (default 16)"),
+    preset: Optional[str] = typer.Option(
+        None, help="instead: rlk's whole run loop (rlk train) against the peer's jit(train) at a named set of "
+                   "shapes (issue26: catch 4x128 1M and CartPole-v1 64x128 2M steps, lr 2.5e-4 annealed; catch 64x16 1M)"),
+    rounds: int = typer.Option(2, help="--preset: alternating rounds, best reported"),
+    log_every_steps: Optional[int] = typer.Option(
+        None, help="env steps per seed in one compiled call (default 10,000; raise it with --num-envs)"),
+    startup: bool = typer.Option(False, "--startup", help="instead: wall seconds of `rlk --help` and `rlk list-plugins` "
+                                                          "(fresh processes, best of 3)"),
+):
+    """Anakin PPO training steps/s beside the env-only ceiling and a single-file PureJaxRL peer."""
+    from rlk.bench import command
 
-    register_bench_command(app)
-
-
-_register_bench()
+    command(as_json, envs, devices, seeds, quick, sebulba, backend, num_envs, unroll_length, preset, rounds,
+            log_every_steps, startup)
 
 
 def _exit_now(code: Any) -> None:

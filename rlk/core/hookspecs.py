@@ -2,7 +2,7 @@
 
 A plugin module (named by an entry point of the group ``rlk``) implements any of these with
 ``@rlk.core.hookspecs.hookimpl``. Each ``register`` callback takes
-``register(name, factory, *, config=None, description="")``:
+``register(name, factory, *, config=None, description="", inputs=(), two_player=False)``:
 
 - ``factory``: agents ``(config, spec, axis_name, losses) -> Agent`` (``losses``: the run's
   ``rlk.core.losses.LossSet``); envs ``(config) -> Environment``; losses ``(config) -> Loss``
@@ -11,6 +11,11 @@ A plugin module (named by an entry point of the group ``rlk``) implements any of
   architectures ``(make_agent, env, backend, run_config) -> Program`` where ``make_agent(axis_name)``
   builds the agent; loggers ``(config, run_dir, run_info) -> Logger`` (``rlk.core.logging``; a tracker's
   library is imported by the factory, not at registration). A factory whose plugin has no ``config`` is called with ``None``.
+- ``factory`` may be ``lazy("package.module:attribute")``: the module is imported on the factory's first
+  call, not at registration. Built-in plugins register this way so that ``rlk --help`` and
+  ``rlk list-plugins`` import no jax: the registering module imports only its light ``config.py``
+  (pydantic configs, loss input types). ``functools.partial(lazy(...), arg)`` binds arguments; a plain
+  callable works as before. A lazy import that fails is the same one-line error as a failing factory.
 - ``config``: a pydantic model class whose defaults are the paper's (``None``: no options).
 - ``inputs`` (agents only): the loss input types the agent produces (``rlk.core.losses``), so that a
   loss it cannot feed fails when the run is built. Such an agent's config has ``loss_weights``
@@ -25,6 +30,8 @@ None is a one-line error naming the plugin and its package.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 from typing import Any, Callable
 
 import pluggy
@@ -34,6 +41,34 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 Register = Callable[..., None]
+
+
+@dataclasses.dataclass(frozen=True)
+class LazyFactory:
+    """A factory named by ``target`` (``"package.module:attribute"``), imported when first called."""
+
+    target: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def resolve(self) -> Callable[..., Any]:
+        """The named callable; an ``ImportError`` naming ``target`` if its module or attribute is missing."""
+        module_name, _, attribute = self.target.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise ImportError(f"cannot import {self.target} ({type(exc).__name__}: {exc})") from exc
+
+
+def lazy(target: str) -> LazyFactory:
+    """``lazy("rlk.plugins.actor_critic.ppo:make_ppo")``: a factory whose module loads on its first call."""
+    module_name, sep, attribute = target.partition(":")
+    if not (module_name and sep and attribute):
+        raise ValueError(f"lazy factory {target!r} must read 'package.module:attribute'")
+    return LazyFactory(target)
+
+
 KINDS = ("agent", "env", "loss", "model", "dataset", "backend", "architecture", "logger")
 
 

@@ -15,17 +15,19 @@ offer the agent its value function (``value``: HiMo's ``v_m`` as the critic).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Optional
 
-import jax
-import jax.numpy as jnp
 from pydantic import BaseModel, ValidationError
 
 from rlk.core.config import one_line
 from rlk.core.errors import RlkError
-from rlk.core.types import EnvSpec, Trajectory
 
-Metrics = dict[str, jax.Array]
+if TYPE_CHECKING:  # jax loads when a loss set is used, not when plugins register their input types
+    import jax
+
+    from rlk.core.types import EnvSpec, Trajectory
+
+Metrics = dict[str, "jax.Array"]
 
 
 # -- the inputs agents produce (N: steps of a batch, flattened over time and environments) ---------
@@ -123,6 +125,8 @@ class LossSet(NamedTuple):
 
     def init(self, key: jax.Array, spec: EnvSpec) -> dict[str, Any]:
         """Parameters of the losses that own some; the i-th such loss from ``fold_in(key, 1 + i)``."""
+        import jax
+
         owners = [(name, loss) for name, _, loss in self.terms if loss.init is not None]
         return {name: loss.init(jax.random.fold_in(key, 1 + i), spec) for i, (name, loss) in enumerate(owners)}
 
@@ -146,6 +150,8 @@ class LossSet(NamedTuple):
         ``params``: the losses' parameters (``init``); ``inputs``: the agent's inputs by type;
         ``prepared``: ``prepare``'s output for these steps, by loss name.
         """
+        import jax.numpy as jnp
+
         total = jnp.float32(0.0)
         metrics: Metrics = {}
         for name, weight, loss in self.terms:

@@ -7,6 +7,10 @@ command that clashes with a built-in one is listed as broken, with its reason, a
 work. A factory that raises or returns None is a one-line ``RlkError`` naming the plugin and its
 package. ``RLK_LOAD_PLUGINS`` / ``RLK_DISABLE_PLUGINS`` (comma-separated entry-point names) choose
 which entry points load.
+
+Registration is light: built-in plugins register ``lazy("module:attr")`` factories (``rlk.core.hookspecs``)
+with configs from jax-free ``config.py`` modules, so the heavy module of a plugin imports when its factory is
+first called; a lazy import that fails is the same one-line ``RlkError`` as a failing factory.
 """
 
 from __future__ import annotations
@@ -155,7 +159,8 @@ class Registry:
                 )
             )
             return
-        doc = description or (factory.__doc__ or "").strip().split("\n")[0]
+        doc = description or ("" if isinstance(factory, hookspecs.LazyFactory) else
+                              (factory.__doc__ or "").strip().split("\n")[0])
         self.plugins[(kind, name)] = Plugin(kind, name, _guarded(kind, name, package, factory), config, doc, package,
                                             version, ep_name, tuple(inputs), bool(two_player))
 

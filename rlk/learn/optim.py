@@ -12,12 +12,14 @@ same way for every agent.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import TYPE_CHECKING, Literal, Optional, Union
 
-import optax
 from pydantic import Field
 
 from rlk.core.config import PluginConfig
+
+if TYPE_CHECKING:  # optax (and jax) load when an optimiser is built: configs stay light for `rlk --help`
+    import optax
 
 
 class OptimConfig(PluginConfig):
@@ -41,6 +43,8 @@ class OptimConfig(PluginConfig):
 
 def step_size(config: OptimConfig, steps_per_update: int = 1) -> Union[float, optax.Schedule]:
     """The step size: a constant (no schedule state in the optimiser) or an optax schedule over gradient steps."""
+    import optax
+
     c = config
     if c.lr_schedule == "constant" and c.lr_warmup_updates == 0:
         return c.learning_rate
@@ -60,6 +64,8 @@ def step_size(config: OptimConfig, steps_per_update: int = 1) -> Union[float, op
 
 def make_optimiser(config: OptimConfig, steps_per_update: int = 1) -> optax.GradientTransformation:
     """``config``'s optimiser; ``steps_per_update``: gradient steps per agent update (schedules count updates)."""
+    import optax
+
     c = config
     lr = step_size(c, steps_per_update)
     if c.optimiser == "adam":

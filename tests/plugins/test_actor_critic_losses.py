@@ -9,6 +9,7 @@ from rlk.core.errors import RlkError
 from rlk.core.losses import ClippedValueInputs, PolicyInputs, ValueInputs, agent_losses
 from rlk.core.types import TimeStep, Trajectory
 from rlk.plugins.actor_critic import losses
+from rlk.plugins.actor_critic.config import LOSSES
 from rlk.plugins.actor_critic.networks import Categorical
 from rlk.plugins.actor_critic.ppo import PPOConfig, gae_advantages
 
@@ -32,7 +33,7 @@ def _policy_inputs():
 
 
 def _make(name, **options):
-    make, config, _ = losses.LOSSES[name]
+    make, config, _ = LOSSES[name]
     return make(config(**options) if config else None)
 
 

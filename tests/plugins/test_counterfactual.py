@@ -164,7 +164,8 @@ def test_cca_and_pg_baseline_feed_policy_value_and_cca_inputs():
     compose on either; a loss they cannot feed, or one with parameters of its own, is a one-line error."""
     from rlk.core.errors import RlkError
     from rlk.core.losses import Loss, LossSet
-    from rlk.plugins.counterfactual.agent import PGBaselineConfig, make_cca
+    from rlk.plugins.counterfactual.agent import make_cca
+    from rlk.plugins.counterfactual.config import PGBaselineConfig
 
     env = BanditFeedback(SMALL)
     cfg = PGBaselineConfig(num_envs=4, hidden_sizes=(8,), hindsight_size=4, classifier_steps=1)

@@ -12,14 +12,10 @@ from typing import Optional
 import chex
 import jax
 import jax.numpy as jnp
-from pydantic import Field
 
 from rlk.core.config import PluginConfig
 from rlk.core.losses import ClippedValueInputs, Loss, PolicyInputs, ValueInputs, stateless
-
-
-class ClipConfig(PluginConfig):
-    clip_eps: float = Field(0.2, gt=0, description="PPO's clip epsilon (Schulman et al. 2017, Table 3: 0.2)")
+from rlk.plugins.actor_critic.config import ClipConfig
 
 
 def ppo_policy(inputs: PolicyInputs, clip_eps: float) -> tuple[jax.Array, dict]:
@@ -82,11 +78,3 @@ def make_policy_gradient(config: Optional[PluginConfig] = None) -> Loss:
     return stateless(PolicyInputs, policy_gradient)
 
 
-# name -> (factory, config class or None, description)
-LOSSES = {
-    "ppo_policy": (make_ppo_policy, ClipConfig, "PPO clipped surrogate, Schulman et al. 2017 eq. 7 (PolicyInputs)"),
-    "ppo_value": (make_ppo_value, ClipConfig, "PPO clipped value regression (ClippedValueInputs)"),
-    "value": (make_value, None, "value regression 0.5 (v - G)^2 (ValueInputs)"),
-    "entropy": (make_entropy, None, "negative policy entropy (PolicyInputs)"),
-    "policy_gradient": (make_policy_gradient, None, "policy gradient -log pi(a|s) A, IMPALA (PolicyInputs)"),
-}

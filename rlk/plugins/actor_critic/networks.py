@@ -14,17 +14,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, NamedTuple, Sequence, Union
+from typing import Any, NamedTuple, Sequence, Union
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from pydantic import Field
 
-from rlk.core.config import HiddenSizes
 from rlk.core.errors import RlkError
 from rlk.core.types import BoxSpec, DiscreteSpec, EnvSpec
-from rlk.learn.optim import OptimConfig
 from rlk.nn.conv import TORSOS, Dense, image_layout, make_conv_torso
 from rlk.nn.conv import resolve_torso as resolve_conv_torso
 from rlk.nn.masking import masked_logits
@@ -85,13 +82,6 @@ class Gaussian(NamedTuple):
 
 
 Distribution = Union[Categorical, Gaussian]
-
-
-class ActorCriticNetConfig(OptimConfig):
-    """What PPO and V-trace configure alike: the optimiser (``rlk.learn.OptimConfig``) and the network."""
-
-    hidden_sizes: HiddenSizes = Field((64, 64), description="MLP hidden sizes (actor and critic)")
-    torso: Literal["auto", "mlp", "dqn", "nature", "impala", "minatar"] = Field("mlp", description="mlp, or a convolutional torso for pixels: dqn, nature, impala, minatar (rlk.nn.conv); auto: nature for images of 32+ pixels, else mlp (default mlp: on a CPU a CNN makes Atari training and its greedy evaluation ~10x slower)")
 
 
 class ActorCriticParams(NamedTuple):

@@ -22,7 +22,6 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import rlax
-from pydantic import Field
 
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
@@ -32,30 +31,8 @@ from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
 from rlk.learn.optim import make_optimiser
 from rlk.learn.sgd import SGDState, sgd_step
 from rlk.nn import shuffle
-from rlk.plugins.actor_critic.networks import ActorCriticNetConfig, ActorCriticParams, Gaussian, apply_batch, make_actor_critic, policy_and_value, policy_network
-
-INPUTS = (PolicyInputs, ValueInputs, ClippedValueInputs, StateInputs)
-
-
-class PPOConfig(ActorCriticNetConfig):
-    """PPO's options; the optimiser's (``rlk.learn.OptimConfig``) with CleanRL's classic-control values:
-    Adam (eps 1e-5), global-norm clip 0.5; ``-o agent.lr_schedule=linear`` anneals to 0 over ``lr_decay_updates``."""
-
-    num_envs: int = Field(64, gt=0, description="parallel environments (global batch, split over devices)")
-    unroll_length: int = Field(16, gt=0, description="steps per environment per update")
-    learning_rate: float = Field(2.5e-3, gt=0, description="Adam step size")
-    gamma: float = Field(0.99, ge=0, le=1, description="discount")
-    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda")
-    num_epochs: int = Field(4, gt=0, description="epochs of SGD per rollout")
-    num_minibatches: int = Field(4, gt=0, description="minibatches per epoch")
-    max_grad_norm: Optional[float] = Field(0.5, gt=0, description="global gradient-norm clip")
-    adam_eps: float = Field(1e-5, gt=0, description="Adam epsilon (CleanRL/PureJaxRL)")
-    normalize_advantages: bool = Field(True, description="normalise advantages per minibatch")
-    loss_weights: dict[str, float] = Field(
-        default_factory=lambda: {"ppo_policy": 1.0, "ppo_value": 0.5, "entropy": 0.01},
-        description="named losses and their weights (any registered loss whose inputs PPO produces; "
-                    "options under losses.NAME)",
-    )
+from rlk.plugins.actor_critic.config import PPOConfig
+from rlk.plugins.actor_critic.networks import ActorCriticParams, Gaussian, apply_batch, make_actor_critic, policy_and_value, policy_network
 
 
 class PPOState(NamedTuple):

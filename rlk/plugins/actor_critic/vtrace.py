@@ -17,7 +17,6 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import rlax
-from pydantic import Field
 
 from rlk.core.interfaces import Agent
 from rlk.core.losses import LossSet, PolicyInputs, StateInputs, ValueInputs
@@ -26,27 +25,8 @@ from rlk.core.types import EnvSpec, TimeStep, Trajectory
 from rlk.learn.optim import make_optimiser
 from rlk.learn.sgd import SGDState, sgd_step
 from rlk.nn.masking import masked_logits
-from rlk.plugins.actor_critic.networks import ActorCriticNetConfig, ActorCriticParams, Categorical, apply_batch, make_actor_critic, policy_network
-
-INPUTS = (PolicyInputs, ValueInputs, StateInputs)
-
-
-class VTraceConfig(ActorCriticNetConfig):
-    """V-trace's options; the optimiser's (``rlk.learn.OptimConfig``): Adam, global-norm clip 40."""
-
-    num_envs: int = Field(64, gt=0, description="parallel environments (global batch)")
-    unroll_length: int = Field(20, gt=0, description="steps per trajectory (IMPALA: 20)")
-    learning_rate: float = Field(2e-3, gt=0, description="Adam step size (tuned on Catch)")
-    gamma: float = Field(0.99, ge=0, le=1, description="discount")
-    vtrace_lambda: float = Field(1.0, ge=0, le=1, description="V-trace lambda")
-    clip_rho_threshold: float = Field(1.0, gt=0, description="rho-bar")
-    clip_pg_rho_threshold: float = Field(1.0, gt=0, description="clip of the policy-gradient rho")
-    max_grad_norm: Optional[float] = Field(40.0, gt=0, description="global gradient-norm clip")
-    loss_weights: dict[str, float] = Field(
-        default_factory=lambda: {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01},
-        description="named losses and their weights (any registered loss whose inputs V-trace produces; "
-                    "options under losses.NAME)",
-    )
+from rlk.plugins.actor_critic.config import VTraceConfig
+from rlk.plugins.actor_critic.networks import ActorCriticParams, Categorical, apply_batch, make_actor_critic, policy_network
 
 
 class VTraceState(NamedTuple):

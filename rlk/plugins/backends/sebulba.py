@@ -50,22 +50,14 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import numpy as np
 from jax.sharding import PartitionSpec as P
-from pydantic import Field
 
-from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent, Environment, HostEnvironmentFactory, Program, Progress
 from rlk.core.types import EnvSpec, TimeStep, Trajectory
 from rlk.learn.evaluate import evaluate_host
 from rlk.plugins.backends import episodes
+from rlk.plugins.backends.config import SebulbaConfig
 from rlk.plugins.backends.replicator import DATA_AXIS, Replicator, batch_specs, replicated_specs
-
-
-class SebulbaConfig(PluginConfig):
-    actor_threads_per_device: int = Field(2, ge=1, description="actor threads per actor device (Podracer: several)")
-    staleness: int = Field(1, ge=0, description="trajectory k is acted with the parameters of update k - staleness "
-                                                "(a fixed schedule: same seed, same numbers; 0: synchronous)")
-    learner_timeout_s: float = Field(120.0, gt=0, description="longest wait of the learner for a trajectory")
 
 
 class ActorCarry(NamedTuple):

@@ -24,23 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
-from pydantic import Field
 
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Dataset, Model, Program, ProgramInfo, Progress
 from rlk.core.parallel import pmean
-from rlk.learn.optim import OptimConfig, make_optimiser
+from rlk.learn.optim import make_optimiser
 from rlk.learn.sgd import SGDState, sgd_step
+from rlk.plugins.backends.config import TrainerConfig
 from rlk.plugins.backends.replicator import DATA_AXIS, Replicator
-
-
-class TrainerConfig(OptimConfig):
-    """The Trainer's options; the optimiser's (``rlk.learn.OptimConfig``: Adam 1e-3, no clipping by default)."""
-
-    batch_size: int = Field(64, ge=1, description="global batch (split over devices; must be divisible by their number)")
-    eval_split: str = Field("test", description="split that rlk eval and summary.json evaluate on")
-    eval_examples: int = Field(1000, ge=1, description="evaluate on the first N examples of eval_split")
-    sample_examples: int = Field(8, ge=1, description="examples (columns) of the rlk sample grid")
 
 
 class TrainerState(NamedTuple):

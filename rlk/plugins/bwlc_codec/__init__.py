@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from rlk.core.hookspecs import hookimpl
-from rlk.plugins.bwlc_codec.model import BWLCConfig, make_bwlc_codec
+from rlk.core.hookspecs import hookimpl, lazy
+from rlk.plugins.bwlc_codec.config import BWLCConfig
 
 
 @hookimpl
 def rlk_register_models(register):
-    register("bwlc_codec", make_bwlc_codec, config=BWLCConfig,
+    register("bwlc_codec", lazy("rlk.plugins.bwlc_codec.model:make_bwlc_codec"), config=BWLCConfig,
              description="joint/separate coding over the bandwidth-limited channel (Ullrich et al. 2020)")

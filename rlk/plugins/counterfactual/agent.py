@@ -34,95 +34,24 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Literal, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
 import rlax
-from pydantic import Field
 
-from rlk.core.config import HiddenSizes
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent
 from rlk.core.losses import LossSet, PolicyInputs, ValueInputs
 from rlk.core.parallel import pmean, psum
 from rlk.core.types import DiscreteSpec, EnvSpec, TimeStep, Trajectory
-from rlk.learn.optim import OptimConfig, make_optimiser
+from rlk.learn.optim import make_optimiser
 from rlk.learn.sgd import SGDState, sgd_step
-from rlk.plugins.counterfactual.losses import CCAInputs, entropy, hindsight_classifier_loss, log_prob, sg
+from rlk.plugins.counterfactual.config import CCAConfig, CCAInputs
+from rlk.plugins.counterfactual.losses import entropy, hindsight_classifier_loss, log_prob, sg
 from rlk.plugins.counterfactual.networks import CCANetwork, hindsight_statistic, make_network
-
-INPUTS = (PolicyInputs, ValueInputs, CCAInputs)
-
-CCA_WEIGHTS = {"cca_policy": 1.0, "cca_fc_critic": 0.5, "cca_hindsight_classifier": 1.0,
-               "cca_independence": 1.0, "value": 0.5, "entropy": 0.01,
-               "cca_hindsight_model": 1.0}  # zero unless hindsight_inputs is '(reward_)innovations'
-
-PG_WEIGHTS = {"policy_gradient": 1.0, "value": 0.5, "entropy": 0.01}
-
-
-class CCAConfig(OptimConfig):
-    """CCA's options; the optimiser's (``rlk.learn.OptimConfig``, Adam by default) applies to every parameter
-    group, each at its own step size, under one global-norm clip."""
-
-    num_envs: int = Field(64, gt=0, description="parallel environments (global batch, split over devices)")
-    unroll_length: Optional[int] = Field(None, gt=0, description="steps per unroll; default: the env's episode "
-                                                                "length (whole episodes for the hindsight GRU)")
-    learning_rate: float = Field(1e-3, gt=0, description="step size of the policy, values and critics")
-    hindsight_learning_rate: Optional[float] = Field(
-        3e-4, gt=0, description="step size of the hindsight GRU (Phi); None: learning_rate. Slower than the "
-                                "classifier's (two time scales), so the classifier keeps up with Phi")
-    classifier_learning_rate: float = Field(1e-2, gt=0, description="step size of the hindsight classifier h")
-    model_learning_rate: Optional[float] = Field(
-        None, gt=0, description="step size of the one-step model m of the innovations (hindsight_inputs "
-                                "'*innovations'); None: learning_rate. A faster m shortens the early phase in which "
-                                "its errors carry the action into Phi")
-    model_hidden_sizes: Optional[HiddenSizes] = Field(
-        None, description="hidden sizes of the one-step model m of the innovations; None: hidden_sizes; []: linear "
-                          "in [X_t; onehot(A_t)], i.e. additive in context and action, so every action's effect is "
-                          "learned from all contexts (fewer samples per parameter for the rarely taken actions)")
-    model_fit: Literal["adam", "least_squares"] = Field(
-        "adam", description="how the one-step model m of the innovations is fit: 'adam' (the cca_hindsight_model "
-                            "regression, a step per unroll) or 'least_squares' (not in the paper: m linear in "
-                            "[X_t; onehot(A_t); 1], set after every update to the ridge solution on all transitions "
-                            "seen so far, from running sums; no constant-step-size noise floor, so its error keeps "
-                            "falling as 1/sqrt(n); needs model_hidden_sizes unset or [])")
-    model_ridge: float = Field(1.0, gt=0, description="ridge added to the least-squares normal equations (model_fit); small against the counts, large enough for float32 with collinear one-hot inputs")
-    classifier_steps: int = Field(
-        5, ge=1, description="classifier-only optimiser steps (cross-entropy on sg(Phi)) on each unroll before the "
-                             "joint step; the joint step leaves the classifier alone")
-    max_grad_norm: Optional[float] = Field(1.0, gt=0, description="global gradient-norm clip (of the joint step, and "
-                                                                  "of each classifier step)")
-    gamma: float = Field(1.0, ge=0, le=1, description="discount (the illustrative tasks are short and episodic)")
-    hidden_sizes: HiddenSizes = Field((64, 64), description="MLP hidden sizes of every head")
-    hindsight_size: int = Field(32, gt=0, description="size of the hindsight statistic Phi (GRU state)")
-    hindsight_inputs: Literal["all", "reward", "features", "innovations", "reward_innovations",
-                              "feature_innovations"] = Field(
-        "all", description="what the hindsight GRU reads after each action: 'all' (info['hindsight'] or the next "
-                           "observation, and the reward), 'reward' (the rewards only), 'features' (no rewards) or "
-                           "'innovations' (not in the paper: 'all' minus its prediction sg m(X_t, A_t) by a one-step "
-                           "model trained by the cca_hindsight_model loss; each step's innovation has conditional mean "
-                           "zero given the past and A_t, so Phi is mean-independent of A_t to first order; "
-                           "agent.hindsight_innovations); 'reward_innovations': the same with the feature innovations "
-                           "zeroed (the GRU reads r_{t+1} - m_r(X_t, A_t) only); 'feature_innovations': the reward innovations "
-                           "zeroed instead (f_{t+1} - m_f(X_t, A_t) only)")
-    critic_weighting: Literal["policy", "hindsight"] = Field(
-        "policy", description="weights w(a) of the all-action term sum_a w(a) grad log pi(a|X) Q(X, Phi, a) of "
-                              "cca_policy: 'policy' (w = pi, the paper's CCA-PG, unbiased only if Phi is independent "
-                              "of A given X) or 'hindsight' (w = h(a|X, Phi) from the classifier as it was before this "
-                              "update: the hindsight-ratio form, unbiased for any Phi when h is the true posterior; "
-                              "losses.cca_surrogate)")
-    loss_weights: dict[str, float] = Field(
-        default_factory=lambda: dict(CCA_WEIGHTS),
-        description="named losses and weights; cca_independence is the independence weight lambda",
-    )
-
-
-class PGBaselineConfig(CCAConfig):
-    loss_weights: dict[str, float] = Field(
-        default_factory=lambda: dict(PG_WEIGHTS), description="named losses and weights (state-baseline PG)")
 
 
 class CCAState(NamedTuple):

@@ -28,32 +28,18 @@ its statistic of the future; the policy never sees it.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pydantic import Field
 
-from rlk.core.config import PluginConfig
 from rlk.core.interfaces import Environment
 from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
+from rlk.plugins.counterfactual.config import BanditFeedbackConfig, KeyToDoorConfig
 
 
 # -- contextual bandit with feedback ---------------------------------------------------------------
-class BanditFeedbackConfig(PluginConfig):
-    num_contexts: int = Field(10, gt=0, description="number of contexts C")
-    num_actions: int = Field(4, ge=2, description="number of actions A")
-    noise_dim: int = Field(4, gt=0, description="dimension k of the noise eps (eps_0 drives the reward)")
-    feedback_dim: int = Field(32, gt=0, description="dimension of the feedback vector f = W [x; a; eps]")
-    reward_noise: float = Field(2.0, ge=0, description="sigma, scale of the reward noise sigma * eps_0")
-    task_seed: int = Field(0, ge=0, description="seed of the fixed mean rewards mu and mixing matrix W")
-    hindsight: Literal["feedback", "noise", "mixed_noise"] = Field(
-        "feedback", description="info['hindsight'] after the step: [onehot(x); f] (the feedback vector, which mixes "
-                                "in the action), or 'noise': [onehot(x); eps; 0] (the reward's luck only, independent "
-                                "of the action by construction: an oracle statistic), or 'mixed_noise': "
-                                "[onehot(x); W_eps eps] (the feedback minus its mean given x and a: what a perfect "
-                                "one-step model leaves as the innovation; an oracle as mixed as the feedback)")
 
 
 class BanditState(NamedTuple):
@@ -111,19 +97,6 @@ class BanditFeedback(Environment):
 
 
 # -- Key-to-Door -------------------------------------------------------------------------------------
-class KeyToDoorConfig(PluginConfig):
-    room_size: int = Field(3, ge=2, description="side R of the square room")
-    key_steps: int = Field(6, gt=0, description="steps of phase 1 (key room)")
-    apple_steps: int = Field(15, gt=0, description="steps of phase 2 (apple room, distractor rewards)")
-    apple_prob: float = Field(0.5, ge=0, le=1, description="probability that a cell holds an apple in phase 2")
-    apples: Literal["low", "high"] = Field("high", description="apple reward variance: 'low' (fixed) or 'high' (Gaussian)")
-    apple_reward: float = Field(1.0, description="reward of an apple (its mean under apples='high')")
-    apple_std: float = Field(5.0, ge=0, description="std of an apple's reward under apples='high'")
-    door_reward: float = Field(5.0, description="reward of opening the door with the key (phase 3)")
-    hindsight: Literal["observation", "noise", "apples"] = Field(
-        "observation", description="info['hindsight']: the next observation; 'noise': only the apple noise "
-                                   "apple_std * z drawn at that step (eaten or not; independent of the actions); "
-                                   "'apples': only the apple reward of that step (not the door's); zero-padded")
 
 
 class KeyToDoorState(NamedTuple):

@@ -9,7 +9,7 @@ statistic (a function of the trajectory from ``t`` on), ``pi(.|X_t)`` the policy
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import chex
 import jax
@@ -17,42 +17,9 @@ import jax.numpy as jnp
 
 from rlk.core.config import PluginConfig
 from rlk.core.losses import Loss, stateless
+from rlk.plugins.counterfactual.config import CCAInputs
 
 sg = jax.lax.stop_gradient
-
-
-class CCAInputs(NamedTuple):
-    """What CCA's losses read, on ``N`` steps, with the stop-gradients that route each loss to its parameters.
-
-    ``A`` actions; ``F + 1`` the size of the one-step model's target ``[f_{t+1}; r_{t+1}]``.
-
-    Attributes:
-      logits: ``[N, A]`` the policy's logits of ``pi(.|X_t)``.
-      action: ``[N]`` int, the action ``A_t`` taken.
-      returns: ``[N]`` the return ``G_t`` (no gradient).
-      fc_value: ``[N]`` ``V(X_t, Phi_t)``.
-      fc_q: ``[N, A]`` ``Q(X_t, Phi_t, .)``.
-      hindsight_logits: ``[N, A]`` ``h(.|X_t, sg(Phi_t))`` (trains the classifier only).
-      independence_logits: ``[N, A]`` ``h_sg(.|X_t, Phi_t)``, the classifier's parameters stopped (trains
-        the hindsight network only).
-      hindsight_probs: ``[N, A]`` or None: ``sg h(.|X_t, sg Phi_t)`` from the classifier as it was before this
-        update (so independent of this unroll's actions), the weights of ``cca_policy``'s all-action term
-        (agent option ``critic_weighting='hindsight'``).
-      model_pred: ``[N, F + 1]`` or None: the one-step model's ``m(X_t, A_t)`` (agent option
-        ``hindsight_inputs='*innovations'``).
-      model_target: ``[N, F + 1]`` or None: what it regresses on, ``[f_{t+1}; r_{t+1}]``.
-    """
-
-    logits: jax.Array
-    action: jax.Array
-    returns: jax.Array
-    fc_value: jax.Array
-    fc_q: jax.Array
-    hindsight_logits: jax.Array
-    independence_logits: jax.Array
-    hindsight_probs: Optional[jax.Array] = None
-    model_pred: Optional[jax.Array] = None
-    model_target: Optional[jax.Array] = None
 
 
 # -- the maths -------------------------------------------------------------------------------------
@@ -218,17 +185,3 @@ def make_hindsight_model(config: Optional[PluginConfig] = None) -> Loss:
         return hindsight_model_loss(x.model_pred, x.model_target), {}
 
     return stateless(CCAInputs, apply)
-
-
-# name -> (factory, config class or None, description)
-LOSSES = {
-    "cca_policy": (make_cca_policy, None, "CCA-PG policy loss, Mesnard et al. 2021 section 3 (CCAInputs)"),
-    "cca_fc_policy": (make_fc_policy, None, "FC-PG policy loss, baseline V(X, Phi), section 3 (CCAInputs)"),
-    "cca_fc_value": (make_fc_value, None, "future-conditional baseline regression 0.5 (G - V(X, Phi))^2 (CCAInputs)"),
-    "cca_fc_critic": (make_fc_critic, None, "future-conditional critic regression 0.5 (G - Q(X, Phi, A))^2 (CCAInputs)"),
-    "cca_hindsight_classifier": (make_hindsight_classifier, None,
-                                 "hindsight classifier cross-entropy -log h(A|X, Phi) (CCAInputs)"),
-    "cca_independence": (make_independence, None, "independence KL(pi(.|X) || h(.|X, Phi)), trains Phi (CCAInputs)"),
-    "cca_hindsight_model": (make_hindsight_model, None,
-                            "one-step model regression of the innovations, not in the paper (CCAInputs)"),
-}

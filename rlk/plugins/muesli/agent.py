@@ -41,13 +41,11 @@ from rlk.nn.masking import masked_logits
 from rlk.nn.muzero_model import MuZeroModel
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, cross_entropy, logits_to_scalar, scalar_to_two_hot
-from rlk.plugins.muesli.config import MuesliConfig
+from rlk.plugins.muesli.config import MuesliConfig, MuesliInputs
 from rlk.plugins.muesli.continuous import make_gaussian_muesli
 from rlk.plugins.muesli.learner import AdvantageScale, MuesliState, advantage_scale, make_learner
-from rlk.plugins.muesli.losses import MuesliInputs, cmpo_policy, sampled_cmpo_cross_entropy
+from rlk.plugins.muesli.losses import cmpo_policy, sampled_cmpo_cross_entropy
 from rlk.plugins.muesli.networks import apply_mlp, per_step, represent, unroll
-
-INPUTS = (PolicyInputs, MuesliInputs)
 
 
 def retrace_returns(q: jax.Array, action: jax.Array, reward: jax.Array, discount: jax.Array, pi: jax.Array,

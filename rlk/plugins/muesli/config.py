@@ -1,13 +1,19 @@
-"""Muesli's options, shared by the categorical (``agent.py``) and Gaussian (``continuous.py``) variants."""
+"""Muesli's registration data, light (no jax): its options (shared by the categorical ``agent.py`` and Gaussian
+``continuous.py`` variants), ``MuesliInputs`` (the loss input type it produces) and the losses by name."""
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Literal, NamedTuple, Optional
 
 from pydantic import Field
 
-from rlk.core.config import HiddenSizes
+from rlk.core.config import HiddenSizes, PluginConfig
+from rlk.core.hookspecs import lazy
+from rlk.core.losses import PolicyInputs
 from rlk.learn.optim import OptimConfig
+
+if TYPE_CHECKING:
+    import jax
 
 
 class MuesliConfig(OptimConfig):
@@ -55,3 +61,50 @@ class MuesliConfig(OptimConfig):
                     "cleanrl weights the policy gradient 3, citing Table 9, not checked; any loss reading PolicyInputs, "
                     "e.g. entropy, composes too)",
     )
+
+
+class MuesliInputs(NamedTuple):
+    """What Muesli's regulariser, model and value losses read (gradients flow where noted).
+
+    Attributes:
+      cmpo_ce: ``[T-1, N]`` cross-entropy ``-sum_a pi_cmpo(a|s_j) log pi(a|s_j)`` of the online policy against
+        the CMPO target at s_j, exact or sampled (section 4.3); gradients flow through pi.
+      value_logits: ``[T-1, N, atoms]`` the value head at s_j (gradients flow).
+      value_target: ``[T-1, N, atoms]`` two-hot Retrace returns G_j.
+      model_policy_ce: ``[K, T, N]`` the cross-entropy of the model's policy after k steps from s_j against
+        pi_cmpo(s_{j+k}) (gradients flow).
+      model_policy_mask: ``[K, T, N]`` 1 where that target exists (no episode end in (j, j+k], j + k <= T).
+      model_reward_logits: ``[K, T, N, atoms]`` the reward head after k steps (gradients flow).
+      model_reward_target: ``[K, T, N, atoms]`` two-hot reward of a_{j+k-1}; model_reward_mask: ``[K, T, N]``.
+      model_value_logits: ``[K, T, N, atoms]`` the value head after k steps (gradients flow).
+      model_value_target: ``[K, T, N, atoms]`` two-hot G_{j+k}; model_value_mask: ``[K, T, N]``.
+    """
+
+    cmpo_ce: jax.Array
+    value_logits: jax.Array
+    value_target: jax.Array
+    model_policy_ce: jax.Array
+    model_policy_mask: jax.Array
+    model_reward_logits: jax.Array
+    model_reward_target: jax.Array
+    model_reward_mask: jax.Array
+    model_value_logits: jax.Array
+    model_value_target: jax.Array
+    model_value_mask: jax.Array
+
+
+INPUTS = (PolicyInputs, MuesliInputs)
+
+
+class ValueWeightConfig(PluginConfig):
+    value_loss_weight: float = Field(0.25, ge=0, description="weight of the value cross-entropies "
+                                                              "(paper, Table 5: 0.25, as MuZero)")
+
+
+# name -> (factory, config class or None, description)
+LOSSES = {
+    "muesli_pg": (lazy("rlk.plugins.muesli.losses:make_pg"), None, "Muesli policy gradient, importance weights clipped at 1, eq. 10 (PolicyInputs)"),
+    "muesli_cmpo": (lazy("rlk.plugins.muesli.losses:make_cmpo"), None, "Muesli CMPO regulariser KL(pi_cmpo || pi), eq. 10 (MuesliInputs)"),
+    "muesli_model": (lazy("rlk.plugins.muesli.losses:make_model"), ValueWeightConfig, "Muesli model loss: K-step policy, reward and value (MuesliInputs)"),
+    "muesli_value": (lazy("rlk.plugins.muesli.losses:make_value"), ValueWeightConfig, "Muesli value cross-entropy on Retrace returns (MuesliInputs)"),
+}

@@ -28,7 +28,8 @@ from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
 from rlk.plugins.muesli.config import MuesliConfig
 from rlk.plugins.muesli.learner import MuesliState, advantage_scale, make_learner
-from rlk.plugins.muesli.losses import MuesliInputs, sampled_cmpo_weights, weighted_sample_cross_entropy
+from rlk.plugins.muesli.config import MuesliInputs
+from rlk.plugins.muesli.losses import sampled_cmpo_weights, weighted_sample_cross_entropy
 from rlk.plugins.muesli.networks import (GaussianModel, apply_mlp, gaussian_entropy, gaussian_log_prob, gaussian_params,
                                          per_step, represent, unroll)
 

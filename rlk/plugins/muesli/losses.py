@@ -13,52 +13,17 @@ Shapes: ``N`` sequences of ``T`` steps (targets for the ``T - 1`` first), ``K`` 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import chex
 import jax
 import jax.numpy as jnp
-from pydantic import Field
 
 from rlk.core.config import PluginConfig
 from rlk.core.losses import Loss, PolicyInputs, stateless
 from rlk.nn.masking import masked_mean
 from rlk.nn.value_transforms import cross_entropy
-
-
-class MuesliInputs(NamedTuple):
-    """What Muesli's regulariser, model and value losses read (gradients flow where noted).
-
-    Attributes:
-      cmpo_ce: ``[T-1, N]`` cross-entropy ``-sum_a pi_cmpo(a|s_j) log pi(a|s_j)`` of the online policy against
-        the CMPO target at s_j, exact or sampled (section 4.3); gradients flow through pi.
-      value_logits: ``[T-1, N, atoms]`` the value head at s_j (gradients flow).
-      value_target: ``[T-1, N, atoms]`` two-hot Retrace returns G_j.
-      model_policy_ce: ``[K, T, N]`` the cross-entropy of the model's policy after k steps from s_j against
-        pi_cmpo(s_{j+k}) (gradients flow).
-      model_policy_mask: ``[K, T, N]`` 1 where that target exists (no episode end in (j, j+k], j + k <= T).
-      model_reward_logits: ``[K, T, N, atoms]`` the reward head after k steps (gradients flow).
-      model_reward_target: ``[K, T, N, atoms]`` two-hot reward of a_{j+k-1}; model_reward_mask: ``[K, T, N]``.
-      model_value_logits: ``[K, T, N, atoms]`` the value head after k steps (gradients flow).
-      model_value_target: ``[K, T, N, atoms]`` two-hot G_{j+k}; model_value_mask: ``[K, T, N]``.
-    """
-
-    cmpo_ce: jax.Array
-    value_logits: jax.Array
-    value_target: jax.Array
-    model_policy_ce: jax.Array
-    model_policy_mask: jax.Array
-    model_reward_logits: jax.Array
-    model_reward_target: jax.Array
-    model_reward_mask: jax.Array
-    model_value_logits: jax.Array
-    model_value_target: jax.Array
-    model_value_mask: jax.Array
-
-
-class ValueWeightConfig(PluginConfig):
-    value_loss_weight: float = Field(0.25, ge=0, description="weight of the value cross-entropies "
-                                                              "(paper, Table 5: 0.25, as MuZero)")
+from rlk.plugins.muesli.config import MuesliInputs, ValueWeightConfig
 
 
 # -- CMPO targets and cross-entropies (used by the agent to fill MuesliInputs) ---------------------------------
@@ -157,12 +122,3 @@ def make_model(config: ValueWeightConfig) -> Loss:
 
 def make_value(config: ValueWeightConfig) -> Loss:
     return stateless(MuesliInputs, lambda x: (value_loss(x.value_logits, x.value_target, config.value_loss_weight), {}))
-
-
-# name -> (factory, config class or None, description)
-LOSSES = {
-    "muesli_pg": (make_pg, None, "Muesli policy gradient, importance weights clipped at 1, eq. 10 (PolicyInputs)"),
-    "muesli_cmpo": (make_cmpo, None, "Muesli CMPO regulariser KL(pi_cmpo || pi), eq. 10 (MuesliInputs)"),
-    "muesli_model": (make_model, ValueWeightConfig, "Muesli model loss: K-step policy, reward and value (MuesliInputs)"),
-    "muesli_value": (make_value, ValueWeightConfig, "Muesli value cross-entropy on Retrace returns (MuesliInputs)"),
-}

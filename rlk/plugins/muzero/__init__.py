@@ -1,15 +1,19 @@
-"""MuZero on mctx, with the planning study's interventions (Hamrick et al. 2021) as config fields."""
+"""MuZero on mctx, with the planning study's interventions (Hamrick et al. 2021) as config fields.
+
+Registration reads only ``config.py`` and ``command.py``; the agent, losses and match (jax, mctx) import
+when a run or ``rlk play`` uses them.
+"""
 
 from __future__ import annotations
 
-from rlk.core.hookspecs import hookimpl
-from rlk.plugins.muzero.agent import INPUTS, MuZeroConfig, make_muzero
-from rlk.plugins.muzero.losses import LOSSES
+from rlk.core.hookspecs import hookimpl, lazy
+from rlk.plugins.muzero.command import register_play_command
+from rlk.plugins.muzero.config import INPUTS, LOSSES, MuZeroConfig
 
 
 @hookimpl
 def rlk_register_agents(register):
-    register("muzero", make_muzero, two_player=True, config=MuZeroConfig, inputs=INPUTS,
+    register("muzero", lazy("rlk.plugins.muzero.agent:make_muzero"), two_player=True, config=MuZeroConfig, inputs=INPUTS,
              description="MuZero with mctx search; planning-study knobs (Schrittwieser 2020; Hamrick 2021)")
 
 
@@ -21,6 +25,4 @@ def rlk_register_losses(register):
 
 @hookimpl
 def rlk_register_commands(app):
-    from rlk.plugins.muzero.play import register_play_command
-
     register_play_command(app)

@@ -12,7 +12,7 @@ Appendix H). The L2 term is the optimiser's (``agent.weight_decay``).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import chex
 import jax
@@ -21,48 +21,7 @@ from rlk.core.config import PluginConfig
 from rlk.core.losses import Loss, stateless
 from rlk.nn.masking import masked_mean
 from rlk.nn.value_transforms import cross_entropy
-
-
-class MuZeroInputs(NamedTuple):
-    """What MuZero's losses read: predictions at ``s_t`` (k = 0) and after k = 1..K model steps, with targets.
-
-    ``T`` steps of ``N`` sequences, ``K`` model steps, ``A`` actions, ``M`` atoms of the value/reward support.
-    Targets carry no gradient; masks are 0/1 (0 where a target does not exist: past the sequence, past an
-    episode's end for the policy, no policy learning).
-
-    Attributes:
-      policy_logits: ``[T, N, A]`` p_t^0, the prediction on the representation of ``o_t``.
-      policy_target: ``[T, N, A]`` pi_t, the search's visit distribution.
-      policy_mask: ``[T, N]``.
-      value_logits: ``[T, N, M]`` v_t^0.
-      value_target: ``[T, N, M]`` two-hot of z_t, the n-step return (eq. 3).
-      value_mask: ``[T, N]``.
-      model_policy_logits: ``[K, T, N, A]`` p_t^k after k steps of the dynamics with a_{t..t+k-1}.
-      model_policy_target: ``[K, T, N, A]`` pi_{t+k}.
-      model_policy_mask: ``[K, T, N]``.
-      model_value_logits: ``[K, T, N, M]`` v_t^k.
-      model_value_target: ``[K, T, N, M]`` two-hot of z_{t+k} (of 0 past an episode's end: absorbing state).
-      model_value_mask: ``[K, T, N]``.
-      model_reward_logits: ``[K, T, N, M]`` r_t^k, the reward of the k-th model step.
-      model_reward_target: ``[K, T, N, M]`` two-hot of u_{t+k}, the observed reward of a_{t+k-1}.
-      model_reward_mask: ``[K, T, N]``.
-    """
-
-    policy_logits: jax.Array
-    policy_target: jax.Array
-    policy_mask: jax.Array
-    value_logits: jax.Array
-    value_target: jax.Array
-    value_mask: jax.Array
-    model_policy_logits: jax.Array
-    model_policy_target: jax.Array
-    model_policy_mask: jax.Array
-    model_value_logits: jax.Array
-    model_value_target: jax.Array
-    model_value_mask: jax.Array
-    model_reward_logits: jax.Array
-    model_reward_target: jax.Array
-    model_reward_mask: jax.Array
+from rlk.plugins.muzero.config import MuZeroInputs
 
 
 def masked_cross_entropy(logits: jax.Array, target: jax.Array, mask: jax.Array) -> jax.Array:
@@ -122,11 +81,3 @@ def make_value(config: Optional[PluginConfig] = None) -> Loss:
 
 def make_reward(config: Optional[PluginConfig] = None) -> Loss:
     return stateless(MuZeroInputs, reward_loss)
-
-
-# name -> (factory, config class or None, description)
-LOSSES = {
-    "muzero_policy": (make_policy, None, "MuZero policy cross-entropy against search visits, k = 0..K (eq. 1; MuZeroInputs)"),
-    "muzero_value": (make_value, None, "MuZero two-hot value cross-entropy against n-step returns, k = 0..K (eq. 1; MuZeroInputs)"),
-    "muzero_reward": (make_reward, None, "MuZero two-hot reward cross-entropy of the model, k = 1..K (eq. 1; MuZeroInputs)"),
-}

@@ -4,12 +4,11 @@ naive and backdoor-conditioned partial models, and a planner. The experiment ove
 
 from __future__ import annotations
 
-from rlk.core.hookspecs import hookimpl
-from rlk.plugins.partial_models.env import FuzzyBear, FuzzyBearConfig
+from rlk.core.hookspecs import hookimpl, lazy
+from rlk.plugins.partial_models.config import FuzzyBearConfig
 
 
 @hookimpl
 def rlk_register_envs(register):
-    register("fuzzy-bear", FuzzyBear, config=FuzzyBearConfig,
+    register("fuzzy-bear", lazy("rlk.plugins.partial_models.env:FuzzyBear"), config=FuzzyBearConfig,
              description="FuzzyBear (Rezende 2020): stay home or meet a hidden teddy/grizzly; pure JAX")
-
