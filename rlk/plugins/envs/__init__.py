@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import functools
 
-from rlk.core.hookspecs import hookimpl
-from rlk.plugins.envs.atari import ATARI_57, AtariConfig, make_atari
+from rlk.core.hookspecs import hookimpl, lazy
 from rlk.plugins.envs.catalogue import GYMNAX_PARAMS, MINATAR_GAMES, PGX_GAMES, gymnax_config, minatar_installed
-from rlk.plugins.envs.catch import Catch, CatchConfig
-from rlk.plugins.envs.mujoco import MUJOCO_ENVS, MujocoConfig, make_mujoco
+from rlk.plugins.envs.config import ATARI_57, MUJOCO_ENVS, AtariConfig, CatchConfig, MujocoConfig
 
 
 def _make_pgx(env_id: str, config=None):
@@ -30,7 +28,7 @@ def _make_gymnax(env_id: str, config=None):
 
 @hookimpl
 def rlk_register_envs(register):
-    register("catch", Catch, config=CatchConfig, description="bsuite Catch (10x5), pure JAX")
+    register("catch", lazy("rlk.plugins.envs.catch:Catch"), config=CatchConfig, description="bsuite Catch (10x5), pure JAX")
     minatar = minatar_installed()
     for env_id, config in PGX_GAMES.items():
         if minatar or env_id not in MINATAR_GAMES:
@@ -39,8 +37,8 @@ def rlk_register_envs(register):
         register(env_id, functools.partial(_make_gymnax, env_id), config=gymnax_config(env_id),
                  description=f"gymnax '{env_id}' (JAX); its EnvParams as options")
     for game in ATARI_57:
-        register(f"atari-{game}", functools.partial(make_atari, game), config=AtariConfig,
+        register(f"atari-{game}", functools.partial(lazy("rlk.plugins.envs.atari:make_atari"), game), config=AtariConfig,
                  description=f"Atari '{game}' via ale-py's AtariVectorEnv (host env; DQN preprocessing, sticky actions)")
     for env_id in MUJOCO_ENVS:
-        register(env_id, functools.partial(make_mujoco, env_id), config=MujocoConfig,
+        register(env_id, functools.partial(lazy("rlk.plugins.envs.mujoco:make_mujoco"), env_id), config=MujocoConfig,
                  description=f"MuJoCo '{env_id}' via gymnasium vector envs (host env; observation normalisation)")

@@ -12,16 +12,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from pydantic import Field
 
-from rlk.core.config import PluginConfig
 from rlk.core.interfaces import Environment
 from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, Simulator, TimeStep
-
-
-class CatchConfig(PluginConfig):
-    rows: int = Field(10, ge=2, description="board height (bsuite: 10)")
-    columns: int = Field(5, ge=1, description="board width (bsuite: 5)")
+from rlk.plugins.envs.config import CatchConfig
 
 
 class CatchState(NamedTuple):

@@ -46,35 +46,16 @@ from __future__ import annotations
 import functools
 import threading
 import warnings
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 import numpy as np
-from pydantic import Field
 
-from rlk.core.config import PluginConfig
 from rlk.core.extras import require
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import HostEnvironment, HostEnvironmentFactory
 from rlk.core.types import ArraySpec, BoxSpec, EnvSpec, TimeStep
 from rlk.plugins.envs.atari import per_env_seeds
-
-MUJOCO_ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
-OBS_CLIP = 10.0
-OBS_EPS = 1e-8
-
-
-class MujocoConfig(PluginConfig):
-    """Observation filter and vectorisation; defaults after PPO's MuJoCo setup (Schulman et al. 2017)."""
-
-    normalize_observations: bool = Field(
-        True, description="normalise observations by running mean/var, clipped at +-clip_observations (PPO/baselines)")
-    clip_observations: float = Field(OBS_CLIP, gt=0, description="clip of normalised observations (baselines: 10)")
-    vector: Literal["sync", "async"] = Field(
-        "sync", description="gymnasium SyncVectorEnv (in-thread) or AsyncVectorEnv (a process per environment)")
-    async_context: Literal["spawn", "forkserver", "fork"] = Field(
-        "spawn", description="multiprocessing start method of the async vector env")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make (e.g. ctrl_cost_weight)")
-
+from rlk.plugins.envs.config import MUJOCO_ENVS, OBS_CLIP, OBS_EPS, MujocoConfig  # noqa: F401 (re-exported)
 
 def _mujoco_warning(message: str) -> None:
     warnings.warn(f"MuJoCo: {str(message).strip()}", RuntimeWarning, stacklevel=2)
