@@ -68,6 +68,9 @@ class RunConfig(BaseModel):
     eval_every_steps: Optional[int] = Field(None, gt=0, description="env steps (model runs: updates) between greedy "
                                             "evaluations during training (eval_return rows, at the first call at "
                                             "or after each multiple); None: off")
+    eval_training_policy: bool = Field(False, description="also evaluate the training policy (the agent's sampling "
+                                       "act, not the greedy one) at each evaluation during training: "
+                                       "eval_return_training rows")
     keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept: the last N (besides the best one)")
     keep_best: Optional[bool] = Field(None, description="also keep the checkpoint of the highest eval_return "
                                       "(mean over seeds); None: on when eval_every_steps is set")
@@ -89,6 +92,8 @@ class RunConfig(BaseModel):
         last = self.seed + self.num_seeds - 1
         if last >= SEED_LIMIT:
             raise ValueError(f"the last seed, seed + num_seeds - 1 = {last}, must be < 2**32")
+        if self.eval_training_policy and self.eval_every_steps is None:
+            raise ValueError("eval_training_policy needs eval_every_steps (it adds to the evaluations during training)")
         if self.keep_best and self.eval_every_steps is None:
             raise ValueError("keep_best needs eval_every_steps (the best checkpoint is ranked by eval_return)")
         return self

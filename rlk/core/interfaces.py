@@ -246,7 +246,8 @@ class Program(abc.ABC):
     returns ``step(state) -> (state, metrics)``, which advances every seed by ``info.steps_per_call``;
     ``summarise(metrics)`` turns its metrics into per-seed row values ``{column: [S]}``.
     ``evaluate(state, episodes, seed)`` is what ``rlk eval`` prints (agents: greedy returns over
-    ``episodes`` per seed; models: evaluation metrics); ``summary(evaluation, progress)`` is what
+    ``episodes`` per seed; models: evaluation metrics); ``greedy=False``: the agents' training policy
+    instead (programs that evaluate during training); ``summary(evaluation, progress)`` is what
     summary.json holds beyond the loop's own fields (timings, seeds, plugin names, devices).
     ``evaluates_during_training``: ``evaluate`` may run between calls (on a host copy of the state) and
     training goes on after it, its ``per_seed_mean_return`` giving the loop's ``eval_return`` rows.
@@ -268,7 +269,7 @@ class Program(abc.ABC):
     def summarise(self, metrics: Metrics) -> dict[str, np.ndarray]: ...
 
     @abc.abstractmethod
-    def evaluate(self, state: Any, episodes: int, seed: int) -> dict[str, Any]: ...
+    def evaluate(self, state: Any, episodes: int, seed: int, greedy: bool = True) -> dict[str, Any]: ...
 
     @abc.abstractmethod
     def summary(self, evaluation: dict[str, Any], progress: Progress) -> dict[str, Any]: ...

@@ -347,6 +347,10 @@ class Run:
                         values["eval_return"] = np.asarray(
                             program.evaluate(snapshot, c.eval_episodes, EVAL_SEED)["per_seed_mean_return"]
                             if evaluate else [math.nan] * len(seeds))
+                    if c.eval_training_policy:
+                        values["eval_return_training"] = np.asarray(
+                            program.evaluate(snapshot, c.eval_episodes, EVAL_SEED, greedy=False)["per_seed_mean_return"]
+                            if evaluate else [math.nan] * len(seeds))
                     last_values = values
                     if "loss" in values and not np.all(np.isfinite(values["loss"])):
                         latest = checkpointer.latest()

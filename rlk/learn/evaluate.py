@@ -1,4 +1,5 @@
-"""Greedy evaluation: an agent's ``eval_act`` run until every episode of a batch has ended.
+"""Evaluation: an agent's greedy ``eval_act`` (or its training policy ``act``) run until every episode of
+a batch has ended.
 
 ``evaluate`` steps a JAX environment in one ``lax.while_loop`` (pure, jit-able, no device placement);
 with an ``opponent`` it plays a two-player game, the agent moving first in the even episodes and
@@ -49,8 +50,10 @@ def random_opponent(legal_mask: Optional[Callable[[Any], jax.Array]] = None) -> 
 
 
 def evaluate(agent: Agent, params: Any, env: Environment, episodes: int, key: jax.Array,
-             opponent: Optional[Opponent] = None, env_state_as_actor_state: bool = False) -> Episodes:
-    """``episodes`` greedy episodes of ``agent`` (``eval_act`` with ``params``) on ``env``, batched.
+             opponent: Optional[Opponent] = None, env_state_as_actor_state: bool = False,
+             greedy: bool = True) -> Episodes:
+    """``episodes`` greedy episodes of ``agent`` (``eval_act`` with ``params``; ``greedy=False``: its
+    training policy ``act``) on ``env``, batched.
 
     Runs until every episode has ended or ``env.spec.max_episode_steps + 1`` steps. ``key`` is split
     into a reset key and a loop key; each step splits the loop key into (next, act, env) keys, and
@@ -60,6 +63,7 @@ def evaluate(agent: Agent, params: Any, env: Environment, episodes: int, key: ja
     opponent moves too). Without it the actor state advances on the agent's moves only.
     """
     max_steps = env.spec.max_episode_steps + 1
+    policy = agent.eval_act if greedy else agent.act
     reset_key, run_key = jax.random.split(key)
     env_state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
     actor_state = agent.initial_actor_state(episodes)
@@ -82,7 +86,7 @@ def evaluate(agent: Agent, params: Any, env: Environment, episodes: int, key: ja
             key, act_key, opp_key, env_key = jax.random.split(key, 4)
         if env_state_as_actor_state:
             actor_state = env_state
-        action, new_actor_state, _ = agent.eval_act(params, actor_state, ts, act_key)
+        action, new_actor_state, _ = policy(params, actor_state, ts, act_key)
         if opponent is None:
             actor_state = new_actor_state
         else:

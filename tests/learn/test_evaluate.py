@@ -66,6 +66,15 @@ def test_counts_rewards_until_each_episode_ends_and_is_jittable():
     assert bool(jnp.all(out.agent_first))
 
 
+def test_greedy_false_evaluates_the_training_policy():
+    """``act`` always plays 1, ``eval_act`` always 2: 3 steps of reward = action give 3 and 6."""
+    greedy = _fixed(2)
+    agent = greedy._replace(act=_fixed(1).act)
+    key = jax.random.PRNGKey(0)
+    np.testing.assert_array_equal(evaluate(agent, None, Countdown(3), 4, key).returns, np.full(4, 6.0))
+    np.testing.assert_array_equal(evaluate(agent, None, Countdown(3), 4, key, greedy=False).returns, np.full(4, 3.0))
+
+
 def test_two_player_match_scores_the_agent_and_alternates_who_moves_first():
     """The agent always adds 2: moving first it reaches 5 on its second move (2 + x + 2) and wins;
     the random opponent (1 or 2) wins the games it starts unless it adds 1 twice."""

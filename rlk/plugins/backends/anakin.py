@@ -149,19 +149,19 @@ class AnakinProgram(Program):
         return episodes.summarise(metrics)
 
     # -- evaluation -----------------------------------------------------------------------
-    def returns(self, state: AnakinState, num_episodes: int, seed: int) -> np.ndarray:
-        """Greedy returns ``[S, episodes]``: one episode per environment, run to its end; seed ``i``
-        evaluates with ``fold_in(PRNGKey(seed), i)``."""
+    def returns(self, state: AnakinState, num_episodes: int, seed: int, greedy: bool = True) -> np.ndarray:
+        """Greedy returns ``[S, episodes]`` (``greedy=False``: the training policy's): one episode per
+        environment, run to its end; seed ``i`` evaluates with ``fold_in(PRNGKey(seed), i)``."""
         params = jax.device_get(state.learner.params)
         n_seeds = jax.tree.leaves(params)[0].shape[0]
         keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in range(n_seeds)])
-        if num_episodes not in self._evaluators:
-            one_seed = lambda p, key: evaluate(self.agent, p, self.raw_env, num_episodes, key).returns
-            self._evaluators[num_episodes] = jax.jit(jax.vmap(one_seed))
-        return np.asarray(self._evaluators[num_episodes](params, keys))
+        if (num_episodes, greedy) not in self._evaluators:
+            one_seed = lambda p, key: evaluate(self.agent, p, self.raw_env, num_episodes, key, greedy=greedy).returns
+            self._evaluators[num_episodes, greedy] = jax.jit(jax.vmap(one_seed))
+        return np.asarray(self._evaluators[num_episodes, greedy](params, keys))
 
-    def evaluate(self, state: AnakinState, num_episodes: int, seed: int) -> dict[str, Any]:
-        return episodes.returns_report(self.returns(state, num_episodes, seed))
+    def evaluate(self, state: AnakinState, num_episodes: int, seed: int, greedy: bool = True) -> dict[str, Any]:
+        return episodes.returns_report(self.returns(state, num_episodes, seed, greedy))
 
     def summary(self, evaluation: dict[str, Any], progress: Progress) -> dict[str, Any]:
         return episodes.returns_summary(evaluation, progress, self.info, np.float32)

@@ -523,7 +523,9 @@ class SebulbaProgram(Program):
         finally:
             env.close()
 
-    def evaluate(self, state: SebulbaState, num_episodes: int, seed: int) -> dict[str, Any]:
+    def evaluate(self, state: SebulbaState, num_episodes: int, seed: int, greedy: bool = True) -> dict[str, Any]:
+        if not greedy:
+            raise RlkError("arch 'sebulba' evaluates the greedy policy only")
         return episodes.returns_report(self.returns(state, num_episodes, seed))
 
     def summary(self, evaluation: dict[str, Any], progress: Progress) -> dict[str, Any]:

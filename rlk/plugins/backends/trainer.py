@@ -165,9 +165,9 @@ class TrainerProgram(Program):
         return [{k: float(v) for k, v in jax.device_get(fn(self._params(state, i), batch, jax.random.PRNGKey(seed))).items()}
                 for i in range(n)]
 
-    def evaluate(self, state: TrainerState, episodes: int, seed: int) -> dict[str, Any]:
+    def evaluate(self, state: TrainerState, episodes: int, seed: int, greedy: bool = True) -> dict[str, Any]:
         """``rlk eval``'s fields: the evaluation metrics, their means over seeds and per seed (a model
-        has no episodes: ``episodes`` is unused)."""
+        has no episodes or policy: ``episodes`` and ``greedy`` are unused)."""
         per_seed = self.evaluate_model(state, seed)
         return {"model": self.names[0], "dataset": self.names[1],
                 "metrics": {k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]},
