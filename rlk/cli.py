@@ -13,6 +13,7 @@ if __name__ == "__main__":  # ``python -m rlk.cli``: a signal is one line from h
 
 import atexit
 import json
+import logging
 import os
 import sys
 from enum import Enum
@@ -436,6 +437,7 @@ def main() -> None:
     """Entry point: SIGINT/SIGTERM are one line and exit 130/143 at any moment (``rlk.core.interrupts``),
     and the process ends without the interpreter's teardown (``_exit_now``)."""
     interrupts.install()
+    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's advice ("waiting for previous save ...") is not the user's business
     try:
         _main()
     except SystemExit as exc:
