@@ -500,6 +500,7 @@ def resume(run_dir: Path, steps: Optional[int] = None, console: Any = None,
            launch: Optional[dict[str, Any]] = None) -> tuple[Path, dict[str, Any]]:
     """Continues ``run_dir``; ``launch``: this process's ``LAUNCH_OPTIONS`` on many hosts."""
     config = load_run_config(run_dir)
+    runfolder.check_free(run_dir)
     if not has_checkpoint(run_dir):
         raise RlkError(f"resume folder '{run_dir}' holds no checkpoint")
     if steps is not None:

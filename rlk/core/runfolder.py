@@ -38,6 +38,22 @@ def has_checkpoint(run_dir: Path) -> bool:
     return d.is_dir() and any(p.name.isdigit() for p in d.iterdir())
 
 
+def check_free(run_dir: Path) -> None:
+    """A one-line error if a live process holds ``run_dir``'s lock (checked before anything else of a
+    resume, so a run still starting is named as the cause, not its missing checkpoint)."""
+    try:
+        fd = os.open(run_dir / LOCK, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        raise RlkError(f"run folder '{run_dir}' is in use by {_describe(_owner(fd))}; "
+                       "wait for it to end or pick another --run-dir") from None
+    finally:
+        os.close(fd)
+
+
 def preflight(run_dir: Path, new: bool) -> None:
     """The checks ``claim`` makes, without writing anything (before the program is built): a one-line error
     for a path under a file or in a folder this process cannot write, or (``new``) a folder a new run may

@@ -59,15 +59,19 @@ def test_run_folder_lock_names_its_owner_and_is_taken_over_when_stale(tmp_path):
     import socket
 
     from rlk.core.errors import RlkError
-    from rlk.core.runfolder import LOCK, claim
+    from rlk.core.runfolder import LOCK, check_free, claim
 
     lock, me, warnings = tmp_path / LOCK, f"{os.getpid()} {socket.gethostname()}", []
+    check_free(tmp_path)  # no lock file: free
     with claim(tmp_path, True, warnings.append):
         assert lock.read_text() == me + "\n"
+        with pytest.raises(RlkError, match=f"in use by process {os.getpid()}"):  # what a resume checks first
+            check_free(tmp_path)
         with pytest.raises(RlkError, match=f"in use by process {os.getpid()} on host {socket.gethostname()}"):
             with claim(tmp_path, False, warnings.append):
                 pass
     assert lock.read_text() == "" and warnings == []
+    check_free(tmp_path)  # released
     lock.write_text(f"4194999 {socket.gethostname()}\n")  # SIGKILLed: stamped, flock gone with the process
     with claim(tmp_path, True, warnings.append):
         assert lock.read_text() == me + "\n"
