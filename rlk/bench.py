@@ -435,7 +435,7 @@ PRESETS = {
 def rlk_loop_run(shape: LoopShape, run_dir: Path) -> dict[str, Any]:
     """``rlk train --env ENV -o agent.*=... --steps N --run-dir DIR`` with its progress bar (to /dev/null):
     the run's summary (``loop_s``: the loop's seconds after compile: calls, metric rows, TensorBoard,
-    checkpoints every ``checkpoint_every_steps``, the bar)."""
+    checkpoints as a default run makes them (every ``checkpoint_every_s`` and the last call), the bar)."""
     from rich.console import Console
 
     from rlk.core.config import build_run_config

@@ -201,5 +201,5 @@ def check_metrics(run_dir: Path, last_step: int, rows: int) -> None:
             raise RlkError(f"run folder '{run_dir}': {name} is damaged ({type(err).__name__}: {err})") from None
         kept = sum(s <= last_step for s in steps)
         if kept != rows:
-            raise RlkError(f"run folder '{run_dir}': {name} holds {kept} rows up to the checkpoint's step {last_step}, "
+            raise RlkError(f"run folder '{run_dir}': {name} holds {kept} rows up to the checkpoint's update (step column) {last_step}, "
                            f"expected {rows}; restore it, or start a new run")
