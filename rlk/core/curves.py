@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, Optional, Sequence
 import numpy as np
 
 from rlk.core.errors import RlkError
+from rlk.core.logging import flatten
 
 # Config fields that do not change what a seed learns: runs differing only in these may share a group.
 SEED_FIELDS = frozenset({"seed", "num_seeds", "run_dir", "checkpoint_every_steps", "eval_every_steps",
@@ -83,17 +84,6 @@ def run_config(run_dir: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except ValueError as exc:
         raise RlkError(f"'{path}' is not valid JSON ({exc})") from None
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"agent": {"learning_rate": 1e-3}}`` -> ``{"agent.learning_rate": 1e-3}`` (lists kept as values)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def group_runs(run_dirs: Sequence[Path], labels: Sequence[str] = (), group_by: Sequence[str] = ()) -> list[Group]:
