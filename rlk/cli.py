@@ -437,7 +437,9 @@ def main() -> None:
     """Entry point: SIGINT/SIGTERM are one line and exit 130/143 at any moment (``rlk.core.interrupts``),
     and the process ends without the interpreter's teardown (``_exit_now``)."""
     interrupts.install()
-    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's advice ("waiting for previous save ...") is not the user's business
+    # orbax logs through absl: its advice ("waiting for previous save ...") and the errors of a damaged checkpoint
+    # it reads (which rlk reports in one line of its own) are not for the user
+    logging.getLogger("absl").setLevel(logging.CRITICAL)
     try:
         _main()
     except SystemExit as exc:

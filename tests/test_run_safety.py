@@ -23,16 +23,16 @@ LONG = ("--steps", "3000000", *TINY)  # minutes: a signal always finds it runnin
 
 def _popen(*args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    return subprocess.Popen([sys.executable, "-m", "rlk.cli", *args], env={**env, "JAX_PLATFORMS": "cpu"},
+    return subprocess.Popen([sys.executable, "-m", "rlk", *args], env={**env, "JAX_PLATFORMS": "cpu"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait(predicate, proc: subprocess.Popen, timeout: float = 300.0) -> None:
+def _wait(predicate, proc: subprocess.Popen, timeout: float = 300.0, poll: float = 0.01) -> None:
     end = time.time() + timeout
     while not predicate():
         assert proc.poll() is None, f"ended first ({proc.returncode}): {proc.communicate()}"
         assert time.time() < end, "timed out"
-        time.sleep(0.01)
+        time.sleep(poll)
 
 
 def _rows(path: Path) -> int:
@@ -54,14 +54,16 @@ def _lock_released(run: Path) -> bool:
     return (run / "rlk.lock").read_text() == ""
 
 
-@pytest.mark.parametrize("moment", ["imports", "before-first-call", "mid-run", "final-evaluation", "twice-mid-run"])
+@pytest.mark.parametrize("moment", ["startup", "imports", "before-first-call", "mid-run", "final-evaluation", "twice-mid-run"])
 def test_signal_at_any_moment_is_one_line(tmp_path, moment):
     run = tmp_path / "run"
     extra = ("-o", "eval_episodes=1000000") if moment == "final-evaluation" else ()
     steps = ("--steps", "3000", *TINY) if moment == "final-evaluation" else LONG
     proc = _popen("train", *steps, *extra, "--run-dir", str(run))
     signum = signal.SIGTERM if moment == "mid-run" else signal.SIGINT
-    if moment == "imports":  # once jaxlib's native library is mapped: the heavy imports are under way
+    if moment == "startup":  # as soon as the handler's watcher thread runs: the CLI's own modules still loading
+        _wait(lambda: len(os.listdir(f"/proc/{proc.pid}/task")) >= 2, proc, poll=0.001)
+    elif moment == "imports":  # once jaxlib's native library is mapped: the heavy imports are under way
         _wait(lambda: "jaxlib" in Path(f"/proc/{proc.pid}/maps").read_text(), proc)
     elif moment == "before-first-call":
         _wait(lambda: (run / "rlk.lock").is_file() and (run / "rlk.lock").read_text() != "", proc)  # claimed before the build

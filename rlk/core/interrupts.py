@@ -50,13 +50,13 @@ def install() -> None:
     """Takes over SIGINT/SIGTERM for this process (main thread, once; later calls do nothing)."""
     if _state["installed"] or threading.current_thread() is not threading.main_thread():
         return
+    _state["installed"] = True  # first: a signal as soon as a handler is in place ends the process (_handler)
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     for sig in SIGNALS:
         signal.signal(sig, _handler)
-    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     threading.Thread(target=_watch, args=(read_fd,), name="rlk-signals", daemon=True).start()
-    _state["installed"] = True
 
 
 def on_signal(message: str) -> None:
