@@ -1,12 +1,15 @@
 """Where one Muesli update's time goes: each piece jitted alone, timed in alternating rounds in one process.
 
     python -m experiments.muesli.profile_update [--env minatar-breakout] [--rounds 5] [-o hidden_sizes=[64] ...]
+        [--baseline REV]
 
 The agent is built as ``rlk train --agent muesli --env E`` builds it (defaults, ``-o FIELD=JSON`` overrides of
 ``MuesliConfig``); the data is a batch of random observations shaped like the env's, its replay filled by a few
 updates first. Each piece is compiled, warmed up, then called ``--calls`` times per round; rounds alternate over
 the pieces. Reported per piece: the best round's wall and CPU milliseconds per call (``time.process_time``: steadier
 than wall on a shared machine) and XLA's own flop count of the compiled piece (``cost_analysis``).
+``--baseline REV`` adds the same pieces built from the Muesli code of git revision ``REV`` (``throughput.baseline_package``),
+named ``REV:piece``, in the same alternating rounds: before and after in one process.
 
 Pieces (``[T+1, N]`` = the joined batch of online and replayed sequences):
 - ``update``: the learner's whole update (replay, targets, gradient step, target EMA), its state donated;
@@ -25,9 +28,11 @@ Pieces (``[T+1, N]`` = the joined batch of online and replayed sequences):
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import time
+from types import ModuleType
 
 import jax
 import jax.numpy as jnp
@@ -38,9 +43,9 @@ from rlk.core.types import TimeStep, Trajectory
 from rlk.learn.replay import sequences
 from rlk.learn.sgd import SGDState
 from rlk.nn.value_transforms import Support
-from rlk.plugins.muesli.agent import make_muesli_parts, target_stats
+from rlk.plugins.muesli import agent as current_agent
+from rlk.plugins.muesli import networks as current_networks
 from rlk.plugins.muesli.config import MuesliConfig
-from rlk.plugins.muesli.networks import apply_mlp, represent
 
 
 def random_trajectory(spec, T: int, B: int, key, act, params) -> Trajectory:
@@ -53,10 +58,12 @@ def random_trajectory(spec, T: int, B: int, key, act, params) -> Trajectory:
     return Trajectory(ts._replace(info={}), action, extras)
 
 
-def pieces(config: MuesliConfig, env_name: str) -> dict:
-    """name -> (jitted function, its arguments)."""
+def pieces(config: MuesliConfig, env_name: str, agent_module: ModuleType = current_agent,
+           networks: ModuleType = current_networks) -> dict:
+    """name -> (jitted function, its arguments), for the Muesli code of ``agent_module`` and ``networks``."""
+    apply_mlp, represent, target_stats = networks.apply_mlp, networks.represent, agent_module.target_stats
     spec = make_env(env_name).spec
-    parts = make_muesli_parts(config, spec, None, agent_losses("muesli", config.loss_weights))
+    parts = agent_module.make_muesli_parts(config, spec, None, agent_losses("muesli", config.loss_weights))
     agent, c = parts.agent, config
     T, B = c.unroll_length, c.num_envs
     support = Support(-c.support_max, c.support_max, c.num_atoms)
@@ -110,7 +117,7 @@ def pieces(config: MuesliConfig, env_name: str) -> dict:
 def call(name: str, fn, args: list) -> None:
     """One call of a piece; ``update`` and ``replay`` carry their (donated) state to the next call."""
     out = fn(*args)
-    if name in ("update", "replay"):
+    if name.split(":")[-1] in ("update", "replay"):
         args[0] = out[0]
     jax.block_until_ready(out)
 
@@ -130,12 +137,20 @@ def main(argv=None) -> None:
     p.add_argument("--calls", type=int, default=3)
     p.add_argument("-o", action="append", default=[], help="MuesliConfig FIELD=JSON")
     p.add_argument("--only", default=None)
+    p.add_argument("--baseline", default=None, help="also the pieces of the Muesli code of this git revision")
     a = p.parse_args(argv)
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.o)}
     config = MuesliConfig(**overrides)
     table = pieces(config, a.env)
+    if a.baseline:
+        from experiments.muesli.throughput import baseline_package
+
+        package = baseline_package(a.baseline)
+        old = pieces(config, a.env, importlib.import_module(f"{package}.agent"),
+                     importlib.import_module(f"{package}.networks"))
+        table = {k: v for name in table for k, v in ((f"{a.baseline}:{name}", old[name]), (name, table[name]))}
     if a.only:
-        table = {k: v for k, v in table.items() if k in a.only.split(",")}
+        table = {k: v for k, v in table.items() if k.split(":")[-1] in a.only.split(",")}
     flops, best_wall, best_cpu = {}, {}, {}
     for name, (fn, args) in table.items():
         cost = fn.lower(*args).compile().cost_analysis()
@@ -154,9 +169,9 @@ def main(argv=None) -> None:
     print(f"{a.env}: Muesli {c.num_envs} envs x {c.unroll_length} steps, replay {c.replay_fraction}, K {c.model_unroll}, "
           f"hidden {list(c.hidden_sizes)}, latent {c.latent_size}, atoms {c.num_atoms}; best of {a.rounds} rounds x "
           f"{a.calls} calls; load {os.getloadavg()[0]:.1f}")
-    print(f"  {'piece':26s} {'wall ms':>9s} {'CPU ms':>9s} {'GFLOP':>8s}")
+    print(f"  {'piece':36s} {'wall ms':>9s} {'CPU ms':>9s} {'GFLOP':>8s}")
     for name in table:
-        print(f"  {name:26s} {1e3 * best_wall[name]:9.1f} {1e3 * best_cpu[name]:9.1f} {flops[name] / 1e9:8.3f}")
+        print(f"  {name:36s} {1e3 * best_wall[name]:9.1f} {1e3 * best_cpu[name]:9.1f} {flops[name] / 1e9:8.3f}")
 
 
 if __name__ == "__main__":

@@ -41,11 +41,11 @@ VARIANTS = {
 BASELINE_MODULES = ("agent", "learner", "networks", "continuous")
 
 
-def baseline_factory(rev: str):
-    """``make_muesli`` as of git revision ``rev``: its modules written to a temporary package that imports its own
-    modules (and the current ``losses`` and ``config``)."""
+def baseline_package(rev: str) -> str:
+    """The Muesli modules of git revision ``rev`` as an importable package (its name returned), written to a
+    temporary folder; they import each other (and the current ``losses`` and ``config``)."""
     root = Path(tempfile.mkdtemp(prefix="muesli_baseline_"))
-    package = f"muesli_{rev.replace('-', '_').replace('.', '_')}"
+    package = f"muesli_{rev.replace('-', '_').replace('.', '_').replace('~', '_').replace('^', '_')}"
     (root / package).mkdir()
     (root / package / "__init__.py").write_text("")
     for name in BASELINE_MODULES:
@@ -55,7 +55,12 @@ def baseline_factory(rev: str):
             source = source.replace(f"rlk.plugins.muesli.{other} ", f"{package}.{other} ")
         (root / package / f"{name}.py").write_text(source)
     sys.path.insert(0, str(root))
-    return importlib.import_module(f"{package}.agent").make_muesli
+    return package
+
+
+def baseline_factory(rev: str):
+    """``make_muesli`` as of git revision ``rev`` (``baseline_package``)."""
+    return importlib.import_module(f"{baseline_package(rev)}.agent").make_muesli
 
 
 def build(agent: dict, env: str, log_every: int, factory=None):
