@@ -76,7 +76,7 @@ def gaussian_entropy(log_std: jax.Array) -> jax.Array:
 def dynamics_every_action(net, latents: jax.Array) -> jax.Array:
     """The dynamics from each of ``latents [M, D]`` with every action, action-major ``[A M, D]``: row ``a M + i``
     is the dynamics on ``[latents[i], one_hot(a)]``. The first layer's product with the latent is computed once per
-    state (``x @ W[:D]``, M rows instead of A M) and the one-hot's share is the weight row ``W[D + a]``: the same
+    state (``latents @ W[:D]``, M rows instead of A M) and the one-hot's share is the weight row ``W[D + a]``: the same
     function as the dynamics on the concatenated inputs, up to float rounding."""
     mlp, D = net.dynamics, latents.shape[1]
     first = mlp.layers[0]
