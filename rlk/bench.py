@@ -28,6 +28,10 @@ peer's ``NUM_ENVS``; accelerators want thousands) and the rollout length (``--un
 TensorBoard, checkpoints, progress bar; the summary's ``loop_s``, compile excluded) against the peer's
 ``jit(train)`` over the same env steps, rounds alternating, best round of each reported
 (``bench_loop``).
+
+``--agents ppo,muesli`` times, instead, those agents at their defaults side by side on ``--envs`` (default
+minatar-breakout): one device, one seed, repeats alternating over the agents, env steps/s and per CPU-second
+as ratios to the first agent (``agent_rows``).
 """
 
 from __future__ import annotations
