@@ -28,6 +28,10 @@ peer's ``NUM_ENVS``; accelerators want thousands) and the rollout length (``--un
 TensorBoard, checkpoints, progress bar; the summary's ``loop_s``, compile excluded) against the peer's
 ``jit(train)`` over the same env steps, rounds alternating, best round of each reported
 (``bench_loop``).
+
+``--agents ppo,muesli`` times, instead, those agents at their defaults side by side on ``--envs`` (default
+minatar-breakout): one device, one seed, repeats alternating over the agents, env steps/s and per CPU-second
+as ratios to the first agent (``agent_rows``).
 """
 
 from __future__ import annotations
@@ -548,9 +552,9 @@ class CpuTimer(Timer):
         self.cpu_times: list[float] = []
 
     def once(self) -> None:
-        c0 = sum(os.times()[:2])
+        c0 = time.process_time()  # user + system of all threads, ns resolution (os.times(): 10 ms ticks)
         super().once()
-        self.cpu_times.append(sum(os.times()[:2]) - c0)
+        self.cpu_times.append(time.process_time() - c0)
 
     @property
     def cpu_ms_per_step(self) -> float:
@@ -918,6 +922,73 @@ def startup_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 # -- command line --------------------------------------------------------------------------------
+# -- agents side by side (``--agents ppo,muesli``) ---------------------------------------------
+AGENT_KEYS = ("name", "env", "agent", "steps_per_s", "cpu_steps_per_s", "ratio", "cpu_ratio", "compile_s",
+              "env_steps_per_call", "load", "machine", "platform")
+
+
+def agent_timer(agent: str, env_name: str, budget: Budget, platform: str = "cpu") -> tuple[CpuTimer, float]:
+    """A timer over ``budget.calls`` compiled calls of the Anakin program ``rlk train --agent AGENT --env ENV``
+    builds (the agent's defaults, one device, one seed), and its compile seconds."""
+    from rlk.core.config import build_run_config
+    from rlk.core.run import Run, resolve
+
+    raw = {"agent": {"name": agent}, "env": {"name": env_name}, "backend": {"name": platform},
+           "log_every_steps": budget.log_every_steps}
+    program = Run(resolve(build_run_config(raw)), Path(".")).build()
+    box = {"state": program.init([0])}
+    t0 = time.perf_counter()
+    step = program.compile(box["state"])
+    compile_s = time.perf_counter() - t0
+
+    def calls():
+        for _ in range(budget.calls):
+            box["state"], metrics = step(box["state"])
+            program.summarise(metrics)
+        _block(box["state"])
+
+    return CpuTimer(calls, budget.calls * program.env_steps_per_step), compile_s
+
+
+def agent_rows(agents: Sequence[str], envs: Sequence[str], budget: Budget, platform: str = "cpu",
+               log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+    """Per env, each agent at its defaults, repeats alternating over the agents in one process; env steps/s
+    (best repeat, wall) and per CPU-second of this process (steadier on a shared machine), each as a ratio
+    to the first agent's."""
+    rows = []
+    for env_name in envs:
+        timers = {}
+        for agent in agents:
+            log(f"{env_name}: {agent}: compiling")
+            timers[agent] = agent_timer(agent, env_name, budget, platform)
+        for timer, _ in timers.values():
+            timer.warm()
+        for r in range(budget.repeats):
+            log(f"{env_name}: repeat {r + 1}/{budget.repeats}")
+            for timer, _ in timers.values():
+                timer.once()
+        first = timers[agents[0]][0]
+        for agent, (timer, compile_s) in timers.items():
+            rows.append({"name": f"anakin-{agent}/{env_name}", "env": env_name, "agent": agent,
+                         "steps_per_s": timer.steps_per_s, "cpu_steps_per_s": 1e3 / timer.cpu_ms_per_step,
+                         "ratio": timer.steps_per_s / first.steps_per_s,
+                         "cpu_ratio": first.cpu_ms_per_step / timer.cpu_ms_per_step, "compile_s": compile_s,
+                         "env_steps_per_call": timer.steps // budget.calls, "load": os.getloadavg()[0],
+                         "machine": machine(platform), "platform": platform})
+    return rows
+
+
+def agents_markdown(rows: list[dict[str, Any]]) -> str:
+    first = {}
+    lines = ["| env | agent | steps/s | steps per CPU-s | ratio (wall) | ratio (CPU-s) | compile s | load |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        first.setdefault(r["env"], r["agent"])
+        lines.append(f"| {r['env']} | {r['agent']} | {r['steps_per_s']:,.0f} | {r['cpu_steps_per_s']:,.0f} | "
+                     f"{r['ratio']:.3f}x {first[r['env']]} | {r['cpu_ratio']:.3f}x | {r['compile_s']:.0f} | {r['load']:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m rlk.bench [--json] [--envs ...] [--devices 1,4] [--seeds 1,4] [--quick]``."""
     p = argparse.ArgumentParser(prog="python -m rlk.bench", description=__doc__.split("\n")[0])
@@ -941,6 +1012,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         "CartPole-v1 64x128 2M, both lr 2.5e-4 annealed; catch 64x16 1M)")
     p.add_argument("--rounds", type=int, default=2, help="--preset: alternating rounds (best reported)")
     p.add_argument("--startup", action="store_true", help="instead: wall seconds of rlk --help and rlk list-plugins")
+    p.add_argument("--agents", default=None, help="instead: these agents at their defaults side by side (e.g. ppo,muesli; "
+                                                   "--envs default minatar-breakout), repeats alternating, ratios to the first")
     a = p.parse_args(argv)
     if a.startup:
         rows = startup_rows()
@@ -952,6 +1025,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if a.preset:
         rows = loop_rows(a.preset, a.rounds, log=_stderr_log, platform=a.backend)
         print(json.dumps(rows, indent=2) if a.json else loop_markdown(rows))
+        return
+    if a.agents:
+        print_agent_rows(a.agents, a.envs, "quick" if a.quick else "default", a.log_every_steps, a.backend, a.json)
         return
     setup = Setup(a.backend, a.num_envs, a.unroll_length)
     envs, devices, seeds, name = _plan(a.envs, a.devices, a.seeds, a.quick)
@@ -971,9 +1047,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         Console().print(table(rows))
 
 
+def print_agent_rows(agents: str, envs: Optional[str], budget: str, log_every_steps: Optional[int], platform: str,
+                     as_json: bool) -> None:
+    """``--agents A,B``: ``agent_rows`` on ``envs`` (default minatar-breakout), printed as JSON or markdown."""
+    b = BUDGETS[budget] if log_every_steps is None else dataclasses.replace(BUDGETS[budget], log_every_steps=log_every_steps)
+    rows = agent_rows(agents.split(","), (envs or "minatar-breakout").split(","), b, platform, log=_stderr_log)
+    print(json.dumps(rows, indent=2) if as_json else agents_markdown(rows))
+
+
 def command(as_json: bool, envs: Optional[str], devices: Optional[str], seeds: Optional[str], quick: bool,
             sebulba: Optional[str], backend: str, num_envs: Optional[int], unroll_length: Optional[int],
-            preset: Optional[str], rounds: int, log_every_steps: Optional[int], startup: bool) -> None:
+            preset: Optional[str], rounds: int, log_every_steps: Optional[int], startup: bool,
+            agents: Optional[str]) -> None:
     """``rlk bench``'s body (its options are declared in ``rlk.cli``, so that the CLI starts without this module)."""
     from rich.console import Console
 
@@ -987,6 +1072,9 @@ def command(as_json: bool, envs: Optional[str], devices: Optional[str], seeds: O
     if preset:
         loop = loop_rows(preset, rounds, log=_stderr_log, platform=backend)
         print(json.dumps(loop, indent=2) if as_json else loop_markdown(loop))
+        return
+    if agents:
+        print_agent_rows(agents, envs, "quick" if quick else "default", log_every_steps, backend, as_json)
         return
     setup = Setup(backend, num_envs, unroll_length)
     plan_envs, plan_devices, plan_seeds, name = _plan(envs, devices, seeds, quick)

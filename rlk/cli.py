@@ -411,12 +411,14 @@ def bench(
         None, help="env steps per seed in one compiled call (default 10,000; raise it with --num-envs)"),
     startup: bool = typer.Option(False, "--startup", help="instead: wall seconds of `rlk --help` and `rlk list-plugins` "
                                                           "(fresh processes, best of 3)"),
+    agents: Optional[str] = typer.Option(None, help="instead: these agents at their defaults side by side (e.g. "
+                                                    "ppo,muesli; --envs default minatar-breakout), repeats alternating"),
 ):
     """Anakin PPO training steps/s beside the env-only ceiling and a single-file PureJaxRL peer."""
     from rlk.bench import command
 
     command(as_json, envs, devices, seeds, quick, sebulba, backend, num_envs, unroll_length, preset, rounds,
-            log_every_steps, startup)
+            log_every_steps, startup, agents)
 
 
 def _exit_now(code: Any) -> None:

@@ -112,3 +112,21 @@ def test_loop_row_times_the_run_loop_against_the_peer():
     assert math.isclose(row["peer_ratio"], row["steps_per_s"] / row["peer_steps_per_s"])
     assert "| catch | 4x32 | 9,984 |" in bench.loop_markdown([row])
     assert [s.env for s in bench.PRESETS["issue26"]] == ["catch", "CartPole-v1", "catch"]
+
+
+def test_agents_side_by_side_through_the_cli(cli):
+    """``rlk bench --agents ppo,vtrace --envs catch``: one row per agent, timed in one process, ratios to the first
+    (the check that times Muesli against PPO, ``--agents ppo,muesli``, with agents that compile fast); a call is
+    at least ``--log-every-steps`` env steps, whole updates of each agent (V-trace: 64 x 20)."""
+    import json
+
+    out = cli("bench", "--agents", "ppo,vtrace", "--envs", "catch", "--quick", "--log-every-steps", "1024", "--json",
+              timeout=300)
+    rows = json.loads(out.stdout)
+    assert [(r["agent"], r["env"]) for r in rows] == [("ppo", "catch"), ("vtrace", "catch")]
+    for r in rows:
+        assert set(r) == set(bench.AGENT_KEYS)
+        assert r["env_steps_per_call"] >= 1024 and r["steps_per_s"] > 0 and r["cpu_steps_per_s"] > 0
+    assert rows[0]["ratio"] == rows[0]["cpu_ratio"] == 1.0
+    assert math.isclose(rows[1]["ratio"], rows[1]["steps_per_s"] / rows[0]["steps_per_s"])
+    assert math.isclose(rows[1]["cpu_ratio"], rows[1]["cpu_steps_per_s"] / rows[0]["cpu_steps_per_s"])

@@ -45,7 +45,7 @@ from rlk.plugins.muesli.config import MuesliConfig, MuesliInputs
 from rlk.plugins.muesli.continuous import make_gaussian_muesli
 from rlk.plugins.muesli.learner import AdvantageScale, MuesliState, advantage_scale, make_learner
 from rlk.plugins.muesli.losses import cmpo_policy, sampled_cmpo_cross_entropy
-from rlk.plugins.muesli.networks import apply_mlp, per_step, represent, unroll
+from rlk.plugins.muesli.networks import apply_mlp, dynamics_every_action, per_step, represent, unroll
 
 
 def retrace_returns(q: jax.Array, action: jax.Array, reward: jax.Array, discount: jax.Array, pi: jax.Array,
@@ -72,15 +72,14 @@ def target_stats(net: MuZeroModel, obs: jax.Array, gamma: float, support: Suppor
     mover's q is r(s, a) - gamma v(s'(a)).
 
     All states of the batch go through each network part at once (flat ``[M, ...]`` batches):
-    the representation on M states, the dynamics on M * A (state, action) pairs, the value head
+    the representation on M states, the dynamics on M * A (state, action) pairs (its first layer's
+    product with the latent once per state: ``networks.dynamics_every_action``), the value head
     on the M states and their M * A successors in one call.
     """
     A, M = net.num_actions, obs.shape[0]
     s = represent(net, obs)  # [M, D]
     prior = apply_mlp(net.policy_head, s)
-    actions = jnp.repeat(jnp.arange(A), M)  # [A * M]: action-major
-    nxt = apply_mlp(net.dynamics, jnp.concatenate([jnp.tile(s, (A, 1)), jax.nn.one_hot(actions, A)], -1),
-                    net.scale_latents)
+    nxt = dynamics_every_action(net, s)  # [A * M, D]: action-major
     r = logits_to_scalar(apply_mlp(net.reward_head, nxt), support).reshape(A, M)
     v_all = logits_to_scalar(apply_mlp(net.value_head, jnp.concatenate([s, nxt], 0)), support)
     v, v_next = v_all[:M], v_all[M:].reshape(A, M)

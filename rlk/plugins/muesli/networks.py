@@ -73,6 +73,20 @@ def gaussian_entropy(log_std: jax.Array) -> jax.Array:
     return jnp.sum(log_std + 0.5 * math.log(2 * math.pi * math.e), axis=-1)
 
 
+def dynamics_every_action(net, latents: jax.Array) -> jax.Array:
+    """The dynamics from each of ``latents [M, D]`` with every action, action-major ``[A M, D]``: row ``a M + i``
+    is the dynamics on ``[latents[i], one_hot(a)]``. The first layer's product with the latent is computed once per
+    state (``latents @ W[:D]``, M rows instead of A M) and the one-hot's share is the weight row ``W[D + a]``: the same
+    function as the dynamics on the concatenated inputs, up to float rounding."""
+    mlp, D = net.dynamics, latents.shape[1]
+    first = mlp.layers[0]
+    x = (latents @ first.weight[:D])[None] + first.weight[D:, None, :] + first.bias  # [A, M, H]
+    x = x.reshape((-1, x.shape[-1]))
+    for layer in mlp.layers[1:]:
+        x = layer(mlp.activation(x))
+    return scale_latent(x) if net.scale_latents else x
+
+
 def unroll(net, latents: jax.Array, actions: jax.Array, K: int) -> list[jax.Array]:
     """Latents after k = 0..K dynamics steps from every start of a sequence, with the actions taken.
 
