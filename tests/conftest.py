@@ -21,11 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # xdist's controller) makes it, and the workers and CLI subprocesses inherit it through the environment. Much
 # of the suite compiles the same programs again in new processes (PPO on Catch above all); a hit loads the
 # executable XLA compiled before, bit for bit. A size bound turns on jax's file lock around reads and writes,
-# so that concurrent processes never see half an entry. Only compiles of 1 s or more are stored (jax's default).
+# so that concurrent processes never see half an entry. Compiles of 0.2 s or more are stored, as in rlk's user cache.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="rlk-tests-xla-cache-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
     os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")  # as rlk's user cache (rlk.core.compile_cache)
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
 

@@ -3,7 +3,7 @@ every ``import`` in every module under ``rlk/``, at module level or inside a fun
 
 - ``rlk.core`` imports no other room of rlk; ``rlk.nn`` imports core; ``rlk.learn`` core and nn.
 - A plugin (``rlk.plugins.<p>``) imports core, nn, learn and its own package: never another plugin.
-- The application modules (``rlk.cli``, ``rlk.bench``, ``rlk.sweep``, ``rlk.api``) import core, nn and learn
+- The application modules (``rlk.__main__``, ``rlk.cli``, ``rlk.bench``, ``rlk.sweep``, ``rlk.api``) import core, nn and learn
   and reach plugins only through the registry; the package ``rlk`` re-exports the Python API (``rlk.api``).
 - Nothing imports a private name (``_name``) of another module, and nothing imports ``experiments``.
 - No two modules import each other, directly or through others (no cycle).
@@ -19,7 +19,7 @@ from typing import Mapping, NamedTuple, Optional
 import rlk
 
 PACKAGE = Path(rlk.__file__).parent
-APPS = {"rlk.cli", "rlk.bench", "rlk.sweep", "rlk.api"}
+APPS = {"rlk.__main__", "rlk.cli", "rlk.bench", "rlk.sweep", "rlk.api"}
 # The rooms each room may import besides itself and libraries.
 ALLOWED = {"core": set(), "nn": {"core"}, "learn": {"core", "nn"}, "plugin": {"core", "nn", "learn"},
            "app": {"core", "nn", "learn"}, "root": {"app"}}

@@ -321,20 +321,18 @@ def test_go_trains_end_to_end_and_plays_random(cli, tmp_path):
     cli("train", "--agent", "muzero", "--env", "go_9x9", "-q", "--steps", "64", "--seed", "5", "--num-seeds", "2",
         "--run-dir", str(tmp_path / "run"), *args)
     assert summary(tmp_path / "run")["env_steps"] >= 64
-    out = cli("play", str(tmp_path / "run"), "--opponent", "random", "--games", "4", "--json").stdout
+    out = cli("play", str(tmp_path / "run"), "--opponent", "random", "--games", "4", "--opponent-rules", "standard",
+              "--json").stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["games"] == 4 and result["wins"] + result["losses"] + result["draws"] == 4 and result["run_seed"] == 5
-    out = cli("play", str(tmp_path / "run"), "--games", "2", "--run-seed", "6", "--json").stdout
-    assert json.loads(out.strip().splitlines()[-1])["run_seed"] == 6  # the second trained seed plays
     assert 0.0 <= result["win_rate"] <= 1.0 and result["agent_black"] == 2 and not result["standard_rules"]
-    out = cli("play", str(tmp_path / "run"), "--games", "2", "--standard-rules", "--json").stdout
-    assert json.loads(out.strip().splitlines()[-1])["standard_rules"]
-    out = cli("play", str(tmp_path / "run"), "--games", "2", "--opponent-rules", "standard", "--json").stdout
-    assert json.loads(out.strip().splitlines()[-1])["opponent_rules"] == "standard"
-    # the evaluation search budget changes for the match; options outside agent/env, or that change
-    # the parameters' shapes, are a one-line error
-    out = cli("play", str(tmp_path / "run"), "--games", "2", "-o", "agent.eval_simulations=3", "--json").stdout
-    assert json.loads(out.strip().splitlines()[-1])["overrides"] == ["agent.eval_simulations=3"]
+    assert result["opponent_rules"] == "standard"
+    # the second trained seed plays, under standard rules, with the evaluation search budget changed for the match
+    out = cli("play", str(tmp_path / "run"), "--games", "2", "--run-seed", "6", "--standard-rules",
+              "-o", "agent.eval_simulations=3", "--json").stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["run_seed"] == 6 and result["standard_rules"] and result["overrides"] == ["agent.eval_simulations=3"]
+    # options outside agent/env, or that change the parameters' shapes, are a one-line error
     for bad, names in ((["-o", "seed=3"], "seed=3"), (["-o", "agent.latent_size=8"], "checkpoint"),
                        (["--run-seed", "1"], "--run-seed 1"), (["--opponent-rules", "nobody"], "--opponent-rules")):
         proc = cli("play", str(tmp_path / "run"), "--games", "2", *bad, check=False)
@@ -479,9 +477,9 @@ def test_muzero_solves_catch(cli, tmp_path):
 ])
 def test_planning_interventions_train_end_to_end(cli, tmp_path, overrides):
     args = [a for o in overrides for a in ("-o", o)]
-    cli("train", "--agent", "muzero", "-q", "--steps", "10000", "--run-dir", str(tmp_path / "run"), *args)
+    cli("train", "--agent", "muzero", "-q", "--steps", "4000", "-o", "log_every_steps=2000", "--run-dir", str(tmp_path / "run"), *args)
     result = summary(tmp_path / "run")
-    assert np.isfinite(result["final_return"]) and result["env_steps"] >= 10000
+    assert np.isfinite(result["final_return"]) and result["env_steps"] >= 4000
     agent = json.loads((tmp_path / "run" / "config.json").read_text())["agent"]
     for o in overrides:
         key, value = o.split(".", 1)[1].split("=")
