@@ -137,7 +137,8 @@ def measure_here(env_name: str, batches: Sequence[int], repeats: int) -> dict[st
         row["allreduce_s"] = 0.0
     else:
         row["allreduce_s"] = allreduce_seconds(row["params"], repeats)
-    row["anakin_steps_per_s"] = anakin_steps_per_s(env_name, n, repeats)
+    # backend.num_devices counts each process's devices (the mesh spans all processes)
+    row["anakin_steps_per_s"] = anakin_steps_per_s(env_name, jax.local_device_count(), repeats)
     row["load_after"] = os.getloadavg()[0]
     return row
 
@@ -200,17 +201,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                        process_id=a.process_id)
         print(json.dumps(measure_here(a.env, batches, a.repeats)))
         return
-    rows = []
+    rows: list[dict[str, Any]] = []
+
+    def save(row: dict[str, Any]) -> None:  # after every row: a later failure keeps the rows measured
+        rows.append(row)
+        if a.out:
+            a.out.write_text(json.dumps({"machine": _machine(), "rows": rows}, indent=2) + "\n")
+
     for n in [int(d) for d in a.devices.split(",") if d]:
         print(f"measuring {n} device(s) ...", file=sys.stderr)
-        rows.append(run_devices(a, n))
+        save(run_devices(a, n))
     if a.processes:
         print(f"measuring {a.processes} processes x {a.devices_per_process} devices ...", file=sys.stderr)
-        rows.append(run_processes(a))
-    text = json.dumps({"machine": _machine(), "rows": rows}, indent=2)
-    if a.out:
-        a.out.write_text(text + "\n")
-    print(text)
+        save(run_processes(a))
+    print(json.dumps({"machine": _machine(), "rows": rows}, indent=2))
 
 
 def _machine() -> dict[str, Any]:

@@ -300,8 +300,8 @@ def paper_vtrace_setup(platform: Platform, actor_batch: int = 128, env_cpu_s: fl
 
 # -- Sebulba on this machine (rlk bench --sebulba rows) ---------------------------------------------
 # V-trace defaults: 64 envs in 2 actor threads, unroll 20, MLP 64x64 torso on 84x84x4 Atari frames, separate
-# actor and critic (2 x (28,224 x 64 + 64 x 64) + heads: 3.62M parameters, an estimate from the shapes).
-VTRACE_CPU = dict(actor_batch=32, host_batch=64, unroll=20, params=3_621_317)
+# actor and critic: 3,621,445 parameters (counted from the built program).
+VTRACE_CPU = dict(actor_batch=32, host_batch=64, unroll=20, params=3_621_445)
 # ``rlk bench --sebulba atari-breakout`` rows of docs/podracer_results.md (stop 24, code 4e6e063, load 0.4-3.3):
 # CPU ms per env step of the full row / its env alone, of the trivial-learner row / its env alone; steps/s.
 SEBULBA_RECORDED = {"full": (0.835, 0.433, 2236.0), "trivial": (0.555, 0.452, 3418.0)}
@@ -364,8 +364,9 @@ def here_rows(data: dict[str, Any], seb: list[dict[str, Any]]) -> list[dict[str,
     out = []
     for r in data["rows"]:
         n = r["devices"]
+        local = dataclasses.replace(here, per_host=n // r["processes"])  # one process: all its devices on one host
         out.append({"arch": "anakin ppo catch, 64 envs", "devices": n, "processes": r["processes"],
-                    "predicted": anakin_steps_per_s(costs, here, n, 64 / n), "measured": r["anakin_steps_per_s"],
+                    "predicted": anakin_steps_per_s(costs, local, n, 64 / n), "measured": r["anakin_steps_per_s"],
                     "load": (r["load_before"], r["load_after"])})
     full = [r for r in seb if r.get("learner", "full") == "full"]
     trivial = [r for r in seb if r.get("learner") == "trivial"]
