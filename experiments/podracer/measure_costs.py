@@ -96,8 +96,10 @@ def param_count(env_name: str) -> int:
     return sum(x.size for x in jax.tree.leaves(params))
 
 
-def allreduce_seconds(num_floats: int, repeats: int) -> float:
-    """Seconds of one ``psum`` of ``num_floats`` float32 over every device of the (global) mesh."""
+def allreduce_seconds(num_floats: int, repeats: int, work: int = 0) -> float:
+    """Seconds of one ``psum`` of ``num_floats`` float32 over every device of the (global) mesh; with ``work``,
+    each ``psum`` follows a ``work x work`` matmul on every device (compute between collectives, as in an
+    update: the processes must meet again after computing) and the matmul's own time is subtracted."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -105,14 +107,20 @@ def allreduce_seconds(num_floats: int, repeats: int) -> float:
 
     mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 
-    def many(x):
-        body = lambda x, _: (jax.lax.psum(x, "data") * (1.0 / mesh.size), None)  # a chain: no two psums merge
+    def many(x, reduce: bool):
+        def body(x, _):
+            if work:
+                m = jnp.tanh(jnp.full((work, work), x[0]) @ jnp.full((work, work), 1.0 / work))
+                x = x + m[0, 0] * 1e-9
+            return (jax.lax.psum(x, "data") * (1.0 / mesh.size) if reduce else x), None  # a chain: psums stay apart
         return jax.lax.scan(body, x, None, length=CALLS)[0]
 
-    fn = jax.jit(jax.shard_map(many, mesh=mesh, in_specs=P("data"), out_specs=P("data"), check_vma=False))
+    fns = {k: jax.jit(jax.shard_map(lambda x, r=r: many(x, r), mesh=mesh, in_specs=P("data"), out_specs=P("data"),
+                                    check_vma=False)) for k, r in (("psum", True), ("work", False))}
     local = np.ones((len(jax.local_devices()) * num_floats,), np.float32)
     x = jax.make_array_from_process_local_data(NamedSharding(mesh, P("data")), local)
-    return best_wall({"psum": lambda: fn(x)}, repeats)["psum"] / CALLS
+    times = best_wall({k: (lambda f=f: f(x)) for k, f in fns.items() if work or k == "psum"}, repeats)
+    return (times["psum"] - times.get("work", 0.0)) / CALLS
 
 
 def anakin_steps_per_s(env_name: str, num_devices: int, repeats: int) -> float:
@@ -137,6 +145,8 @@ def measure_here(env_name: str, batches: Sequence[int], repeats: int) -> dict[st
         row["allreduce_s"] = 0.0
     else:
         row["allreduce_s"] = allreduce_seconds(row["params"], repeats)
+        # the same psum after 128 x 128 matmuls: collectives that follow compute, as in a PPO update
+        row["allreduce_after_work_s"] = allreduce_seconds(row["params"], repeats, work=128)
     # backend.num_devices counts each process's devices (the mesh spans all processes)
     row["anakin_steps_per_s"] = anakin_steps_per_s(env_name, jax.local_device_count(), repeats)
     row["load_after"] = os.getloadavg()[0]

@@ -211,10 +211,10 @@ def fitted_latency(link_bandwidth: float, rows: Sequence[tuple[int, float]], nby
     return max(sum(fits) / len(fits), 0.0) if fits else 0.0
 
 
-def here_platform(data: dict[str, Any], parallel: int = 1) -> Platform:
+def here_platform(data: dict[str, Any], parallel: Optional[int] = None) -> Platform:
     """This machine: CPU devices of one process linked by memory, processes by gloo on loopback, latencies
-    fitted to the measured ``psum`` times; devices time-share the cores (``parallel`` = 1: XLA:CPU already
-    spreads one device's work over both cores, so N devices add up)."""
+    fitted to the measured ``psum`` times; ``parallel`` devices compute at once (default: one per core, which
+    the 1- and 2-device measurements support; 1: one device already spreads over every core, N add up)."""
     rows = data["rows"]
     nbytes = 4 * rows[0]["params"]
     local = [(r["devices"], r["allreduce_s"]) for r in rows if r["processes"] == 1]
@@ -227,7 +227,8 @@ def here_platform(data: dict[str, Any], parallel: int = 1) -> Platform:
         inter_latency = fitted_latency(LOOPBACK, [(multi[0]["processes"], multi[0]["allreduce_s"])], nbytes, inside)
     per_host = multi[0]["devices"] // multi[0]["processes"] if multi else 64
     return Platform("cpu (this machine)", per_host, intra, Link(LOOPBACK, inter_latency, "fitted to 2-process psum"),
-                    parallel=parallel, host_cores=data["machine"]["cores"], source="measured here")
+                    parallel=parallel or data["machine"]["cores"], host_cores=data["machine"]["cores"],
+                    source="measured here")
 
 
 # -- hardware assumed elsewhere (sources in docs/scaling.md) ---------------------------------------
@@ -303,8 +304,40 @@ def paper_vtrace_setup(platform: Platform, actor_batch: int = 128, env_cpu_s: fl
 # actor and critic: 3,621,445 parameters (counted from the built program).
 VTRACE_CPU = dict(actor_batch=32, host_batch=64, unroll=20, params=3_621_445)
 # ``rlk bench --sebulba atari-breakout`` rows of docs/podracer_results.md (stop 24, code 4e6e063, load 0.4-3.3):
-# CPU ms per env step of the full row / its env alone, of the trivial-learner row / its env alone; steps/s.
-SEBULBA_RECORDED = {"full": (0.835, 0.433, 2236.0), "trivial": (0.555, 0.452, 3418.0)}
+# CPU ms per env step of the training and of its env alone, their steps/s, the load average (1-min) before.
+SEBULBA_RECORDED = [
+    {"learner": "full", "cpu_ms_per_step": 0.835, "ceiling_cpu_ms_per_step": 0.433, "steps_per_s": 2236.0,
+     "ceiling_steps_per_s": 4567.0, "load": [None]},
+    {"learner": "trivial", "cpu_ms_per_step": 0.555, "ceiling_cpu_ms_per_step": 0.452, "steps_per_s": 3418.0,
+     "ceiling_steps_per_s": 4392.0, "load": [None]},
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class SebulbaHere:
+    """Sebulba on this machine from bench rows: the costs, the CPU our process had (``cores``: the env
+    alone's steps/s x its CPU seconds per step, so other jobs' load is in it), training steps/s by
+    number of processes, the load and where the rows came from."""
+
+    setup: "SebulbaSetup"
+    cores: float
+    measured: dict
+    load: Optional[float]
+    source: str
+
+
+def sebulba_here(rows: list[dict[str, Any]]) -> SebulbaHere:
+    """``rows`` (full and trivial learner), or the recorded ones of docs/podracer_results.md without them."""
+    full = [r for r in rows if r.get("learner", "full") == "full"]
+    trivial = [r for r in rows if r.get("learner") == "trivial"]
+    source = "experiments/podracer/results/sebulba-cpu.json" if full and trivial else "docs/podracer_results.md stop 24"
+    if not (full and trivial):
+        full, trivial = SEBULBA_RECORDED[:1], SEBULBA_RECORDED[1:]
+    f, t = full[0], trivial[0]
+    setup = here_sebulba_setup(f["cpu_ms_per_step"], f["ceiling_cpu_ms_per_step"], t["cpu_ms_per_step"],
+                               t["ceiling_cpu_ms_per_step"])
+    cores = f["ceiling_steps_per_s"] * f["ceiling_cpu_ms_per_step"] * 1e-3
+    return SebulbaHere(setup, cores, {r.get("processes", 1): r["steps_per_s"] for r in full}, f["load"][0], source)
 
 
 def sebulba_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
@@ -358,33 +391,24 @@ def _n(x: Optional[float]) -> str:
     return f"{x:.3g}"
 
 
-def here_rows(data: dict[str, Any], seb: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def here_rows(data: dict[str, Any], seb_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Predicted vs measured on this machine: Anakin PPO catch at 1/2/4 devices and P processes; Sebulba rows."""
     costs, here = measured_costs(data), here_platform(data)
     out = []
     for r in data["rows"]:
         n = r["devices"]
         local = dataclasses.replace(here, per_host=n // r["processes"])  # one process: all its devices on one host
-        cores = dataclasses.replace(local, parallel=here.host_cores)
+        shared = dataclasses.replace(local, parallel=1)
         out.append({"arch": "anakin ppo catch, 64 envs", "devices": n, "processes": r["processes"],
                     "predicted": anakin_steps_per_s(costs, local, n, 64 / n),
-                    "predicted_cores": anakin_steps_per_s(costs, cores, n, 64 / n), "measured": r["anakin_steps_per_s"],
+                    "predicted_shared": anakin_steps_per_s(costs, shared, n, 64 / n), "measured": r["anakin_steps_per_s"],
                     "load": (r["load_before"], r["load_after"])})
-    full = [r for r in seb if r.get("learner", "full") == "full"]
-    trivial = [r for r in seb if r.get("learner") == "trivial"]
-    if full and trivial:
-        f, t = full[0], trivial[0]
-        recorded = {"full": (f["cpu_ms_per_step"], f["ceiling_cpu_ms_per_step"], None),
-                    "trivial": (t["cpu_ms_per_step"], t["ceiling_cpu_ms_per_step"], None)}
-        source = "sebulba rows given"
-    else:
-        recorded, source = SEBULBA_RECORDED, "docs/podracer_results.md stop 24"
-    setup = here_sebulba_setup(recorded["full"][0], recorded["full"][1], recorded["trivial"][0], recorded["trivial"][1])
-    measured = {r.get("processes", 1): r["steps_per_s"] for r in full} or {1: SEBULBA_RECORDED["full"][2]}
-    for p in sorted(set(measured) | {1, 2}):
-        out.append({"arch": f"sebulba vtrace breakout ({source})", "devices": 2 * p, "processes": p,
-                    "predicted": here_sebulba_steps(setup, here, p), "predicted_cores": None,
-                    "measured": measured.get(p), "load": None})
+    seb = sebulba_here(seb_rows)
+    for p in sorted(set(seb.measured) | {1, 2}):
+        cpu = dataclasses.replace(here, host_cores=seb.cores)
+        out.append({"arch": f"sebulba vtrace breakout ({seb.source})", "devices": 2 * p, "processes": p,
+                    "predicted": here_sebulba_steps(seb.setup, cpu, p), "predicted_shared": None,
+                    "measured": seb.measured.get(p), "load": (seb.load, seb.load) if seb.load else None})
     return out
 
 
@@ -430,12 +454,12 @@ def jitter_to_match(setup: SebulbaSetup, hosts: int, fps: float) -> float:
     return (lo + hi) / 2
 
 
-def prediction_rows(data: dict[str, Any], gpu: StepCosts = GPU_PPO) -> list[dict[str, Any]]:
+def prediction_rows(data: dict[str, Any], seb_rows: list[dict[str, Any]], gpu: StepCosts = GPU_PPO) -> list[dict[str, Any]]:
     """Anakin and Sebulba env steps/s for 1..1024 devices on CPU hosts, GPU nodes and a TPU v3 pod slice."""
     here = here_platform(data)
     cpu, cpu_costs = cpu_hosts(here), measured_costs(data)
     # a 64-core host runs 32 copies of this machine's 2-core Sebulba (64 envs each): 2,048 envs per update
-    here_seb = here_sebulba_setup(*[SEBULBA_RECORDED[k][i] for k, i in (("full", 0), ("full", 1), ("trivial", 0), ("trivial", 1))])
+    here_seb = sebulba_here(seb_rows).setup
     cpu_seb = dataclasses.replace(here_seb, host_batch=32 * here_seb.host_batch)
     cpu_pool = dataclasses.replace(cpu, parallel=cpu.per_host)  # actors and learner share the host's cores
     tpu_anakin = paper_anakin_costs(PAPER["anakin"][16] / 16)
@@ -458,14 +482,14 @@ def prediction_rows(data: dict[str, Any], gpu: StepCosts = GPU_PPO) -> list[dict
 
 def markdown(here: list[dict[str, Any]], paper: list[dict[str, Any]], pred: list[dict[str, Any]]) -> str:
     lines = ["### This machine: predicted vs measured (env steps/s)", "",
-             "| workload | devices | processes | predicted: devices share the cores | measured | predicted / measured "
-             "| predicted: one device per core | load before, after |",
+             "| workload | devices | processes | predicted | measured | predicted / measured "
+             "| predicted if the devices shared one core's worth | load before, after |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in here:
         ratio = f"{r['predicted'] / r['measured']:.2f}" if r["measured"] else "(hook: no row yet)"
         load = f"{r['load'][0]:.1f}, {r['load'][1]:.1f}" if r["load"] else ""
         lines.append(f"| {r['arch']} | {r['devices']} | {r['processes']} | {_n(r['predicted'])} | {_n(r['measured'])} "
-                     f"| {ratio} | {_n(r['predicted_cores'])} | {load} |")
+                     f"| {ratio} | {_n(r['predicted_shared'])} | {load} |")
     lines += ["", "### Podracer's figures (TPU v3): model vs paper", "",
               "| workload | TPU cores | unit | model | paper | model / paper | note |", "|---|---:|---|---:|---:|---:|---|"]
     for r in paper:
@@ -510,7 +534,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         raise SystemExit(f"scaling_model: no costs file {a.costs} (run python -m experiments.podracer.measure_costs --out it)")
     data = json.loads(a.costs.read_text())
     gpu = gpu_costs(json.loads(a.gpu_anakin.read_text())) if a.gpu_anakin else GPU_PPO
-    table = markdown(here_rows(data, sebulba_rows(a.sebulba_rows)), paper_rows(), prediction_rows(data, gpu))
+    seb_rows = sebulba_rows(a.sebulba_rows)
+    table = markdown(here_rows(data, seb_rows), paper_rows(), prediction_rows(data, seb_rows, gpu))
     print(table)
     if a.markdown:
         a.markdown.write_text(table)

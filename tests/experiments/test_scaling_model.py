@@ -99,18 +99,36 @@ def test_cli_prints_and_writes_the_tables(tmp_path):
     assert out.returncode == 0, out.stderr
     # 1 device, 64 envs: env 6.4e-3 + act 3.2e-3 + update 13.8e-3 = 23.4e-3 s per 1,024 steps = 43.8k steps/s
     assert "| anakin ppo catch, 64 envs | 1 | 1 | 43.8k | 40k | 1.09 | 43.8k |" in out.stdout
-    # 2 devices time-sharing the cores: 2 x 12.2e-3 s of compute at 32 envs, and 17 all-reduces whose latency
+    # 2 devices: 12.2e-3 s of compute at 32 envs each (x 2 if they time-shared one unit), and 17 all-reduces whose latency
     # per step was fitted to the measured 1e-4 s psum: (1e-4 - 4,000 bytes / 10 GB/s) / 2 = 4.98e-5 s
     latency = (1e-4 - 4000 / 1e10) / 2
     per_update = 2 * 12.2e-3 + 16 * (4000 / 1e10 + 2 * latency) + (8 / 1e10 + 2 * latency)
-    one_per_core = per_update - 12.2e-3  # 2 cores: the two devices' compute overlaps
-    assert (f"| anakin ppo catch, 64 envs | 2 | 1 | {sm._n(1024 / per_update)} | 30k | 1.31 | "
-            f"{sm._n(1024 / one_per_core)} |") in out.stdout
+    one_per_core = per_update - 12.2e-3  # 2 cores: the two devices' compute overlaps (the default)
+    ratio = 1024 / one_per_core / 30_000
+    assert (f"| anakin ppo catch, 64 envs | 2 | 1 | {sm._n(1024 / one_per_core)} | 30k | {ratio:.2f} | "
+            f"{sm._n(1024 / per_update)} |") in out.stdout
     table = (tmp_path / "t.md").read_text()
     assert table == out.stdout.rstrip("\n") + "\n"
     text = doc.read_text()
     assert text.startswith("intro\n") and text.endswith(f"{sm.MARK_END}\noutro\n") and "old" not in text
     assert table in text
+
+
+def test_cli_prices_sebulba_rows_on_the_cpu_they_had(tmp_path):
+    """Sebulba bench rows: env 0.5, act 0.7 - 0.6 = 0.1, update 1.0 - 0.7 = 0.3 CPU ms per env step; the CPU the
+    process had is the env alone's 1,000 steps/s x 0.5 ms = 0.5 cores."""
+    rows = [{"arch": "sebulba", "learner": "full", "cpu_ms_per_step": 1.0, "ceiling_cpu_ms_per_step": 0.5,
+             "steps_per_s": 300.0, "ceiling_steps_per_s": 1000.0, "load": [3.0]},
+            {"arch": "sebulba", "learner": "trivial", "cpu_ms_per_step": 0.7, "ceiling_cpu_ms_per_step": 0.6,
+             "steps_per_s": 500.0, "ceiling_steps_per_s": 900.0, "load": [3.0]}]
+    seb = tmp_path / "seb.json"
+    seb.write_text(json.dumps(rows))
+    out = subprocess.run([sys.executable, "-m", "experiments.podracer.scaling_model", "--costs", str(costs_file(tmp_path)),
+                          "--sebulba-rows", str(seb)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    # one update: 64 envs x 20 steps x 0.9e-3 CPU s over 0.5 cores = 2.304 s for 1,280 steps
+    rate = 1280 / (1280 * 0.9e-3 / 0.5)
+    assert f"| 2 | 1 | {sm._n(rate)} | 300 | {rate / 300:.2f} |" in out.stdout
 
 
 def test_cli_without_costs_says_so_in_one_line(tmp_path):
