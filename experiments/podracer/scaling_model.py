@@ -193,7 +193,10 @@ def sebulba_steps_per_s(setup: SebulbaSetup, platform: Platform, hosts: int, jit
 # -- this machine: costs measured by measure_costs.py ---------------------------------------------
 MEMCPY = 10e9  # bytes/s: in-process "link" between CPU devices (a memory copy; assumed, latency-bound anyway)
 LOOPBACK = 1e9  # bytes/s: gloo over TCP on 127.0.0.1 (assumed; the 60 KB gradients are latency-bound)
-PPO = dict(unroll=16, grad_allreduces=16, scalar_allreduces=1)  # PPOConfig: 4 epochs x 4 minibatches of 64 x 16
+# PPOConfig: 4 epochs x 4 minibatches of 64 x 16. Collectives counted in the compiled Anakin step (2 CPU devices,
+# optimised HLO): per minibatch 4 all-reduces (actor gradients with the loss, critic gradients, a scalar psum
+# inside the loss, 8 metrics), per update 1 (episode statistics): 16 carry the gradient's bytes, 49 are small.
+PPO = dict(unroll=16, grad_allreduces=16, scalar_allreduces=16 * 3 + 1)
 
 
 def measured_costs(data: dict[str, Any]) -> StepCosts:
@@ -398,6 +401,10 @@ def here_rows(data: dict[str, Any], seb_rows: list[dict[str, Any]]) -> list[dict
     for r in data["rows"]:
         n = r["devices"]
         local = dataclasses.replace(here, per_host=n // r["processes"])  # one process: all its devices on one host
+        if r["processes"] > 1:  # the inter-process latency fitted to this row's own psum (it varies run to run)
+            inside = allreduce_on(here.intra, n // r["processes"], 4 * r["params"])
+            latency = fitted_latency(LOOPBACK, [(r["processes"], r["allreduce_s"])], 4 * r["params"], inside)
+            local = dataclasses.replace(local, inter=Link(LOOPBACK, latency, "fitted to this row's psum"))
         shared = dataclasses.replace(local, parallel=1)
         out.append({"arch": "anakin ppo catch, 64 envs", "devices": n, "processes": r["processes"],
                     "predicted": anakin_steps_per_s(costs, local, n, 64 / n),

@@ -99,10 +99,11 @@ def test_cli_prints_and_writes_the_tables(tmp_path):
     assert out.returncode == 0, out.stderr
     # 1 device, 64 envs: env 6.4e-3 + act 3.2e-3 + update 13.8e-3 = 23.4e-3 s per 1,024 steps = 43.8k steps/s
     assert "| anakin ppo catch, 64 envs | 1 | 1 | 43.8k | 40k | 1.09 | 43.8k |" in out.stdout
-    # 2 devices: 12.2e-3 s of compute at 32 envs each (x 2 if they time-shared one unit), and 17 all-reduces whose latency
-    # per step was fitted to the measured 1e-4 s psum: (1e-4 - 4,000 bytes / 10 GB/s) / 2 = 4.98e-5 s
+    # 2 devices: 12.2e-3 s of compute at 32 envs each (x 2 if they time-shared one unit), 16 gradient all-reduces
+    # and PPO's 49 small ones, whose latency per step was fitted to the measured 1e-4 s psum:
+    # (1e-4 - 4,000 bytes / 10 GB/s) / 2 = 4.98e-5 s
     latency = (1e-4 - 4000 / 1e10) / 2
-    per_update = 2 * 12.2e-3 + 16 * (4000 / 1e10 + 2 * latency) + (8 / 1e10 + 2 * latency)
+    per_update = 2 * 12.2e-3 + 16 * (4000 / 1e10 + 2 * latency) + 49 * (8 / 1e10 + 2 * latency)
     one_per_core = per_update - 12.2e-3  # 2 cores: the two devices' compute overlaps (the default)
     ratio = 1024 / one_per_core / 30_000
     assert (f"| anakin ppo catch, 64 envs | 2 | 1 | {sm._n(1024 / one_per_core)} | 30k | {ratio:.2f} | "
