@@ -32,7 +32,6 @@ import argparse
 import dataclasses
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -325,7 +324,7 @@ class SebulbaHere:
     setup: "SebulbaSetup"
     cores: float
     measured: dict
-    load: Optional[float]
+    load: Optional[tuple]
     source: str
 
 
@@ -340,7 +339,8 @@ def sebulba_here(rows: list[dict[str, Any]]) -> SebulbaHere:
     setup = here_sebulba_setup(f["cpu_ms_per_step"], f["ceiling_cpu_ms_per_step"], t["cpu_ms_per_step"],
                                t["ceiling_cpu_ms_per_step"])
     cores = f["ceiling_steps_per_s"] * f["ceiling_cpu_ms_per_step"] * 1e-3
-    return SebulbaHere(setup, cores, {r.get("processes", 1): r["steps_per_s"] for r in full}, f["load"][0], source)
+    load = (f["load"][0], f["load"][3]) if f["load"][0] is not None else None  # 1-min load before, after
+    return SebulbaHere(setup, cores, {r.get("processes", 1): r["steps_per_s"] for r in full}, load, source)
 
 
 def sebulba_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
@@ -415,7 +415,7 @@ def here_rows(data: dict[str, Any], seb_rows: list[dict[str, Any]]) -> list[dict
         cpu = dataclasses.replace(here, host_cores=seb.cores)
         out.append({"arch": f"sebulba vtrace breakout ({seb.source})", "devices": 2 * p, "processes": p,
                     "predicted": here_sebulba_steps(seb.setup, cpu, p), "predicted_shared": None,
-                    "measured": seb.measured.get(p), "load": (seb.load, seb.load) if seb.load else None})
+                    "measured": seb.measured.get(p), "load": seb.load})
     return out
 
 

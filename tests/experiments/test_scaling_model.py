@@ -119,9 +119,9 @@ def test_cli_prices_sebulba_rows_on_the_cpu_they_had(tmp_path):
     """Sebulba bench rows: env 0.5, act 0.7 - 0.6 = 0.1, update 1.0 - 0.7 = 0.3 CPU ms per env step; the CPU the
     process had is the env alone's 1,000 steps/s x 0.5 ms = 0.5 cores."""
     rows = [{"arch": "sebulba", "learner": "full", "cpu_ms_per_step": 1.0, "ceiling_cpu_ms_per_step": 0.5,
-             "steps_per_s": 300.0, "ceiling_steps_per_s": 1000.0, "load": [3.0]},
+             "steps_per_s": 300.0, "ceiling_steps_per_s": 1000.0, "load": [3.0, 2.0, 1.0, 4.0, 2.0, 1.0]},
             {"arch": "sebulba", "learner": "trivial", "cpu_ms_per_step": 0.7, "ceiling_cpu_ms_per_step": 0.6,
-             "steps_per_s": 500.0, "ceiling_steps_per_s": 900.0, "load": [3.0]}]
+             "steps_per_s": 500.0, "ceiling_steps_per_s": 900.0, "load": [3.0, 2.0, 1.0, 4.0, 2.0, 1.0]}]
     seb = tmp_path / "seb.json"
     seb.write_text(json.dumps(rows))
     out = subprocess.run([sys.executable, "-m", "experiments.podracer.scaling_model", "--costs", str(costs_file(tmp_path)),
