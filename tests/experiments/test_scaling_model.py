@@ -138,3 +138,15 @@ def test_cli_without_costs_says_so_in_one_line(tmp_path):
     assert out.returncode != 0
     assert out.stderr.strip().splitlines() == [f"scaling_model: no costs file {tmp_path / 'no.json'} "
                                                "(run python -m experiments.podracer.measure_costs --out it)"]
+
+
+def test_cli_takes_gpu_costs_from_measured_rows(tmp_path):
+    """``--gpu-anakin``: one measured 1-GPU row at 8,192 envs becomes the GPU column's 1-device cell."""
+    rows = [{"devices": 1, "seeds": 1, "platform": "gpu", "num_envs": 8192, "steps_per_s": 5_000_000.0}]
+    gpu = tmp_path / "anakin.json"
+    gpu.write_text(json.dumps(rows))
+    out = subprocess.run([sys.executable, "-m", "experiments.podracer.scaling_model", "--costs", str(costs_file(tmp_path)),
+                          "--gpu-anakin", str(gpu)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    first = next(line for line in out.stdout.splitlines() if line.startswith("| 1 | "))
+    assert first.split(" | ")[2] == "5M (100%)"
