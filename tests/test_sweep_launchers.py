@@ -1,0 +1,81 @@
+"""``rlk sweep --launcher``: the grid goes out as jobs, each an ordinary ``rlk train`` in its own run folder,
+through submitit (its local executor runs the SLURM code path here) and through a local Ray instance; the
+table equals each run's summary, finished runs are read back, a failed job is named in one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+TINY = ("--steps", "2000", "--num-seeds", "2", "-o", "eval_episodes=10", "-q")
+
+
+def check_table(out: Path, runs: dict[tuple[str, int], str]) -> list[dict]:
+    """sweep.csv holds one row per (value, seed) of ``runs`` (-> its run folder), equal to that run's summary."""
+    rows = list(csv.DictReader(open(out / "sweep.csv")))
+    assert [(r["value"], int(r["seed"])) for r in rows] == list(runs)
+    for r in rows:
+        run = out / runs[(r["value"], int(r["seed"]))]
+        summary = json.loads((run / "summary.json").read_text())
+        assert r["run_dir"] == str(run)
+        assert float(r["final_return"]) == summary["final_return_per_seed"][summary["seeds"].index(int(r["seed"]))]
+        assert int(r["env_steps"]) == summary["env_steps"]
+        assert json.loads((run / "config.json").read_text())["agent"]["learning_rate"] == float(r["value"])
+    return rows
+
+
+def test_slurm_launcher_names_a_failed_job_then_resumes(cli, tmp_path):
+    pytest.importorskip("submitit")
+    out = tmp_path / "sweep"
+    blocked = out / "agent.learning_rate=3e-3"
+    blocked.mkdir(parents=True)
+    (blocked / "notes.txt").write_text("not a run")  # a new run refuses a folder holding foreign files
+    args = ("sweep", "agent.learning_rate=1e-5,3e-3", *TINY, "--out", str(out),
+            "--launcher", "slurm", "-o", "launcher.cluster=local", "-o", "launcher.timeout_min=10")
+    proc = cli(*args, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: sweep: 1 of 2 job(s) failed: agent.learning_rate=3e-3 (exit 2: ") and "notes.txt" in line
+    check_table(out, {("1e-5", 0): "agent.learning_rate=1e-5", ("1e-5", 1): "agent.learning_rate=1e-5"})
+    assert list((out / "jobs" / "submitit").glob("*_log.out"))  # submitit ran the jobs
+
+    (blocked / "notes.txt").unlink()
+    done = out / "agent.learning_rate=1e-5" / "summary.json"
+    stamp = done.stat().st_mtime_ns
+    proc = cli(*args)  # the finished run is read back, the failed one goes out again
+    assert done.stat().st_mtime_ns == stamp
+    check_table(out, {(v, s): f"agent.learning_rate={v}" for v in ("1e-5", "3e-3") for s in (0, 1)})
+    assert "| 3e-3 | " in proc.stdout
+
+
+def test_ray_launcher_sends_each_seed_as_a_job(cli, tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "sweep"
+    cli("sweep", "agent.learning_rate=1e-5,3e-3", *TINY, "--out", str(out), "--seeds-per-job", "1",
+        "--launcher", "ray", "-o", "launcher.local_cpus=2", "-o", "launcher.num_cpus=1")
+    runs = {(v, s): f"agent.learning_rate={v}/seed={s}" for v in ("1e-5", "3e-3") for s in (0, 1)}
+    check_table(out, runs)
+    for name in runs.values():
+        assert json.loads((out / name / "summary.json").read_text())["seeds"] == [int(name[-1])]
+
+
+def test_launcher_mistakes_are_one_line(cli, tmp_path):
+    cases = [
+        (("--launcher", "slrum"), "unknown launcher 'slrum'; did you mean 'slurm'?"),
+        (("--launcher", "slurm", "-o", "launcher.cluster=local", "-o", "launcher.timeout_min=abc"), "launcher.timeout_min"),
+        (("--launcher", "slurm", "-o", "launcher.cluster=local", "-o", "launcher.partiton=gpu"),
+         "unknown config field 'launcher.partiton'"),
+        (("--launcher", "local", "-o", "launcher.cpus=2"), "launcher 'local' has no options"),
+        (("--launcher", "ray", "-o", "launcher.num_cpus=0"), "launcher.num_cpus"),
+    ]
+    if shutil.which("sbatch") is None:
+        cases.append((("--launcher", "slurm"), "launcher 'slurm': no sbatch on this machine"))
+    for flags, expected in cases:
+        proc = cli("sweep", "agent.learning_rate=1e-3,1e-2", "--out", str(tmp_path / "s"), *flags, check=False)
+        assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr, (flags, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()
