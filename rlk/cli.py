@@ -74,14 +74,16 @@ def show_config(
     model: Optional[str] = typer.Option(None, help="a model plugin"),
     dataset: Optional[str] = typer.Option(None, help="a dataset plugin"),
     loss: Optional[str] = typer.Option(None, help="a loss plugin"),
+    launcher: Optional[str] = typer.Option(None, help="a sweep launcher plugin (rlk sweep --launcher)"),
     run: bool = typer.Option(False, "--run", help="the run-level fields (RunConfig)"),
 ):
     """Show a plugin's config fields: defaults, types and descriptions (an agent's: and its losses')."""
     from rlk.core.config import RunConfig
 
-    chosen = [(k, v) for k, v in dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset, loss=loss).items() if v]
+    chosen = [(k, v) for k, v in dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset, loss=loss,
+                                                 launcher=launcher).items() if v]
     if not chosen and not run:
-        raise RlkError("show-config needs one of --agent, --env, --backend, --model, --dataset, --loss or --run")
+        raise RlkError("show-config needs one of --agent, --env, --backend, --model, --dataset, --loss, --launcher or --run")
     targets = [("run", "RunConfig", RunConfig)] if run else []
     for kind, name in chosen:
         plugin = _registry().get(kind, name)

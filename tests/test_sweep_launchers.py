@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-TINY = ("--steps", "2000", "--num-seeds", "2", "-o", "eval_episodes=10", "-q")
+TINY = ("--steps", "4096", "--num-seeds", "2", "-q")  # test_sweep.py's runs: the suite's compilation cache has them
 
 
 def check_table(out: Path, runs: dict[tuple[str, int], str]) -> list[dict]:
@@ -63,7 +63,9 @@ def test_ray_launcher_sends_each_seed_as_a_job(cli, tmp_path):
         assert json.loads((out / name / "summary.json").read_text())["seeds"] == [int(name[-1])]
 
 
-def test_launcher_mistakes_are_one_line(cli, tmp_path):
+def test_launchers_are_listed_and_their_mistakes_are_one_line(cli, tmp_path):
+    rows = json.loads(cli("list-plugins", "--json").stdout)
+    assert {r["name"]: r["status"] for r in rows if r["kind"] == "launcher"} == {"local": "ok", "slurm": "ok", "ray": "ok"}
     cases = [
         (("--launcher", "slrum"), "unknown launcher 'slrum'; did you mean 'slurm'?"),
         (("--launcher", "slurm", "-o", "launcher.cluster=local", "-o", "launcher.timeout_min=abc"), "launcher.timeout_min"),
