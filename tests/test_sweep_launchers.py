@@ -56,7 +56,7 @@ def test_ray_launcher_sends_each_seed_as_a_job(cli, tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "sweep"
     cli("sweep", "agent.learning_rate=1e-5,3e-3", *TINY, "--out", str(out), "--seeds-per-job", "1",
-        "--launcher", "ray", "-o", "launcher.local_cpus=2", "-o", "launcher.num_cpus=1")
+        "--launcher", "ray", "-o", "launcher.local_cpus=2", "-o", "launcher.num_cpus=2")  # one at a time: seed 1 hits seed 0's compiles
     runs = {(v, s): f"agent.learning_rate={v}/seed={s}" for v in ("1e-5", "3e-3") for s in (0, 1)}
     check_table(out, runs)
     for name in runs.values():
