@@ -81,3 +81,15 @@ def test_launchers_are_listed_and_their_mistakes_are_one_line(cli, tmp_path):
         assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr, (flags, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "s").exists()
+
+
+def test_local_launcher_names_every_failed_job(cli, tmp_path):
+    out = tmp_path / "sweep"
+    for value in ("1e-3", "1e-2"):
+        (out / f"agent.learning_rate={value}").mkdir(parents=True)
+        (out / f"agent.learning_rate={value}" / "notes.txt").write_text("not a run")
+    proc = cli("sweep", "agent.learning_rate=1e-3,1e-2", *TINY, "--out", str(out), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("error: sweep: 2 of 2 job(s) failed: agent.learning_rate=1e-3 (run folder ")
+    assert "; agent.learning_rate=1e-2 (run folder " in proc.stderr and "notes.txt" in proc.stderr
+    assert not (out / "sweep.csv").exists()
