@@ -22,7 +22,6 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from rlk.core import interrupts
 from rlk.core.config import RunConfig
 from rlk.core.errors import RlkError
 from rlk.core.launch import Job, Launcher
@@ -86,12 +85,7 @@ def run_sweep(field: str, values: list[str], compose: Callable[[str], RunConfig]
             raise RlkError(f"sweep value {field}={value}: {err}") from None
     jobs = plan(field, values, configs, out_dir, seeds_per_job)
     pending = [job for _, job in jobs if not (job.run_dir / "summary.json").is_file()]
-    if pending:
-        interrupts.on_signal("sweep interrupted; jobs sent to a cluster keep running; "
-                             "the same rlk sweep reads back the runs that finished")
-        errors = dict(zip((job.name for job in pending), launcher.run(pending, console)))
-    else:
-        errors = {}
+    errors = dict(zip((job.name for job in pending), launcher.run(pending, console))) if pending else {}
     rows: list[dict[str, Any]] = []
     failed = []
     for value, job in jobs:

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from rlk.core import interrupts
 from rlk.core.extras import require
 from rlk.core.launch import Job, run_command
 from rlk.plugins.launchers.configs import RayConfig
@@ -26,8 +27,11 @@ class RayLauncher:
     def run(self, jobs: Sequence[Job], console: Any) -> list[Optional[str]]:
         ray = require("ray", "launcher 'ray'")
         c = self.config
+        interrupts.on_signal("sweep interrupted; jobs already sent to a Ray cluster may still run; "
+                             "the same rlk sweep reads back the runs that finished")
         ray.init(address=c.address, num_cpus=None if c.address else c.local_cpus, include_dashboard=False,
                  log_to_driver=False, logging_level=logging.ERROR)
+        release = interrupts.at_exit(ray.shutdown)  # a signal ends the sweep: a local instance's processes with it
         try:
             task = ray.remote(run_command).options(num_cpus=c.num_cpus, num_gpus=c.num_gpus, max_retries=0)
             refs = [task.remote(job.command(), str(job.config_path.with_suffix(".log"))) for job in jobs]
@@ -43,6 +47,7 @@ class RayLauncher:
                     errors.append(f"ray task: {lines[-1] if lines else type(err).__name__}")
             return errors
         finally:
+            release()
             ray.shutdown()
 
 

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from rlk.core import interrupts
 from rlk.core.errors import RlkError
 from rlk.core.extras import require
 from rlk.core.launch import Job, run_command
@@ -36,6 +37,8 @@ class SlurmLauncher:
         commands = [job.command() for job in jobs]
         logs = [str(job.config_path.with_suffix(".log")) for job in jobs]
         submitted = executor.map_array(run_command, commands, logs)
+        interrupts.on_signal("sweep interrupted; jobs already submitted may still run; "
+                             "the same rlk sweep reads back the runs that finished")
         if console is not None:
             console.print(f"slurm ({c.cluster}): submitted {len(submitted)} job(s), ids "
                           f"{', '.join(j.job_id for j in submitted)}; waiting", highlight=False)
