@@ -9,12 +9,10 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 TINY = ("--steps", "4096", "--num-seeds", "2", "-q")  # test_sweep.py's runs: the suite's compilation cache has them
 
 
-def check_table(out: Path, runs: dict[tuple[str, int], str]) -> list[dict]:
+def check_table(out: Path, runs: dict[tuple[str, int], str]) -> None:
     """sweep.csv holds one row per (value, seed) of ``runs`` (-> its run folder), equal to that run's summary."""
     rows = list(csv.DictReader(open(out / "sweep.csv")))
     assert [(r["value"], int(r["seed"])) for r in rows] == list(runs)
@@ -25,11 +23,9 @@ def check_table(out: Path, runs: dict[tuple[str, int], str]) -> list[dict]:
         assert float(r["final_return"]) == summary["final_return_per_seed"][summary["seeds"].index(int(r["seed"]))]
         assert int(r["env_steps"]) == summary["env_steps"]
         assert json.loads((run / "config.json").read_text())["agent"]["learning_rate"] == float(r["value"])
-    return rows
 
 
 def test_slurm_launcher_names_a_failed_job_then_resumes(cli, tmp_path):
-    pytest.importorskip("submitit")
     out = tmp_path / "sweep"
     blocked = out / "agent.learning_rate=3e-3"
     blocked.mkdir(parents=True)
@@ -53,7 +49,6 @@ def test_slurm_launcher_names_a_failed_job_then_resumes(cli, tmp_path):
 
 
 def test_ray_launcher_sends_each_seed_as_a_job(cli, tmp_path):
-    pytest.importorskip("ray")
     out = tmp_path / "sweep"
     cli("sweep", "agent.learning_rate=1e-5,3e-3", *TINY, "--out", str(out), "--seeds-per-job", "1",
         "--launcher", "ray", "-o", "launcher.local_cpus=2", "-o", "launcher.num_cpus=2")  # one at a time: seed 1 hits seed 0's compiles
