@@ -74,14 +74,16 @@ def show_config(
     model: Optional[str] = typer.Option(None, help="a model plugin"),
     dataset: Optional[str] = typer.Option(None, help="a dataset plugin"),
     loss: Optional[str] = typer.Option(None, help="a loss plugin"),
+    launcher: Optional[str] = typer.Option(None, help="a sweep launcher plugin (rlk sweep --launcher)"),
     run: bool = typer.Option(False, "--run", help="the run-level fields (RunConfig)"),
 ):
     """Show a plugin's config fields: defaults, types and descriptions (an agent's: and its losses')."""
     from rlk.core.config import RunConfig
 
-    chosen = [(k, v) for k, v in dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset, loss=loss).items() if v]
+    chosen = [(k, v) for k, v in dict(agent=agent, env=env, backend=backend, model=model, dataset=dataset, loss=loss,
+                                                 launcher=launcher).items() if v]
     if not chosen and not run:
-        raise RlkError("show-config needs one of --agent, --env, --backend, --model, --dataset, --loss or --run")
+        raise RlkError("show-config needs one of --agent, --env, --backend, --model, --dataset, --loss, --launcher or --run")
     targets = [("run", "RunConfig", RunConfig)] if run else []
     for kind, name in chosen:
         plugin = _registry().get(kind, name)
@@ -367,25 +369,37 @@ def sweep(
     override: list[str] = typer.Option([], "-o", "--override", help="path.to.field=value, fixed for every run (repeatable)"),
     seed: Optional[int] = typer.Option(None, help="first random seed"),
     steps: Optional[int] = typer.Option(None, help="environment steps per run"),
-    num_seeds: int = typer.Option(3, "--num-seeds", help="seeds per value (one program)"),
+    num_seeds: int = typer.Option(3, "--num-seeds", help="seeds per value (in one program unless --seeds-per-job)"),
     out_dir: Path = typer.Option(Path("runs/sweep"), "--out", help="folder of the runs, sweep.csv, sweep.md, sweep.png"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    launcher: str = typer.Option("local", "--launcher", help="how the runs go out: local (this process), slurm "
+                                 "(submitit), ray; its options: -o launcher.FIELD=VALUE"),
+    seeds_per_job: Optional[int] = typer.Option(None, "--seeds-per-job", min=1,
+                                                help="seeds in one job (default: all of a value's seeds in one program)"),
 ):
     """Sweep one config field over values and seeds (the planning study's interventions): a table and a plot."""
+    from rlk.core.config import apply_override
+    from rlk.core.launch import make_launcher
+
+    options: dict[str, Any] = {}
+    for o in override:
+        if o.startswith("launcher."):
+            apply_override(options, o)
+    runner = make_launcher(launcher, options.get("launcher", {}), out_dir)  # before the heavy imports: a mistake is quick
+
     from rlk.core import compile_cache
-    from rlk.core import run as run_mod
     from rlk.sweep import parse_sweep, run_sweep
 
     compile_cache.enable()
-
     field, values = parse_sweep(spec)
     flags = dict(agent=agent, env=env, backend=backend, arch=arch.value if arch else None, seed=seed, steps=steps,
                  num_seeds=num_seeds)
+    fixed = [o for o in override if not o.startswith("launcher.")]
 
     def compose(extra: str):
-        return _compose_config(config, dict(flags), [*override, extra])
+        return _compose_config(config, dict(flags), [*fixed, extra])
 
-    rows = run_sweep(field, values, compose, out_dir, lambda cfg: run_mod.train(cfg, console=None if quiet else console))
+    rows = run_sweep(field, values, compose, out_dir, runner, None if quiet else console, seeds_per_job)
     print((out_dir / "sweep.md").read_text().rstrip())
     out.print(f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'sweep.md'}, {out_dir / 'sweep.png'} ({len(rows)} rows)")
 

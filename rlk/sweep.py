@@ -1,19 +1,21 @@
 """``rlk sweep FIELD=V1,V2,...``: one config field over several values, each value a run of all seeds.
 
 Each value trains in its own run folder (``OUT/<field>=<value>``; the seeds run in one program, as
-``rlk train --num-seeds``), and the sweep writes ``sweep.csv`` (one row per value and seed: the
+``rlk train --num-seeds``; with ``--seeds-per-job`` a value's seeds go out as several jobs in
+``OUT/<field>=<value>/seed=S``), and the sweep writes ``sweep.csv`` (one row per value and seed: the
 greedy final return, env steps, throughput, wall time), ``sweep.md`` (mean and standard deviation over
 seeds per value) and ``sweep.png`` (final return against the value, seeds as dots, the mean as a
-line). A value whose folder already holds ``summary.json`` is read back, not trained again, so an
-interrupted sweep continues where it stopped. Hamrick et al. 2021 ("On the role of planning in
-model-based deep RL") sweep e.g. ``agent.num_simulations`` (Figure 3) and ``agent.max_depth`` this way.
+line). A launcher plugin runs the jobs (``rlk.core.launch``): ``local`` in this process, one after
+another; ``slurm`` and ``ray`` as ordinary ``rlk train`` processes on a cluster. A job whose folder
+already holds ``summary.json`` is read back, not run again, so an interrupted sweep continues where it
+stopped. Hamrick et al. 2021 ("On the role of planning in model-based deep RL") sweep e.g.
+``agent.num_simulations`` (Figure 3) and ``agent.max_depth`` this way.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -21,8 +23,10 @@ import numpy as np
 
 from rlk.core.config import RunConfig
 from rlk.core.errors import RlkError
+from rlk.core.launch import Job, Launcher
 from rlk.core.plotting import run_label
 from rlk.core.run import resolve
+from rlk.core.runfolder import has_checkpoint
 
 
 def parse_sweep(spec: str) -> tuple[str, list[str]]:
@@ -41,13 +45,35 @@ def _number(value: str) -> Optional[float]:
         return None
 
 
-def run_sweep(field: str, values: list[str], compose: Callable[[str], RunConfig], out_dir: Path,
-              train: Callable[[RunConfig], tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Trains ``compose(override)`` for each ``field=value`` into ``out_dir/<field>=<value>``.
+def plan(field: str, values: list[str], configs: list[RunConfig], out_dir: Path,
+         seeds_per_job: Optional[int]) -> list[tuple[str, Job]]:
+    """``(value, job)`` for every job of the grid, in sweep order: one job per value with all its seeds in
+    one program (``OUT/<field>=<value>``), or ``seeds_per_job`` seeds per job
+    (``OUT/<field>=<value>/seed=S``, or ``seeds=S-E`` for several)."""
+    jobs = []
+    for value, cfg in zip(values, configs):
+        size = seeds_per_job or cfg.num_seeds
+        for first in range(cfg.seed, cfg.seed + cfg.num_seeds, size):
+            count = min(size, cfg.seed + cfg.num_seeds - first)
+            name = f"{field}={value}"
+            if size < cfg.num_seeds:
+                name += f"/seed={first}" if count == 1 else f"/seeds={first}-{first + count - 1}"
+            run_dir = out_dir / name
+            job_cfg = cfg.model_copy(update={"run_dir": str(run_dir), "seed": first, "num_seeds": count})
+            resume = has_checkpoint(run_dir) and not (run_dir / "summary.json").is_file()
+            jobs.append((value, Job(name, job_cfg, resume, out_dir / "jobs" / (name.replace("/", "-") + ".yaml"))))
+    return jobs
 
-    ``compose(override)`` builds the run config with the override applied; ``train(config)`` runs one.
+
+def run_sweep(field: str, values: list[str], compose: Callable[[str], RunConfig], out_dir: Path,
+              launcher: Launcher, console: Any = None, seeds_per_job: Optional[int] = None) -> list[dict[str, Any]]:
+    """Runs ``compose(override)`` for each ``field=value`` as jobs of ``launcher`` (``plan``) and writes
+    ``sweep.csv``, ``sweep.md`` and ``sweep.png`` from their summaries.
+
     Every value's config is built and its plugins' options validated first, so a bad value fails (one
-    line naming it) before any value trains. Returns the rows written to ``sweep.csv``.
+    line naming it) before any job starts. A job whose folder holds ``summary.json`` is read back, not
+    run again; one with a checkpoint and no summary is resumed. Returns the rows of ``sweep.csv``; failed
+    jobs are one ``RlkError`` naming each, raised after the outputs of the finished ones are written.
     """
     configs = []
     for value in values:
@@ -56,19 +82,27 @@ def run_sweep(field: str, values: list[str], compose: Callable[[str], RunConfig]
             resolve(configs[-1])
         except RlkError as err:
             raise RlkError(f"sweep value {field}={value}: {err}") from None
+    jobs = plan(field, values, configs, out_dir, seeds_per_job)
+    pending = [job for _, job in jobs if not (job.run_dir / "summary.json").is_file()]
+    errors = dict(zip((job.name for job in pending), launcher.run(pending, console))) if pending else {}
     rows: list[dict[str, Any]] = []
-    for value, cfg in zip(values, configs):
-        run_dir = out_dir / f"{field}={value}"
-        summary_path = run_dir / "summary.json"
-        if summary_path.is_file():
-            summary = json.loads(summary_path.read_text())
-        else:
-            _, summary = train(cfg.model_copy(update={"run_dir": str(run_dir)}))
+    failed = []
+    for value, job in jobs:
+        summary_path = job.run_dir / "summary.json"
+        if not summary_path.is_file():
+            failed.append(f"{job.name} ({errors.get(job.name) or 'ended without writing summary.json'})")
+            continue
+        summary = json.loads(summary_path.read_text())
         for seed, ret in zip(summary["seeds"], summary["final_return_per_seed"]):
             rows.append({"field": field, "value": value, "seed": seed, "final_return": ret,
                          "env_steps": summary["env_steps"], "env_steps_per_s": summary.get("env_steps_per_s"),
-                         "wall_s": summary["wall_s"], "run_dir": str(run_dir)})
+                         "wall_s": summary["wall_s"], "run_dir": str(job.run_dir)})
+    if rows:
         write_outputs(rows, out_dir)
+    if failed:
+        raise RlkError(f"sweep: {len(failed)} of {len(jobs)} job(s) failed: {'; '.join(failed)}; "
+                       + ("sweep.csv holds the finished ones; " if rows else "")
+                       + "the same command runs the failed ones again")
     return rows
 
 
@@ -93,8 +127,11 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per value, in sweep order: mean and std of the final return over seeds."""
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
-        t = out.setdefault(r["value"], {"value": r["value"], "returns": [], "env_steps": r["env_steps"], "wall_s": r["wall_s"]})
+        t = out.setdefault(r["value"], {"value": r["value"], "returns": [], "env_steps": r["env_steps"], "wall_s": 0.0, "runs": set()})
         t["returns"].append(r["final_return"])
+        if r["run_dir"] not in t["runs"]:  # wall time of all the value's seeds: summed over its jobs
+            t["runs"].add(r["run_dir"])
+            t["wall_s"] += r["wall_s"]
     return [{**t, "mean": float(np.mean(t["returns"])), "std": float(np.std(t["returns"])), "seeds": len(t["returns"])}
             for t in out.values()]
 

@@ -13,7 +13,8 @@ from types import ModuleType
 from rlk.core.errors import RlkError
 
 EXTRA_OF = {"ale_py": "atari", "cv2": "atari", "mujoco": "mujoco", "imageio": "mujoco", "sklearn": "models",
-            "mlxtend": "models", "wandb": "trackers", "mlflow": "trackers", "rliable": "stats"}
+            "mlxtend": "models", "wandb": "trackers", "mlflow": "trackers", "rliable": "stats",
+            "submitit": "cluster", "ray": "cluster"}
 
 
 def require(module: str, needed_by: str) -> ModuleType:

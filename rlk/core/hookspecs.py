@@ -10,7 +10,9 @@ A plugin module (named by an entry point of the group ``rlk``) implements any of
   datasets ``(config) -> Dataset``; backends ``(config) -> Backend``;
   architectures ``(make_agent, env, backend, run_config) -> Program`` where ``make_agent(axis_name)``
   builds the agent; loggers ``(config, run_dir, run_info) -> Logger`` (``rlk.core.logging``; a tracker's
-  library is imported by the factory, not at registration). A factory whose plugin has no ``config`` is called with ``None``.
+  library is imported by the factory, not at registration); launchers ``(config, out_dir) -> Launcher``
+  (``rlk.core.launch``: how ``rlk sweep`` runs its jobs; an engine's library is imported by the factory).
+  A factory whose plugin has no ``config`` is called with ``None``.
 - ``factory`` may be ``lazy("package.module:attribute")``: the module is imported on the factory's first
   call, not at registration. Built-in plugins register this way so that ``rlk --help`` and
   ``rlk list-plugins`` import no jax: the registering module imports only its light ``config.py``
@@ -69,7 +71,7 @@ def lazy(target: str) -> LazyFactory:
     return LazyFactory(target)
 
 
-KINDS = ("agent", "env", "loss", "model", "dataset", "backend", "architecture", "logger")
+KINDS = ("agent", "env", "loss", "model", "dataset", "backend", "architecture", "logger", "launcher")
 
 
 @hookspec
@@ -113,6 +115,11 @@ def rlk_register_loggers(register: Register) -> None:
 
 
 @hookspec
+def rlk_register_launchers(register: Register) -> None:
+    """Register sweep launchers ``(config, out_dir) -> rlk.core.launch.Launcher`` (``rlk sweep --launcher NAME``)."""
+
+
+@hookspec
 def rlk_register_commands(app: Any) -> None:
     """Add commands to the ``rlk`` Typer app."""
 
@@ -126,4 +133,5 @@ HOOK_OF_KIND = {
     "backend": "rlk_register_backends",
     "architecture": "rlk_register_architectures",
     "logger": "rlk_register_loggers",
+    "launcher": "rlk_register_launchers",
 }
