@@ -68,6 +68,7 @@ def test_launchers_are_listed_and_their_mistakes_are_one_line(cli, tmp_path):
          "unknown config field 'launcher.partiton'"),
         (("--launcher", "local", "-o", "launcher.cpus=2"), "launcher 'local' has no options"),
         (("--launcher", "ray", "-o", "launcher.num_cpus=0"), "launcher.num_cpus"),
+        (("--launcher", "ray", "-o", "launcher.address=127.0.0.1:1"), "launcher 'ray': no Ray head at 127.0.0.1:1"),
     ]
     if shutil.which("sbatch") is None:
         cases.append((("--launcher", "slurm"), "launcher 'slurm': no sbatch on this machine"))

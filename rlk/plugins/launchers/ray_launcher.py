@@ -9,10 +9,12 @@ stops it at the end. Each task reserves ``num_cpus``/``num_gpus``; each job's ou
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from rlk.core import interrupts
+from rlk.core.errors import RlkError
 from rlk.core.extras import require
 from rlk.core.launch import Job, run_command
 from rlk.plugins.launchers.configs import RayConfig
@@ -29,6 +31,8 @@ class RayLauncher:
         c = self.config
         interrupts.on_signal("sweep interrupted; jobs already sent to a Ray cluster may still run; "
                              "the same rlk sweep reads back the runs that finished")
+        if c.address not in (None, "auto"):
+            check_reachable(c.address)
         ray.init(address=c.address, num_cpus=None if c.address else c.local_cpus, include_dashboard=False,
                  log_to_driver=False, logging_level=logging.ERROR)
         release = interrupts.at_exit(ray.shutdown)  # a signal ends the sweep: a local instance's processes with it
@@ -49,6 +53,18 @@ class RayLauncher:
         finally:
             release()
             ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """A one-line error when nothing listens at ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``): ``ray.init``
+    itself retries an unreachable head for minutes, printing nothing."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RlkError(f"launcher.address: expected 'auto', HOST:PORT or ray://HOST:PORT (got {address!r})")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RlkError(f"launcher 'ray': no Ray head at {address} ({exc.strerror or exc})") from None
 
 
 def make_ray(config: RayConfig, out_dir: Path) -> RayLauncher:
