@@ -218,3 +218,13 @@ def test_joint_beats_separate_at_low_bandwidth_on_digits(cli, tmp_path):
     png = tmp_path / "grid.png"
     cli("sample", str(tmp_path / "joint"), "--out", str(png))
     assert png.stat().st_size > 500
+
+
+@pytest.mark.parametrize("override, culprit", [("model.channel=relaxed", "channel='relaxed'"),
+                                               ("model.fill=zero", "fill='zero'")])
+def test_joint_only_options_on_the_separate_system_are_one_line(cli, tmp_path, override, culprit):
+    proc = cli("train", "--model", "bwlc_codec", "--dataset", "digits", "--steps", "10", "--run-dir", str(tmp_path / "r"),
+               "-o", "model.system=separate", "-o", override, check=False)
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and culprit in lines[0] and "system='joint'" in lines[0], proc.stderr
+    assert not (tmp_path / "r" / "metrics.csv").exists()
