@@ -92,8 +92,9 @@ class FeatureClassifier:
             digest.update(np.ascontiguousarray(a).tobytes())
         key = (digest.hexdigest(), width, steps, seed)
         if key not in _FITTED:
-            params = fit_classifier(train["x"], train["y"], dataset.num_classes, width, steps, seed)
-            pred = np.asarray(jnp.argmax(jax.jit(classifier_logits)(params, jnp.asarray(test["x"])), -1))
+            with jax.ensure_compile_time_eval():  # fitted for real even when first asked inside a jit trace
+                params = fit_classifier(train["x"], train["y"], dataset.num_classes, width, steps, seed)
+                pred = np.asarray(jnp.argmax(jax.jit(classifier_logits)(params, jnp.asarray(test["x"])), -1))
             _FITTED[key] = cls(params, tuple(train["x"].shape[1:]), float(np.mean(pred == test["y"])))
         return _FITTED[key]
 

@@ -8,6 +8,10 @@ Joint system (encoder and decoder trained through the channel):
   channel      y = mu(x) + s(x) * eps, eps ~ N(0, I): ``q(y | x)``; s = channel noise std when
                snr_db is set, else a learned posterior std; the receiver gets y_{<k}
   prior        p(y) = prod_i N(y_i; MADE(y_{<i})) fills the missing symbols y_{>=k} ~ p(. | y_{<k})
+               (fill='zero': they stay 0, the ablation without a prior for the missing information)
+  training     channel='hard': mask 1[i < k]; channel='relaxed': real k' = k + U(-1/2, 1/2) and mask
+               sigmoid((k' - i - 1/2) / T), y_hat_i = y_i m_i + (1 - m_i) fill_i; the receiver (evaluation)
+               always gets the hard channel
   decoder      p(x | y_hat, u) Bernoulli, auxiliary latent u ~ N(0, I) (posterior r(u | x, y_hat))
   loss         -log p(x | y_hat, u) + beta * [log q(y | x) - log p(y)] + aux_beta * KL(r(u | x, y_hat) || N(0, I))
 Separate system: the same source code trained without the channel (k = K, no noise), plus a
