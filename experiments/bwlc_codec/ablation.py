@@ -9,7 +9,8 @@ auxiliary latents in the decoder, trained through the hard channel) with one thi
 - ``zero_fill``: the receiver sets the missing symbols to zero (removes the prior's fill; the prior
   still prices the rate);
 - ``no_aux``: no auxiliary latent ``u`` (``aux_dim=0``);
-- ``relaxed``: trained through the relaxed channel (real ``k``, sigmoid mask); evaluated on the hard one.
+- ``relaxed``: trained through the relaxed channel (real ``k``, sigmoid mask); evaluated on the hard one;
+- ``separate_no_aux``: separate coding without ``u``, the control for comparing ``no_aux`` with separate coding.
 
 Every arm trains through ``rlk train --model bwlc_codec --dataset DATASET --num-seeds S`` (one
 program, seeds ``seed..seed+S-1``) in a subprocess; its per-seed metrics are the ones the run
@@ -39,6 +40,8 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     "zero_fill": ("without the prior's fill of the missing symbols (zeros)", ["model.fill=zero"]),
     "no_aux": ("without auxiliary latents in the decoder", ["model.aux_dim=0"]),
     "relaxed": ("trained through the relaxed channel (T = 0.25)", ["model.channel=relaxed"]),
+    "separate_no_aux": ("separate coding without auxiliary latents (the control for no_aux vs separate)",
+                        ["model.system=separate", "model.aux_dim=0"]),
 }
 METRICS = (("distortion_mse_k{}", "Distortion (MSE per pixel)", "{:.4f}"), ("frechet_k{}", "Fréchet distance", "{:.2f}"))
 
