@@ -112,7 +112,7 @@ def test_frechet_distance_of_classifier_features_equals_numpy_and_scipy():
 def test_feature_classifier_is_accurate_on_digits():
     from rlk.plugins.datasets.sources import make_digits
 
-    assert FeatureClassifier.fit(make_digits(), width=32, steps=400).test_accuracy > 0.93
+    assert FeatureClassifier.fit(make_digits(), width=32, steps=250).test_accuracy > 0.93
 
 
 @pytest.mark.parametrize("snr_db", [0.0, 10.0])
@@ -200,12 +200,12 @@ def test_negative_elbo_equals_independent_numpy_computation(channel, fill):
 
 @pytest.mark.slow
 def test_joint_beats_separate_at_low_bandwidth_on_digits(cli, tmp_path):
-    """CI-sized: 1,000 updates each on digits; distortion from `rlk eval --json`."""
+    """CI-sized: 1,000 updates each on digits (a cheaper Frechet classifier: 150 updates); metrics from `rlk eval --json`."""
     results = {}
     for system in ("joint", "separate"):
         run = tmp_path / system
         cli("train", "--model", "bwlc_codec", "--dataset", "digits", "--steps", "1000", "-q", "--run-dir", str(run),
-            "-o", f"model.system={system}", "-o", "model.eval_ks=[1,2,4,16]")
+            "-o", f"model.system={system}", "-o", "model.eval_ks=[1,2,4,16]", "-o", "model.classifier_steps=150")
         results[system] = json.loads(cli("eval", str(run), "--json").stdout)["metrics"]
     j, s = results["joint"], results["separate"]
     base = j["baseline_mse_mean_image"]
