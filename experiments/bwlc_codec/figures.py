@@ -8,8 +8,8 @@ process, ``rlk.core.run.evaluate_run`` (what ``rlk eval RUN --json`` prints) and
 ``rlk.core.run.sample_run`` (what ``rlk sample RUN`` tiles) on each run folder. It writes:
 
 - ``distortion_vs_k.png``: MSE per pixel and the Frechet distance against k, joint vs separate, the
-  mean over seeds with the min..max range shaded;
-- ``results.md``: the same numbers as a table (mean [min, max] over seeds), with the command;
+  mean over seeds with its 95% bootstrap interval shaded;
+- ``results.md``: the same numbers as a table (mean [95% bootstrap interval] over seeds), with the command;
 - ``samples.png``: the sample grids (rows: originals, then the receiver's samples at each k) of
   both systems' first seed;
 - ``results.json``: every per-seed metric, for re-plotting.
@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from rlk.core import stats
 
 SYSTEMS = ("joint", "separate")
 COLOURS = {"joint": "tab:blue", "separate": "tab:orange"}
@@ -83,6 +85,15 @@ def _stats(per_seed: list[dict], name: str) -> tuple[float, float, float]:
     return float(v.mean()), float(v.min()), float(v.max())
 
 
+def _band(per_seed: list[dict], metric: str, ks: list[int]) -> np.ndarray:
+    """``[3, len(ks)]``: the mean over seeds at each k and its 95% stratified-bootstrap interval
+    (``rlk.core.stats``, 2,000 resamples, seeded); one seed: the value three times."""
+    ys = np.array([[m[metric.format(k)] for k in ks] for m in per_seed], np.float64)
+    if len(ys) == 1:
+        return np.repeat(ys, 3, axis=0)
+    return np.array(stats.band(ys, "mean", reps=2000, seed=0))
+
+
 def plot_curves(results: dict, ks: list[int], path: Path, title: str) -> None:
     import matplotlib
 
@@ -93,11 +104,11 @@ def plot_curves(results: dict, ks: list[int], path: Path, title: str) -> None:
     panels = (("distortion_mse_k{}", "distortion (MSE per pixel)"), ("frechet_k{}", "Fréchet distance (classifier features)"))
     for ax, (metric, label) in zip(axes, panels):
         for system in SYSTEMS:
-            s = np.array([_stats(results[system]["metrics_per_seed"], metric.format(k)) for k in ks])
+            s = _band(results[system]["metrics_per_seed"], metric, ks)
             n = len(results[system]["seeds"])
-            ax.plot(ks, s[:, 0], "o-", color=COLOURS[system], label=f"{system} (mean of {n} seed{'s' * (n > 1)})", ms=4)
+            ax.plot(ks, s[0], "o-", color=COLOURS[system], label=f"{system} (mean of {n} seed{'s' * (n > 1)})", ms=4)
             if n > 1:
-                ax.fill_between(ks, s[:, 1], s[:, 2], color=COLOURS[system], alpha=0.25, lw=0)
+                ax.fill_between(ks, s[1], s[2], color=COLOURS[system], alpha=0.25, lw=0)
         if metric.startswith("distortion"):
             base = _stats(results[SYSTEMS[0]]["metrics_per_seed"], "baseline_mse_mean_image")[0]
             ax.axhline(base, color="grey", ls=":", lw=1, label="mean image")
@@ -153,10 +164,12 @@ def table(results: dict, ks: list[int], commands: list[str], machine: dict, wall
         "rlk eval RUN_DIR --json   # per seed, on the test split",
         "```",
         "",
-        f"Entries: the mean over seeds {', '.join(map(str, seeds))}, then [min, max] over them; bold: the lower mean. "
+        f"Entries: the mean over seeds {', '.join(map(str, seeds))}, then its 95% stratified-bootstrap interval "
+        "(`rlk.core.stats`, 2,000 resamples); bold: the lower mean. "
         "Predicting the mean test image gives MSE "
         f"{_stats(results[SYSTEMS[0]]['metrics_per_seed'], 'baseline_mse_mean_image')[0]:.4f}. "
-        "The Fréchet distance is in the features of a small MLP classifier (not FID).",
+        "The Fréchet distance is in the features of a CNN classifier trained on the same data (test accuracy "
+        f"{_stats(results[SYSTEMS[0]]['metrics_per_seed'], 'classifier_test_accuracy')[0]:.3f}; not FID).",
         "",
     ]
     for metric, name, fmt in (("distortion_mse_k{}", "Distortion (MSE per pixel)", "{:.4f}"),
@@ -167,8 +180,9 @@ def table(results: dict, ks: list[int], commands: list[str], machine: dict, wall
         best = {k: min(SYSTEMS, key=lambda s: _stats(results[s]["metrics_per_seed"], metric.format(k))[0]) for k in ks}
         for system in SYSTEMS:
             cells = []
-            for k in ks:
-                m, lo, hi = _stats(results[system]["metrics_per_seed"], metric.format(k))
+            band = _band(results[system]["metrics_per_seed"], metric, ks)
+            for i, k in enumerate(ks):
+                m, lo, hi = band[:, i]
                 cell = fmt.format(m)
                 cell = f"**{cell}**" if best[k] == system else cell
                 if len(seeds) > 1:
@@ -196,8 +210,6 @@ def main(argv=None) -> None:
     p.add_argument("--snr-db", type=float, default=None, help="AWGN channel at this SNR (default: noiseless)")
     args = p.parse_args(argv)
 
-    from rlk.bench import machine
-
     t0 = time.perf_counter()
     tmp = None
     if args.runs is None:
@@ -209,6 +221,7 @@ def main(argv=None) -> None:
         commands.append(" ".join(c if "[" not in c else f"'{c}'" for c in train_command(system, Path(f"runs/{system}"), args)))
         train(system, run_dirs[system], args)
     results = collect(run_dirs, args.ks)
+    info = json.loads((run_dirs[SYSTEMS[0]] / "run_info.json").read_text())["machine"]  # what rlk train recorded
     wall = time.perf_counter() - t0
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -216,7 +229,7 @@ def main(argv=None) -> None:
     plot_curves(results, args.ks, args.out / "distortion_vs_k.png",
                 f"BWLC codec on {args.dataset}, {channel}, {args.steps} updates, {args.seeds} seed(s)")
     plot_samples(results, args.ks, args.out / "samples.png")
-    (args.out / "results.md").write_text(table(results, args.ks, commands, machine(), wall))
+    (args.out / "results.md").write_text(table(results, args.ks, commands, {"cpu": info["cpu"], "cores": info["cpu_count"]}, wall))
     (args.out / "results.json").write_text(json.dumps(
         {s: {k: v for k, v in r.items() if k != "grid"} for s, r in results.items()}, indent=1) + "\n")
     print(f"wrote {', '.join(str(args.out / n) for n in ('distortion_vs_k.png', 'samples.png', 'results.md', 'results.json'))}"

@@ -27,13 +27,27 @@ class BWLCConfig(PluginConfig):
     aux_beta: float = Field(5.0, ge=0, description="weight of the auxiliary latent's KL (above beta: u keeps to "
                             "detail the code lacks, since u is not sent and the receiver samples it from N(0, I))")
     channel_weight: float = Field(1.0, gt=0, description="separate system: weight of the channel code's MSE")
+    channel: Literal["hard", "relaxed"] = Field(
+        "hard", description="joint training channel: hard (the receiver gets exactly y_<k, k integer) or relaxed "
+        "(k + U(-1/2, 1/2) real, mask sigmoid((k - i - 1/2) / temperature)); evaluation always uses the hard channel")
+    temperature: float = Field(0.25, gt=0, description="relaxed channel: the mask's temperature (0: the hard mask)")
+    fill: Literal["prior", "zero"] = Field(
+        "prior", description="joint: the receiver fills the missing symbols by sampling the prior p(y_>=k | y_<k), "
+        "or with zeros (the ablation without a prior for the missing information)")
     decoder_sees_mask: bool = Field(True, description="joint: the decoder also gets the mask m_k (which symbols were received)")
     eval_fill_samples: int = Field(16, ge=1, description="distortion: the receiver averages its decoder over this many prior fills")
     eval_ks: list[int] = Field([1, 2, 4, 8, 16], description="bandwidths k at which rlk eval reports metrics")
-    classifier_hidden: int = Field(64, ge=4, description="features of the classifier behind the Frechet distance")
+    classifier_hidden: int = Field(128, ge=4, description="features (penultimate width) of the CNN classifier "
+                                   "behind the Frechet distance")
+    classifier_steps: int = Field(1500, ge=1, description="Adam updates (batch 64) that fit that classifier")
 
     @model_validator(mode="after")
     def _check(self):
+        if self.system == "separate":
+            for name, default in (("channel", "hard"), ("fill", "prior")):
+                if getattr(self, name) != default:
+                    raise ValueError(f"{name}={getattr(self, name)!r} applies to system='joint' only "
+                                     "(the separate source code trains without the channel)")
         if self.k_min > self.code_dim:
             raise ValueError(f"k_min={self.k_min} exceeds code_dim={self.code_dim}")
         bad = [k for k in self.eval_ks if not 0 <= k <= self.code_dim]

@@ -8,6 +8,10 @@ Joint system (encoder and decoder trained through the channel):
   channel      y = mu(x) + s(x) * eps, eps ~ N(0, I): ``q(y | x)``; s = channel noise std when
                snr_db is set, else a learned posterior std; the receiver gets y_{<k}
   prior        p(y) = prod_i N(y_i; MADE(y_{<i})) fills the missing symbols y_{>=k} ~ p(. | y_{<k})
+               (fill='zero': they stay 0, the ablation without a prior for the missing information)
+  training     channel='hard': mask 1[i < k]; channel='relaxed': real k' = k + U(-1/2, 1/2) and mask
+               sigmoid((k' - i - 1/2) / T), y_hat_i = y_i m_i + (1 - m_i) fill_i; the receiver (evaluation)
+               always gets the hard channel
   decoder      p(x | y_hat, u) Bernoulli, auxiliary latent u ~ N(0, I) (posterior r(u | x, y_hat))
   loss         -log p(x | y_hat, u) + beta * [log q(y | x) - log p(y)] + aux_beta * KL(r(u | x, y_hat) || N(0, I))
 Separate system: the same source code trained without the channel (k = K, no noise), plus a
@@ -86,6 +90,19 @@ class BWLCCodec:
         y, m = ch.bwlc(sent, k, noise, self.sigma)
         return nn.mlp(params["channel_decoder"], jnp.concatenate([y, m], axis=-1))
 
+    def training_mask(self, k: jax.Array) -> jax.Array:
+        """``[B, K]`` mask of the training channel: hard ``1[i < k]``, or relaxed (``channel='relaxed'``)."""
+        if self.c.channel == "relaxed":
+            return ch.relaxed_bandwidth_mask(k, self.c.code_dim, self.c.temperature)
+        return ch.bandwidth_mask(k, self.c.code_dim)
+
+    def fill_missing(self, params, received: jax.Array, m: jax.Array, noise: jax.Array) -> jax.Array:
+        """``y_hat``: the received symbols with the missing ones sampled from the prior (``fill='prior'``)
+        or left at zero (``fill='zero'``, the ablation without a prior for the missing information)."""
+        if self.c.fill == "zero":
+            return received
+        return nn.made_fill(params["prior"], received, m, noise)
+
     def _aux(self, params, x_flat, y_hat, noise_u):
         """``u ~ r(u | x, y_hat)`` and ``KL(r || N(0, I))`` per example."""
         if not self.c.aux_dim:
@@ -109,8 +126,8 @@ class BWLCCodec:
         y = mean + jnp.exp(log_std) * eps
         rate = jnp.sum(nn.log_normal(y, mean, log_std), -1) - nn.made_log_prob(params["prior"], y)
         if joint:
-            m = ch.bandwidth_mask(k, c.code_dim)
-            y_hat = nn.made_fill(params["prior"], y * m, m, fill_noise)
+            m = self.training_mask(k)
+            y_hat = self.fill_missing(params, y * m, m, fill_noise)
         else:  # the source code never sees the channel
             y_hat, m = y, None
         u, kl_u = self._aux(params, x_flat, y_hat, noise_u)
@@ -128,6 +145,8 @@ class BWLCCodec:
         def one(key):
             kk, k1, k2, k3 = jax.random.split(key, 4)
             k = ch.sample_bandwidth(kk, 1, c.code_dim, c.k_min, c.k_dist)[0]
+            if c.channel == "relaxed":  # a real bandwidth that rounds to k
+                k = k + jax.random.uniform(jax.random.fold_in(kk, 1), (), minval=-0.5, maxval=0.5)
             return (k, jax.random.normal(k1, (c.code_dim,)), jax.random.normal(k2, (c.code_dim,)),
                     jax.random.normal(k3, (c.aux_dim,)))
 
@@ -160,13 +179,13 @@ class BWLCCodec:
             y, m = ch.bwlc(mean, ks, chan_noise, self.sigma)
             u = draw(2, c.aux_dim)
             if key is not None:
-                out = self.decode_logits(params, nn.made_fill(params["prior"], y, m, draw(1, c.code_dim)), u, m)
+                out = self.decode_logits(params, self.fill_missing(params, y, m, draw(1, c.code_dim)), u, m)
                 return out if logits else jax.nn.sigmoid(out)
             # distortion: the mean of the decoder over prior fills of the missing symbols (fixed draws)
             fills = jax.random.normal(jax.random.PRNGKey(0), (c.eval_fill_samples, B, c.code_dim))
-            if k >= c.code_dim:
+            if k >= c.code_dim or c.fill == "zero":  # nothing to sample
                 fills = fills[:1]
-            outs = jax.vmap(lambda n: self.decode_logits(params, nn.made_fill(params["prior"], y, m, n), u, m))(fills)
+            outs = jax.vmap(lambda n: self.decode_logits(params, self.fill_missing(params, y, m, n), u, m))(fills)
             if logits:  # the likelihood of the averaged pixel means
                 p = jnp.clip(jnp.mean(jax.nn.sigmoid(outs), 0), 1e-6, 1 - 1e-6)
                 return jnp.log(p) - jnp.log1p(-p)
@@ -184,15 +203,17 @@ class BWLCCodec:
     # -- evaluation ---------------------------------------------------------------------
     @functools.cached_property
     def classifier(self) -> FeatureClassifier:
-        return FeatureClassifier.fit(self.dataset, self.c.classifier_hidden)
+        return FeatureClassifier.fit(self.dataset, self.c.classifier_hidden, self.c.classifier_steps)
 
     def evaluate(self, params, batch, key) -> dict[str, jax.Array]:
-        """Per bandwidth k: distortion (MSE per pixel), NLL (nats/image), Frechet distance of classifier features."""
+        """Per bandwidth k: distortion (MSE per pixel), NLL (nats/image), Frechet distance of classifier features;
+        and the test accuracy of that classifier."""
         x = batch["x"]
         x_flat = x.reshape(x.shape[0], -1)
         clf = self.classifier
         real = clf.features(x_flat)
-        out = {"baseline_mse_mean_image": jnp.mean((x_flat - jnp.mean(x_flat, 0)) ** 2)}
+        out = {"baseline_mse_mean_image": jnp.mean((x_flat - jnp.mean(x_flat, 0)) ** 2),
+               "classifier_test_accuracy": jnp.asarray(clf.test_accuracy)}
         for i, k in enumerate(self.c.eval_ks):
             rec = self.reconstruct(params, x, k)
             out[f"distortion_mse_k{k}"] = jnp.mean((rec - x_flat) ** 2)

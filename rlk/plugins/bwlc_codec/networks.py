@@ -65,14 +65,16 @@ def made_log_prob(params: dict[str, jax.Array], y: jax.Array) -> jax.Array:
 
 
 def made_fill(params: dict[str, jax.Array], y: jax.Array, mask: jax.Array, noise: jax.Array) -> jax.Array:
-    """Fills the symbols the receiver missed (``mask == 0``) by ancestral sampling from the prior,
-    ``y_i ~ p(y_i | y_{<i})`` in order ``i = 0 .. K-1`` (``noise`` standard normal; zeros: the means).
-    Received symbols are kept as they are."""
+    """The receiver's estimate of every symbol: what arrived plus the prior's draw for what did not,
+    ``y_hat_i = y_i + (1 - m_i) * draw_i``, ``draw_i ~ p(y_i | y_hat_{<i})`` in order ``i = 0 .. K-1``
+    (``noise`` standard normal; zeros: the conditional means). ``y`` is the channel output (already
+    masked); with a hard mask received symbols are kept and missing ones sampled, with a relaxed mask
+    ``m_i`` in (0, 1) the two blend."""
     K = y.shape[-1]
 
     def body(i, cur):
         mean, log_std = made(params, cur)
         draw = mean[:, i] + jnp.exp(log_std[:, i]) * noise[:, i]
-        return cur.at[:, i].set(jnp.where(mask[:, i] > 0, cur[:, i], draw))
+        return cur.at[:, i].set(y[:, i] + (1.0 - mask[:, i]) * draw)
 
     return jax.lax.fori_loop(0, K, body, y)
