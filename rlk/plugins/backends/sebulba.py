@@ -37,6 +37,14 @@ resumed run's actors start from them, and evaluation (at the end of training or 
 saved run) normalises with them, merged over threads by the factory's ``merge_states``. Host-side
 leaves are stored as their raw bytes (uint8), so float64 statistics go through device placement and
 checkpoints bit-exactly.
+
+Many hosts (``jax.distributed``, one process per host): each process runs its own actor threads on its
+own actor devices (thread ``i`` of process ``p`` is thread ``p * threads + i`` of the run: its seed, its
+key, its row of ``SebulbaState.actors`` and ``host``, split over the processes), and the learner mesh
+spans the learner devices of every process; each process feeds its threads' share of the global batch
+(``agent.num_envs``) and its actors act with its own copy of the parameters. A run on P processes
+therefore computes what one process with the same devices computes. Before every update the processes
+agree whether to make it (``sebulba_hosts.Hosts.agree``: stops, actor failures, parameter checksums).
 """
 
 from __future__ import annotations

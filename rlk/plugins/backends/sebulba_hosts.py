@@ -96,31 +96,12 @@ class Hosts:
 
     def agree(self, stop: bool, failure: Optional[str], checksum: Optional[int], update: int,
               episodes: tuple[float, float] = (0.0, 0.0)) -> Verdict:
-        """Exchanges this process's record with every other (collective: all call it at the same update).
-
-        ``checksum``: of this process's parameters after update ``update`` (None: no update to check);
-        ``episodes``: (sum of returns, count) of the episodes its actors ended in that update's data."""
-        record = np.zeros(RECORD_BYTES, np.uint8)
-        record[0] = FAILED if failure else STOP if stop else GO
-        record[1:5] = np.frombuffer(np.uint32(checksum or 0).tobytes(), np.uint8)
-        record[5] = checksum is not None
-        record[8:24] = np.frombuffer(np.asarray(episodes, np.float64).tobytes(), np.uint8)
-        text = (failure or "").encode()[:RECORD_BYTES - MESSAGE_AT]
-        record[MESSAGE_AT:MESSAGE_AT + len(text)] = np.frombuffer(text, np.uint8)
+        """Exchanges this process's ``record`` with every other (collective: all call it at the same update)."""
         from jax.experimental import multihost_utils
 
         with self.guard():
-            every = np.asarray(multihost_utils.process_allgather(record))
-        totals = tuple(float(x) for x in np.frombuffer(every[:, 8:24].tobytes(), np.float64).reshape(-1, 2).sum(axis=0))
-        failed = [(p, bytes(r[MESSAGE_AT:]).rstrip(b"\0").decode(errors="replace")) for p, r in enumerate(every) if r[0] == FAILED]
-        if failed:
-            p, message = failed[0]
-            return Verdict(False, f"process {p}: {message}", totals)
-        sums = {int(np.frombuffer(r[1:5].tobytes(), np.uint32)[0]) for r in every if r[5]}
-        if len(sums) > 1:
-            return Verdict(False, f"sebulba: the learner's parameters differ across processes after update {update} "
-                                  f"(checksums {sorted(sums)}); stopped", totals)
-        return Verdict(bool(np.any(every[:, 0] == STOP)), None, totals)
+            every = np.asarray(multihost_utils.process_allgather(record(stop, failure, checksum, episodes)))
+        return verdict(every, update)
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
@@ -133,6 +114,36 @@ class Hosts:
             if self.many and any(m in str(exc).lower() for m in LOST_PEER_MARKS):
                 abandon(exc)
             raise
+
+
+def record(stop: bool, failure: Optional[str], checksum: Optional[int],
+           episodes: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """One process's ``[RECORD_BYTES]`` uint8 record: whether it wants to stop, its failure (a message),
+    the checksum of its parameters after the last update (None: no update to check) and (sum of
+    returns, count) of the episodes its actors ended in that update's data."""
+    out = np.zeros(RECORD_BYTES, np.uint8)
+    out[0] = FAILED if failure else STOP if stop else GO
+    out[1:5] = np.frombuffer(np.uint32(checksum or 0).tobytes(), np.uint8)
+    out[5] = checksum is not None
+    out[8:24] = np.frombuffer(np.asarray(episodes, np.float64).tobytes(), np.uint8)
+    text = (failure or "").encode()[:RECORD_BYTES - MESSAGE_AT]
+    out[MESSAGE_AT:MESSAGE_AT + len(text)] = np.frombuffer(text, np.uint8)
+    return out
+
+
+def verdict(every: np.ndarray, update: int) -> Verdict:
+    """What the records ``[processes, RECORD_BYTES]`` of every process say (the same on every process): the
+    first failure, named by its process; else a failure if the checksums differ; else stop if any asks."""
+    totals = tuple(float(x) for x in np.frombuffer(every[:, 8:24].tobytes(), np.float64).reshape(-1, 2).sum(axis=0))
+    failed = [(p, bytes(r[MESSAGE_AT:]).rstrip(b"\0").decode(errors="replace")) for p, r in enumerate(every) if r[0] == FAILED]
+    if failed:
+        p, message = failed[0]
+        return Verdict(False, f"process {p}: {message}", totals)
+    sums = {int(np.frombuffer(r[1:5].tobytes(), np.uint32)[0]) for r in every if r[5]}
+    if len(sums) > 1:
+        return Verdict(False, f"sebulba: the learner's parameters differ across processes after update {update} "
+                              f"(checksums {sorted(sums)}); stopped", totals)
+    return Verdict(bool(np.any(every[:, 0] == STOP)), None, totals)
 
 
 def abandon(exc: BaseException) -> None:

@@ -221,3 +221,26 @@ def test_cartpole_as_host_env_trains_on_two_processes(tmp_path):
     assert summary["devices"] == 4 and summary["env_steps"] == 1024 and summary["arch"] == "sebulba"
     assert len(rows(run)) == 8 and all(int(r["episodes"]) >= 0 for r in rows(run))
     assert np.isfinite(summary["final_return"]) and summary["final_return"] > 0
+
+
+def test_the_per_update_verdict_catches_differing_parameters_a_failure_and_a_stop():
+    """What every process concludes from the records exchanged before an update (no processes needed)."""
+    import jax
+    import jax.numpy as jnp
+
+    from rlk.plugins.backends.sebulba_hosts import params_checksum, record, verdict
+
+    params = {"w": jnp.linspace(-1.0, 1.0, 12).reshape(3, 4), "b": jnp.zeros(4, jnp.bfloat16)}
+    nudged = {**params, "w": params["w"].at[1, 2].set(jnp.nextafter(params["w"][1, 2], 2.0))}  # one ulp
+    same, other = int(params_checksum(params)), int(params_checksum(nudged))
+    assert same != other and same == int(params_checksum(jax.tree.map(jnp.copy, params)))
+
+    go = verdict(np.stack([record(False, None, same, (1.5, 2.0)), record(False, None, same, (-0.5, 1.0))]), 7)
+    assert go == (False, None, (1.0, 3.0))
+    drift = verdict(np.stack([record(False, None, same), record(False, None, other)]), 7)
+    assert not drift.stop and "parameters differ across processes after update 7" in drift.failure
+    failed = verdict(np.stack([record(True, None, same), record(False, "actor thread 3: RuntimeError: fire", same)]), 7)
+    assert failed.failure == "process 1: actor thread 3: RuntimeError: fire"
+    assert verdict(np.stack([record(False, None, None), record(True, None, None)]), 0).stop
+    assert verdict(record(False, "x" * 2000, None)[None], 0).failure.startswith("process 0: xxx")  # cut to fit
+
