@@ -8,7 +8,10 @@ checkpoint (one per update: parameters, optimiser, keys, the actors' carries) is
 update on 2 processes equals the single-process update on the same batch. Each process checks at
 every update that its copy of the parameters equals the others' (a checksum in the per-update
 agreement; a run whose copies differ stops with an error), so a run that exits 0 had identical
-learners after every update. Every process has a time limit and is killed in a ``finally``.
+learners after every update. SIGTERM to one process stops both at the same update and a resume
+ends where the uninterrupted run ends; CartPole (stepped on the host by the actor threads) trains
+until process 1 is killed, and process 0 then stops with one line. Every process has a time limit
+and is killed in a ``finally``.
 """
 
 from __future__ import annotations
@@ -187,17 +190,18 @@ def test_sigterm_to_one_process_stops_both_and_resume_is_exact(runs, tmp_path):
     assert got["resumed"] and got["final_return"] == want["final_return"] and len(rows(run)) == 2
 
 
-def test_a_killed_process_stops_the_other_with_one_line(tmp_path):
-    """Process 1 is SIGKILLed mid-run: process 0 exits within STOP_LIMIT_S, non-zero, its last line saying
-    why (no traceback), and its run folder keeps its last checkpoint."""
+def test_cartpole_trains_on_two_processes_until_one_is_killed_and_the_other_stops_with_one_line(tmp_path):
+    """CartPole stepped on the host by each process's actor threads trains (rows, a checkpoint); then
+    process 1 is SIGKILLed: process 0 exits within STOP_LIMIT_S, non-zero, its last line saying why
+    (no traceback), and its run folder keeps its checkpoint. (One launch for both checks: CI time.)"""
     run = tmp_path / "run"
-    args = (*TRAIN, "--env", "catch", "--steps", "100000000", "--run-dir", str(run),
+    args = (*TRAIN, "--env", "CartPole-v1", "--steps", "100000000", "--run-dir", str(run),
             "-o", "log_every_steps=1024", "-o", "checkpoint_every_steps=1024")  # 8 updates a call
     killed_at = []
 
     def kill_process_1(procs):
         deadline = time.monotonic() + LIMIT_S
-        while not (run / "checkpoints" / "1024").exists() and time.monotonic() < deadline and procs[0].poll() is None:
+        while not (run / "checkpoints" / "2048").exists() and time.monotonic() < deadline and procs[0].poll() is None:
             time.sleep(0.2)
         procs[1].kill()
         killed_at.append(time.monotonic())
@@ -208,19 +212,11 @@ def test_a_killed_process_stops_the_other_with_one_line(tmp_path):
     lines = [l for l in err.splitlines() if l.strip()]
     assert code == 1 and "Traceback" not in err, err[-3000:]
     assert lines[-1].startswith("error: sebulba: lost another process of this run") and "--resume" in lines[-1], lines[-1]
-    assert any(p.name.isdigit() for p in (run / "checkpoints").iterdir())
-
-
-def test_cartpole_as_host_env_trains_on_two_processes(tmp_path):
-    """CartPole stepped on the host by each process's actor threads (a short budget: it runs and counts)."""
-    run = tmp_path / "run"
-    args = (*TRAIN, "--env", "CartPole-v1", "--steps", "1024", "--run-dir", str(run))
-    outs = two_processes(lambda i: args)
-    assert [code for code, _ in outs] == [0, 0], outs
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["devices"] == 4 and summary["env_steps"] == 1024 and summary["arch"] == "sebulba"
-    assert len(rows(run)) == 8 and all(int(r["episodes"]) >= 0 for r in rows(run))
-    assert np.isfinite(summary["final_return"]) and summary["final_return"] > 0
+    trained = rows(run)
+    assert len(trained) >= 2 and [r["env_steps"] for r in trained[:2]] == ["1024", "2048"]
+    assert sum(int(r["episodes"]) for r in trained) > 0  # CartPole episodes ended, counted over both processes
+    assert json.loads((run / "config.json").read_text())["env"]["name"] == "CartPole-v1"
+    assert (run / "checkpoints" / "2048").is_dir()
 
 
 def test_the_per_update_verdict_catches_differing_parameters_a_failure_and_a_stop():
