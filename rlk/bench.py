@@ -762,7 +762,7 @@ def sebulba_processes_row(env_name: str, processes: int, platform: str, log: Cal
         from rlk.core.errors import RlkError
 
         raise RlkError(f"bench: the {processes}-process Sebulba run failed (exit codes {codes})")
-    return json.loads(out)[0]
+    return json.loads(out.strip().splitlines()[-1])[0]  # the row's line (gloo prints to stdout too)
 
 
 def default_devices(platform: str) -> list[int]:
