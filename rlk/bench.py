@@ -525,18 +525,20 @@ def loop_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 # -- Sebulba on a host environment (Atari) -------------------------------------------------------
-SEBULBA_KEYS = ROW_KEYS + ("arch", "agent", "actor_threads", "frames_per_s", "ceiling_frames_per_s", "learner",
+SEBULBA_KEYS = ROW_KEYS + ("processes", "arch", "agent", "actor_threads", "frames_per_s", "ceiling_frames_per_s", "learner",
                             "cpu_ms_per_step", "ceiling_cpu_ms_per_step", "load", "ceiling_s_before_after",
                             "training_s", "consumed_steps_per_s", "queued_steps_before_after")
 
 
 def sebulba_program(env_name: str, agent: str, log_every_steps: int, num_devices: Optional[int] = None,
-                    platform: str = "cpu"):
-    """The Sebulba program ``rlk train --agent AGENT --env ENV --arch sebulba --backend P`` would build."""
+                    platform: str = "cpu", launch: Optional[dict] = None):
+    """The Sebulba program ``rlk train --agent AGENT --env ENV --arch sebulba --backend P`` would build
+    (``launch``: this process's ``coordinator``, ``num_processes`` and ``process_id`` on many hosts)."""
     from rlk.core.config import build_run_config
     from rlk.core.run import Run, resolve
 
     backend = {"name": platform} if num_devices is None else {"name": platform, "num_devices": num_devices}
+    backend.update(launch or {})
     config = build_run_config({"agent": {"name": agent}, "env": {"name": env_name}, "arch": {"name": "sebulba"},
                                "backend": backend, "log_every_steps": log_every_steps})
     return Run(resolve(config), Path(".")).build()
@@ -636,7 +638,7 @@ def _trivial_learner(program) -> None:
 
 def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budget: Budget = Budget(),
                   log: Callable[[str], None] = lambda s: None, num_devices: Optional[int] = None,
-                  learner: str = "full", platform: str = "cpu") -> dict[str, Any]:
+                  learner: str = "full", platform: str = "cpu", launch: Optional[dict] = None) -> dict[str, Any]:
     """One row: Sebulba training env steps/s (actor threads + learner, as ``rlk train`` runs them)
     beside the host env stepped alone by the same number of threads with random actions. Training
     counts the env steps the actors *produced* while timed (``ProducedStepsTimer``: the learner's
@@ -650,11 +652,16 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
     the cores are saturated, whatever the other jobs on the machine do.
 
     ``platform`` places the actors' inference and the learner (``--backend gpu``: Podracer's setting,
-    the update off the CPU cores that step the environments)."""
+    the update off the CPU cores that step the environments).
+
+    ``launch``: one of several processes of one run (``sebulba_processes_row``); the training figures are
+    the learner's global ones (the queue correction is this process's), the ceiling the sum over processes
+    of each process's threads stepping the env alone (at the same time)."""
     if learner not in ("full", "trivial"):
         raise ValueError(f"learner must be 'full' or 'trivial', not {learner!r}")
     load_before = os.getloadavg()
-    program = sebulba_program(env_name, agent, budget.log_every_steps, num_devices, platform)
+    program = sebulba_program(env_name, agent, budget.log_every_steps, num_devices, platform, launch)
+    processes = program.hosts.count
     if learner == "trivial":
         _trivial_learner(program)
     steps_per_thread = budget.calls * program.env_steps_per_step // (program.num_threads * program.envs_per_thread)
@@ -703,13 +710,18 @@ def bench_sebulba(env_name: str = "atari-breakout", agent: str = "vtrace", budge
         ceiling.close()
     frames = getattr(getattr(program.env_factory, "config", None), "frameskip", 1)
     sps, ceil_sps = rlk.steps_per_s, ceiling.steps_per_s
+    if processes > 1:
+        from jax.experimental import multihost_utils
+
+        ceil_sps = float(multihost_utils.process_allgather(ceil_sps).sum())
     return {
-        "name": f"sebulba-{agent}/{env_name}/{program.info.num_devices}dev/1seed", "env": env_name,
+        "name": f"sebulba-{agent}/{env_name}/{program.info.num_devices}dev/1seed" + (f"/{processes}proc" if processes > 1 else ""),
+        "env": env_name, "processes": processes,
         "devices": program.info.num_devices, "seeds": 1, "steps_per_s": sps, "ceiling_steps_per_s": ceil_sps,
         "peer_steps_per_s": None, "ratio": sps / ceil_sps, "peer_ratio": None, "peer_devices": None,
         "compile_s": compile_s, "peer_compile_s": None, "env_steps_per_call": program.env_steps_per_step,
-        "machine": machine(platform), "platform": platform, "num_envs": program.num_threads * program.envs_per_thread,
-        "arch": "sebulba", "agent": agent, "actor_threads": program.num_threads,
+        "machine": machine(platform), "platform": platform, "num_envs": program.agent.num_envs,
+        "arch": "sebulba", "agent": agent, "actor_threads": program.num_threads * processes,
         "frames_per_s": sps * frames, "ceiling_frames_per_s": ceil_sps * frames, "learner": learner,
         "cpu_ms_per_step": rlk.cpu_ms_per_step, "ceiling_cpu_ms_per_step": ceiling.cpu_ms_per_step,
         "load": [round(x, 2) for x in load_before + os.getloadavg()],
@@ -722,12 +734,35 @@ SEBULBA_BUDGET = Budget(calls=3, repeats=2, log_every_steps=5_120)  # 4 learner 
 
 
 def sebulba_rows(envs: Optional[str], log: Callable[[str], None] = lambda s: None,
-                 platform: str = "cpu") -> list[dict[str, Any]]:
-    """``bench_sebulba`` rows for the comma-separated ``envs`` (none when ``envs`` is empty)."""
+                 platform: str = "cpu", processes: Sequence[int] = (1,)) -> list[dict[str, Any]]:
+    """``bench_sebulba`` rows for the comma-separated ``envs`` (none when ``envs`` is empty), one per number
+    of ``processes`` (more than 1: local processes of one run, ``sebulba_processes_row``)."""
     names = _names(envs or "")
     if names:
         platform_devices(platform)  # a missing platform fails in one line before anything is built
-    return [bench_sebulba(e, budget=SEBULBA_BUDGET, log=log, platform=platform) for e in names]
+    return [bench_sebulba(e, budget=SEBULBA_BUDGET, log=log, platform=platform) if n == 1
+            else sebulba_processes_row(e, n, platform, log) for e in names for n in processes]
+
+
+def sebulba_processes_row(env_name: str, processes: int, platform: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """``bench_sebulba`` by ``processes`` local processes of one ``jax.distributed`` run (127.0.0.1), each
+    with this process's ``XLA_FLAGS``; process 0's row."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log(f"sebulba {env_name}: {processes} local processes (coordinator 127.0.0.1:{port})")
+    procs = [subprocess.Popen([sys.executable, "-m", "rlk.bench", "--json", "--sebulba", env_name, "--backend", platform,
+                               "--sebulba-launch", f"127.0.0.1:{port},{processes},{i}"],
+                              stdout=subprocess.PIPE if i == 0 else subprocess.DEVNULL, text=True) for i in range(processes)]
+    out = procs[0].communicate()[0]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        from rlk.core.errors import RlkError
+
+        raise RlkError(f"bench: the {processes}-process Sebulba run failed (exit codes {codes})")
+    return json.loads(out.strip().splitlines()[-1])[0]  # the row's line (gloo prints to stdout too)
 
 
 def default_devices(platform: str) -> list[int]:
@@ -1004,6 +1039,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--no-peer", action="store_true", help="skip the single-file peer")
     p.add_argument("--sebulba", default=None, metavar="ENVS",
                    help="also time Sebulba V-trace on these host envs (e.g. atari-breakout) beside the env alone")
+    p.add_argument("--sebulba-processes", default="1", help="--sebulba rows for these numbers of local processes (e.g. 1,2)")
+    p.add_argument("--sebulba-launch", default=None, help=argparse.SUPPRESS)  # COORDINATOR,N,I: one process of such a row
     p.add_argument("--backend", default="cpu", choices=PLATFORMS, help="platform of every measurement (default cpu)")
     p.add_argument("--num-envs", type=int, default=None, help="PPO's agent.num_envs (and the peer's)")
     p.add_argument("--unroll-length", type=int, default=None, help="PPO's agent.unroll_length (and the peer's NUM_STEPS)")
@@ -1029,6 +1066,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if a.agents:
         print_agent_rows(a.agents, a.envs, "quick" if a.quick else "default", a.log_every_steps, a.backend, a.json)
         return
+    if a.sebulba_launch:
+        coordinator, n, i = a.sebulba_launch.split(",")
+        launch = {"coordinator": coordinator, "num_processes": int(n), "process_id": int(i)}
+        print(json.dumps([bench_sebulba(a.sebulba, budget=SEBULBA_BUDGET, log=_stderr_log if i == "0" else lambda s: None,
+                                        platform=a.backend, launch=launch)]))
+        return
     setup = Setup(a.backend, a.num_envs, a.unroll_length)
     envs, devices, seeds, name = _plan(a.envs, a.devices, a.seeds, a.quick)
     budget = BUDGETS[name]
@@ -1036,7 +1079,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         calls=a.calls, repeats=a.repeats, log_every_steps=a.log_every_steps).items() if v is not None})
     rows = (run_benchmarks(envs, devices, seeds, budget, peer=not a.no_peer, log=_stderr_log, setup=setup)
             if envs or not a.sebulba else [])
-    rows += sebulba_rows(a.sebulba, log=_stderr_log, platform=a.backend)
+    rows += sebulba_rows(a.sebulba, log=_stderr_log, platform=a.backend, processes=_ints(a.sebulba_processes, "--sebulba-processes"))
     if a.json:
         print(json.dumps(rows, indent=2))
     elif a.markdown:
@@ -1058,7 +1101,7 @@ def print_agent_rows(agents: str, envs: Optional[str], budget: str, log_every_st
 def command(as_json: bool, envs: Optional[str], devices: Optional[str], seeds: Optional[str], quick: bool,
             sebulba: Optional[str], backend: str, num_envs: Optional[int], unroll_length: Optional[int],
             preset: Optional[str], rounds: int, log_every_steps: Optional[int], startup: bool,
-            agents: Optional[str]) -> None:
+            agents: Optional[str], sebulba_processes: str = "1") -> None:
     """``rlk bench``'s body (its options are declared in ``rlk.cli``, so that the CLI starts without this module)."""
     from rich.console import Console
 
@@ -1082,7 +1125,7 @@ def command(as_json: bool, envs: Optional[str], devices: Optional[str], seeds: O
         BUDGETS[name], log_every_steps=log_every_steps)
     rows = (run_benchmarks(plan_envs, plan_devices, plan_seeds, budget, log=_stderr_log, setup=setup)
             if plan_envs or not sebulba else [])
-    rows += sebulba_rows(sebulba, log=_stderr_log, platform=backend)
+    rows += sebulba_rows(sebulba, log=_stderr_log, platform=backend, processes=_ints(sebulba_processes, "--sebulba-processes"))
     if as_json:
         print(json.dumps(rows, indent=2))
     else:

@@ -414,6 +414,7 @@ def bench(
     quick: bool = typer.Option(False, "--quick", help="catch, 1 device, 1 seed, short timing (< 1 min)"),
     sebulba: Optional[str] = typer.Option(
         None, help="also time Sebulba V-trace on these host envs (e.g. atari-breakout) beside the env alone"),
+    sebulba_processes: str = typer.Option("1", help="--sebulba rows for these numbers of local processes (e.g. 1,2)"),
     backend: str = typer.Option("cpu", help="cpu, gpu or tpu: the platform of every measurement"),
     num_envs: Optional[int] = typer.Option(None, help="PPO's agent.num_envs, and the peer's (default 64)"),
     unroll_length: Optional[int] = typer.Option(None, help="PPO's agent.unroll_length, and the peer's (default 16)"),
@@ -432,7 +433,7 @@ def bench(
     from rlk.bench import command
 
     command(as_json, envs, devices, seeds, quick, sebulba, backend, num_envs, unroll_length, preset, rounds,
-            log_every_steps, startup, agents)
+            log_every_steps, startup, agents, sebulba_processes)
 
 
 def _exit_now(code: Any) -> None:

@@ -21,7 +21,7 @@ class JaxHostEnvironment(HostEnvironment):
     def __init__(self, env: Environment, num_envs: int, seed: int, device: Optional[Any] = None):
         self.env = for_training(env)
         self.num_envs = num_envs
-        self.device = device or jax.devices()[0]
+        self.device = device or jax.local_devices()[0]  # many hosts: this process's first device
         self._key = jax.device_put(jax.random.PRNGKey(seed), self.device)
         self._reset = jax.jit(lambda k: jax.vmap(self.env.reset)(jax.random.split(k, num_envs)))
         self._step = jax.jit(lambda s, a, k: jax.vmap(self.env.step)(s, a, jax.random.split(k, num_envs)))

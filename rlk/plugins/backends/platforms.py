@@ -13,7 +13,8 @@ every process (``jax.devices()`` is global, ``jax.local_devices()`` this host's)
 - ``on``: always initialize; what is not given JAX detects (Cloud TPU pod slices, SLURM, Open MPI);
 - ``off``: one process, whatever the environment says.
 
-Not every architecture spans hosts yet: Anakin does; Sebulba runs in one process.
+Anakin and Sebulba span hosts (Sebulba: each host's actor threads on its own actor devices, one learner
+mesh over the learner devices of every host); the Trainer runs in one process.
 """
 
 from __future__ import annotations
@@ -122,20 +123,25 @@ class PlatformBackend:
         return jax.sharding.Mesh(np.array(devs), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
 
     def actor_learner_devices(self) -> tuple[list, list]:
-        """Sebulba's split: actor devices and learner devices (they may overlap on one device)."""
-        devs, c = self._devices, self.config
-        if jax.process_count() > 1:
-            raise RlkError("arch 'sebulba' runs in one process for now; on many hosts use --arch anakin")
+        """Sebulba's split: this process's actor devices and the learner devices of every process (they
+        may overlap on one device). ``actor_devices``/``learner_devices`` index each process's own devices,
+        so every host has the same layout and the learner mesh spans the chosen devices of all hosts."""
+        c, me = self.config, jax.process_index()
+        by_process = [[d for d in self._devices if d.process_index == p] for p in sorted({d.process_index for d in self._devices})]
+        n = len(by_process[0])
         for field, idx in (("actor_devices", c.actor_devices), ("learner_devices", c.learner_devices)):
-            bad = [i for i in idx or [] if not 0 <= i < len(devs)]
+            bad = [i for i in idx or [] if not 0 <= i < n]
             if bad:
-                raise RlkError(f"backend.{field}: index {bad[0]} out of range (this run uses {len(devs)} device(s))")
-        actors = [devs[i] for i in c.actor_devices] if c.actor_devices else devs[:1]
-        if c.learner_devices:
-            learners = [devs[i] for i in c.learner_devices]
-        else:
-            learners = [d for d in devs if d not in actors] or list(devs)
-        return actors, learners
+                raise RlkError(f"backend.{field}: index {bad[0]} out of range (each process uses {n} device(s))")
+
+        def split(devs: list) -> tuple[list, list]:
+            actors = [devs[i] for i in c.actor_devices] if c.actor_devices else devs[:1]
+            learners = [devs[i] for i in c.learner_devices] if c.learner_devices else [d for d in devs if d not in actors] or list(devs)
+            return actors, learners
+
+        splits = [split(devs) for devs in by_process]
+        actors = next(a for a, _ in splits if a[0].process_index == me)
+        return actors, [d for _, learners in splits for d in learners]
 
 
 def make_cpu(config: Optional[PlatformConfig] = None) -> PlatformBackend:

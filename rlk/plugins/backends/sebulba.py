@@ -37,6 +37,14 @@ resumed run's actors start from them, and evaluation (at the end of training or 
 saved run) normalises with them, merged over threads by the factory's ``merge_states``. Host-side
 leaves are stored as their raw bytes (uint8), so float64 statistics go through device placement and
 checkpoints bit-exactly.
+
+Many hosts (``jax.distributed``, one process per host): each process runs its own actor threads on its
+own actor devices (thread ``i`` of process ``p`` is thread ``p * threads + i`` of the run: its seed, its
+key, its row of ``SebulbaState.actors`` and ``host``, split over the processes), and the learner mesh
+spans the learner devices of every process; each process feeds its threads' share of the global batch
+(``agent.num_envs``) and its actors act with its own copy of the parameters. A run on P processes
+therefore computes what one process with the same devices computes. Before every update the processes
+agree whether to make it (``sebulba_hosts.Hosts.agree``: stops, actor failures, parameter checksums).
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import numpy as np
-from jax.sharding import PartitionSpec as P
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent, Environment, HostEnvironmentFactory, Program, Progress
@@ -58,6 +66,7 @@ from rlk.learn.evaluate import evaluate_host
 from rlk.plugins.backends import episodes
 from rlk.plugins.backends.config import SebulbaConfig
 from rlk.plugins.backends.replicator import DATA_AXIS, Replicator, batch_specs, replicated_specs
+from rlk.plugins.backends.sebulba_hosts import PROCESS_AXIS, Hosts, local, params_checksum, place
 
 
 class ActorCarry(NamedTuple):
@@ -218,21 +227,25 @@ class SebulbaProgram(Program):
         self.env_factory = env_factory
         self.actor_devices, self.learner_devices = backend.actor_learner_devices()
         self.replicator = Replicator(backend.mesh(self.learner_devices))
+        self.hosts = Hosts(self.learner_devices)
         self.agent = agent
-        self.num_threads = len(self.actor_devices) * config.actor_threads_per_device
-        B = self.agent.num_envs
-        if B % self.num_threads:
-            raise RlkError(f"agent.num_envs={B} must be divisible by the {self.num_threads} actor threads "
-                           f"(arch.actor_threads_per_device x {len(self.actor_devices)} actor device(s))")
+        self.num_threads = len(self.actor_devices) * config.actor_threads_per_device  # this process's
+        self.first_thread = self.hosts.index * self.num_threads  # global index of this process's thread 0
+        B, all_threads = self.agent.num_envs, self.num_threads * self.hosts.count
+        if B % all_threads:
+            where = f" x {self.hosts.count} processes" if self.hosts.many else ""
+            raise RlkError(f"agent.num_envs={B} must be divisible by the {all_threads} actor threads "
+                           f"(arch.actor_threads_per_device x {len(self.actor_devices)} actor device(s){where})")
         if B % len(self.learner_devices):
             raise RlkError(f"agent.num_envs={B} must be divisible by the {len(self.learner_devices)} learner devices")
         if run_config.num_seeds != 1:
             raise RlkError("arch 'sebulba' trains one seed per run (--num-seeds 1)")
-        self.envs_per_thread = B // self.num_threads
+        self.envs_per_thread = B // all_threads
         self.updates_per_step = max(1, run_config.log_every_steps // (B * self.agent.unroll_length))
         self.env_steps_per_step = self.updates_per_step * B * self.agent.unroll_length
+        own_learners = {d for d in self.learner_devices if d.process_index == self.hosts.index}
         self.info = episodes.agent_info(self.env_steps_per_step, self.updates_per_step,
-                                        len(set(self.actor_devices) | set(self.learner_devices)))
+                                        self.hosts.count * len(set(self.actor_devices) | own_learners))
         self.seed = run_config.seed
         initial_state = getattr(env_factory, "initial_state", None)
         self.host_template: Optional[dict] = initial_state() if initial_state is not None else None
@@ -276,18 +289,27 @@ class SebulbaProgram(Program):
         history = jax.tree.map(lambda x: np.stack([x] * self.config.staleness), params) if self.config.staleness else ()
         state = SebulbaState(jax.tree.map(lambda x: x[None], learner), key[None], host, actors, history,
                              np.zeros((), np.int32), np.zeros((), np.int32))
-        return jax.device_put(state, self.shardings(state))
+        return place(state, self.shardings(state))
 
     def shardings(self, state: SebulbaState) -> SebulbaState:
-        return self.replicator.shardings(replicated_specs(state))
+        """Replicated over the learner mesh; on many hosts the per-thread parts (``host``, ``actors``) are
+        split over the processes, each holding its own threads' rows (thread ``i`` of process ``p``: row
+        ``p * threads + i``)."""
+        shardings = self.replicator.shardings(replicated_specs(state))
+        if not self.hosts.many:
+            return shardings
+        rows = NamedSharding(self.hosts.mesh, P(PROCESS_AXIS))
+        return shardings._replace(host=jax.tree.map(lambda _: rows, state.host),
+                                  actors=jax.tree.map(lambda _: rows, state.actors))
 
     # -- actors ---------------------------------------------------------------------------
     def _actor(self, index: int, device, start: int, carry: Optional[ActorCarry], stats: Optional[dict]) -> None:
         """Trajectories ``start, start + 1, ...`` of thread ``index``; trajectory k is acted with the
         parameters of version ``max(0, k - staleness)``. A resumed thread (``carry``) goes on from its
         saved key and, where the environments have ``snapshot()``/``restore()``, their exact state."""
+        thread = self.first_thread + index  # the thread's index over all processes: its seed and key
         try:
-            seed = self.seed * 1000 + index
+            seed = self.seed * 1000 + thread
             env = self.env_factory.make(self.envs_per_thread, seed)
             self._envs[index] = env
             exact = carry is not None and bool(self.env_template)
@@ -295,7 +317,7 @@ class SebulbaProgram(Program):
                 env.set_state(stats)
             ts = env.reset(seed)
             actor_state = self.agent.initial_actor_state(self.envs_per_thread)
-            key = jax.random.fold_in(jax.random.PRNGKey(self.seed), 7919 + index)
+            key = jax.random.fold_in(jax.random.PRNGKey(self.seed), 7919 + thread)
             if carry is not None:
                 key = carry.key
             if exact:
@@ -334,19 +356,20 @@ class SebulbaProgram(Program):
                         continue
                 k += 1
         except Exception as exc:  # noqa: BLE001 - reported by the learner, which stops the run
-            self._errors.append(f"actor thread {index}: {type(exc).__name__}: {' '.join(str(exc).split())}")
+            self._errors.append(f"actor thread {thread}: {type(exc).__name__}: {' '.join(str(exc).split())}")
             self._stop.set()
 
     def _start(self, s: SebulbaState) -> None:
         """Publishes the parameter versions the schedule still needs and starts the actor threads from
         the state's carries (a fresh run: ``updates == 0``, the threads start afresh)."""
+        s = jax.tree.map(local, s)  # this process's rows and copies
         n, lag = int(jax.device_get(s.updates)), self.config.staleness
         self._updates, self._owed = n, int(jax.device_get(s.owed))
         self._actors, self._host = jax.device_get(s.actors), jax.device_get(s.host)
         history = jax.device_get(s.history)
         for i in range(lag):
             self._params.publish(max(0, n - lag + i), jax.tree.map(lambda x: x[i], history), self.actor_devices, n - lag)
-        self._params.publish(n, jax.tree.map(lambda x: x[0], s.learner).params, self.actor_devices, n - lag)
+        self._params.publish(n, jax.tree.map(lambda x: x[0], s.learner.params), self.actor_devices, n - lag)
         self._queues = [queue.Queue(maxsize=lag + 1) for _ in range(self.num_threads)]
         carries: list = [None] * self.num_threads
         if n > 0:
@@ -416,8 +439,9 @@ class SebulbaProgram(Program):
         device = self.actor_devices[0]
         versions = [jax.device_get(self._params.wait(max(0, n - lag + i), device, threading.Event())) for i in range(lag)]
         history = jax.tree.map(lambda *xs: np.stack(xs), *versions) if lag else ()
-        return SebulbaState(learner, key, self._host, self._actors, history,
-                            np.asarray(n, np.int32), np.asarray(owed, np.int32))
+        state = SebulbaState(learner, key, self._host, self._actors, history,
+                             np.asarray(n, np.int32), np.asarray(owed, np.int32))
+        return place(state, self.shardings(state)) if self.hosts.many else state
 
     def _take(self, index: int) -> tuple[Trajectory, tuple]:
         deadline = time.monotonic() + self.config.learner_timeout_s
@@ -435,62 +459,98 @@ class SebulbaProgram(Program):
     # -- learner --------------------------------------------------------------------------
     def compile(self, state: SebulbaState):
         squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)
-        agent = self.agent
+        agent, hosts, lag = self.agent, self.hosts, self.config.staleness
 
         def learner_step(core: tuple, traj: Trajectory):
             learner, key = core
             key, update_key = jax.random.split(key[0])
             learner, metrics = agent.update(squeeze(learner), traj, update_key)
-            return (jax.tree.map(lambda x: x[None], learner), key[None]), metrics
+            out = (jax.tree.map(lambda x: x[None], learner), key[None]), metrics
+            return (*out, params_checksum(learner.params)) if hosts.many else out  # many hosts: each device's own
 
         state_specs = replicated_specs((state.learner, state.key))
+        out_specs = (state_specs, P(), P()) if hosts.many else (state_specs, P())
         update = None
+
+        def fetch(pending: tuple) -> tuple[dict, Optional[int]]:
+            """A dispatched update's row (waits for it) and, on many hosts, this process's parameter checksum."""
+            metrics, row, checksum = pending
+            values = jax.device_get(jax.tree.map(local, metrics))
+            return {**values, **row}, None if checksum is None else int(jax.device_get(local(checksum)))
 
         def step(s: SebulbaState):
             """``updates_per_step`` updates (and first the ``owed`` ones, unlogged); a signal ends the
-            call after >= 1 update, the rest of it owed to the next call."""
+            call after >= 1 update, the rest of it owed to the next call. Many hosts: the processes
+            agree before every update (and after the call's last) whether to make it (``Hosts.agree``)."""
             nonlocal update
             if not self._threads:
                 self._start(s)
             learner, key = s.learner, s.key
             owed, U = self._owed, self.updates_per_step
             todo = owed + U
-            rows, pending = [], None
-            for _ in range(todo):
-                if (rows or pending) and self._interrupt.is_set():  # SIGINT/SIGTERM: end the call after >= 1 update
-                    break
-                try:
-                    pieces = [self._take(i) for i in range(self.num_threads)]
-                except RlkError as err:
-                    # the caller's state was donated to an earlier update; this call is not counted
-                    err.last_good_state = self._state(learner, key, owed - len(rows) - (pending is not None))
-                    raise
-                # While the previous update runs (dispatch is asynchronous), this trajectory is joined
-                # on the host; its metrics are fetched only then, so the two overlap.
-                traj = jax.tree.map(lambda *xs: _concatenate(xs, axis=1), *[t for t, _ in pieces])
+            rows, pending, checksum = [], None, None
+
+            def last_good(err: RlkError) -> RlkError:
+                # the caller's state was donated to an earlier update; this call is not counted
+                err.last_good_state = self._state(learner, key, owed - len(rows) - (pending is not None))
+                return err
+
+            def agree(stop: bool, failure: Optional[str]) -> bool:
+                """Many hosts: the verdict on the next update (``checksum``: of the last one, whose row,
+                if any, gets the episodes of every process)."""
+                mine = (rows[-1]["episode_return_sum"], rows[-1]["episodes"]) if checksum is not None else (0.0, 0.0)
+                verdict = hosts.agree(stop, failure, checksum, self._updates, mine)
+                if checksum is not None:
+                    rows[-1]["episode_return_sum"], rows[-1]["episodes"] = verdict.episodes
+                if verdict.failure:
+                    raise last_good(RlkError(verdict.failure))
+                return verdict.stop
+
+            with hosts.guard():
+                for _ in range(todo):
+                    if not hosts.many and (rows or pending) and self._interrupt.is_set():  # SIGINT/SIGTERM: end the call after >= 1 update
+                        break
+                    failure = None
+                    try:
+                        pieces = [self._take(i) for i in range(self.num_threads)]
+                    except RlkError as err:
+                        if not hosts.many:
+                            raise last_good(err)
+                        pieces, failure = [], str(err)
+                    # While the previous update runs (dispatch is asynchronous), this trajectory is joined
+                    # on the host; its metrics are fetched only then, so the two overlap.
+                    traj = jax.tree.map(lambda *xs: _concatenate(xs, axis=1), *[t for t, _ in pieces]) if pieces else None
+                    if pending is not None:
+                        row, checksum = fetch(pending)
+                        rows.append(row)
+                        pending = None
+                    if hosts.many and agree(bool(rows) and self._interrupt.is_set(), failure):
+                        break
+                    learner_traj = traj._replace(timestep=traj.timestep._replace(info={}))
+                    if update is None:
+                        traj_specs = batch_specs(learner_traj, batch_axis=1)
+                        update = self.replicator.data_parallel(learner_step, (state_specs, traj_specs), out_specs,
+                                                               donate_argnums=(0,))
+                        self._traj_shardings = self.replicator.shardings(traj_specs)
+                    traj_dev = place(learner_traj, self._traj_shardings)  # many hosts: each process's share of the batch
+                    (learner, key), metrics, *check = update((learner, key), traj_dev)
+                    n = self._updates
+                    self._updates = n + 1
+                    self._consumed = [c for _, c in pieces]
+                    self._params.publish(n + 1, jax.tree.map(lambda x: local(x)[0], learner.params), self.actor_devices, n + 1 - lag)
+                    done = traj.timestep.last[1:]
+                    pending = (metrics, {
+                        "episode_return_sum": float(np.sum(traj.timestep.info["episode_return"][1:] * done)),
+                        "episodes": float(np.sum(done)),
+                        "staleness": float(min(n, lag)),
+                        "queue": float(np.mean([q.qsize() for q in self._queues])),
+                    }, check[0] if check else None)
                 if pending is not None:
-                    rows.append({**jax.device_get(pending[0]), **pending[1]})
-                learner_traj = traj._replace(timestep=traj.timestep._replace(info={}))
-                if update is None:
-                    traj_specs = batch_specs(learner_traj, batch_axis=1)
-                    update = self.replicator.data_parallel(learner_step, (state_specs, traj_specs),
-                                                           (state_specs, P()), donate_argnums=(0,))
-                    self._traj_specs = traj_specs
-                traj_dev = self.replicator.put(learner_traj, self._traj_specs)
-                (learner, key), metrics = update((learner, key), traj_dev)
-                n = self._updates
-                self._updates = n + 1
-                self._consumed = [c for _, c in pieces]
-                self._params.publish(n + 1, squeeze(learner).params, self.actor_devices, n + 1 - self.config.staleness)
-                done = traj.timestep.last[1:]
-                pending = (metrics, {
-                    "episode_return_sum": float(np.sum(traj.timestep.info["episode_return"][1:] * done)),
-                    "episodes": float(np.sum(done)),
-                    "staleness": float(min(n, self.config.staleness)),
-                    "queue": float(np.mean([q.qsize() for q in self._queues])),
-                })
-            if pending is not None:
-                rows.append({**jax.device_get(pending[0]), **pending[1]})
+                    row, checksum = fetch(pending)
+                    rows.append(row)
+                    pending = None
+                    if hosts.many:  # the call's last update is checked before the call returns
+                        agree(False, None)
             self._owed = todo - len(rows)
             logged = rows if self._owed else rows[-U:]  # a full call logs its own updates, not the owed ones
             metrics = {k: np.asarray([[r[k] for r in logged]]) for k in logged[0]}
@@ -511,10 +571,15 @@ class SebulbaProgram(Program):
         self._stop.set()  # actors are done
         for t in self._threads:
             t.join(timeout=10)
-        params = jax.device_get(jax.tree.map(lambda x: x[0], state.learner.params))
+        params = jax.device_get(jax.tree.map(lambda x: local(x)[0], state.learner.params))
         env = self.env_factory.make(num_episodes, seed)
         if self.host_template is not None:
-            saved = decode_host(state.host, self.host_template)
+            host = state.host
+            if self.hosts.many:  # every thread's statistics, from every process (collective)
+                from jax.experimental import multihost_utils
+
+                host = multihost_utils.process_allgather(host, tiled=True)
+            saved = decode_host(host, self.host_template)
             merge = getattr(self.env_factory, "merge_states", None)
             env.set_state(merge(saved) if merge is not None else saved[0])
             env.update_statistics = False
