@@ -154,6 +154,26 @@ def markdown(root: Path, tasks: list[str]) -> str:
     return "\n".join(lines)
 
 
+def sweep_markdown(root: Path, std: float = 20.0) -> str:
+    """The Key-to-Door runs of ``sweep_variance`` (folders ``<setting>-s<std>-seed<set>``, 3 seeds each) at one
+    ``apple_std``: per setting the door reward at the end and the greedy return, seed sets pooled, mean and IQM
+    with 95% bootstrap intervals, and the seed sets found."""
+    from experiments.counterfactual.sweep_variance import SETTINGS, read_run
+
+    lines = [f"**Key-to-Door, apple_std {std:g}** (`sweep_variance` runs, 1M steps)", "",
+             "| setting | seeds (sets) | door reward at the end: mean [95% CI] \| IQM [95% CI] | greedy return: mean [95% CI] \| IQM [95% CI] |",
+             "|---|---|---|---|"]
+    for name in SETTINGS:
+        runs = [read_run(d) for d in sorted(root.glob(f"{name}-s{std:g}-seed*")) if (d / "summary.json").is_file()]
+        if not runs:
+            continue
+        door = np.array([x for r in runs for x in r["door_end"]])
+        greedy = np.array([x for r in runs for x in r["greedy"]])
+        lines.append(f"| {runs[0]['label']} | {len(door)} ({', '.join(str(r['seed_set']) for r in runs)}) | "
+                     f"{summarise(door)} | {summarise(greedy)} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", default="/work/runs/cca/controls", help="folder of the run folders")
@@ -163,6 +183,7 @@ def main(argv=None) -> None:
     p.add_argument("--num-seeds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bandit-bias", action="store_true", help="only the bandit's exact-gradient bias rows")
+    p.add_argument("--sweep-runs", default=None, help="also tabulate sweep_variance's Key-to-Door runs in this folder")
     args = p.parse_args(argv)
     root = Path(args.runs)
     if args.bandit_bias:
@@ -171,6 +192,8 @@ def main(argv=None) -> None:
     if args.train:
         train_missing(root, args.tasks, args.num_seeds, args.seed)
     text = markdown(root, args.tasks)
+    if args.sweep_runs:
+        text += "\n" + sweep_markdown(Path(args.sweep_runs))
     Path(args.out).write_text(text)
     print(text)
 
