@@ -161,8 +161,8 @@ def sweep_markdown(root: Path, std: float = 20.0) -> str:
     from experiments.counterfactual.sweep_variance import SETTINGS, read_run
 
     lines = [f"**Key-to-Door, apple_std {std:g}** (`sweep_variance` runs, 1M steps)", "",
-             "| setting | seeds (sets) | door reward at the end: mean [95% CI] \| IQM [95% CI] | greedy return: mean [95% CI] \| IQM [95% CI] |",
-             "|---|---|---|---|"]
+             "| setting | seeds (sets) | door reward at the end: mean [95% CI] | IQM [95% CI] | greedy return: mean [95% CI] "
+             "| IQM [95% CI] |", "|---|---|---|---|---|---|"]
     for name in SETTINGS:
         runs = [read_run(d) for d in sorted(root.glob(f"{name}-s{std:g}-seed*")) if (d / "summary.json").is_file()]
         if not runs:
