@@ -45,6 +45,7 @@ SETTINGS = {
     "cca_apples": ("--agent", "cca", "-o", "env.hindsight=apples", "-o", "agent.hindsight_inputs=features"),
     "cca_ri_l0": ("--agent", "cca", "-o", "agent.hindsight_inputs=reward_innovations", "-o",
                   "agent.loss_weights.cca_independence=0"),  # the lambda = 0 control (issue 32)
+    "cca_all": ("--agent", "cca"),  # the paper's statistic: the raw future (next observation and reward)
 }
 # agent defaults that the labels leave out (as in CCAConfig / PGBaselineConfig)
 AGENT_DEFAULTS = {"hindsight_inputs": "all", "critic_weighting": "policy", "hindsight_size": 32,
