@@ -285,6 +285,21 @@ SETTINGS = {  # name -> (hindsight_inputs, lambda, env hindsight)
 }
 
 
+def markdown(rows: list[dict]) -> str:
+    """The bias table: per setting (and seed) each estimator's relative bias (z) [floor], beyond noise, variance."""
+    beyond = lambda r: float(np.sqrt(max(r["relative_bias"] ** 2 - r["floor"] ** 2, 0.0)))
+    cell = lambda r: f"{r['relative_bias']:.2f} ({r['z']:.1f}) [{r['floor']:.2f}]"
+    lines = ["| statistic | lambda | seed | `KL(pi \\|\\| h)` | CCA-PG bias (z) [floor] | beyond noise | CCA-PG variance | "
+             "hindsight-weighted bias (z) | state baseline bias (z) [floor] | state variance |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        stat = r["hindsight_inputs"] + (f" (env.hindsight={r['env_hindsight']})" if r["env_hindsight"] != "observation" else "")
+        lines.append(f"| {stat} | {r['independence_weight']:g} | {r['seed']} | {r['kl_train']:.3f} | {cell(r['cca'])} | "
+                     f"{beyond(r['cca']):.2f} | {r['cca']['variance']:.3g} | {r['cca_h']['relative_bias']:.2f} "
+                     f"({r['cca_h']['z']:.0f}) | {cell(r['state'])} | {r['state']['variance']:.3g} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
@@ -293,7 +308,11 @@ def main(argv=None) -> None:
     p.add_argument("--eval-episodes", type=int, default=20_000)
     p.add_argument("--apple-std", type=float, default=20.0)
     p.add_argument("--out", default=str(OUT))
+    p.add_argument("--table", action="store_true", help="only print the table of the results in --out")
     args = p.parse_args(argv)
+    if args.table:
+        print(markdown(json.loads(Path(args.out).read_text())))
+        return
     rows = []
     for name in args.settings:
         inputs, lam, env_h = SETTINGS[name]
