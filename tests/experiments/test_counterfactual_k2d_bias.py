@@ -93,11 +93,11 @@ def test_exact_return_and_gradient_match_brute_force_enumeration(tiny):
 def test_monte_carlo_estimators_against_the_exact_gradient(tiny):
     env, policy, exact = tiny
     # the score-function estimator through the real environment: unbiased, so within noise of the exact gradient
-    m = kb.reinforce_moments(env, policy, jax.random.PRNGKey(0), 8192, chunk=8192)
+    m = kb.reinforce_moments(env, policy, jax.random.PRNGKey(0), 4096, chunk=4096)
     row = kb.bias_row(m, exact)
     assert row["z"] < 4.5 and row["relative_bias"] < 3 * row["floor"], row
     # one estimator that forgets the door's reward is biased, and the bias row says so
-    traj = kb.rollout(env, policy, jax.random.PRNGKey(1), 8192)
+    traj = kb.rollout(env, policy, jax.random.PRNGKey(1), 4096)
     ts = traj.timestep
     apples = jnp.where(jnp.arange(env.length)[:, None] < env.length - 1, ts.reward[1:], 0.0)
     g = jnp.cumsum(apples[::-1], 0)[::-1].T
