@@ -43,6 +43,9 @@ SETTINGS = {
     "pg": ("--agent", "pg_baseline"),
     "cca_ri": ("--agent", "cca", "-o", "agent.hindsight_inputs=reward_innovations"),
     "cca_apples": ("--agent", "cca", "-o", "env.hindsight=apples", "-o", "agent.hindsight_inputs=features"),
+    "cca_ri_l0": ("--agent", "cca", "-o", "agent.hindsight_inputs=reward_innovations", "-o",
+                  "agent.loss_weights.cca_independence=0"),  # the lambda = 0 control (issue 32)
+    "cca_all": ("--agent", "cca"),  # the paper's statistic: the raw future (next observation and reward)
 }
 # agent defaults that the labels leave out (as in CCAConfig / PGBaselineConfig)
 AGENT_DEFAULTS = {"hindsight_inputs": "all", "critic_weighting": "policy", "hindsight_size": 32,
@@ -59,6 +62,8 @@ def setting_label(config: dict) -> str:
     agent, env = config["agent"], config["env"]
     opts = [f"{k}={v}" for k, v in sorted(agent.items())
             if k in AGENT_DEFAULTS and v != AGENT_DEFAULTS[k] and not (isinstance(v, list) and list(v) == AGENT_DEFAULTS[k])]
+    if agent.get("loss_weights", {}).get("cca_independence", 1.0) != 1.0:
+        opts.append(f"lambda={agent['loss_weights']['cca_independence']:g}")
     if env.get("hindsight", "observation") != "observation":
         opts.insert(0, f"env.hindsight={env['hindsight']}")
     return agent["name"] + (f" [{', '.join(opts)}]" if opts else "")

@@ -194,3 +194,14 @@ def test_least_squares_innovations_cut_the_learned_statistics_bias():
     assert raw["bias_cca"] > 0.5
     assert ls["bias_cca"] < 0.1 and ls["bias_cca"] < 0.2 * raw["bias_cca"], (ls["bias_cca"], raw["bias_cca"])
     assert ls["var_cca"] < 0.05 * ls["var_state"]
+
+
+def test_sweep_variance_keeps_the_lambda_zero_control_apart():
+    from experiments.counterfactual.sweep_variance import AGENT_DEFAULTS, setting_label
+
+    def label(weights):
+        agent = {**AGENT_DEFAULTS, "name": "cca", "hindsight_inputs": "reward_innovations", "loss_weights": weights}
+        return setting_label({"agent": agent, "env": {"name": "key-to-door", "hindsight": "observation"}})
+
+    assert label({"cca_independence": 1.0}) == "cca [hindsight_inputs=reward_innovations]"
+    assert label({"cca_independence": 0.0}) == "cca [hindsight_inputs=reward_innovations, lambda=0]"

@@ -475,3 +475,35 @@ def test_key_to_door_noise_hindsight_is_the_apple_noise_whatever_the_actions():
     e = eaten1 & apple_phase
     assert e.any()
     np.testing.assert_allclose(r1[e], cfg.apple_reward + h1[e, 0], rtol=1e-5)
+
+
+def test_task_interleaving_pays_each_answer_after_the_delay():
+    from rlk.plugins.counterfactual.envs import TaskInterleaving, TaskInterleavingConfig
+
+    cfg = TaskInterleavingConfig(num_queries=5, delay=2, reward_scales=[1.0, 10.0])
+    env = TaskInterleaving(cfg)
+    s, ts = env.reset(jax.random.PRNGKey(0))
+    earned, paid, last = [], [], []
+    for t in range(env.length):
+        a = t % cfg.num_actions
+        obs = np.asarray(ts.observation)
+        if t < cfg.num_queries:  # the query shown is the one answered
+            task, ctx = int(np.argmax(obs[:cfg.num_tasks])), int(np.argmax(obs[cfg.num_tasks:-1]))
+            assert (task, ctx) == (int(s.task), int(s.context))
+            earned.append(float(env.mu[task, ctx, a]))
+        else:  # no query: zero but the time
+            assert np.all(obs[:-1] == 0)
+        s, ts = env.step(s, jnp.int32(a), jax.random.PRNGKey(t + 1))
+        paid.append(float(ts.reward))
+        last.append(bool(ts.last))
+    np.testing.assert_allclose(paid, [0.0] * cfg.delay + earned, rtol=1e-6)
+    assert last == [False] * (env.length - 1) + [True]
+    assert float(env.mu[1].max()) > 1.0 >= float(env.mu[0].max())  # the second task's scale
+
+
+def test_task_interleaving_scales_one_per_task_is_one_clear_line(cli):
+    proc = cli("train", "--agent", "cca", "--env", "task-interleaving", "-o", "env.num_tasks=3", "--steps", "100",
+               check=False)
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "reward_scales" in err[0], proc.stderr

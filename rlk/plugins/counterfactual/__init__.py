@@ -6,7 +6,8 @@ Registration reads only ``config.py``; the agent, environments and losses (jax) 
 from __future__ import annotations
 
 from rlk.core.hookspecs import hookimpl, lazy
-from rlk.plugins.counterfactual.config import INPUTS, LOSSES, BanditFeedbackConfig, CCAConfig, KeyToDoorConfig, PGBaselineConfig
+from rlk.plugins.counterfactual.config import (INPUTS, LOSSES, BanditFeedbackConfig, CCAConfig, KeyToDoorConfig, PGBaselineConfig,
+                                              TaskInterleavingConfig)
 
 
 @hookimpl
@@ -24,6 +25,8 @@ def rlk_register_envs(register):
              description="contextual bandit with noisy reward and a feedback vector (Mesnard et al. 2021)")
     register("key-to-door", lazy("rlk.plugins.counterfactual.envs:KeyToDoor"), config=KeyToDoorConfig,
              description="Key-to-Door with distractor apples, apples=low|high variance (Mesnard et al. 2021)")
+    register("task-interleaving", lazy("rlk.plugins.counterfactual.envs:TaskInterleaving"), config=TaskInterleavingConfig,
+             description="interleaved contextual-bandit tasks with delayed rewards (assumed definition; Mesnard et al. 2021)")
 
 
 @hookimpl

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, NamedTuple, Optional
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rlk.core.config import HiddenSizes, PluginConfig
 from rlk.core.hookspecs import lazy
@@ -151,6 +151,24 @@ class KeyToDoorConfig(PluginConfig):
         "observation", description="info['hindsight']: the next observation; 'noise': only the apple noise "
                                    "apple_std * z drawn at that step (eaten or not; independent of the actions); "
                                    "'apples': only the apple reward of that step (not the door's); zero-padded")
+
+
+class TaskInterleavingConfig(PluginConfig):
+    num_tasks: int = Field(2, ge=1, description="number of interleaved tasks K")
+    num_contexts: int = Field(4, gt=0, description="contexts per task")
+    num_actions: int = Field(4, ge=2, description="number of actions")
+    num_queries: int = Field(10, gt=0, description="queries per episode (one per step), each from a uniform task")
+    delay: int = Field(3, ge=0, description="steps between an answer and its reward")
+    reward_scales: list[float] = Field([1.0, 10.0], description="per task: scale of its mean rewards mu_k ~ scale_k U(0, 1)")
+    reward_noise: float = Field(0.0, ge=0, description="std of the Gaussian noise added to every reward")
+    task_seed: int = Field(0, ge=0, description="seed of the fixed mean-reward tables")
+
+    @model_validator(mode="after")
+    def _one_scale_per_task(self) -> "TaskInterleavingConfig":
+        if len(self.reward_scales) != self.num_tasks:
+            raise ValueError(f"reward_scales has {len(self.reward_scales)} entries, one per task is needed "
+                             f"(num_tasks {self.num_tasks})")
+        return self
 
 
 # name -> (factory, config class or None, description)

@@ -36,7 +36,7 @@ import numpy as np
 
 from rlk.core.interfaces import Environment
 from rlk.core.types import ArraySpec, DiscreteSpec, EnvSpec, TimeStep
-from rlk.plugins.counterfactual.config import BanditFeedbackConfig, KeyToDoorConfig
+from rlk.plugins.counterfactual.config import BanditFeedbackConfig, KeyToDoorConfig, TaskInterleavingConfig
 
 
 # -- contextual bandit with feedback ---------------------------------------------------------------
@@ -184,3 +184,73 @@ class KeyToDoor(Environment):
         ts = TimeStep(obs, reward.astype(jnp.float32), jnp.where(done, 0.0, 1.0).astype(jnp.float32), done,
                       info={"hindsight": hindsight})
         return s, ts
+
+
+# -- task interleaving ---------------------------------------------------------------------------------------
+class InterleavingState(NamedTuple):
+    t: jax.Array        # step within the episode
+    task: jax.Array     # the task of the current query
+    context: jax.Array  # its context
+    pending: jax.Array  # [delay] rewards earned, not yet paid (oldest first)
+
+
+class TaskInterleaving(Environment):
+    """Several contextual-bandit tasks interleaved in one episode, each answer paid after a delay.
+
+    The paper's definition could not be read from here (only its abstract); this is the assumed one (README).
+    Each of ``num_queries`` steps shows a query: a task ``k ~ U{0..K-1}`` and a context ``c`` (observation
+    ``[onehot(k); onehot(c); t / length]``); the answer ``a`` earns ``mu[k, c, a] + reward_noise * eps`` with
+    ``mu[k] ~ reward_scales[k] * U(0, 1)`` fixed by ``task_seed``, paid ``delay`` steps later. After the last query
+    ``delay`` steps without a query (observation zero but the time, actions ignored) pay what is left. An
+    answer's return holds the rewards of every later answer, of every task: the tasks are each other's
+    distractors, the larger-scale task the low-scale one's. ``info['hindsight']`` is the next observation.
+    """
+
+    def __init__(self, config: TaskInterleavingConfig | None = None):
+        self.config = config or TaskInterleavingConfig()
+        c = self.config
+        rng = np.random.default_rng(c.task_seed)
+        mu = rng.uniform(0.0, 1.0, (c.num_tasks, c.num_contexts, c.num_actions)) * np.asarray(c.reward_scales)[:, None, None]
+        self.mu = jnp.asarray(mu, jnp.float32)
+
+    @property
+    def length(self) -> int:
+        return self.config.num_queries + self.config.delay
+
+    @property
+    def spec(self) -> EnvSpec:
+        c = self.config
+        return EnvSpec(name="task-interleaving", observation=ArraySpec(shape=(c.num_tasks + c.num_contexts + 1,)),
+                       action=DiscreteSpec(num_values=c.num_actions), max_episode_steps=self.length)
+
+    def observe(self, s: InterleavingState) -> jax.Array:
+        c = self.config
+        query = (s.t < c.num_queries).astype(jnp.float32)
+        return jnp.concatenate([query * jax.nn.one_hot(s.task, c.num_tasks), query * jax.nn.one_hot(s.context, c.num_contexts),
+                                (s.t / self.length).astype(jnp.float32)[None]])
+
+    def _query(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        task_key, ctx_key = jax.random.split(key)
+        c = self.config
+        return jax.random.randint(task_key, (), 0, c.num_tasks), jax.random.randint(ctx_key, (), 0, c.num_contexts)
+
+    def reset(self, key: jax.Array) -> tuple[InterleavingState, TimeStep]:
+        task, context = self._query(key)
+        s = InterleavingState(jnp.int32(0), task, context, jnp.zeros((self.config.delay,), jnp.float32))
+        obs = self.observe(s)
+        return s, TimeStep(obs, jnp.float32(0.0), jnp.float32(1.0), jnp.bool_(False), info={"hindsight": jnp.zeros_like(obs)})
+
+    def step(self, state: InterleavingState, action: jax.Array, key: jax.Array) -> tuple[InterleavingState, TimeStep]:
+        c = self.config
+        query_key, noise_key = jax.random.split(key)
+        earned = jnp.where(state.t < c.num_queries,
+                           self.mu[state.task, state.context, action] + c.reward_noise * jax.random.normal(noise_key), 0.0)
+        queue = jnp.concatenate([state.pending, earned[None]])
+        reward, pending = queue[0], queue[1:]
+        task, context = self._query(query_key)
+        t = state.t + 1
+        s = InterleavingState(t, task, context, pending)
+        obs = self.observe(s)
+        done = t == self.length
+        return s, TimeStep(obs, reward.astype(jnp.float32), jnp.where(done, 0.0, 1.0).astype(jnp.float32), done,
+                           info={"hindsight": obs})
