@@ -27,7 +27,9 @@ from rlk.bench import make_env
 from rlk.core.losses import agent_losses
 from rlk.core.types import TimeStep
 from rlk.core.wrappers import for_training
+from rlk.learn.optim import make_optimiser
 from rlk.learn.replay import join, sequences
+from rlk.learn.sgd import SGDState, sgd_step
 from rlk.nn.value_transforms import Support, logits_to_scalar
 from rlk.plugins.backends.anakin import rollout
 from rlk.plugins.muzero.agent import make_muzero_parts
@@ -43,8 +45,8 @@ def _value(text: str):
     return {"true": True, "false": False}.get(text, text)
 
 
-def pieces(env_name: str, overrides: dict) -> tuple[dict, dict]:
-    """The jitted pieces and their arguments, each ``() -> arrays``, and per-piece env steps covered."""
+def pieces(env_name: str, overrides: dict) -> dict:
+    """Name -> (jitted piece, its arguments, env steps one call covers)."""
     env = for_training(make_env(env_name))
     c = MuZeroConfig(**overrides)
     parts = make_muzero_parts(c, env.spec, None, agent_losses("muzero", c.loss_weights))
@@ -84,9 +86,6 @@ def pieces(env_name: str, overrides: dict) -> tuple[dict, dict]:
         root = mctx.RootFnOutput(prior_logits=prior, value=logits_to_scalar(v_logits, support), embedding=latents)
         return mctx.muzero_policy(params, key, root, recurrent_fn, c.num_simulations).action
 
-    from rlk.learn.optim import make_optimiser
-    from rlk.learn.sgd import SGDState, sgd_step
-
     key = jax.random.PRNGKey(5)
     plain_ts = TimeStep(ts.observation, ts.reward, ts.discount, ts.last, ts.legal_action_mask)
     replay_state = state.replay
@@ -105,7 +104,7 @@ def pieces(env_name: str, overrides: dict) -> tuple[dict, dict]:
     fns["anakin"] = anakin_call(env_name, overrides, B * T * 2)
     step = sgd_step(parts.loss_fn, make_optimiser(c, S))
     fns["grad"] = (jax.jit(step), (SGDState(state.params, state.opt_state), seqs.timestep, seqs.action, batch), B * T // S)
-    return fns, {"config": c}
+    return fns
 
 
 def anakin_call(env_name: str, overrides: dict, steps: int):
@@ -138,7 +137,7 @@ def main() -> None:
     p.add_argument("overrides", nargs="*", help="agent FIELD=VALUE")
     a = p.parse_args()
     overrides = dict((kv.split("=", 1)[0], _value(kv.split("=", 1)[1])) for kv in a.overrides)
-    fns, _ = pieces(a.env, overrides)
+    fns = pieces(a.env, overrides)
     if a.only:
         fns = {k: v for k, v in fns.items() if k in a.only.split(",")}
     for fn, args, _ in fns.values():
