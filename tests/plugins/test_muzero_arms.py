@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlk.learn.sgd import SGDState
 from rlk.nn.value_transforms import Support, logits_to_scalar
 from rlk.plugins.envs.catch import Catch
 from rlk.plugins.muzero.agent import MuZeroConfig
