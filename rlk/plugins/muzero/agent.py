@@ -231,15 +231,11 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
         # Policy targets exist for steps j + k < T only (the search did not run on the final observation).
         inside = (jnp.arange(T)[None, :, None] + jnp.arange(1, K + 1)[:, None, None]) < T
         advantage = z - v[:T]  # the model-free arm's advantage: n-step return minus the target network's value
-        ahead = lambda x: jnp.stack([jnp.concatenate([x, jnp.zeros((K,) + x.shape[1:], x.dtype)])[k:k + T]
-                                     for k in range(1, K + 1)])  # [K, T, N]: x_{j+k}
         return jax.lax.stop_gradient({
             **model, "policy": policy, "value": scalar_to_two_hot(z, support),
             "policy_mask": jnp.full((T, N), use_search), "value_mask": jnp.ones((T, N)),
             "model_policy_mask": model["model_policy_mask"] * inside * use_search,
             "pg_action": action, "pg_advantage": advantage, "pg_mask": jnp.full((T, N), use_pg),
-            "model_pg_action": ahead(action), "model_pg_advantage": ahead(advantage),
-            "model_pg_mask": model["model_policy_mask"] * inside * use_pg,
         })
 
     def loss_fn(net, ts: TimeStep, action, batch: dict):
@@ -262,8 +258,7 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
         inputs = MuZeroInputs(logits, b["policy"], b["policy_mask"], v_logits, b["value"], b["value_mask"],
                               m_logits, b["model_policy"], b["model_policy_mask"], m_value, b["model_value"],
                               b["model_value_mask"], m_reward, b["model_reward"], b["model_reward_mask"])
-        pg = MuZeroPolicyGradientInputs(logits, b["pg_action"], b["pg_advantage"], b["pg_mask"], m_logits,
-                                        b["model_pg_action"], b["model_pg_advantage"], b["model_pg_mask"])
+        pg = MuZeroPolicyGradientInputs(logits, b["pg_action"], b["pg_advantage"], b["pg_mask"])
         return losses({}, {MuZeroInputs: inputs, MuZeroPolicyGradientInputs: pg}, {})
 
     gradient_step = sgd_step(loss_fn, optimiser, axis_name)

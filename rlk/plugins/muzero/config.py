@@ -59,28 +59,21 @@ class MuZeroInputs(NamedTuple):
 
 
 class MuZeroPolicyGradientInputs(NamedTuple):
-    """What the model-free policy loss reads (``policy_targets='policy_gradient'``): the policy predictions at
-    ``s_t`` and after k = 1..K model steps, the actions taken there and their advantages.
+    """What the model-free policy loss reads (``policy_targets='policy_gradient'``): the prior at ``s_t``, the
+    actions taken there and their advantages. The prior only (k = 0): on the model's unrolled policies
+    (k >= 1) the loss pushed the unscaled latents without bound and diverged (Catch, 10k steps).
 
     Attributes:
       policy_logits: ``[T, N, A]`` p_t^0.
       action: ``[T, N]`` a_t.
       advantage: ``[T, N]`` z_t - v(s_t): the n-step return (eq. 3) minus the target network's value.
       mask: ``[T, N]`` (0: no policy-gradient learning).
-      model_policy_logits: ``[K, T, N, A]`` p_t^k.
-      model_action: ``[K, T, N]`` a_{t+k}.
-      model_advantage: ``[K, T, N]`` z_{t+k} - v(s_{t+k}).
-      model_mask: ``[K, T, N]`` (0 past the sequence or an episode's end).
     """
 
     policy_logits: jax.Array
     action: jax.Array
     advantage: jax.Array
     mask: jax.Array
-    model_policy_logits: jax.Array
-    model_action: jax.Array
-    model_advantage: jax.Array
-    model_mask: jax.Array
 
 
 INPUTS = (MuZeroInputs, MuZeroPolicyGradientInputs)
@@ -175,6 +168,6 @@ LOSSES = {
     "muzero_value": (lazy("rlk.plugins.muzero.losses:make_value"), None, "MuZero two-hot value cross-entropy against n-step returns, k = 0..K (eq. 1; MuZeroInputs)"),
     "muzero_reward": (lazy("rlk.plugins.muzero.losses:make_reward"), None, "MuZero two-hot reward cross-entropy of the model, k = 1..K (eq. 1; MuZeroInputs)"),
     "muzero_policy_gradient": (lazy("rlk.plugins.muzero.losses:make_policy_gradient"), PolicyGradientConfig,
-                               "model-free actor-critic policy loss on the actions taken, k = 0..K (planning study's "
+                               "model-free actor-critic policy loss of the prior on the actions taken (planning study's "
                                "no-search-for-learning arm; MuZeroPolicyGradientInputs)"),
 }

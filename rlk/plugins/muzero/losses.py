@@ -11,9 +11,8 @@ Appendix H). The L2 term is the optimiser's (``agent.weight_decay``).
 
 ``muzero_policy_gradient`` replaces the search's policy targets in the planning study's arms without search
 for learning (``policy_targets='policy_gradient'``): an advantage actor-critic loss (Mnih et al. 2016,
-https://arxiv.org/abs/1602.01783, eq. of the A3C update with an entropy bonus) on the prior and on the
-model's unrolled policies, ``-(z - v) log pi(a) - c H(pi)``, the advantage from the same n-step returns the
-value learns from.
+https://arxiv.org/abs/1602.01783, the A3C update with an entropy bonus) on the prior,
+``-(z - v) log pi(a) - c H(pi)``, the advantage from the same n-step returns the value learns from.
 """
 
 from __future__ import annotations
@@ -94,10 +93,9 @@ def policy_gradient(logits: jax.Array, action: jax.Array, advantage: jax.Array, 
 
 
 def policy_gradient_loss(inputs: MuZeroPolicyGradientInputs, entropy_cost: float) -> tuple[jax.Array, dict]:
-    """The model-free policy loss at k = 0 plus its mean over k = 1..K (as eq. 1 sums its terms)."""
+    """The model-free policy loss of the prior (k = 0)."""
     x = inputs
-    k0 = policy_gradient(x.policy_logits, x.action, x.advantage, x.mask, entropy_cost)
-    return k0 + policy_gradient(x.model_policy_logits, x.model_action, x.model_advantage, x.model_mask, entropy_cost), {"k0": k0}
+    return policy_gradient(x.policy_logits, x.action, x.advantage, x.mask, entropy_cost), {}
 
 
 def make_policy(config: Optional[PluginConfig] = None) -> Loss:
