@@ -70,7 +70,7 @@ from rlk.plugins.muzero.targets import absorbing_targets, area_shaped_rewards, n
 
 def over_steps(f, *xs):
     """``f`` of one example mapped over the two leading axes ``[T, N]`` of ``xs``, as one batch of ``T * N``
-    (one vmap: XLA:CPU runs a doubly vmapped dense layer as batched dots with extra copies)."""
+    (one vmap: 9% less CPU per MinAtar gradient step than two nested vmaps, experiments/muzero/profile_step.py)."""
     lead = xs[0].shape[:2]
     out = jax.vmap(f)(*(x.reshape((-1,) + x.shape[2:]) for x in xs))
     return jax.tree.map(lambda y: y.reshape(lead + y.shape[1:]), out)
