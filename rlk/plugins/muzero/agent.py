@@ -16,8 +16,11 @@ The study's knobs (section 4 of Hamrick et al.):
 - tree depth: ``max_depth`` (mctx's maximum search depth);
 - where search is used: ``search_for_acting`` (collect data with search or with the prior policy),
   ``policy_targets`` (``"acting"``: the visits of the search that acted; ``"reanalyse"``: a fresh
-  search with the target network at update time; ``"none"``: no policy learning from search, the
-  one-step policy-prior baseline), ``search_at_eval``;
+  search with the target network at update time; ``"policy_gradient"``: no search for learning, the prior
+  learns model-free, an actor-critic loss on the actions taken (``muzero_policy_gradient``); ``"none"``: the
+  prior does not learn at all), ``search_at_eval``. The arms: search for acting and learning (``acting``),
+  for acting only (``search_for_acting`` with ``policy_gradient``), for learning only (``search_for_acting=false``
+  with ``reanalyse``), for neither (``search_for_acting=false`` with ``policy_gradient``);
 - ``rollout_steps``: below the tree, leaf values come from Monte-Carlo rollouts of the learned
   model with the prior policy (inside the recurrent function) instead of the value head alone;
 - ``simulator``: the learned model, or the true environment stepped from a copy of its state
@@ -60,9 +63,17 @@ from rlk.nn.masking import masked_logits
 from rlk.nn.muzero_model import MuZeroModel
 from rlk.nn.unroll_targets import model_targets
 from rlk.nn.value_transforms import Support, logits_to_scalar, scalar_to_two_hot
-from rlk.plugins.muzero.config import MuZeroConfig, MuZeroInputs
+from rlk.plugins.muzero.config import MuZeroConfig, MuZeroInputs, MuZeroPolicyGradientInputs
 from rlk.plugins.muzero.simulators import env_simulator_step, make_recurrent_fn, true_simulator
 from rlk.plugins.muzero.targets import absorbing_targets, area_shaped_rewards, n_step_returns
+
+
+def over_steps(f, *xs):
+    """``f`` of one example mapped over the two leading axes ``[T, N]`` of ``xs``, as one batch of ``T * N``
+    (one vmap: 9% less CPU per MinAtar gradient step than two nested vmaps, experiments/muzero/profile_step.py)."""
+    lead = xs[0].shape[:2]
+    out = jax.vmap(f)(*(x.reshape((-1,) + x.shape[2:]) for x in xs))
+    return jax.tree.map(lambda y: y.reshape(lead + y.shape[1:]), out)
 
 
 class MuZeroState(NamedTuple):
@@ -82,12 +93,16 @@ class MuZeroParts(NamedTuple):
     targets: ``(learner state, ts [T+1, N], action [T, N], policy [T, N, A], key) -> batch``: the
       policy (acting visits, or a fresh Reanalyse search with the target network), value and model
       targets of one gradient step, with their masks.
+    loss_fn: ``(net, ts [T+1, N], action [T, N], batch) -> (loss, metrics)``: eq. 1 on ``targets``' batch.
+    replay: the ``rlk.learn.SequenceReplay`` the learner state's buffer belongs to.
     """
 
     agent: Agent
     search: Any
     targets: Any
     simulator: Optional[Simulator]
+    loss_fn: Any
+    replay: Any
 
 
 def make_muzero(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[str], losses: LossSet) -> Agent:
@@ -101,12 +116,15 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
     if spec.num_players > 2:
         raise RlkError(f"agent 'muzero' plays one- and two-player games; env '{spec.name}' has {spec.num_players} players")
     if not c.search_for_acting and c.policy_targets == "acting":
-        raise RlkError("agent.policy_targets='acting' needs agent.search_for_acting=true (or use 'reanalyse' / 'none')")
+        raise RlkError("agent.policy_targets='acting' needs agent.search_for_acting=true (or use 'reanalyse' / 'policy_gradient' / 'none')")
     if c.value_bounds is not None and not c.value_bounds[0] < c.value_bounds[1]:
         raise RlkError(f"agent.value_bounds must be [low, high] with low < high, got {list(c.value_bounds)}")
     if c.simulator == "env" and c.policy_targets == "reanalyse":
         raise RlkError("agent.policy_targets='reanalyse' searches replayed observations, whose environment states are not "
                        "kept: use it with agent.simulator=model")
+    if c.policy_targets == "policy_gradient" and "muzero_policy_gradient" not in [name for name, _, _ in losses.terms]:
+        raise RlkError("agent.policy_targets='policy_gradient' needs loss 'muzero_policy_gradient' in agent.loss_weights "
+                       "(a weight above 0)")
     owning = [name for name, _, loss in losses.terms if loss.init is not None or loss.prepare is not None]
     if owning:
         raise RlkError(f"agent 'muzero' feeds losses without parameters or preparation; loss '{owning[0]}' has some")
@@ -208,26 +226,29 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
         z = n_step_returns(ts, v, c.gamma, c.td_steps, sign)  # [T, N]
         policy_full = jnp.concatenate([policy, jnp.zeros((1, N, A))], 0)  # [T+1, N, A]; the last is masked
         model = absorbing_targets(ts, model_targets(ts, policy_full, z, support, K), support, K)
-        use_policy = 0.0 if c.policy_targets == "none" else 1.0
+        use_search = 1.0 if c.policy_targets in ("acting", "reanalyse") else 0.0
+        use_pg = 1.0 if c.policy_targets == "policy_gradient" else 0.0
         # Policy targets exist for steps j + k < T only (the search did not run on the final observation).
         inside = (jnp.arange(T)[None, :, None] + jnp.arange(1, K + 1)[:, None, None]) < T
+        advantage = z - v[:T]  # the model-free arm's advantage: n-step return minus the target network's value
         return jax.lax.stop_gradient({
             **model, "policy": policy, "value": scalar_to_two_hot(z, support),
-            "policy_mask": jnp.full((T, N), use_policy), "value_mask": jnp.ones((T, N)),
-            "model_policy_mask": model["model_policy_mask"] * inside * use_policy,
+            "policy_mask": jnp.full((T, N), use_search), "value_mask": jnp.ones((T, N)),
+            "model_policy_mask": model["model_policy_mask"] * inside * use_search,
+            "pg_action": action, "pg_advantage": advantage, "pg_mask": jnp.full((T, N), use_pg),
         })
 
     def loss_fn(net, ts: TimeStep, action, batch: dict):
         """MuZero's loss (eq. 1) on sequences ``ts [T+1, N]``, ``action [T, N]``: the model unrolled K steps from
         every state with the actions taken, against ``batch`` (``targets``)."""
-        latents = jax.vmap(jax.vmap(net.initial))(ts.observation[:T])
-        logits, v_logits = jax.vmap(jax.vmap(net.predict))(latents)
+        latents = over_steps(net.initial, ts.observation[:T])
+        logits, v_logits = over_steps(net.predict, latents)
         acts = jnp.concatenate([action, jnp.zeros((K,) + action.shape[1:], action.dtype)], 0)
         seq = jnp.stack([acts[k:k + T] for k in range(K)])  # [K, T, N]: a_{j+k}
 
         def unroll(s, a):
-            nxt, r_logits = jax.vmap(jax.vmap(net.step))(s, a)
-            p_logits, val_logits = jax.vmap(jax.vmap(net.predict))(nxt)
+            nxt, r_logits = over_steps(net.step, s, a)
+            p_logits, val_logits = over_steps(net.predict, nxt)
             g = c.dynamics_grad_scale  # MuZero Appendix G: the gradient into the next dynamics step is scaled by 1/2
             nxt = g * nxt + (1.0 - g) * jax.lax.stop_gradient(nxt)
             return nxt, (p_logits, r_logits, val_logits)
@@ -237,7 +258,8 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
         inputs = MuZeroInputs(logits, b["policy"], b["policy_mask"], v_logits, b["value"], b["value_mask"],
                               m_logits, b["model_policy"], b["model_policy_mask"], m_value, b["model_value"],
                               b["model_value_mask"], m_reward, b["model_reward"], b["model_reward_mask"])
-        return losses({}, {MuZeroInputs: inputs}, {})
+        pg = MuZeroPolicyGradientInputs(logits, b["pg_action"], b["pg_advantage"], b["pg_mask"])
+        return losses({}, {MuZeroInputs: inputs, MuZeroPolicyGradientInputs: pg}, {})
 
     gradient_step = sgd_step(loss_fn, optimiser, axis_name)
 
@@ -263,4 +285,4 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
         return MuZeroState(state.params, state.target_params, state.opt_state, buffer, state.updates + 1), metrics
 
     agent = Agent(init, initial_actor_state, act, eval_act, update, c.num_envs, c.unroll_length, replica_local)
-    return MuZeroParts(agent, search, targets, simulator)
+    return MuZeroParts(agent, search, targets, simulator, loss_fn, replay)

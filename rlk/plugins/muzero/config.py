@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, Optional
 
 from pydantic import Field
 
-from rlk.core.config import HiddenSizes
+from rlk.core.config import HiddenSizes, PluginConfig
 from rlk.core.hookspecs import lazy
 from rlk.learn.optim import OptimConfig
 
@@ -58,7 +58,32 @@ class MuZeroInputs(NamedTuple):
     model_reward_mask: jax.Array
 
 
-INPUTS = (MuZeroInputs,)
+class MuZeroPolicyGradientInputs(NamedTuple):
+    """What the model-free policy loss reads (``policy_targets='policy_gradient'``): the prior at ``s_t``, the
+    actions taken there and their advantages. The prior only (k = 0): on the model's unrolled policies
+    (k >= 1) the loss pushed the unscaled latents without bound and diverged (Catch, 10k steps).
+
+    Attributes:
+      policy_logits: ``[T, N, A]`` p_t^0.
+      action: ``[T, N]`` a_t.
+      advantage: ``[T, N]`` z_t - v(s_t): the n-step return (eq. 3) minus the target network's value.
+      mask: ``[T, N]`` (0: no policy-gradient learning).
+    """
+
+    policy_logits: jax.Array
+    action: jax.Array
+    advantage: jax.Array
+    mask: jax.Array
+
+
+INPUTS = (MuZeroInputs, MuZeroPolicyGradientInputs)
+
+
+class PolicyGradientConfig(PluginConfig):
+    """The model-free policy loss's options."""
+
+    entropy_cost: float = Field(0.01, ge=0, description="weight of the policy's entropy bonus (A2C on Atari, Mnih et al. "
+                                                        "2016: 0.01)")
 
 
 class MuZeroConfig(OptimConfig):
@@ -75,8 +100,11 @@ class MuZeroConfig(OptimConfig):
     max_depth: Optional[int] = Field(None, ge=1, description="maximum tree depth (planning study: tree depth); None: unlimited")
     rollout_steps: int = Field(0, ge=0, description="Monte-Carlo rollout steps of the model with the prior below the tree (planning study)")
     search_for_acting: bool = Field(True, description="act with search (False: sample the prior policy; planning study: data)")
-    policy_targets: Literal["acting", "reanalyse", "none"] = Field(
-        "acting", description="policy targets from the acting search, a fresh search (Reanalyse), or none (planning study: learning)")
+    policy_targets: Literal["acting", "reanalyse", "policy_gradient", "none"] = Field(
+        "acting", description="policy targets from the acting search, a fresh search (Reanalyse), none of search's: "
+                              "'policy_gradient' (the prior learns model-free, an actor-critic loss on the actions taken "
+                              "with the n-step return minus the value as advantage, loss muzero_policy_gradient) or "
+                              "'none' (the prior does not learn) (planning study: search for learning or not)")
     search_at_eval: bool = Field(True, description="evaluate with search (False: greedy prior; planning study: evaluation)")
     simulator: Literal["model", "env"] = Field(
         "model", description="what the search simulates: the learned model, or the true environment stepped from a copy of its "
@@ -128,8 +156,10 @@ class MuZeroConfig(OptimConfig):
                                                     "(toy setting: 4; with 1, 150k Catch steps are only ~150 gradient steps, "
                                                     "too few for the model to learn the reward)")
     loss_weights: dict[str, float] = Field(
-        default_factory=lambda: {"muzero_policy": 1.0, "muzero_value": 0.25, "muzero_reward": 1.0},
-        description="named losses (losses.py, eq. 1) and their weights; the value's 0.25: MuZero Reanalyse, Appendix H")
+        default_factory=lambda: {"muzero_policy": 1.0, "muzero_value": 0.25, "muzero_reward": 1.0,
+                                 "muzero_policy_gradient": 1.0},
+        description="named losses (losses.py, eq. 1) and their weights; the value's 0.25: MuZero Reanalyse, Appendix H; "
+                    "muzero_policy_gradient counts only with policy_targets='policy_gradient'")
 
 
 # name -> (factory, config class or None, description)
@@ -137,4 +167,7 @@ LOSSES = {
     "muzero_policy": (lazy("rlk.plugins.muzero.losses:make_policy"), None, "MuZero policy cross-entropy against search visits, k = 0..K (eq. 1; MuZeroInputs)"),
     "muzero_value": (lazy("rlk.plugins.muzero.losses:make_value"), None, "MuZero two-hot value cross-entropy against n-step returns, k = 0..K (eq. 1; MuZeroInputs)"),
     "muzero_reward": (lazy("rlk.plugins.muzero.losses:make_reward"), None, "MuZero two-hot reward cross-entropy of the model, k = 1..K (eq. 1; MuZeroInputs)"),
+    "muzero_policy_gradient": (lazy("rlk.plugins.muzero.losses:make_policy_gradient"), PolicyGradientConfig,
+                               "model-free actor-critic policy loss of the prior on the actions taken (planning study's "
+                               "no-search-for-learning arm; MuZeroPolicyGradientInputs)"),
 }

@@ -8,6 +8,11 @@ distributions over a support, after the invertible transform ``h``). Each term r
 their masks), is a factory ``make(config) -> Loss`` registered by name (``muzero_policy``, ``muzero_value``,
 ``muzero_reward``), and is weighted in ``agent.loss_weights`` (the value term 0.25, MuZero Reanalyse,
 Appendix H). The L2 term is the optimiser's (``agent.weight_decay``).
+
+``muzero_policy_gradient`` replaces the search's policy targets in the planning study's arms without search
+for learning (``policy_targets='policy_gradient'``): an advantage actor-critic loss (Mnih et al. 2016,
+https://arxiv.org/abs/1602.01783, the A3C update with an entropy bonus) on the prior,
+``-(z - v) log pi(a) - c H(pi)``, the advantage from the same n-step returns the value learns from.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from typing import Optional
 
 import chex
 import jax
+import jax.numpy as jnp
 
 from rlk.core.config import PluginConfig
 from rlk.core.losses import Loss, stateless
 from rlk.nn.masking import masked_mean
 from rlk.nn.value_transforms import cross_entropy
-from rlk.plugins.muzero.config import MuZeroInputs
+from rlk.plugins.muzero.config import MuZeroInputs, MuZeroPolicyGradientInputs, PolicyGradientConfig
 
 
 def masked_cross_entropy(logits: jax.Array, target: jax.Array, mask: jax.Array) -> jax.Array:
@@ -71,6 +77,27 @@ def reward_loss(inputs: MuZeroInputs) -> tuple[jax.Array, dict]:
     return masked_cross_entropy(inputs.model_reward_logits, inputs.model_reward_target, inputs.model_reward_mask), {}
 
 
+def policy_gradient(logits: jax.Array, action: jax.Array, advantage: jax.Array, mask: jax.Array,
+                    entropy_cost: float) -> jax.Array:
+    """``-A log pi(a) - c H(pi)`` averaged over the entries where ``mask`` is 1 (A3C's policy loss).
+
+    Args:
+      logits: ``[..., A]``; action, advantage, mask: ``[...]``; the advantage carries no gradient.
+    """
+    chex.assert_equal_shape([action, advantage, mask])
+    chex.assert_rank(logits, action.ndim + 1)
+    log_pi = jax.nn.log_softmax(logits)
+    log_pi_a = jnp.take_along_axis(log_pi, action[..., None].astype(jnp.int32), -1)[..., 0]
+    entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, -1)
+    return masked_mean(-jax.lax.stop_gradient(advantage) * log_pi_a - entropy_cost * entropy, mask)
+
+
+def policy_gradient_loss(inputs: MuZeroPolicyGradientInputs, entropy_cost: float) -> tuple[jax.Array, dict]:
+    """The model-free policy loss of the prior (k = 0)."""
+    x = inputs
+    return policy_gradient(x.policy_logits, x.action, x.advantage, x.mask, entropy_cost), {}
+
+
 def make_policy(config: Optional[PluginConfig] = None) -> Loss:
     return stateless(MuZeroInputs, policy_loss)
 
@@ -81,3 +108,8 @@ def make_value(config: Optional[PluginConfig] = None) -> Loss:
 
 def make_reward(config: Optional[PluginConfig] = None) -> Loss:
     return stateless(MuZeroInputs, reward_loss)
+
+
+def make_policy_gradient(config: Optional[PolicyGradientConfig] = None) -> Loss:
+    c = config or PolicyGradientConfig()
+    return stateless(MuZeroPolicyGradientInputs, lambda x: policy_gradient_loss(x, c.entropy_cost))
