@@ -27,7 +27,7 @@ def test_require_imports_what_is_installed_and_names_the_extra_otherwise():
     assert require("numpy", "x").__name__ == "numpy"
     with pytest.raises(RlkError, match=r"^env 'e' needs the package 'wandb': pip install 'rlk\[trackers\]'$"):
         _missing("wandb", "env 'e'")
-    assert set(EXTRA_OF.values()) <= {"atari", "mujoco", "models", "trackers", "stats"}
+    assert set(EXTRA_OF.values()) <= {"atari", "mujoco", "models", "trackers", "stats", "cluster"}
 
 
 def _missing(top: str, needed_by: str):

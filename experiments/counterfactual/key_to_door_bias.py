@@ -42,7 +42,7 @@ from rlk.core.types import Trajectory
 from rlk.nn.torsos import MLP
 from rlk.plugins.counterfactual.agent import forward, make_cca
 from rlk.plugins.counterfactual.config import CCAConfig, CCAInputs, KeyToDoorConfig
-from rlk.plugins.counterfactual.envs import _MOVES, KeyToDoor
+from rlk.plugins.counterfactual.envs import MOVES, KeyToDoor
 from rlk.plugins.counterfactual.losses import baseline_surrogate, cca_surrogate
 
 OUT = Path(__file__).resolve().parent / "figures" / "counterfactual_k2d_bias.json"
@@ -58,8 +58,8 @@ def _tables(c: KeyToDoorConfig) -> dict[str, np.ndarray]:
     bits = (items[:, None] >> np.arange(n)[None]) & 1
     nxt, on = [], []
     for a in range(4):
-        row = np.clip(pos // r + _MOVES[a, 0], 0, r - 1)
-        col = np.clip(pos % r + _MOVES[a, 1], 0, r - 1)
+        row = np.clip(pos // r + MOVES[a, 0], 0, r - 1)
+        col = np.clip(pos % r + MOVES[a, 1], 0, r - 1)
         p = row * r + col
         item = (items >> p) & 1
         nxt.append((p * 2 ** n + (items & ~(1 << p))) * 2 + key)

@@ -43,6 +43,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import tensorstore as ts
 
+from rlk.core import peers
 from rlk.core.errors import RlkError
 
 FORMAT = 3  # 3: folders named by step; 2: by call index; 1 (no "format" key): MLP weights [out, in]
@@ -138,7 +139,8 @@ class Checkpointer:
             return jax.tree.map(lambda x: np.array(x, copy=True), state)
         from jax.experimental import multihost_utils
 
-        return multihost_utils.process_allgather(state, tiled=True)
+        with peers.guard():
+            return multihost_utils.process_allgather(state, tiled=True)
 
     def write(self, step: int, snapshot: Any, meta: dict[str, float], eval_return: Optional[float] = None) -> None:
         """Writes a ``snapshot`` as step ``step``'s checkpoint (once per step), with the ``eval_return`` that

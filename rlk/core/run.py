@@ -24,7 +24,7 @@ import numpy as np
 
 from pydantic import BaseModel
 
-from rlk.core import interrupts, runfolder
+from rlk.core import interrupts, peers, runfolder
 from rlk.core.checkpoint import Checkpointer, Which
 from rlk.core.config import Component, RunConfig, apply_override, as_component, build_run_config, validate_component
 from rlk.core.errors import RlkError
@@ -146,7 +146,8 @@ def stop_requests() -> Iterator[Callable[[], int]]:
             # signal to any process stops them all, at the same call.
             from jax.experimental import multihost_utils
 
-            return int(np.max(multihost_utils.process_allgather(np.int32(received()))))
+            with peers.guard():
+                return int(np.max(multihost_utils.process_allgather(np.int32(received()))))
 
         yield requested
 
@@ -169,7 +170,8 @@ class CheckpointCadence:
             if jax.process_count() > 1:
                 from jax.experimental import multihost_utils
 
-                due = bool(multihost_utils.broadcast_one_to_all(np.bool_(due)))
+                with peers.guard():
+                    due = bool(multihost_utils.broadcast_one_to_all(np.bool_(due)))
         if due:
             self.last = now
         return due

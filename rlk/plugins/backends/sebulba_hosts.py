@@ -7,29 +7,26 @@ wants to stop (SIGINT/SIGTERM), whether an actor thread failed (with its message
 its copy of the learner's parameters after the previous update. So every process makes the same
 update or stops at the same one, with the same error, and a learner whose parameters drifted from
 the others' stops the run. A process that dies breaks the exchange at once (gloo: "connection closed
-by peer"): the others print one line and exit without a checkpoint (``abandon``), since a checkpoint
+by peer"): the others print one line and exit without a checkpoint (``rlk.core.peers.abandon``), since a checkpoint
 needs every process.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from typing import Any, Iterator, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 
+from rlk.core import peers
 from rlk.core.errors import RlkError
 
 PROCESS_AXIS = "process"
 RECORD_BYTES = 512  # code, checksum, episode sums, then the failure message (utf-8, cut to fit)
 MESSAGE_AT = 24
 GO, STOP, FAILED = 0, 1, 2
-LOST_PEER_MARKS = ("gloo", "connection", "coordination", "heartbeat", "unavailable")  # collective errors of a dead peer
 
 
 def local(x: Any) -> Any:
@@ -103,17 +100,9 @@ class Hosts:
             every = np.asarray(multihost_utils.process_allgather(record(stop, failure, checksum, episodes)))
         return verdict(every, update)
 
-    @contextlib.contextmanager
-    def guard(self) -> Iterator[None]:
-        """Inside, a collective that fails because another process died ends this one (``abandon``)."""
-        try:
-            yield
-        except RlkError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - only a dead peer's error ends the process here
-            if self.many and any(m in str(exc).lower() for m in LOST_PEER_MARKS):
-                abandon(exc)
-            raise
+    def guard(self):
+        """Inside, a collective that fails because another process died ends this one (``peers.abandon``)."""
+        return peers.guard("sebulba")
 
 
 def record(stop: bool, failure: Optional[str], checksum: Optional[int],
@@ -144,14 +133,3 @@ def verdict(every: np.ndarray, update: int) -> Verdict:
         return Verdict(False, f"sebulba: the learner's parameters differ across processes after update {update} "
                               f"(checksums {sorted(sums)}); stopped", totals)
     return Verdict(bool(np.any(every[:, 0] == STOP)), None, totals)
-
-
-def abandon(exc: BaseException) -> None:
-    """One line on stderr and exit 1 at once: another process of the run died, so no collective
-    (a checkpoint, JAX's own shutdown barrier at exit) can complete; the run folder keeps its last
-    checkpoint, from which ``--resume`` on every process goes on."""
-    what = " ".join(str(exc).split())[:300]
-    print(f"error: sebulba: lost another process of this run ({what}); stopped without a checkpoint "
-          "(the run folder keeps its last one; resume every process with --resume)", file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    os._exit(1)

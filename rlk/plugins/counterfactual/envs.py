@@ -106,7 +106,7 @@ class KeyToDoorState(NamedTuple):
     has_key: jax.Array    # bool
 
 
-_MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], np.int32)  # up, down, left, right
+MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], np.int32)  # up, down, left, right
 
 
 class KeyToDoor(Environment):
@@ -156,7 +156,7 @@ class KeyToDoor(Environment):
         r_size, n = c.room_size, c.room_size ** 2
         room_key, pos_key, apple_key = jax.random.split(key, 3)
         phase = self._phase(state.t)
-        move = jnp.asarray(_MOVES)[action]
+        move = jnp.asarray(MOVES)[action]
         row = jnp.clip(state.pos // r_size + move[0], 0, r_size - 1)
         col = jnp.clip(state.pos % r_size + move[1], 0, r_size - 1)
         pos = jnp.where(phase == 2, state.pos, row * r_size + col)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import os
 import signal
 import socket
@@ -211,7 +212,8 @@ def test_cartpole_trains_on_two_processes_until_one_is_killed_and_the_other_stop
     assert time.monotonic() - killed_at[0] < STOP_LIMIT_S + 5
     lines = [l for l in err.splitlines() if l.strip()]
     assert code == 1 and "Traceback" not in err, err[-3000:]
-    assert lines[-1].startswith("error: sebulba: lost another process of this run") and "--resume" in lines[-1], lines[-1]
+    # the kill lands in Sebulba's update loop ("sebulba: ...") or in the run loop's once-per-call collectives ("run: ...")
+    assert re.match(r"error: (sebulba|run): lost another process of this run", lines[-1]) and "--resume" in lines[-1], lines[-1]
     trained = rows(run)
     assert len(trained) >= 2 and [r["env_steps"] for r in trained[:2]] == ["1024", "2048"]
     assert sum(int(r["episodes"]) for r in trained) > 0  # CartPole episodes ended, counted over both processes
