@@ -105,8 +105,9 @@ def make_ppo(config: PPOConfig, spec: EnvSpec, axis_name: Optional[str], losses:
         dist, value = _policy(params, batch["timestep"])
         adv = batch["advantage"]
         if c.normalize_advantages:
-            mean = pmean(jnp.mean(adv), axis_name)
-            var = pmean(jnp.mean(jnp.square(adv - mean)), axis_name)
+            # the first two moments in one collective (one all-reduce per minibatch, not two)
+            mean, mean_square = pmean((jnp.mean(adv), jnp.mean(jnp.square(adv))), axis_name)
+            var = jnp.maximum(mean_square - jnp.square(mean), 0.0)
             adv = (adv - mean) / (jnp.sqrt(var) + 1e-8)
         target = batch["value_target"]
         inputs = {
