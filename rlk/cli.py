@@ -433,12 +433,15 @@ def bench(
                                                           "(fresh processes, best of 3)"),
     agents: Optional[str] = typer.Option(None, help="instead: these agents at their defaults side by side (e.g. "
                                                     "ppo,muesli; --envs default minatar-breakout), repeats alternating"),
+    muzero_search: bool = typer.Option(False, "--muzero-search", help="instead: MuZero's acting step beside bare mctx "
+                                       "search at the same batch, simulations and network (--envs default "
+                                       "minatar-breakout; --log-every-steps: searches per call, default 20)"),
 ):
     """Anakin PPO training steps/s beside the env-only ceiling and a single-file PureJaxRL peer."""
     from rlk.bench import command
 
     command(as_json, envs, devices, seeds, quick, sebulba, backend, num_envs, unroll_length, preset, rounds,
-            log_every_steps, startup, agents, sebulba_processes)
+            log_every_steps, startup, agents, sebulba_processes, muzero_search)
 
 
 def _exit_now(code: Any) -> None:
