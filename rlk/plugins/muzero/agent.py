@@ -219,7 +219,7 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
         online sequences only: the replayed ones were acted by older priors, beyond what a truncated importance
         weight corrects."""
         N = action.shape[1]
-        behaviour = jnp.take_along_axis(policy, action[..., None].astype(jnp.int32), -1)[..., 0]  # mu(a_t): acted by
+        behaviour = jnp.take_along_axis(policy, action[..., None].astype(jnp.int32), -1)[..., 0]  # mu(a_t), as acted
         if c.policy_targets == "reanalyse":  # MuZero Reanalyse (Appendix H): fresh visits from the target network
             flat = lambda x: x[:T].reshape((T * N,) + x.shape[2:])
             mask = flat(ts.legal_action_mask) if masked else None
@@ -289,8 +289,8 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
             draws = jax.tree.map(lambda x: jnp.moveaxis(x.reshape((x.shape[0], S, -1) + x.shape[2:]), 1, 0),
                                  replay.sample(buffer, replay_key))  # [T(+1), S * n] -> [S, T(+1), n]
             batches = jax.vmap(join)(batches, draws)
-        fresh = functools.partial(learn, num_fresh=online.action.shape[1])
-        state, metrics = jax.lax.scan(fresh, state, (batches, jax.random.split(key, S)))
+        learn_online_first = functools.partial(learn, num_fresh=online.action.shape[1])
+        state, metrics = jax.lax.scan(learn_online_first, state, (batches, jax.random.split(key, S)))
         metrics = pmean(jax.tree.map(jnp.mean, metrics), axis_name)
         return MuZeroState(state.params, state.target_params, state.opt_state, buffer, state.updates + 1), metrics
 

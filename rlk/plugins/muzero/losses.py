@@ -82,7 +82,7 @@ def reward_loss(inputs: MuZeroInputs) -> tuple[jax.Array, dict]:
 def policy_gradient(logits: jax.Array, action: jax.Array, advantage: jax.Array, behaviour_log_prob: jax.Array,
                     mask: jax.Array, entropy_cost: float, clip_rho: float) -> jax.Array:
     """``-min(rho_bar, pi(a) / mu(a)) A log pi(a) - c H(pi)`` averaged over the entries where ``mask`` is 1: A3C's
-    policy loss with IMPALA's truncated importance weight (Espeholt et al. 2018, eq. 4's policy gradient), so the
+    policy loss with IMPALA's truncated importance weight (Espeholt et al. 2018, sec. 4.2's policy gradient), so the
     repeated gradient steps on one batch, on data the current prior no longer acts by, stay corrected.
 
     Args:
