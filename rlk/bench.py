@@ -32,6 +32,9 @@ TensorBoard, checkpoints, progress bar; the summary's ``loop_s``, compile exclud
 ``--agents ppo,muesli`` times, instead, those agents at their defaults side by side on ``--envs`` (default
 minatar-breakout): one device, one seed, repeats alternating over the agents, env steps/s and per CPU-second
 as ratios to the first agent (``agent_rows``).
+
+``--muzero-search`` times, instead, MuZero's acting step beside bare ``mctx`` search at the same batch,
+simulations and network, rounds alternating (``muzero_search_row``; issue 30: within 1.3x).
 """
 
 from __future__ import annotations
@@ -1024,6 +1027,99 @@ def agents_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# -- MuZero's acting step beside bare mctx (``--muzero-search``) ---------------------------------
+SEARCH_KEYS = ("name", "env", "batch", "simulations", "act_ms", "bare_ms", "ratio", "act_cpu_ms", "bare_cpu_ms",
+               "cpu_ratio", "compile_s", "load", "machine", "platform")
+
+
+def muzero_search_row(env_name: str, budget: Budget, platform: str = "cpu", overrides: Optional[dict[str, Any]] = None,
+                      log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """MuZero's acting step (``agent.act``, as ``rlk train --agent muzero`` builds it) beside bare
+    ``mctx.muzero_policy`` at the same shape: the agent's batch (``agent.num_envs``) of ``env_name``'s first
+    observations, its ``num_simulations``, the same network and parameters; the bare search's recurrent function
+    is the plain model step (dynamics, reward, prediction). Each call is ``budget.log_every_steps`` searches
+    (``--log-every-steps``), ``budget.repeats`` rounds alternate act, bare, act, ...; best round of each, wall
+    and process CPU milliseconds per search call, and their ratios (act / bare: issue 30's bar is 1.3x)."""
+    import jax
+    import jax.numpy as jnp
+    import mctx
+
+    from rlk.core.config import build_run_config
+    from rlk.core.run import resolve
+    from rlk.core.wrappers import for_training
+    from rlk.nn.value_transforms import Support, logits_to_scalar
+
+    r = resolve(build_run_config({"agent": {"name": "muzero", **(overrides or {})}, "env": {"name": env_name},
+                                  "backend": {"name": platform}}))
+    c = r.settings["agent"]
+    env = for_training(r.env.factory(r.settings["env"]))
+    agent = r.agent.factory(c, env.spec, None, r.losses)
+    B, n = c.num_envs, c.num_simulations
+    params = agent.init(jax.random.PRNGKey(0)).params
+    _, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), B))
+    actor = agent.initial_actor_state(B)
+    support = Support(-c.support_max, c.support_max, c.num_atoms)
+
+    def recurrent_fn(net, rng, action, embedding):
+        nxt, r_logits = jax.vmap(net.step)(embedding, action)
+        p_logits, v_logits = jax.vmap(net.predict)(nxt)
+        value = logits_to_scalar(v_logits, support)
+        return mctx.RecurrentFnOutput(reward=logits_to_scalar(r_logits, support), discount=jnp.full_like(value, c.gamma),
+                                      prior_logits=p_logits, value=value), nxt
+
+    def bare(net, observation, key):
+        latents = jax.vmap(net.initial)(observation)
+        prior, v_logits = jax.vmap(net.predict)(latents)
+        root = mctx.RootFnOutput(prior_logits=prior, value=logits_to_scalar(v_logits, support), embedding=latents)
+        return mctx.muzero_policy(net, key, root, recurrent_fn, n).action
+
+    act = jax.jit(lambda p, t, k: agent.act(p, actor, t, k)[0])
+    bare_fn = jax.jit(bare)
+    keys = jax.random.split(jax.random.PRNGKey(2), budget.log_every_steps)
+    t0 = time.perf_counter()
+    _block((act(params, ts, keys[0]), bare_fn(params, ts.observation, keys[0])))
+    compile_s = time.perf_counter() - t0
+
+    def calls(fn, *args):
+        def call():
+            _block([fn(*args, k) for k in keys])
+        return call
+
+    timers = {"act": CpuTimer(calls(act, params, ts), budget.log_every_steps),
+              "bare": CpuTimer(calls(bare_fn, params, ts.observation), budget.log_every_steps)}
+    for timer in timers.values():
+        timer.warm()
+    for i in range(budget.repeats):
+        log(f"{env_name}: muzero act vs bare mctx, round {i + 1}/{budget.repeats}")
+        for timer in timers.values():
+            timer.once()
+    ms = {k: 1e3 * min(t.times) / t.steps for k, t in timers.items()}
+    cpu = {k: t.cpu_ms_per_step for k, t in timers.items()}
+    return {"name": f"muzero-act-vs-mctx/{env_name}/{B}x{n}", "env": env_name, "batch": B, "simulations": n,
+            "act_ms": ms["act"], "bare_ms": ms["bare"], "ratio": ms["act"] / ms["bare"], "act_cpu_ms": cpu["act"],
+            "bare_cpu_ms": cpu["bare"], "cpu_ratio": cpu["act"] / cpu["bare"], "compile_s": compile_s,
+            "load": os.getloadavg()[0], "machine": machine(platform), "platform": platform}
+
+
+def search_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| env | batch x simulations | agent.act ms | bare mctx ms | ratio (wall) | act CPU ms | bare CPU ms | "
+             "ratio (CPU) | load |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['env']} | {r['batch']} x {r['simulations']} | {r['act_ms']:.2f} | {r['bare_ms']:.2f} | "
+                     f"{r['ratio']:.2f}x | {r['act_cpu_ms']:.2f} | {r['bare_cpu_ms']:.2f} | {r['cpu_ratio']:.2f}x | "
+                     f"{r['load']:.1f} |")
+    return "\n".join(lines)
+
+
+def print_search_rows(envs: Optional[str], quick: bool, log_every_steps: Optional[int], platform: str,
+                      as_json: bool) -> None:
+    """``--muzero-search``: ``muzero_search_row`` per env of ``envs`` (default minatar-breakout), agent defaults;
+    a call is ``log_every_steps`` searches (default 20)."""
+    budget = Budget(calls=1, repeats=3 if quick else 5, log_every_steps=log_every_steps or 20)
+    rows = [muzero_search_row(e, budget, platform, log=_stderr_log) for e in (envs or "minatar-breakout").split(",")]
+    print(json.dumps(rows, indent=2) if as_json else search_markdown(rows))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m rlk.bench [--json] [--envs ...] [--devices 1,4] [--seeds 1,4] [--quick]``."""
     p = argparse.ArgumentParser(prog="python -m rlk.bench", description=__doc__.split("\n")[0])
@@ -1051,6 +1147,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--startup", action="store_true", help="instead: wall seconds of rlk --help and rlk list-plugins")
     p.add_argument("--agents", default=None, help="instead: these agents at their defaults side by side (e.g. ppo,muesli; "
                                                    "--envs default minatar-breakout), repeats alternating, ratios to the first")
+    p.add_argument("--muzero-search", action="store_true",
+                   help="instead: MuZero's acting step beside bare mctx search at the same shape (--envs default "
+                        "minatar-breakout; --log-every-steps: searches per call, default 20)")
     a = p.parse_args(argv)
     if a.startup:
         rows = startup_rows()
@@ -1065,6 +1164,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return
     if a.agents:
         print_agent_rows(a.agents, a.envs, "quick" if a.quick else "default", a.log_every_steps, a.backend, a.json)
+        return
+    if a.muzero_search:
+        print_search_rows(a.envs, a.quick, a.log_every_steps, a.backend, a.json)
         return
     if a.sebulba_launch:
         coordinator, n, i = a.sebulba_launch.split(",")
@@ -1101,7 +1203,7 @@ def print_agent_rows(agents: str, envs: Optional[str], budget: str, log_every_st
 def command(as_json: bool, envs: Optional[str], devices: Optional[str], seeds: Optional[str], quick: bool,
             sebulba: Optional[str], backend: str, num_envs: Optional[int], unroll_length: Optional[int],
             preset: Optional[str], rounds: int, log_every_steps: Optional[int], startup: bool,
-            agents: Optional[str], sebulba_processes: str = "1") -> None:
+            agents: Optional[str], sebulba_processes: str = "1", muzero_search: bool = False) -> None:
     """``rlk bench``'s body (its options are declared in ``rlk.cli``, so that the CLI starts without this module)."""
     from rich.console import Console
 
@@ -1118,6 +1220,9 @@ def command(as_json: bool, envs: Optional[str], devices: Optional[str], seeds: O
         return
     if agents:
         print_agent_rows(agents, envs, "quick" if quick else "default", log_every_steps, backend, as_json)
+        return
+    if muzero_search:
+        print_search_rows(envs, quick, log_every_steps, backend, as_json)
         return
     setup = Setup(backend, num_envs, unroll_length)
     plan_envs, plan_devices, plan_seeds, name = _plan(envs, devices, seeds, quick)

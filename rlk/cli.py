@@ -360,7 +360,12 @@ def compare(
 
 @app.command()
 def sweep(
-    spec: str = typer.Argument(..., metavar="FIELD=V1,V2,...", help="the swept field and its values, e.g. agent.num_simulations=1,2,4,8"),
+    specs: Optional[list[str]] = typer.Argument(None, metavar="FIELD=V1,V2,...",
+                                                help="swept fields and their values, e.g. agent.num_simulations=1,2,4,8; "
+                                                     "several: their product"),
+    arm: list[str] = typer.Option([], "--arm", metavar="NAME:FIELD=V,FIELD=V",
+                                  help="a named arm, several overrides together (repeatable; crossed with the swept "
+                                       "fields), e.g. pg:agent.search_for_acting=false,agent.policy_targets=policy_gradient"),
     agent: Optional[str] = typer.Option(None, help="agent plugin (default ppo)"),
     env: Optional[str] = typer.Option(None, help="environment plugin (default catch)"),
     backend: Optional[str] = typer.Option(None, help="backend plugin"),
@@ -377,7 +382,7 @@ def sweep(
     seeds_per_job: Optional[int] = typer.Option(None, "--seeds-per-job", min=1,
                                                 help="seeds in one job (default: all of a value's seeds in one program)"),
 ):
-    """Sweep one config field over values and seeds (the planning study's interventions): a table and a plot."""
+    """Sweep config fields over values, and named arms, with seeds (the planning study's interventions): a table and a plot."""
     from rlk.core.config import apply_override
     from rlk.core.launch import make_launcher
 
@@ -388,18 +393,18 @@ def sweep(
     runner = make_launcher(launcher, options.get("launcher", {}), out_dir)  # before the heavy imports: a mistake is quick
 
     from rlk.core import compile_cache
-    from rlk.sweep import parse_sweep, run_sweep
+    from rlk.sweep import grid, parse_arm, parse_sweep, run_sweep
 
     compile_cache.enable()
-    field, values = parse_sweep(spec)
+    field, points = grid([parse_sweep(s) for s in specs or []], [parse_arm(a) for a in arm])
     flags = dict(agent=agent, env=env, backend=backend, arch=arch.value if arch else None, seed=seed, steps=steps,
                  num_seeds=num_seeds)
     fixed = [o for o in override if not o.startswith("launcher.")]
 
-    def compose(extra: str):
-        return _compose_config(config, dict(flags), [*fixed, extra])
+    def compose(extra: list[str]):
+        return _compose_config(config, dict(flags), [*fixed, *extra])
 
-    rows = run_sweep(field, values, compose, out_dir, runner, None if quiet else console, seeds_per_job)
+    rows = run_sweep(field, points, compose, out_dir, runner, None if quiet else console, seeds_per_job)
     print((out_dir / "sweep.md").read_text().rstrip())
     out.print(f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'sweep.md'}, {out_dir / 'sweep.png'} ({len(rows)} rows)")
 
@@ -428,12 +433,15 @@ def bench(
                                                           "(fresh processes, best of 3)"),
     agents: Optional[str] = typer.Option(None, help="instead: these agents at their defaults side by side (e.g. "
                                                     "ppo,muesli; --envs default minatar-breakout), repeats alternating"),
+    muzero_search: bool = typer.Option(False, "--muzero-search", help="instead: MuZero's acting step beside bare mctx "
+                                       "search at the same batch, simulations and network (--envs default "
+                                       "minatar-breakout; --log-every-steps: searches per call, default 20)"),
 ):
     """Anakin PPO training steps/s beside the env-only ceiling and a single-file PureJaxRL peer."""
     from rlk.bench import command
 
     command(as_json, envs, devices, seeds, quick, sebulba, backend, num_envs, unroll_length, preset, rounds,
-            log_every_steps, startup, agents, sebulba_processes)
+            log_every_steps, startup, agents, sebulba_processes, muzero_search)
 
 
 def _exit_now(code: Any) -> None:

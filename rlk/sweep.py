@@ -1,23 +1,29 @@
-"""``rlk sweep FIELD=V1,V2,...``: one config field over several values, each value a run of all seeds.
+"""``rlk sweep FIELD=V1,V2,... [FIELD=V1,V2,...] [--arm NAME:FIELD=V,FIELD=V]``: config fields over values and
+named arms, each point of the grid a run of all seeds.
 
-Each value trains in its own run folder (``OUT/<field>=<value>``; the seeds run in one program, as
-``rlk train --num-seeds``; with ``--seeds-per-job`` a value's seeds go out as several jobs in
-``OUT/<field>=<value>/seed=S``), and the sweep writes ``sweep.csv`` (one row per value and seed: the
-greedy final return, env steps, throughput, wall time), ``sweep.md`` (mean and standard deviation over
-seeds per value) and ``sweep.png`` (final return against the value, seeds as dots, the mean as a
-line). A launcher plugin runs the jobs (``rlk.core.launch``): ``local`` in this process, one after
-another; ``slurm`` and ``ray`` as ordinary ``rlk train`` processes on a cluster. A job whose folder
-already holds ``summary.json`` is read back, not run again, so an interrupted sweep continues where it
-stopped. Hamrick et al. 2021 ("On the role of planning in model-based deep RL") sweep e.g.
-``agent.num_simulations`` (Figure 3) and ``agent.max_depth`` this way.
+The grid is the product of the named arms (each a set of overrides, e.g. the planning study's "search for
+acting only": ``--arm acting-only:agent.search_for_acting=true,agent.policy_targets=policy_gradient``) and
+the swept fields' values. Each point trains in its own run folder (``OUT/<field>=<value>`` for one field,
+``OUT/arm=<name>,<field>=<value>,...`` for several; the seeds run in one program, as ``rlk train
+--num-seeds``; with ``--seeds-per-job`` a point's seeds go out as several jobs in ``.../seed=S``), and the
+sweep writes ``sweep.csv`` (one row per point and seed: the greedy final return, env steps, throughput,
+wall time), ``sweep.md`` (mean and standard deviation over seeds per point) and ``sweep.png`` (final
+return against the point, seeds as dots, the mean as a line). A launcher plugin runs the jobs
+(``rlk.core.launch``): ``local`` in this process, one after another; ``slurm`` and ``ray`` as ordinary
+``rlk train`` processes on a cluster. A job whose folder already holds ``summary.json`` is read back, not
+run again, so an interrupted sweep continues where it stopped. Hamrick et al. 2021 ("On the role of
+planning in model-based deep RL") sweep e.g. ``agent.num_simulations`` (Figure 3) and ``agent.max_depth``
+this way, and cross the budget with where search is used (Figure 2).
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import re
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -29,6 +35,15 @@ from rlk.core.run import resolve
 from rlk.core.runfolder import has_checkpoint
 
 
+class Point(NamedTuple):
+    """One point of the grid: ``value``, its label in ``sweep.csv`` and ``sweep.md`` (``"4"``, or
+    ``"acting-only,4"`` across arms or fields); ``name``, its run folder under the sweep's folder; ``overrides``."""
+
+    value: str
+    name: str
+    overrides: tuple[str, ...]
+
+
 def parse_sweep(spec: str) -> tuple[str, list[str]]:
     """``"agent.num_simulations=1,2,4"`` -> ``("agent.num_simulations", ["1", "2", "4"])``."""
     field, sep, values = spec.partition("=")
@@ -38,6 +53,40 @@ def parse_sweep(spec: str) -> tuple[str, list[str]]:
     return field.strip(), items
 
 
+def parse_arm(spec: str) -> tuple[str, list[str]]:
+    """``"pg:agent.search_for_acting=false,agent.policy_targets=policy_gradient"`` -> ``("pg", [overrides])``;
+    a comma starts a new override only before ``SECTION.FIELD=``, so values may hold commas."""
+    name, sep, rest = spec.partition(":")
+    overrides = [o.strip() for o in re.split(r",(?=\s*[A-Za-z_][\w]*\.[\w.]+=)", rest) if o.strip()]
+    if not sep or not re.fullmatch(r"[\w.+-]+", name) or not overrides or \
+            not all(re.match(r"[A-Za-z_]\w*\.[\w.]+=", o) for o in overrides):
+        raise RlkError(f"sweep --arm '{spec}': expected NAME:SECTION.FIELD=VALUE[,SECTION.FIELD=VALUE...] (NAME of "
+                       "letters, digits, '.', '+', '-', '_'; e.g. pg:agent.policy_targets=policy_gradient)")
+    return name, overrides
+
+
+def grid(fields: list[tuple[str, list[str]]], arms: list[tuple[str, list[str]]]) -> tuple[str, list[Point]]:
+    """The grid's axes as one label (``"arm x agent.num_simulations"``) and its points, arms outermost, the
+    last field fastest. One field alone keeps its plain values and ``OUT/<field>=<value>`` folders."""
+    names = [f for f, _ in fields]
+    axes = (["arm"] if arms else []) + names
+    if not axes:
+        raise RlkError("sweep: give a FIELD=V1,V2,... to sweep, or --arm NAME:FIELD=VALUE,... (or both)")
+    duplicated = sorted({f for f in names if names.count(f) > 1}
+                        | {f for _, ovs in arms for o in ovs for f in [o.partition("=")[0]] if f in names})
+    if duplicated:
+        raise RlkError(f"sweep: field '{duplicated[0]}' is set twice (in two sweeps, or in a sweep and an arm)")
+    if len({a for a, _ in arms}) < len(arms):
+        raise RlkError("sweep: two arms share a name; give each --arm its own NAME")
+    points = []
+    for arm, values in itertools.product(arms or [None], itertools.product(*(v for _, v in fields))):
+        settings = [f"{f}={v}" for f, v in zip(names, values)]
+        labels = ([arm[0]] if arm else []) + list(values)
+        name = ",".join(([f"arm={arm[0]}"] if arm else []) + settings)
+        points.append(Point(",".join(labels), name, tuple((arm[1] if arm else []) + settings)))
+    return " x ".join(axes), points
+
+
 def _number(value: str) -> Optional[float]:
     try:
         return float(value)
@@ -45,44 +94,44 @@ def _number(value: str) -> Optional[float]:
         return None
 
 
-def plan(field: str, values: list[str], configs: list[RunConfig], out_dir: Path,
+def plan(points: list[Point], configs: list[RunConfig], out_dir: Path,
          seeds_per_job: Optional[int]) -> list[tuple[str, Job]]:
-    """``(value, job)`` for every job of the grid, in sweep order: one job per value with all its seeds in
-    one program (``OUT/<field>=<value>``), or ``seeds_per_job`` seeds per job
-    (``OUT/<field>=<value>/seed=S``, or ``seeds=S-E`` for several)."""
+    """``(value, job)`` for every job of the grid, in sweep order: one job per point with all its seeds in
+    one program (``OUT/<name>``), or ``seeds_per_job`` seeds per job (``OUT/<name>/seed=S``, or
+    ``seeds=S-E`` for several)."""
     jobs = []
-    for value, cfg in zip(values, configs):
+    for point, cfg in zip(points, configs):
         size = seeds_per_job or cfg.num_seeds
         for first in range(cfg.seed, cfg.seed + cfg.num_seeds, size):
             count = min(size, cfg.seed + cfg.num_seeds - first)
-            name = f"{field}={value}"
+            name = point.name
             if size < cfg.num_seeds:
                 name += f"/seed={first}" if count == 1 else f"/seeds={first}-{first + count - 1}"
             run_dir = out_dir / name
             job_cfg = cfg.model_copy(update={"run_dir": str(run_dir), "seed": first, "num_seeds": count})
             resume = has_checkpoint(run_dir) and not (run_dir / "summary.json").is_file()
-            jobs.append((value, Job(name, job_cfg, resume, out_dir / "jobs" / (name.replace("/", "-") + ".yaml"))))
+            jobs.append((point.value, Job(name, job_cfg, resume, out_dir / "jobs" / (name.replace("/", "-") + ".yaml"))))
     return jobs
 
 
-def run_sweep(field: str, values: list[str], compose: Callable[[str], RunConfig], out_dir: Path,
+def run_sweep(field: str, points: list[Point], compose: Callable[[list[str]], RunConfig], out_dir: Path,
               launcher: Launcher, console: Any = None, seeds_per_job: Optional[int] = None) -> list[dict[str, Any]]:
-    """Runs ``compose(override)`` for each ``field=value`` as jobs of ``launcher`` (``plan``) and writes
-    ``sweep.csv``, ``sweep.md`` and ``sweep.png`` from their summaries.
+    """Runs ``compose(overrides)`` for each point of the grid (``grid``; ``field`` its axes' label) as jobs of
+    ``launcher`` (``plan``) and writes ``sweep.csv``, ``sweep.md`` and ``sweep.png`` from their summaries.
 
-    Every value's config is built and its plugins' options validated first, so a bad value fails (one
+    Every point's config is built and its plugins' options validated first, so a bad value fails (one
     line naming it) before any job starts. A job whose folder holds ``summary.json`` is read back, not
     run again; one with a checkpoint and no summary is resumed. Returns the rows of ``sweep.csv``; failed
     jobs are one ``RlkError`` naming each, raised after the outputs of the finished ones are written.
     """
     configs = []
-    for value in values:
+    for point in points:
         try:
-            configs.append(compose(f"{field}={value}"))
+            configs.append(compose(list(point.overrides)))
             resolve(configs[-1])
         except RlkError as err:
-            raise RlkError(f"sweep value {field}={value}: {err}") from None
-    jobs = plan(field, values, configs, out_dir, seeds_per_job)
+            raise RlkError(f"sweep point {point.name}: {err}") from None
+    jobs = plan(points, configs, out_dir, seeds_per_job)
     pending = [job for _, job in jobs if not (job.run_dir / "summary.json").is_file()]
     errors = dict(zip((job.name for job in pending), launcher.run(pending, console))) if pending else {}
     rows: list[dict[str, Any]] = []
@@ -124,7 +173,7 @@ def write_outputs(rows: list[dict[str, Any]], out_dir: Path) -> None:
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per value, in sweep order: mean and std of the final return over seeds."""
+    """Per point, in sweep order: mean and std of the final return over seeds."""
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
         t = out.setdefault(r["value"], {"value": r["value"], "returns": [], "env_steps": r["env_steps"], "wall_s": 0.0, "runs": set()})

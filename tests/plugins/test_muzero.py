@@ -472,8 +472,7 @@ def test_muzero_solves_catch(cli, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("overrides", [
-    ("agent.policy_targets=policy_gradient", "agent.search_for_acting=false"),  # no search: the prior learns model-free
+@pytest.mark.parametrize("overrides", [  # the policy-gradient arm: test_muzero_arms.py::test_the_no_search_arm_learns_catch
     ("agent.rollout_steps=3", "agent.max_depth=2"),  # shallow tree, Monte-Carlo rollouts below it
 ])
 def test_planning_interventions_train_end_to_end(cli, tmp_path, overrides):

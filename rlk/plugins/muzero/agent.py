@@ -17,7 +17,8 @@ The study's knobs (section 4 of Hamrick et al.):
 - where search is used: ``search_for_acting`` (collect data with search or with the prior policy),
   ``policy_targets`` (``"acting"``: the visits of the search that acted; ``"reanalyse"``: a fresh
   search with the target network at update time; ``"policy_gradient"``: no search for learning, the prior
-  learns model-free, an actor-critic loss on the actions taken (``muzero_policy_gradient``); ``"none"``: the
+  learns model-free, an actor-critic loss on the online sequences' actions with a truncated importance weight
+  (``muzero_policy_gradient``); ``"none"``: the
   prior does not learn at all), ``search_at_eval``. The arms: search for acting and learning (``acting``),
   for acting only (``search_for_acting`` with ``policy_gradient``), for learning only (``search_for_acting=false``
   with ``reanalyse``), for neither (``search_for_acting=false`` with ``policy_gradient``);
@@ -90,8 +91,9 @@ class MuZeroParts(NamedTuple):
     search: ``(net, observation [B, ...], key, num_simulations, noise, mask [B, A] | None, sim_state | None)
       -> (mctx.PolicyOutput, prior logits [B, A])``; ``sim_state``: the environment states behind the
       observations when the true environment is the simulator.
-    targets: ``(learner state, ts [T+1, N], action [T, N], policy [T, N, A], key) -> batch``: the
-      policy (acting visits, or a fresh Reanalyse search with the target network), value and model
+    targets: ``(learner state, ts [T+1, N], action [T, N], policy [T, N, A], key, num_fresh=None) -> batch``: the
+      policy (acting visits, or a fresh Reanalyse search with the target network, or the policy gradient's
+      actions, advantages and behaviour probabilities on the first ``num_fresh`` sequences), value and model
       targets of one gradient step, with their masks.
     loss_fn: ``(net, ts [T+1, N], action [T, N], batch) -> (loss, metrics)``: eq. 1 on ``targets``' batch.
     replay: the ``rlk.learn.SequenceReplay`` the learner state's buffer belongs to.
@@ -211,9 +213,13 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
             actor_state = simulator.advance(sim_state, action)
         return action, actor_state, {}
 
-    def targets(state: MuZeroState, ts: TimeStep, action, policy, search_key) -> dict:
-        """The targets of one gradient step on sequences ``ts [T+1, N]``, ``action [T, N]``, ``policy [T, N, A]``."""
+    def targets(state: MuZeroState, ts: TimeStep, action, policy, search_key, num_fresh: Optional[int] = None) -> dict:
+        """The targets of one gradient step on sequences ``ts [T+1, N]``, ``action [T, N]``, ``policy [T, N, A]`` (the
+        acting distribution), the first ``num_fresh`` of them online (default all). The policy gradient counts the
+        online sequences only: the replayed ones were acted by older priors, beyond what a truncated importance
+        weight corrects."""
         N = action.shape[1]
+        behaviour = jnp.take_along_axis(policy, action[..., None].astype(jnp.int32), -1)[..., 0]  # mu(a_t), as acted
         if c.policy_targets == "reanalyse":  # MuZero Reanalyse (Appendix H): fresh visits from the target network
             flat = lambda x: x[:T].reshape((T * N,) + x.shape[2:])
             mask = flat(ts.legal_action_mask) if masked else None
@@ -235,7 +241,9 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
             **model, "policy": policy, "value": scalar_to_two_hot(z, support),
             "policy_mask": jnp.full((T, N), use_search), "value_mask": jnp.ones((T, N)),
             "model_policy_mask": model["model_policy_mask"] * inside * use_search,
-            "pg_action": action, "pg_advantage": advantage, "pg_mask": jnp.full((T, N), use_pg),
+            "pg_action": action, "pg_advantage": advantage,
+            "pg_mask": jnp.full((T, N), use_pg) * (jnp.arange(N) < (N if num_fresh is None else num_fresh)),
+            "pg_behaviour_log_prob": jnp.log(jnp.maximum(behaviour, 1e-8)),
         })
 
     def loss_fn(net, ts: TimeStep, action, batch: dict):
@@ -258,15 +266,16 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
         inputs = MuZeroInputs(logits, b["policy"], b["policy_mask"], v_logits, b["value"], b["value_mask"],
                               m_logits, b["model_policy"], b["model_policy_mask"], m_value, b["model_value"],
                               b["model_value_mask"], m_reward, b["model_reward"], b["model_reward_mask"])
-        pg = MuZeroPolicyGradientInputs(logits, b["pg_action"], b["pg_advantage"], b["pg_mask"])
+        pg = MuZeroPolicyGradientInputs(logits, b["pg_action"], b["pg_advantage"], b["pg_behaviour_log_prob"], b["pg_mask"])
         return losses({}, {MuZeroInputs: inputs, MuZeroPolicyGradientInputs: pg}, {})
 
     gradient_step = sgd_step(loss_fn, optimiser, axis_name)
 
-    def learn(state: MuZeroState, xs):
-        """One gradient step on sequences ``[T(+1), N]`` and the target network's EMA step after it."""
+    def learn(state: MuZeroState, xs, num_fresh: int):
+        """One gradient step on sequences ``[T(+1), N]``, the first ``num_fresh`` of them online, and the target
+        network's EMA step after it."""
         seqs, key = xs
-        batch = targets(state, seqs.timestep, seqs.action, seqs.extras["search_policy"], key)
+        batch = targets(state, seqs.timestep, seqs.action, seqs.extras["search_policy"], key, num_fresh)
         sgd, metrics = gradient_step(SGDState(state.params, state.opt_state), seqs.timestep, seqs.action, batch)
         target = ema_update(sgd.params, state.target_params, c.target_ema)
         return state._replace(params=sgd.params, target_params=target, opt_state=sgd.opt_state), metrics
@@ -280,7 +289,8 @@ def make_muzero_parts(config: MuZeroConfig, spec: EnvSpec, axis_name: Optional[s
             draws = jax.tree.map(lambda x: jnp.moveaxis(x.reshape((x.shape[0], S, -1) + x.shape[2:]), 1, 0),
                                  replay.sample(buffer, replay_key))  # [T(+1), S * n] -> [S, T(+1), n]
             batches = jax.vmap(join)(batches, draws)
-        state, metrics = jax.lax.scan(learn, state, (batches, jax.random.split(key, S)))
+        learn_online_first = functools.partial(learn, num_fresh=online.action.shape[1])
+        state, metrics = jax.lax.scan(learn_online_first, state, (batches, jax.random.split(key, S)))
         metrics = pmean(jax.tree.map(jnp.mean, metrics), axis_name)
         return MuZeroState(state.params, state.target_params, state.opt_state, buffer, state.updates + 1), metrics
 

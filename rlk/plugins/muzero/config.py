@@ -60,19 +60,21 @@ class MuZeroInputs(NamedTuple):
 
 class MuZeroPolicyGradientInputs(NamedTuple):
     """What the model-free policy loss reads (``policy_targets='policy_gradient'``): the prior at ``s_t``, the
-    actions taken there and their advantages. The prior only (k = 0): on the model's unrolled policies
+    actions taken there, their advantages and the probabilities the actor took them with. The prior only (k = 0): on the model's unrolled policies
     (k >= 1) the loss pushed the unscaled latents without bound and diverged (Catch, 10k steps).
 
     Attributes:
       policy_logits: ``[T, N, A]`` p_t^0.
       action: ``[T, N]`` a_t.
       advantage: ``[T, N]`` z_t - v(s_t): the n-step return (eq. 3) minus the target network's value.
-      mask: ``[T, N]`` (0: no policy-gradient learning).
+      behaviour_log_prob: ``[T, N]`` log mu(a_t | s_t), the probability the actor took a_t with.
+      mask: ``[T, N]`` (0: no policy-gradient learning; the agent counts only the freshest, online sequences).
     """
 
     policy_logits: jax.Array
     action: jax.Array
     advantage: jax.Array
+    behaviour_log_prob: jax.Array
     mask: jax.Array
 
 
@@ -82,8 +84,12 @@ INPUTS = (MuZeroInputs, MuZeroPolicyGradientInputs)
 class PolicyGradientConfig(PluginConfig):
     """The model-free policy loss's options."""
 
-    entropy_cost: float = Field(0.01, ge=0, description="weight of the policy's entropy bonus (A2C on Atari, Mnih et al. "
-                                                        "2016: 0.01)")
+    entropy_cost: float = Field(0.05, ge=0, description="weight of the policy's entropy bonus (A3C on Atari, Mnih et al. "
+                                                        "2016: 0.01; toy setting 0.05: at MuZero's step size, 10x A3C's, "
+                                                        "0.01 let the prior turn deterministic on a losing action, Catch "
+                                                        "1 of 3 seeds)")
+    clip_rho: float = Field(1.0, gt=0, description="truncation rho-bar of the importance weight pi(a) / mu(a) (IMPALA, "
+                                                   "Espeholt et al. 2018: 1)")
 
 
 class MuZeroConfig(OptimConfig):
@@ -102,8 +108,9 @@ class MuZeroConfig(OptimConfig):
     search_for_acting: bool = Field(True, description="act with search (False: sample the prior policy; planning study: data)")
     policy_targets: Literal["acting", "reanalyse", "policy_gradient", "none"] = Field(
         "acting", description="policy targets from the acting search, a fresh search (Reanalyse), none of search's: "
-                              "'policy_gradient' (the prior learns model-free, an actor-critic loss on the actions taken "
-                              "with the n-step return minus the value as advantage, loss muzero_policy_gradient) or "
+                              "'policy_gradient' (the prior learns model-free, an actor-critic loss on the online sequences' "
+                              "actions with the n-step return minus the value as advantage and a truncated importance "
+                              "weight, loss muzero_policy_gradient) or "
                               "'none' (the prior does not learn) (planning study: search for learning or not)")
     search_at_eval: bool = Field(True, description="evaluate with search (False: greedy prior; planning study: evaluation)")
     simulator: Literal["model", "env"] = Field(

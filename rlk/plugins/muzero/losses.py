@@ -12,7 +12,9 @@ Appendix H). The L2 term is the optimiser's (``agent.weight_decay``).
 ``muzero_policy_gradient`` replaces the search's policy targets in the planning study's arms without search
 for learning (``policy_targets='policy_gradient'``): an advantage actor-critic loss (Mnih et al. 2016,
 https://arxiv.org/abs/1602.01783, the A3C update with an entropy bonus) on the prior,
-``-(z - v) log pi(a) - c H(pi)``, the advantage from the same n-step returns the value learns from.
+``-rho (z - v) log pi(a) - c H(pi)``, the advantage from the same n-step returns the value learns from, and
+``rho = min(1, pi(a) / mu(a))`` IMPALA's truncated importance weight (Espeholt et al. 2018,
+https://arxiv.org/abs/1802.01561), for the several gradient steps an update takes on one batch.
 """
 
 from __future__ import annotations
@@ -77,25 +79,29 @@ def reward_loss(inputs: MuZeroInputs) -> tuple[jax.Array, dict]:
     return masked_cross_entropy(inputs.model_reward_logits, inputs.model_reward_target, inputs.model_reward_mask), {}
 
 
-def policy_gradient(logits: jax.Array, action: jax.Array, advantage: jax.Array, mask: jax.Array,
-                    entropy_cost: float) -> jax.Array:
-    """``-A log pi(a) - c H(pi)`` averaged over the entries where ``mask`` is 1 (A3C's policy loss).
+def policy_gradient(logits: jax.Array, action: jax.Array, advantage: jax.Array, behaviour_log_prob: jax.Array,
+                    mask: jax.Array, entropy_cost: float, clip_rho: float) -> jax.Array:
+    """``-min(rho_bar, pi(a) / mu(a)) A log pi(a) - c H(pi)`` averaged over the entries where ``mask`` is 1: A3C's
+    policy loss with IMPALA's truncated importance weight (Espeholt et al. 2018, sec. 4.2's policy gradient), so the
+    repeated gradient steps on one batch, on data the current prior no longer acts by, stay corrected.
 
     Args:
-      logits: ``[..., A]``; action, advantage, mask: ``[...]``; the advantage carries no gradient.
+      logits: ``[..., A]``; action, advantage, behaviour_log_prob (log mu(a)), mask: ``[...]``; the advantage and
+      the importance weight carry no gradient.
     """
-    chex.assert_equal_shape([action, advantage, mask])
+    chex.assert_equal_shape([action, advantage, behaviour_log_prob, mask])
     chex.assert_rank(logits, action.ndim + 1)
     log_pi = jax.nn.log_softmax(logits)
     log_pi_a = jnp.take_along_axis(log_pi, action[..., None].astype(jnp.int32), -1)[..., 0]
+    rho = jnp.minimum(clip_rho, jnp.exp(log_pi_a - behaviour_log_prob))
     entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, -1)
-    return masked_mean(-jax.lax.stop_gradient(advantage) * log_pi_a - entropy_cost * entropy, mask)
+    return masked_mean(-jax.lax.stop_gradient(rho * advantage) * log_pi_a - entropy_cost * entropy, mask)
 
 
-def policy_gradient_loss(inputs: MuZeroPolicyGradientInputs, entropy_cost: float) -> tuple[jax.Array, dict]:
+def policy_gradient_loss(inputs: MuZeroPolicyGradientInputs, entropy_cost: float, clip_rho: float) -> tuple[jax.Array, dict]:
     """The model-free policy loss of the prior (k = 0)."""
     x = inputs
-    return policy_gradient(x.policy_logits, x.action, x.advantage, x.mask, entropy_cost), {}
+    return policy_gradient(x.policy_logits, x.action, x.advantage, x.behaviour_log_prob, x.mask, entropy_cost, clip_rho), {}
 
 
 def make_policy(config: Optional[PluginConfig] = None) -> Loss:
@@ -112,4 +118,4 @@ def make_reward(config: Optional[PluginConfig] = None) -> Loss:
 
 def make_policy_gradient(config: Optional[PolicyGradientConfig] = None) -> Loss:
     c = config or PolicyGradientConfig()
-    return stateless(MuZeroPolicyGradientInputs, lambda x: policy_gradient_loss(x, c.entropy_cost))
+    return stateless(MuZeroPolicyGradientInputs, lambda x: policy_gradient_loss(x, c.entropy_cost, c.clip_rho))
