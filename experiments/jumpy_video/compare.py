@@ -4,9 +4,9 @@ sampling time.
     python -m experiments.jumpy_video.compare --jump RUN_JUMP --ar RUN_AR [--out experiments/jumpy_video/figures]
 
 RUN_JUMP and RUN_AR are ``rlk train --model jumpy_video`` and ``--model jumpy_video_ar`` runs on the same
-data and budget with ``--num-seeds S``. Per seed, the numbers are the run's own evaluation
-(``summary.json``'s ``eval_metrics_per_seed``, the first ``arch.eval_examples`` test videos, the first 5
-frames as context); across seeds, the mean and its 95% bootstrap interval (``rlk.core.stats``):
+data and budget with ``--num-seeds S``. Per seed, the numbers are the model's own evaluation
+at ``--checkpoint`` (what ``rlk eval RUN --checkpoint STEP`` prints: the first ``arch.eval_examples`` test
+videos, the first 5 frames as context); across seeds, the mean and its 95% bootstrap interval (``rlk.core.stats``):
 
 - ``future_neg_elbo_per_frame``: the negative ELBO of frames 5..20 given frames 0..4, per frame (both a
   bound on ``-log p(x_{5:20} | x_{0:4}) / 16``; JUMP with one z for all 16 frames, the baseline one per frame);
@@ -16,7 +16,7 @@ frames as context); across seeds, the mean and its 95% bootstrap interval (``rlk
 - sampling time of frame t given frames 0..4, 64 videos, best of ``--repeats`` calls after compiling
   (seed 0's weights; JUMP renders t directly, the baseline rolls through frames 5..t).
 
-Writes ``<out>/jumpy_video_ar_comparison.{json,png}``.
+Writes ``<out>/jumpy_video_ar_comparison<--tag>.{json,png}``.
 """
 
 from __future__ import annotations
@@ -42,18 +42,23 @@ METRICS = {  # row -> (JUMP's key, the baseline's key); None: not defined for th
 TIMES = (5, 10, 15, 20)
 
 
-def restore(run_dir: Path):
-    """``(model object, seed 0's params, parameter count, dataset)`` of a run's last checkpoint."""
-    from rlk.core.run import restored_run
+def restore(run_dir: Path, checkpoint: str):
+    """``(model object, seed 0's params, parameter count, dataset, evaluation per seed)`` of a run's checkpoint."""
+    from rlk.core.run import EVAL_SEED, restored_run
     from rlk.plugins.jumpy_video.autoregressive import Autoregressive, AutoregressiveConfig
     from rlk.plugins.jumpy_video.model import Jump, JumpConfig
 
-    config, program, state = restored_run(run_dir)
+    config, program, state = restored_run(run_dir, checkpoint=checkpoint)
     data = program.dataset
     cls, cfg = (Jump, JumpConfig) if config.model.name == "jumpy_video" else (Autoregressive, AutoregressiveConfig)
     m = cls(cfg(**config.model.options()), data.spec.shape, data.arrays("train")["v"].shape[-1], data)
     params = jax.tree.map(lambda a: np.asarray(a)[0], jax.device_get(state.params))
-    return m, params, sum(int(np.prod(a.shape)) for a in jax.tree.leaves(params)), data
+    per_seed = program.evaluate(state, 1, EVAL_SEED)["metrics_per_seed"]
+    return m, params, sum(int(np.prod(a.shape)) for a in jax.tree.leaves(params)), data, per_seed
+
+
+def program_eval_examples(run_dir: Path) -> int:
+    return json.loads((run_dir / "config.json").read_text())["arch"]["eval_examples"]
 
 
 def best_time(fn, repeats: int) -> float:
@@ -83,19 +88,20 @@ def main(argv=None) -> None:
     ap.add_argument("--jump", required=True, type=Path)
     ap.add_argument("--ar", required=True, type=Path)
     ap.add_argument("--out", default=Path(__file__).resolve().parent / "figures", type=Path)
+    ap.add_argument("--checkpoint", default="last", help="which checkpoint of both runs: last or a step")
+    ap.add_argument("--tag", default="", help="suffix of the output files' names")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     args = ap.parse_args(argv)
 
-    per_seed = {name: json.loads((run / "summary.json").read_text())["eval_metrics_per_seed"]
-                for name, run in (("jump", args.jump), ("ar", args.ar))}
+    jump, jp, j_count, data, j_seeds = restore(args.jump, args.checkpoint)
+    ar, ap_, a_count, _, a_seeds = restore(args.ar, args.checkpoint)
+    per_seed = {"jump": j_seeds, "ar": a_seeds}
     table = {}
     for row, keys in METRICS.items():
         table[row] = {name: mean_ci([m[key] for m in per_seed[name]], args.reps)
                       for name, key in zip(("jump", "ar"), keys) if key is not None}
 
-    jump, jp, j_count, data = restore(args.jump)
-    ar, ap_, a_count, _ = restore(args.ar)
     test = data.arrays("test")
     x, v = jnp.asarray(test["x"][:64]), jnp.asarray(test["v"][:64])
     n = 5
@@ -106,12 +112,13 @@ def main(argv=None) -> None:
         timing["jump_ms"].append(1e3 * best_time(lambda: jf(jp, jax.random.PRNGKey(0)), args.repeats))
         timing["ar_ms"].append(1e3 * best_time(lambda: af(ap_, jax.random.PRNGKey(0)), args.repeats))
         timing["ar_steps"].append(t - n + 1)
-    setting = {"jump_run": str(args.jump), "ar_run": str(args.ar), "seeds": len(per_seed["jump"]),
+    setting = {"jump_run": str(args.jump), "ar_run": str(args.ar), "checkpoint": args.checkpoint,
+               "eval_videos": int(min(len(test["x"]), program_eval_examples(args.jump))), "seeds": len(per_seed["jump"]),
                "parameters": {"jump": j_count, "ar": a_count}, "timing_batch": int(x.shape[0]),
                "timing_target_frames": list(TIMES), "device": jax.devices()[0].device_kind}
     out = {"metrics": table, "timing": timing, "setting": setting}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "jumpy_video_ar_comparison.json").write_text(json.dumps(out, indent=1) + "\n")
+    (args.out / f"jumpy_video_ar_comparison{args.tag}.json").write_text(json.dumps(out, indent=1) + "\n")
 
     for row, cells in table.items():
         print(f"{row:42s}" + "  ".join(f"{name}: {c['mean']:.3f} [{c['low']:.3f}, {c['high']:.3f}]"
@@ -138,8 +145,8 @@ def main(argv=None) -> None:
     axes[2].set_title("sampling time", fontsize=9)
     axes[2].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.out / "jumpy_video_ar_comparison.png", dpi=110)
-    print(f"wrote {args.out}/jumpy_video_ar_comparison.json and .png")
+    fig.savefig(args.out / f"jumpy_video_ar_comparison{args.tag}.png", dpi=110)
+    print(f"wrote {args.out}/jumpy_video_ar_comparison{args.tag}.json and .png")
 
 
 if __name__ == "__main__":

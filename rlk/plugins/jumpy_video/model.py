@@ -27,7 +27,6 @@ from typing import Optional
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Dataset, Model
