@@ -103,6 +103,7 @@ def test_rollout_to_frame_t_takes_one_step_per_frame(tiny):
     assert steps(2) == [2, 1] and steps(5) == [2, 4]  # the context read (2 frames), then t - 1 rolled-out frames
 
 
+@pytest.mark.slow
 def test_train_ar_through_the_cli(cli, tmp_path):
     """rlk train --model jumpy_video_ar (a few updates, tiny): summary.json has the comparable future ELBO
     and the consistency metrics of its rollouts."""
