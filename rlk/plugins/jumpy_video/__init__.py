@@ -6,13 +6,16 @@ Registration reads only ``config.py``; the model and datasets (jax) import when 
 from __future__ import annotations
 
 from rlk.core.hookspecs import hookimpl, lazy
-from rlk.plugins.jumpy_video.config import JumpConfig, MovingShapesConfig, RoomsConfig
+from rlk.plugins.jumpy_video.config import AutoregressiveConfig, JumpConfig, MovingShapesConfig, RoomsConfig
 
 
 @hookimpl
 def rlk_register_models(register):
     register("jumpy_video", lazy("rlk.plugins.jumpy_video.model:make_jump"), config=JumpConfig,
              description="JUMP: jumpy, consistent frame sampling at any time/viewpoint (Kumar et al. 2019)")
+    register("jumpy_video_ar", lazy("rlk.plugins.jumpy_video.autoregressive:make_autoregressive"),
+             config=AutoregressiveConfig,
+             description="JUMP's baseline: a stochastic frame-by-frame model (a conditional VAE per frame)")
 
 
 @hookimpl

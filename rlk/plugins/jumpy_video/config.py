@@ -8,7 +8,9 @@ from pydantic import Field, model_validator
 from rlk.core.config import PluginConfig
 
 
-class JumpConfig(PluginConfig):
+class FrameModelConfig(PluginConfig):
+    """The networks, likelihood and evaluation shared by JUMP and its autoregressive baseline."""
+
     # The paper's networks are GQN-sized (64x64 frames, ConvDRAW with 12 steps); these are small
     # CPU-sized stand-ins. Its Gaussian pixel std is annealed during training (GQN: 2.0 -> 0.7);
     # we keep it fixed.
@@ -19,8 +21,6 @@ class JumpConfig(PluginConfig):
     fourier: int = Field(4, ge=0, le=8, description="Fourier frequencies of the time/viewpoint embedding e(v)")
     pixel_std: float = Field(0.1, gt=0, description="std of the Gaussian pixel likelihood p(x' | z, v')")
     beta: float = Field(1.0, ge=0, description="weight of KL(q || p) (1: the ELBO)")
-    max_context: int = Field(5, ge=1, description="at most this many context frames per training example")
-    num_targets: int = Field(4, ge=1, description="target frames per training example")
     sample_context: int = Field(5, ge=1, description="rlk sample / rlk eval: the first N frames are the context")
     sample_times: list[int] = Field([8, 12, 16, 20], description="rlk sample / rlk eval: target frame indices "
                                     "(clipped to T - 1)")
@@ -37,6 +37,15 @@ class JumpConfig(PluginConfig):
         if min(self.sample_times + self.consistency_times) < 0:
             raise ValueError("sample_times and consistency_times must be frame indices >= 0")
         return self
+
+
+class JumpConfig(FrameModelConfig):
+    max_context: int = Field(5, ge=1, description="at most this many context frames per training example")
+    num_targets: int = Field(4, ge=1, description="target frames per training example")
+
+
+class AutoregressiveConfig(FrameModelConfig):
+    """The frame-by-frame baseline: one latent ``z_t`` per frame, given a recurrent summary of the past."""
 
 
 class MovingShapesConfig(PluginConfig):
