@@ -31,3 +31,15 @@ class HiMoConfig(PluginConfig):
     model_free_control: bool = Field(False, description="the capacity-matched model-free control: the same four networks, "
                                                         "L_v+ and L_model off, v_m(x, g(x)) trained by the value loss "
                                                         "end to end through g (no stop-gradient on phi_hat)")
+
+
+class DelayedRevealConfig(PluginConfig):
+    """The ``himo-reveal`` task (``envs.py``): a door chosen on the illustrative task's context, its value
+    revealed ``length - 1`` steps later with a noise cue."""
+
+    context_dims: int = Field(8, gt=0, description="D: the context x ~ N(0, I_D)")
+    feature_dims: int = Field(4, gt=0, description="bits of each door's room feature y_a = step(x W_a + b_a)")
+    doors: int = Field(3, ge=2, description="actions at the first step")
+    length: int = Field(4, ge=2, description="steps per episode; y and the cue show at the last one")
+    cue_std: float = Field(0.5, ge=0, description="std of the noise cue, shown with y and added to the reward")
+    task_seed: int = Field(0, description="fixes W_a, b_a")
