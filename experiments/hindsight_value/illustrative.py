@@ -199,7 +199,7 @@ def table(curves: dict[str, np.ndarray], c: IllustrativeConfig, reps: int = 2000
     himo_final = curves["himo"][:, -1]
     lines = [f"| method ({seeds} seeds, {c.iterations} it., {c.distractor} distractor) | final value loss, mean [95% CI] | "
              "IQM [95% CI] | loss / HiMo's, same seed: mean [95% CI] | seeds HiMo lower |", "|---|---|---|---|---|"]
-    for m in METHODS:
+    for m in curves:
         final = curves[m][:, -1]
         (iqm, mean), ci = stats.iqm_and_mean(final, reps, seed=0)
         (_, r_mean), r_ci = stats.iqm_and_mean(final / himo_final, reps, seed=0)
@@ -215,10 +215,13 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=8000)
     parser.add_argument("--distractor", default="step", choices=["step", "noise"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "figures" / "hindsight_value_illustrative"))
     args = parser.parse_args(argv)
     c = IllustrativeConfig(iterations=args.iterations, distractor=args.distractor)
-    curves = run(args.seeds, c)
+    if "himo" not in args.methods:
+        parser.error("--methods must include himo (the paired ratios are against it)")
+    curves = run(args.seeds, c, tuple(args.methods))
     steps = np.arange(curves["himo"].shape[1]) * c.eval_every
     print(table(curves, c))
     import matplotlib
@@ -228,7 +231,9 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for m, colour in zip(METHODS, ("C3", "C1", "C0", "C9", "C2")):
+    colours = dict(zip(METHODS, ("C3", "C1", "C0", "C9", "C2")))
+    for m in curves:
+        colour = colours[m]
         centre, low, high = stats.band(curves[m], "iqm", reps=2000, seed=0)
         ax.plot(steps, centre, color=colour, label=LABELS[m])
         ax.fill_between(steps, low, high, color=colour, alpha=0.2)

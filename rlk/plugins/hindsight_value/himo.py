@@ -20,7 +20,7 @@ value loss alone, end to end through ``g``: the same value network, hindsight lo
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple, Sequence, Union
+from typing import Callable, Literal, NamedTuple, Sequence, Union
 
 import equinox as eqx
 import jax
@@ -35,7 +35,7 @@ class FutureWindow(NamedTuple):
     """The future trajectory phi reads, for ``N`` steps.
 
     Attributes:
-      observation: ``[N, k, *obs_shape]`` ``x_{t+1}, ..., x_{t+k}`` (entries past the cut repeat the last one).
+      observation: ``[N, k, *obs_shape]`` ``x_{t+1}, ..., x_{t+k}`` (entries outside ``mask`` are padding, never read).
       mask: ``[N, k]`` bool, true for the steps of ``t``'s episode inside the unroll (a prefix of the window).
     """
 
@@ -49,7 +49,7 @@ class TrajectoryPhi(eqx.Module):
     embed: MLP
     gru: eqx.nn.GRUCell
     out: eqx.nn.Linear
-    activation: callable = eqx.field(static=True)
+    activation: Callable[[jax.Array], jax.Array] = eqx.field(static=True)
 
     def __init__(self, key: jax.Array, obs_size: int, phi_size: int, hidden: Sequence[int], activation=jax.nn.relu):
         k1, k2, k3 = jax.random.split(key, 3)
