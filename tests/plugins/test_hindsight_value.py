@@ -34,14 +34,14 @@ def _heads_and_batch(seed=0):
 def _phi_by_loop(phi: himo.TrajectoryPhi, future: himo.FutureWindow) -> np.ndarray:
     """phi of each step by a Python loop: the GRU cell over the valid steps only, from the last to the first."""
     cell = jax.jit(lambda o, h: phi.gru(jax.nn.relu(phi.embed(o)), h))  # one step of one example
-    out = []
+    hs = []
     for obs, mask in zip(np.asarray(future.observation), np.asarray(future.mask)):
         h = jnp.zeros(phi.gru.hidden_size)
         for j in reversed(range(len(mask))):
             if mask[j]:
                 h = cell(obs[j], h)
-        out.append(np.asarray(phi.out(h)))
-    return np.stack(out)
+        hs.append(h)
+    return np.asarray(jax.jit(jax.vmap(phi.out))(jnp.stack(hs)))
 
 
 def test_losses_match_numpy():
@@ -147,15 +147,16 @@ def test_prepared_window_feeds_phi_only_its_episode():
     last = jnp.zeros((T + 1, B), bool).at[4, 0].set(True)  # t = 0..3 in one episode, x_4 starts the next
     ts = TimeStep(observation=obs, reward=jnp.zeros((T + 1, B)), discount=jnp.ones((T + 1, B)), last=last)
 
+    @jax.jit
     def phi_of(o):
         window = loss.prepare(Trajectory(timestep=ts._replace(observation=o), action=None, extras={}))
-        return np.asarray(himo.hindsight_feature(heads, jax.tree.map(lambda a: a[:, 0], window)))
+        return himo.hindsight_feature(heads, jax.tree.map(lambda a: a[:, 0], window))
 
-    base = phi_of(obs)
+    base = np.asarray(phi_of(obs))
     # x_4 is the next episode's first: cut from t <= 3's windows, and t >= 4's start at t + 1
     np.testing.assert_allclose(phi_of(obs.at[4].add(1.0)), base, rtol=1e-6)
     for changed, seen_by in ((3, (0, 1, 2)), (8, (5, 6, 7))):  # x_3 inside k = 3; x_8 at the unroll's end
-        moved = phi_of(obs.at[changed].add(1.0))
+        moved = np.asarray(phi_of(obs.at[changed].add(1.0)))
         differs = np.abs(moved - base).max(-1) > 1e-6
         assert tuple(np.flatnonzero(differs)) == seen_by, (changed, differs)
 
@@ -189,7 +190,7 @@ def test_model_free_control_is_the_same_value_network_without_hindsight_losses()
 
     def grad_norms(loss):
         value_loss = lambda h: model_value_loss(loss.value(h, x), target)
-        g = eqx.filter_grad(value_loss)(heads)
+        g = eqx.filter_jit(eqx.filter_grad(value_loss))(heads)
         return {p: float(sum(jnp.sum(l ** 2) for l in jax.tree.leaves(eqx.filter(getattr(g, p), eqx.is_array))))
                 for p in ("phi", "model", "v_plus", "v_m")}
 
