@@ -15,10 +15,14 @@ future (``sum(x2')``, one number) it is easy: hindsight helps.
 
 Methods (each MLP two hidden layers of 16 ReLU units; Adam 4e-3, batch 64, 8000 iterations, 10 seeds,
 as in the paper's example):
-- model-free: ``v(x)`` regressed on ``r``;
-- model-based: a model ``m(x) ~ x'`` (all 32 dims, squared error) and ``v(x, stop_grad(m(x)))`` on ``r``;
-- HiMo: ``phi(x')`` in R^3, ``v+(x, phi)``, ``phi_hat = g(x)``, ``v_m(x, stop_grad(phi_hat))``, trained
-  by ``L_vm + L_v+ + L_model`` (the three named losses of ``losses.py``).
+- HiMo: ``phi(tau)`` in R^3 over the future trajectory, here the one step ``x'`` (the plugin's backward
+  GRU over a window of one), ``v+(x, phi)``, ``phi_hat = g(x)``, ``v_m(x, stop_grad(phi_hat))``, trained
+  by ``L_vm + L_v+ + L_model`` (the three named losses of ``losses.py``);
+- HiMo (frame phi): the same with ``phi(x')`` an MLP (``phi_input="frame"``, the plugin's ablation);
+- model-free, capacity-matched: HiMo's own networks with the hindsight losses off
+  (``model_free_control``): ``v_m(x, g(x))`` trained by ``L_vm`` end to end through ``g``;
+- model-free, small: a stand-alone ``v(x)`` (one MLP) regressed on ``r`` (the earlier control);
+- model-based: a model ``m(x) ~ x'`` (all 32 dims, squared error) and ``v(x, stop_grad(m(x)))`` on ``r``.
 The value-prediction loss reported is ``E[(v(x) - r)^2]`` of the value each method would use
 (model-free ``v``, model-based ``v(x, m(x))``, HiMo ``v_m``) on a held-out batch of 4096 samples.
 
@@ -42,10 +46,13 @@ from pydantic import BaseModel, Field
 
 from rlk.core.losses import StateInputs
 from rlk.nn.torsos import MLP
-from rlk.plugins.hindsight_value.himo import HiMoConfig, HiMoHeads, himo_outputs
+from rlk.core import stats
+from rlk.plugins.hindsight_value.himo import FutureWindow, HiMoConfig, HiMoHeads, model_value
 from rlk.plugins.hindsight_value.losses import make_himo
 
-METHODS = ("himo", "model_free", "model_based")
+METHODS = ("himo", "himo_frame", "model_free_matched", "model_free_small", "model_based")
+LABELS = {"himo": "HiMo", "himo_frame": "HiMo, frame phi (ablation)", "model_free_matched": "model-free, capacity-matched",
+          "model_free_small": "model-free, small stand-alone net", "model_based": "model-based"}
 
 
 class IllustrativeConfig(BaseModel):
@@ -109,25 +116,33 @@ def init_params(key: jax.Array, method: str, c: IllustrativeConfig):
     D, h = c.dims, tuple(c.hidden)
     k1, k2 = jax.random.split(key)
     relu = jax.nn.relu
-    if method == "himo":
+    if method in ("himo", "model_free_matched"):
         return HiMoHeads(key, D, c.phi_size, h, activation=relu)
-    if method == "model_free":
+    if method == "himo_frame":
+        return HiMoHeads(key, D, c.phi_size, h, activation=relu, phi_input="frame")
+    if method == "model_free_small":
         return ModelFree(MLP(k1, D, h, 1, activation=relu))
     return ModelBased(MLP(k1, D, h, D, activation=relu), MLP(k2, 2 * D, h, 1, activation=relu))
 
 
 # HiMo's loss with v_m trained by its own L_vm: L_v+ + L_model + L_vm, all weights 1 (Sec. 4.1); the heads
-# are made here (init_params), so only the loss's weights and as_critic matter.
+# are made here (init_params), so only the loss's weights, as_critic and model_free_control matter.
 _HIMO_LOSS = make_himo(HiMoConfig(as_critic=False))
+_CONTROL_LOSS = make_himo(HiMoConfig(as_critic=False, model_free_control=True))
 
 
 def loss_fn(params, batch: dict, method: str) -> tuple[jax.Array, jax.Array]:
     """(training loss, value-prediction squared error ``mean((v - r)^2)`` of the value used)."""
     x, r = batch["x"], batch["reward"]
-    if method == "himo":
-        loss, _ = _HIMO_LOSS.apply(params, StateInputs(x, r), batch["x_next"])
-        return loss, jnp.mean(jnp.square(himo_outputs(params, x, batch["x_next"]).v_m - r))
-    if method == "model_free":
+    if method in ("himo", "himo_frame"):  # the one-step episode's future trajectory is x'
+        x_next = batch["x_next"]
+        future = x_next if method == "himo_frame" else FutureWindow(x_next[:, None], jnp.ones((x.shape[0], 1), bool))
+        loss, _ = _HIMO_LOSS.apply(params, StateInputs(x, r), future)
+        return loss, jnp.mean(jnp.square(model_value(params, x) - r))
+    if method == "model_free_matched":
+        loss, _ = _CONTROL_LOSS.apply(params, StateInputs(x, r), None)
+        return loss, jnp.mean(jnp.square(model_value(params, x, through_model=True) - r))
+    if method == "model_free_small":
         v = params.v.batch(x)[:, 0]
         err = jnp.mean(jnp.square(v - r))
         return 0.5 * err, err
@@ -166,15 +181,33 @@ def train_one(key: jax.Array, method: str, c: IllustrativeConfig) -> jax.Array:
     return jnp.concatenate([evaluate(params)[None], curve])
 
 
-def run(seeds: int, c: IllustrativeConfig) -> dict[str, np.ndarray]:
-    """All methods over ``seeds`` seeds in one jitted program: ``{method: curves [seeds, n_evals]}``."""
+def run(seeds: int, c: IllustrativeConfig, methods: tuple[str, ...] = METHODS) -> dict[str, np.ndarray]:
+    """``methods`` over ``seeds`` seeds in one jitted program: ``{method: curves [seeds, n_evals]}``."""
     keys = jax.vmap(jax.random.key)(jnp.arange(seeds))
 
     @jax.jit
     def all_methods(keys):
-        return {m: jax.vmap(lambda k, m=m: train_one(k, m, c))(keys) for m in METHODS}
+        return {m: jax.vmap(lambda k, m=m: train_one(k, m, c))(keys) for m in methods}
 
     return {m: np.asarray(v) for m, v in all_methods(keys).items()}
+
+
+def table(curves: dict[str, np.ndarray], c: IllustrativeConfig, reps: int = 2000) -> str:
+    """Markdown table of the final held-out value loss: mean and IQM with 95% bootstrap CIs over seeds,
+    and each method's loss over HiMo's on the same seed (paired; > 1: HiMo better) with the seeds HiMo wins."""
+    seeds = curves["himo"].shape[0]
+    himo_final = curves["himo"][:, -1]
+    lines = [f"| method ({seeds} seeds, {c.iterations} it., {c.distractor} distractor) | final value loss, mean [95% CI] | "
+             "IQM [95% CI] | loss / HiMo's, same seed: mean [95% CI] | seeds HiMo lower |", "|---|---|---|---|---|"]
+    for m in curves:
+        final = curves[m][:, -1]
+        (iqm, mean), ci = stats.iqm_and_mean(final, reps, seed=0)
+        (_, r_mean), r_ci = stats.iqm_and_mean(final / himo_final, reps, seed=0)
+        paired = "-" if m == "himo" else f"{r_mean:.2f} [{r_ci[0, 1]:.2f}, {r_ci[1, 1]:.2f}]"
+        wins = "-" if m == "himo" else f"{int(np.sum(himo_final < final))}/{seeds}"
+        lines.append(f"| {LABELS[m]} | {mean:.4f} [{ci[0, 1]:.4f}, {ci[1, 1]:.4f}] | {iqm:.4f} [{ci[0, 0]:.4f}, "
+                     f"{ci[1, 0]:.4f}] | {paired} | {wins} |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -182,21 +215,15 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=8000)
     parser.add_argument("--distractor", default="step", choices=["step", "noise"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "figures" / "hindsight_value_illustrative"))
     args = parser.parse_args(argv)
     c = IllustrativeConfig(iterations=args.iterations, distractor=args.distractor)
-    curves = run(args.seeds, c)
+    if "himo" not in args.methods:
+        parser.error("--methods must include himo (the paired ratios are against it)")
+    curves = run(args.seeds, c, tuple(args.methods))
     steps = np.arange(curves["himo"].shape[1]) * c.eval_every
-    final = {m: curves[m][:, -1] for m in METHODS}
-    labels = {"himo": "HiMo", "model_free": "model-free", "model_based": "model-based"}
-    lines = [f"| method | final value loss (mean +- std over {args.seeds} seeds, {c.iterations} it.) | "
-             "mean over the last 10% |", "|---|---|---|"]
-    for m in METHODS:
-        tail = curves[m][:, -max(1, len(steps) // 10):].mean(1)
-        lines.append(f"| {labels[m]} | {final[m].mean():.4f} +- {final[m].std():.4f} | {tail.mean():.4f} |")
-    table = "\n".join(lines)
-    print(table)
-
+    print(table(curves, c))
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -204,14 +231,16 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for m, colour in zip(METHODS, ("C3", "C0", "C2")):
-        mean, std = curves[m].mean(0), curves[m].std(0)
-        ax.plot(steps, mean, color=colour, label=labels[m])
-        ax.fill_between(steps, mean - std, mean + std, color=colour, alpha=0.2)
+    colours = dict(zip(METHODS, ("C3", "C1", "C0", "C9", "C2")))
+    for m in curves:
+        colour = colours[m]
+        centre, low, high = stats.band(curves[m], "iqm", reps=2000, seed=0)
+        ax.plot(steps, centre, color=colour, label=LABELS[m])
+        ax.fill_between(steps, low, high, color=colour, alpha=0.2)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("value-prediction loss (held-out MSE)")
-    ax.set_title(f"HiMo illustrative task ({c.distractor} distractor), {args.seeds} seeds, mean +- std", fontsize=10)
+    ax.set_title(f"HiMo illustrative task ({c.distractor} distractor), IQM and 95% CI over {args.seeds} seeds", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out.with_suffix(".png"), dpi=120)

@@ -45,7 +45,7 @@ def test_muesli_throughput_ppo_one_call(capsys):
 def test_hindsight_value_illustrative_tiny(tmp_path):
     from experiments.hindsight_value import illustrative
 
-    illustrative.main(["--seeds", "1", "--iterations", "200", "--out", str(tmp_path / "il")])
+    illustrative.main(["--seeds", "1", "--iterations", "200", "--methods", "himo", "--out", str(tmp_path / "il")])
     assert (tmp_path / "il.png").stat().st_size > 1000
 
 

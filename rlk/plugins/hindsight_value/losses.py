@@ -10,13 +10,15 @@ Where the paper stops gradients:
 - ``L_model = ||phi_hat - stop_grad(phi)||^2`` trains the model ``g`` only (phi is its target);
 - ``L_vm = (G - v_m(x, stop_grad(phi_hat)))^2`` trains ``v_m`` only (not the model's prediction).
 
-The loss is ``alpha L_v+ + beta L_model`` (Sec. 3.2). With ``as_critic`` (the paper's agent) it offers the
+The loss is ``alpha L_v+ + beta L_model`` (Sec. 3.2); ``phi`` reads the future trajectory (``himo.py``). With ``as_critic`` (the paper's agent) it offers the
 host agent ``v_m`` as its value function: the agent acts and bootstraps with ``v_m`` and its own value
 loss is ``L_vm``. Without, ``v_m`` is an auxiliary head and the loss adds ``L_vm`` itself. Any agent that
 produces ``StateInputs`` hosts it: ``-o agent.loss_weights.himo=1`` on ``ppo`` or ``vtrace``.
 """
 
 from __future__ import annotations
+
+import functools
 
 import chex
 import jax
@@ -49,19 +51,32 @@ def model_loss(phi: jax.Array, phi_hat: jax.Array) -> jax.Array:
 
 
 def make_himo(config: himo.HiMoConfig) -> Loss:
-    """HiMo's loss on a host agent: heads of its own, the future observation prepared from the trajectory."""
+    """HiMo's loss on a host agent: heads of its own, the future trajectory prepared from the trajectory.
+
+    With ``model_free_control`` it is the capacity-matched control: the same heads, ``L_v+`` and ``L_model``
+    off, and ``v_m(x, g(x))`` trained end to end by the value loss (the host's, or ``L_vm`` here)."""
     c = config
+    control = c.model_free_control
 
     def init(key: jax.Array, spec: EnvSpec) -> himo.HiMoHeads:
         return himo.init_heads(key, spec.observation.shape, c)
 
-    def prepare(traj: Trajectory) -> jax.Array:
-        """``x_{t+k}`` of ``x_t``'s episode, ``[T, B, ...]`` (hindsight: training only)."""
+    def prepare(traj: Trajectory):
+        """``tau_{t+1:t+k}`` of ``x_t``'s episode as a ``FutureWindow`` ``[T, B, k, ...]``, or the frame
+        ``x_{t+k}`` ``[T, B, ...]`` (hindsight: training only)."""
         ts = traj.timestep
-        return himo.gather_future(ts.observation, himo.future_index(ts.last, c.horizon))
+        if c.phi_input == "frame":
+            return himo.gather_future(ts.observation, himo.future_index(ts.last, c.horizon))
+        index, mask = himo.future_window(ts.last, c.horizon)
+        return himo.FutureWindow(himo.gather_future(ts.observation, index), mask)
 
-    def apply(heads: himo.HiMoHeads, inputs: StateInputs, future_observation: jax.Array):
-        out = himo.himo_outputs(heads, inputs.observation, future_observation)
+    def apply(heads: himo.HiMoHeads, inputs: StateInputs, future):
+        if control:
+            if c.as_critic:
+                return jnp.float32(0.0), {}
+            l_vm = model_value_loss(himo.model_value(heads, inputs.observation, through_model=True), inputs.value_target)
+            return l_vm, {"model_value": l_vm}
+        out = himo.himo_outputs(heads, inputs.observation, future)
         l_vplus = hindsight_value_loss(out.v_plus, inputs.value_target)
         l_model = model_loss(out.phi, out.phi_hat)
         total = c.hindsight_value_weight * l_vplus + c.model_weight * l_model
@@ -71,4 +86,5 @@ def make_himo(config: himo.HiMoConfig) -> Loss:
             total = total + l_vm
         return total, metrics
 
-    return Loss(StateInputs, apply, init=init, prepare=prepare, value=himo.model_value if c.as_critic else None)
+    value = functools.partial(himo.model_value, through_model=control) if c.as_critic else None
+    return Loss(StateInputs, apply, init=init, prepare=None if control else prepare, value=value)
