@@ -19,7 +19,7 @@ from rlk import bench
 @pytest.mark.parametrize("agent", ["ppo", "vtrace"])
 def test_himo_loss_on_an_actor_critic_agent_learns_catch(cli, tmp_path, agent):
     run = tmp_path / "run"
-    cli("train", "--agent", agent, "-o", "agent.loss_weights.himo=1", "-o", "losses.himo.phi_size=2",
+    cli("train", "--agent", agent, "-o", "agent.loss_weights.himo=1", "-o", "losses.himo.phi_size=2", "-o", "losses.himo.horizon=2",
         "--num-seeds", "3", "--steps", "100000", "-o", "eval_episodes=50", "-q", "--run-dir", str(run))
     random = bench.random_policy_return("catch", num_envs=64, length=3000)
     per_seed = json.loads((run / "summary.json").read_text())["final_return_per_seed"]
