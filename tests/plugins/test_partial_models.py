@@ -20,8 +20,9 @@ from rlk.plugins.partial_models.data import BehaviourConfig, collect
 from rlk.plugins.partial_models.env import FuzzyBear, FuzzyBearConfig
 from rlk.plugins.partial_models.models import PartialModel, PartialModelConfig, simulate_value
 
-# The definition (README): stay 0.6; in the forest a teddy (p 0.5) or a grizzly; hug: 1 / 0, run: 0.5.
-STAY, HUG_TEDDY, HUG_GRIZZLY, RUN, P_GRIZZLY = 0.6, 1.0, 0.0, 0.5, 0.5
+# The paper's definition (README, Rezende et al. 2020 Section 3): stay 0.6; in the forest a teddy (p 0.5)
+# or a grizzly; hug: +1 / -0.5, run: 0.
+STAY, HUG_TEDDY, HUG_GRIZZLY, RUN, P_GRIZZLY = 0.6, 1.0, -0.5, 0.0, 0.5
 
 
 def true_plan_value(a0, a1):
@@ -33,7 +34,7 @@ def true_plan_value(a0, a1):
 
 
 PLANS = list(itertools.product(range(2), range(2)))  # the planner's order
-TRUE = np.array([true_plan_value(*p) for p in PLANS])  # [0.6, 0.6, 0.5, 0.5]
+TRUE = np.array([true_plan_value(*p) for p in PLANS])  # [0.6, 0.6, 0.25, 0.0]
 FOREST_HUG = PLANS.index((1, 0))
 
 
@@ -66,6 +67,26 @@ def test_env_rewards_and_observations_follow_the_definition():
     assert float(jnp.mean(bears)) == pytest.approx(P_GRIZZLY, abs=0.03)
 
 
+def test_env_expected_returns_match_the_papers_definition():
+    """Mean return of each two-action sequence, played in the JAX env from random resets, against the hand
+    computation from the paper's numbers: stay 0.6; forest-hug 0.5 * 1 + 0.5 * (-0.5) = 0.25; forest-run 0."""
+    env = FuzzyBear()
+
+    def episode_return(key, a0, a1):
+        state, _ = env.reset(key)
+        state, ts0 = env.step(state, a0, key)
+        _, ts1 = env.step(state, a1, key)
+        return ts0.reward + jnp.where(ts0.last, 0.0, ts1.reward)
+
+    keys = jax.random.split(jax.random.PRNGKey(4), 20000)
+    returns = jax.jit(jax.vmap(jax.vmap(episode_return, (None, 0, 0)), (0, None, None)))(
+        keys, jnp.array([a0 for a0, _ in PLANS]), jnp.array([a1 for _, a1 in PLANS]))
+    np.testing.assert_allclose(np.asarray(returns).mean(0), [0.6, 0.6, 0.25, 0.0], atol=0.025)  # 3 std. errors
+    np.testing.assert_allclose(TRUE, [0.6, 0.6, 0.25, 0.0])  # the enumeration above agrees
+    # an agent that sees the bear (hug the teddy, run from the grizzly) gets 0.5 in the forest: staying is optimal
+    assert (1 - P_GRIZZLY) * HUG_TEDDY + P_GRIZZLY * RUN < STAY
+
+
 def test_env_is_registered_and_a_wrong_config_field_is_one_clear_line():
     plugin = default_registry().get("env", "fuzzy-bear")
     assert isinstance(plugin.factory(FuzzyBearConfig()), FuzzyBear)
@@ -82,7 +103,8 @@ def test_behaviour_data_is_confounded():
     hug = forest & (d["action"][:, 1] == 0)
     ex = lambda p: (1 - b.epsilon) * p + b.epsilon / 2
     p_teddy_given_hug = ex(b.p_hug_teddy) / (ex(b.p_hug_teddy) + ex(b.p_hug_grizzly))  # Bayes, bears 50/50
-    assert d["reward"][hug, 1].mean() == pytest.approx(p_teddy_given_hug * HUG_TEDDY, abs=0.02)
+    expected = p_teddy_given_hug * HUG_TEDDY + (1 - p_teddy_given_hug) * HUG_GRIZZLY  # ~0.73 against 0.25
+    assert d["reward"][hug, 1].mean() == pytest.approx(expected, abs=0.02)
     assert d["reward"].sum(1).mean() == pytest.approx(behaviour_value(b), abs=0.02)
     assert np.all(d["reward"][~d["valid"]] == 0) and np.all(d["probs"][~d["valid"]] == 0.5)
     np.testing.assert_allclose(d["probs"][forest & (d["bear"] == 0), 1], np.broadcast_to([b.p_hug_teddy, 1 - b.p_hug_teddy], (int(np.sum(forest & (d["bear"] == 0))), 2)), atol=1e-6)
