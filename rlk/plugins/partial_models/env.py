@@ -72,3 +72,9 @@ class FuzzyBear(Environment):
         state = FuzzyBearState(position, state.bear)
         ts = TimeStep(self.observe(state), reward.astype(jnp.float32), jnp.where(done, 0.0, 1.0).astype(jnp.float32), done)
         return state, ts
+
+
+def decision_observations() -> jax.Array:
+    """``[3, 4]``: every observation an agent acts on: home, then the forest with a teddy or a grizzly."""
+    states = [(HOME, TEDDY), (FOREST, TEDDY), (FOREST, GRIZZLY)]
+    return jnp.stack([FuzzyBear.observe(FuzzyBearState(jnp.int32(p), jnp.int32(b))) for p, b in states])
