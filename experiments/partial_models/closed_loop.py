@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlk.core import stats
-from rlk.plugins.partial_models.agent import ClosedLoopConfig, make_closed_loop, policy_return
+from rlk.plugins.partial_models.agent import ClosedLoopConfig, init_models, make_closed_loop, policy_return
 from rlk.plugins.partial_models.env import FuzzyBear, FuzzyBearConfig, decision_observations
 from rlk.plugins.partial_models.models import PartialModelConfig
 
@@ -38,11 +38,16 @@ def run_arms(seeds: int, model_config: PartialModelConfig, config: ClosedLoopCon
     """``{arm: metrics}`` (numpy, ``[seeds, iterations, ...]``) and ``"random"``: the uniform policy's return."""
     env = FuzzyBear(FuzzyBearConfig())
     observations = decision_observations()
-    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    init_keys, keys = jax.random.split(jax.random.PRNGKey(0), (2, seeds))
+    num_actions = env.spec.action.num_values
     out = {}
     for name, backdoor in arms.items():
-        run = jax.jit(jax.vmap(make_closed_loop(env, model_config.model_copy(update={"backdoor": backdoor}), config, observations)))
-        out[name] = jax.tree.map(np.asarray, run(keys))
+        arm_config = model_config.model_copy(update={"backdoor": backdoor})
+        run = jax.jit(jax.vmap(make_closed_loop(env, arm_config, config, observations)))
+        t0 = time.time()
+        models = init_models(arm_config, init_keys, observations.shape[-1], num_actions)
+        out[name] = jax.tree.map(np.asarray, run(models, keys))
+        print(f"{name}: {time.time() - t0:.0f} s", flush=True)
     uniform = jnp.full((observations.shape[0], env.spec.action.num_values), 0.5)
     out["random"] = float(policy_return(env, observations, uniform, jax.random.PRNGKey(1), 100_000))
     return out
@@ -110,10 +115,10 @@ def figure(results: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=12)
     parser.add_argument("--episodes", type=int, default=256, help="episodes collected per iteration")
-    parser.add_argument("--steps", type=int, default=150, help="Adam steps per iteration")
-    parser.add_argument("--particles", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=120, help="Adam steps per iteration")
+    parser.add_argument("--particles", type=int, default=256)
     parser.add_argument("--last", type=int, default=5, help="iterations averaged for the final return")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "figures")
     parser.add_argument("--quick", action="store_true", help="CI-sized: 3 seeds, 4 iterations of 60 steps")

@@ -31,12 +31,12 @@ from rlk.plugins.partial_models.models import PartialModel, PartialModelConfig, 
 
 
 class ClosedLoopConfig(PluginConfig):
-    iterations: int = Field(20, ge=1, description="collect-train-replan iterations")
+    iterations: int = Field(12, ge=1, description="collect-train-replan iterations")
     episodes_per_iteration: int = Field(256, ge=1, description="episodes collected with the current planner's policy")
-    steps_per_iteration: int = Field(150, ge=1, description="Adam steps on the replay after each collection")
+    steps_per_iteration: int = Field(120, ge=1, description="Adam steps on the replay after each collection")
     explore: float = Field(0.2, ge=0.0, le=1.0, description="p = (1 - explore) onehot(greedy) + explore / A")
     epsilon: float = Field(0.2, ge=0.0, le=1.0, description="probability that the executed action is uniform instead of the intention")
-    num_particles: int = Field(512, ge=1, description="model rollouts per plan value")
+    num_particles: int = Field(256, ge=1, description="model rollouts per plan value")
     eval_episodes: int = Field(2048, ge=1, description="episodes measuring the greedy policy's real return")
 
 
@@ -61,8 +61,16 @@ def policy_return(env: FuzzyBear, observations: jax.Array, probs: jax.Array, key
     return jnp.mean(jnp.sum(data["reward"], axis=1))
 
 
+def init_models(model_config: PartialModelConfig, keys: jax.Array, obs_dim: int, num_actions: int) -> PartialModel:
+    """One model per key, stacked on a leading axis (for ``vmap``). Built one by one, outside any ``vmap``:
+    a batched orthogonal init (QR) inside a jitted ``vmap`` over 10 seeds deadlocked XLA:CPU's thread pool here."""
+    models = [PartialModel(key, model_config, obs_dim, num_actions) for key in keys]
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *models)
+
+
 def make_closed_loop(env: FuzzyBear, model_config: PartialModelConfig, config: ClosedLoopConfig, observations: jax.Array):
-    """``run(key) -> metrics [iterations]``: the closed-loop agent, one seed, one ``lax.scan`` (jit/vmap it).
+    """``run(model, key) -> metrics [iterations]``: the closed-loop agent from an initial ``model``, one seed,
+    one ``lax.scan`` (jit it; ``vmap`` it over ``init_models``).
 
     ``observations [M, obs_dim]``: the decision observations the planner is evaluated at. Metrics per
     iteration, for the policy that collected that iteration's data: ``greedy_return`` (its real return
@@ -107,9 +115,7 @@ def make_closed_loop(env: FuzzyBear, model_config: PartialModelConfig, config: C
                        plan_values=values[0], loss=losses[-1])
         return (model, opt_state, replay), metrics
 
-    def run(key: jax.Array) -> dict:
-        init_key, key = jax.random.split(key)
-        model = PartialModel(init_key, model_config, obs_dim, num_actions)
+    def run(model: PartialModel, key: jax.Array) -> dict:
         shapes = jax.eval_shape(lambda k: suffixes(rollout(env, lambda o: jnp.full((num_actions,), 1.0 / num_actions),
                                                            config.epsilon, k, config.episodes_per_iteration, rollout_steps), num_steps), key)
         replay = jax.tree.map(lambda s: jnp.zeros((capacity, *s.shape[1:]), s.dtype), shapes)
