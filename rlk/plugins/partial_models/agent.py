@@ -79,7 +79,6 @@ def make_closed_loop(env: FuzzyBear, model_config: PartialModelConfig, config: C
     plan from ``observations[0]``) and ``loss`` (the last training step's).
     """
     num_steps, num_actions = env.spec.max_episode_steps, env.spec.action.num_values
-    obs_dim = observations.shape[-1]
     rollout_steps = 2 * num_steps - 1  # every suffix of a K-step episode, padded to K steps
     per_iteration = config.episodes_per_iteration * num_steps
     capacity = config.iterations * per_iteration
