@@ -1,7 +1,7 @@
 """Causally correct partial models (Rezende et al. 2020) on FuzzyBear.
 
 True values are enumerated here in numpy from the environment's definition (README), independently
-of the plugin's code; the learned models are CI-sized (one seed, 1000 steps; the closed-loop agents 5 seeds, 4 iterations).
+of the plugin's code; the learned models are CI-sized (one seed, 1500 steps; the closed-loop agents 5 seeds, 4 iterations).
 """
 
 import itertools
@@ -115,8 +115,8 @@ def test_behaviour_data_is_confounded():
 @pytest.fixture(scope="module")
 def trained():
     """One seed, CI-sized: the three models trained on the same behaviour data, each plan evaluated."""
-    run = make_seed_run(FuzzyBear(), BehaviourConfig(), PartialModelConfig(hidden=32, batch_size=256, steps=1000),
-                        num_episodes=8192, num_particles=2048)
+    run = make_seed_run(FuzzyBear(), BehaviourConfig(), PartialModelConfig(hidden=32, batch_size=256, steps=1500),
+                        num_episodes=8192, num_particles=4096)
     return run(0)
 
 
