@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rlk.core import stats
 from rlk.plugins.partial_models.data import BehaviourConfig, collect
 from rlk.plugins.partial_models.env import FuzzyBear, FuzzyBearConfig
 from rlk.plugins.partial_models.models import PartialModelConfig, make_train, open_loop_plans, plan, simulate_value
@@ -92,10 +93,14 @@ def make_seed_run(env: FuzzyBear, behaviour: BehaviourConfig, model_config: Part
 
 
 def summarise(results: list[dict], true_values: np.ndarray) -> str:
-    """A Markdown table over seeds (mean +- std)."""
+    """A Markdown table over seeds: means with 95% percentile bootstrap intervals (``rlk.core.stats``)."""
     rows = ["| model | V(forest, hug) [true %.2f] | V(stay) [true %.2f] | V_LR(forest, hug) | picks stay | real return of its plan |"
             % (true_values[FOREST_HUG], true_values[0]), "|---|---|---|---|---|---|"]
-    ms = lambda x: f"{np.mean(x):.3f} ± {np.std(x):.3f}"
+
+    def ms(x) -> str:
+        point, ci = stats.interval(np.asarray(x, float)[:, None], stats.STATS["mean"], 2000, 0)
+        return f"{point[0]:.3f} [{ci[0, 0]:.3f}, {ci[1, 0]:.3f}]"
+
     for name in MODELS:
         v = np.array([r[name]["plan_values"] for r in results])
         lr = np.array([r[name]["plan_values_lr"] for r in results])
@@ -148,7 +153,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--particles", type=int, default=4096)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "figures")
     parser.add_argument("--quick", action="store_true", help="CI-sized: 2 seeds, 600 gradient steps")
+    parser.add_argument("--summarise", type=Path, help="print the table of a saved partial_models_results.json and stop")
     args = parser.parse_args(argv)
+    if args.summarise:
+        saved = json.loads(args.summarise.read_text())
+        table = summarise(saved["seeds"], np.array(saved["true_plan_values"]))
+        print(table)
+        return {"table": table}
     return run_experiment(args.seeds if not args.quick else 2, args.episodes, args.particles, args.out,
                           PartialModelConfig(steps=600, hidden=32, batch_size=256) if args.quick else PartialModelConfig())
 

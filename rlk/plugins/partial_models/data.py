@@ -10,6 +10,8 @@ otherwise, so ``m(a | z) = (1 - epsilon) [a = i] + epsilon / A`` (intention) or
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 from pydantic import Field
@@ -40,17 +42,19 @@ def executed_action_probs(z_probs: jax.Array, epsilon: float) -> jax.Array:
     return (1.0 - epsilon) * z_probs + epsilon / z_probs.shape[-1]
 
 
-def collect(env: FuzzyBear, config: BehaviourConfig, key: jax.Array, num_episodes: int) -> dict[str, jax.Array]:
-    """Episodes of the behaviour policy, padded to ``K = 2`` steps (jit-compatible; ``num_episodes`` static).
+def rollout(env: FuzzyBear, policy: Callable[[jax.Array], jax.Array], epsilon: float, key: jax.Array,
+            num_episodes: int, num_steps: int) -> dict[str, jax.Array]:
+    """Episodes of any policy with the behaviour's structure, padded to ``num_steps`` steps (jit-compatible).
 
+    ``policy(observation [obs_dim]) -> p [A]`` gives the action probabilities (the backdoor ``z``); the
+    intention is ``i ~ p`` and the executed action ``a = i`` with probability ``1 - epsilon``, else uniform.
     Steps after the end are an absorbing state: reward 0, probabilities uniform, a uniform intention
     and the same epsilon noise (MuZero's convention for unrolls past an episode's end).
 
-    Returns a dict of arrays: ``obs0 [N, 4]``, ``probs [N, K, A]`` (the backdoor ``p``),
-    ``intention [N, K]``, ``action [N, K]``, ``reward [N, K]``, ``valid [N, K]`` (the step happened in
-    the environment), ``bear [N]`` (for checks only; no model sees it).
+    Returns a dict of arrays: ``obs0 [N, obs_dim]``, ``obs [N, T, obs_dim]`` (the observation each step
+    acts on), ``probs [N, T, A]``, ``intention [N, T]``, ``action [N, T]``, ``reward [N, T]``, ``valid [N, T]``
+    (the step happened in the environment), ``bear [N]`` (for checks only; no model sees it).
     """
-    num_steps = env.spec.max_episode_steps
     num_actions = env.spec.action.num_values
 
     def episode(key):
@@ -60,16 +64,22 @@ def collect(env: FuzzyBear, config: BehaviourConfig, key: jax.Array, num_episode
         def step(carry, key):
             state, ts, done = carry
             u = jax.random.uniform(key, (3,))  # one draw for the intention, the noise and the uniform action
-            probs = jnp.where(done, jnp.full((num_actions,), 1.0 / num_actions), behaviour_probs(config, ts.observation))
+            probs = jnp.where(done, jnp.full((num_actions,), 1.0 / num_actions), policy(ts.observation))
             intention = jnp.minimum(jnp.sum(u[0] >= jnp.cumsum(probs)), num_actions - 1)  # inverse-CDF sample of p
             uniform = jnp.minimum((u[2] * num_actions).astype(jnp.int32), num_actions - 1)
-            action = jnp.where(u[1] < config.epsilon, uniform, intention)
+            action = jnp.where(u[1] < epsilon, uniform, intention)
             state, next_ts = env.step(state, action, key)  # FuzzyBear's step is deterministic
             reward = jnp.where(done, 0.0, next_ts.reward)
-            out = dict(probs=probs, intention=intention, action=action, reward=reward, valid=~done)
+            out = dict(obs=ts.observation, probs=probs, intention=intention, action=action, reward=reward, valid=~done)
             return (state, next_ts, done | next_ts.last), out
 
         _, out = jax.lax.scan(step, (state, ts, jnp.bool_(False)), jax.random.split(key, num_steps), unroll=True)
         return dict(obs0=ts.observation, bear=state.bear, **out)
 
     return jax.vmap(episode)(jax.random.split(key, num_episodes))
+
+
+def collect(env: FuzzyBear, config: BehaviourConfig, key: jax.Array, num_episodes: int) -> dict[str, jax.Array]:
+    """Episodes of the behaviour policy (``rollout`` with ``behaviour_probs``), padded to ``K`` steps."""
+    return rollout(env, lambda obs: behaviour_probs(config, obs), config.epsilon, key, num_episodes,
+                   env.spec.max_episode_steps)

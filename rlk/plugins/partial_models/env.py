@@ -8,9 +8,9 @@ a teddy, ``hug_grizzly_reward`` if it is a grizzly) or runs away (action 1: ``ru
 episode ends. The observation is ``[at_home, in_forest, teddy, grizzly]`` (the bear is visible only
 in the forest).
 
-Values under the defaults: stay 0.6; forest then hug 0.5; forest then run 0.5; forest then hug the
-teddy and run from the grizzly 0.75. An agent that sees the bear goes to the forest; a plan made at
-home, before seeing the bear, should stay (0.6 > 0.5).
+Values under the defaults (the paper's rewards, see ``config.py``): stay 0.6; forest then hug
+0.5 * 1 + 0.5 * (-0.5) = 0.25; forest then run 0; forest then hug the teddy and run from the grizzly 0.5.
+Staying home is optimal, even for an agent that will see the bear (0.6 > 0.5).
 """
 
 from __future__ import annotations
@@ -72,3 +72,9 @@ class FuzzyBear(Environment):
         state = FuzzyBearState(position, state.bear)
         ts = TimeStep(self.observe(state), reward.astype(jnp.float32), jnp.where(done, 0.0, 1.0).astype(jnp.float32), done)
         return state, ts
+
+
+def decision_observations() -> jax.Array:
+    """``[3, 4]``: every observation an agent acts on: home, then the forest with a teddy or a grizzly."""
+    states = [(HOME, TEDDY), (FOREST, TEDDY), (FOREST, GRIZZLY)]
+    return jnp.stack([FuzzyBear.observe(FuzzyBearState(jnp.int32(p), jnp.int32(b))) for p, b in states])
