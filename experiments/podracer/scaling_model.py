@@ -332,10 +332,10 @@ def sebulba_here(rows: list[dict[str, Any]]) -> SebulbaHere:
     """``rows`` (full and trivial learner), or the recorded ones of docs/podracer_results.md without them."""
     full = [r for r in rows if r.get("learner", "full") == "full"]
     trivial = [r for r in rows if r.get("learner") == "trivial"]
-    source = "experiments/podracer/results/sebulba-cpu.json" if full and trivial else "docs/podracer_results.md stop 24"
     if not (full and trivial):
         full, trivial = SEBULBA_RECORDED[:1], SEBULBA_RECORDED[1:]
     f, t = full[0], trivial[0]
+    source = f.get("source", "docs/podracer_results.md stop 24")
     setup = here_sebulba_setup(f["cpu_ms_per_step"], f["ceiling_cpu_ms_per_step"], t["cpu_ms_per_step"],
                                t["ceiling_cpu_ms_per_step"])
     cores = f["ceiling_steps_per_s"] * f["ceiling_cpu_ms_per_step"] * 1e-3
@@ -348,7 +348,7 @@ def sebulba_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
     the row spans several: the hook for issue 31's multi-process Sebulba)."""
     rows: list[dict[str, Any]] = []
     for p in paths:
-        rows += [r for r in json.loads(Path(p).read_text()) if r.get("arch") == "sebulba"]
+        rows += [{**r, "source": str(p)} for r in json.loads(Path(p).read_text()) if r.get("arch") == "sebulba"]
     return rows
 
 
