@@ -75,7 +75,7 @@ def test_bench_bad_arguments(cli, args, line):
 def test_sweep_checks_every_value_before_training_any(cli, tmp_path):
     out = tmp_path / "sweep"
     proc = cli("sweep", "agent.learning_rate=1e-3,abc", "--steps", "1000", "--out", str(out), check=False)
-    assert _one_line(proc) == ("error: sweep value agent.learning_rate=abc: agent.learning_rate: Input should be a "
+    assert _one_line(proc) == ("error: sweep point agent.learning_rate=abc: agent.learning_rate: Input should be a "
                                "valid number, unable to parse string as a number (got 'abc')")
     assert not out.exists()  # the good first value did not train
 
