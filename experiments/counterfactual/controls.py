@@ -3,13 +3,17 @@ CCA setting, and the paper's statistic (the raw future: ``hindsight_inputs=all``
 
 ``python -m experiments.counterfactual.controls --train --runs /work/runs/cca/controls``
 
-Two tasks, each one ``rlk train`` program of ``--num-seeds`` seeds per setting (``--seed`` 0):
+Four tasks, each one ``rlk train`` program of ``--num-seeds`` seeds per setting (``--seed`` 0):
 
 - ``bandit``: ``bandit-feedback``, ``env.reward_noise=10``, 150k env steps, entropy weight 0.05, scored by
   ``rlk eval RUN --episodes 2000 -o env.reward_noise=0`` (the greedy policy's noise-free return; best 0.822);
 - ``k2d``: ``key-to-door``, ``env.apple_std=20``, 1M env steps, scored by the door reward of the training
   policy at the end (the last logged ``terminal_reward`` of each seed; 5 = always the key) and the greedy return
-  of ``summary.json`` (1,000 episodes).
+  of ``summary.json`` (1,000 episodes);
+- ``interleave``: ``task-interleaving`` at its defaults (10 queries, reward scales 1 and 10, delay 3), 150k env
+  steps; ``interleave_noisy``: 30 queries and reward noise 2 (an answer's return holds the rewards of up to
+  29 later answers, of both tasks). Scored by the greedy return (1,000 episodes) and by the training return averaged over the run's
+  rows (how fast it learns; at the defaults every setting's greedy return ends near the optimum).
 
 ``--bandit-bias`` adds the exact-gradient bias row of each bandit CCA setting: ``study.learned_hindsight_study`` at the
 same reward noise (10), lambda 1 and 0, written to ``figures/counterfactual_controls_bandit_bias.json``
@@ -57,6 +61,22 @@ TASKS = {
         "cca_all": ("cca, Phi over the raw future (next observation, reward; paper)", ("--agent", "cca")),
         "cca_all_l0": ("same, lambda = 0", ("--agent", "cca", *L0)),
     }),
+    "interleave": (("--env", "task-interleaving", "--steps", "150000", "-o", "log_every_steps=10000",
+                    "-o", "eval_episodes=1000"), {
+        "pg": ("pg_baseline (state baseline)", ("--agent", "pg_baseline")),
+        "cca_ri": ("cca, Phi over reward innovations r - m(x, a)", ("--agent", "cca", *RI)),
+        "cca_ri_l0": ("same, lambda = 0 (no independence loss)", ("--agent", "cca", *RI, *L0)),
+        "cca_all": ("cca, Phi over the raw future (next observation, reward; paper)", ("--agent", "cca")),
+        "cca_all_l0": ("same, lambda = 0", ("--agent", "cca", *L0)),
+    }),
+    "interleave_noisy": (("--env", "task-interleaving", "-o", "env.num_queries=30", "-o", "env.reward_noise=2",
+                          "--steps", "150000", "-o", "log_every_steps=10000", "-o", "eval_episodes=1000"), {
+        "pg": ("pg_baseline (state baseline)", ("--agent", "pg_baseline")),
+        "cca_ri": ("cca, Phi over reward innovations r - m(x, a)", ("--agent", "cca", *RI)),
+        "cca_ri_l0": ("same, lambda = 0 (no independence loss)", ("--agent", "cca", *RI, *L0)),
+        "cca_all": ("cca, Phi over the raw future (next observation, reward; paper)", ("--agent", "cca")),
+        "cca_all_l0": ("same, lambda = 0", ("--agent", "cca", *L0)),
+    }),
 }
 
 
@@ -72,15 +92,16 @@ def train_missing(root: Path, tasks: list[str], num_seeds: int, seed: int) -> No
             t = time.time()
             subprocess.run([*rlk, "train", *args, *common, "--num-seeds", str(num_seeds), "--seed", str(seed), "-q",
                             "--run-dir", str(run_dir)], check=True)
-            score = {"terminal_reward": final_terminal_reward(run_dir),
-                     "greedy": json.loads((run_dir / "summary.json").read_text())["final_return_per_seed"]}
+            score = {"greedy": json.loads((run_dir / "summary.json").read_text())["final_return_per_seed"]}
+            if task == "k2d":
+                score["terminal_reward"] = final_terminal_reward(run_dir)
             if task == "bandit":
                 out = subprocess.run([*rlk, "eval", str(run_dir), "--episodes", "2000", "-o", "env.reward_noise=0",
                                       "--json"], check=True, capture_output=True, text=True).stdout
                 score["greedy"] = json.loads(out)["per_seed_mean_return"]
             (run_dir / "score.json").write_text(json.dumps(score))
-            print(f"  {run_dir.name}: greedy {np.mean(score['greedy']):.3f}, terminal reward "
-                  f"{np.mean(score['terminal_reward']):.3f} ({time.time() - t:.0f}s)", flush=True)
+            door = f", terminal reward {np.mean(score['terminal_reward']):.3f}" if "terminal_reward" in score else ""
+            print(f"  {run_dir.name}: greedy {np.mean(score['greedy']):.3f}{door} ({time.time() - t:.0f}s)", flush=True)
 
 
 BANDIT_BIAS = {  # setting -> learned_hindsight_study arguments
@@ -117,6 +138,16 @@ def final_terminal_reward(run_dir: Path) -> list[float]:
     return [sorted(by_seed[s])[-1][1] for s in sorted(by_seed)]
 
 
+def mean_training_return(run_dir: Path) -> list[float]:
+    """Each seed's training ``episode_return`` averaged over the run's rows (the area under its learning curve
+    divided by the run's length): how fast it learns, where the greedy return at the end saturates."""
+    by_seed: dict[int, list] = defaultdict(list)
+    with (run_dir / "metrics.csv").open() as f:
+        for r in csv.DictReader(f):
+            by_seed[int(float(r.get("seed", 0)))].append(float(r["episode_return"]))
+    return [float(np.mean(by_seed[s])) for s in sorted(by_seed)]
+
+
 def summarise(scores: np.ndarray, reps: int = 2000, seed: int = 0) -> str:
     """``mean [lo, hi]; IQM [lo, hi]`` over the seeds ``scores [S]``, 95% bootstrap intervals."""
     point, ci = stats.iqm_and_mean(np.asarray(scores, float), reps, seed)
@@ -138,9 +169,11 @@ def markdown(root: Path, tasks: list[str]) -> str:
                   if (root / f"{task}-{n}" / "score.json").exists()}
         if not scores:
             continue
-        metrics = ("greedy", "terminal_reward") if task == "k2d" else ("greedy",)
+        if task.startswith("interleave"):  # the curve's area, read from the runs' rows
+            scores = {n: {**s, "auc": mean_training_return(root / f"{task}-{n}")} for n, s in scores.items()}
+        metrics = ("greedy", "terminal_reward") if task == "k2d" else ("greedy", "auc") if task.startswith("interleave") else ("greedy",)
         names = {"greedy": "noise-free greedy return" if task == "bandit" else "greedy return",
-                 "terminal_reward": "door reward at the end"}
+                 "terminal_reward": "door reward at the end", "auc": "training return averaged over the run"}
         head = " | ".join(f"{names[m]}: mean [95% CI] | IQM [95% CI] | minus pg [95% CI]" for m in metrics)
         lines += [f"**{task}** ({len(next(iter(scores.values()))['greedy'])} seeds)", "",
                   f"| setting | {head} |", "|---|" + "---|---|---|" * len(metrics)]

@@ -205,3 +205,29 @@ def test_sweep_variance_keeps_the_lambda_zero_control_apart():
 
     assert label({"cca_independence": 1.0}) == "cca [hindsight_inputs=reward_innovations]"
     assert label({"cca_independence": 0.0}) == "cca [hindsight_inputs=reward_innovations, lambda=0]"
+
+
+# -- the controls' table on fake run folders ------------------------------------------------------------
+def test_controls_interleaving_table_reads_the_curves_area(tmp_path):
+    """``controls.py``'s task-interleaving rows: each seed's training return averaged over its rows (read from
+    ``metrics.csv``), the seeds paired against ``pg``; a setting without runs is left out."""
+    from experiments.counterfactual import controls
+
+    rng = np.random.default_rng(0)
+    curves = {"pg": rng.normal(30, 1, (3, 4)), "cca_ri": rng.normal(32, 1, (3, 4))}  # [seeds, rows]
+    for name, curve in curves.items():
+        run = tmp_path / f"interleave-{name}"
+        run.mkdir()
+        with (run / "metrics.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["step", "env_steps", "seed", "episode_return"])
+            for row in range(curve.shape[1]):
+                for seed in range(curve.shape[0]):
+                    w.writerow([row, 1000 * (row + 1), seed, curve[seed, row]])
+        (run / "score.json").write_text(json.dumps({"greedy": [40.0, 41.0, 42.0]}))
+    np.testing.assert_allclose(controls.mean_training_return(tmp_path / "interleave-cca_ri"), curves["cca_ri"].mean(1))
+    table = controls.markdown(tmp_path, ["interleave"])
+    rows = {line.split("`")[1]: line for line in table.splitlines() if line.startswith("| ") and "`" in line}
+    assert set(rows) == {"pg", "cca_ri"}
+    diff = (curves["cca_ri"].mean(1) - curves["pg"].mean(1)).mean()
+    assert f"{diff:+.3f} [" in rows["cca_ri"] and f"{curves['pg'].mean():.3f} [" in rows["pg"]
