@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rlk.core.curves import read_series
+from rlk.core.plotting import save_figure
 
 ENVS = ("minatar-breakout", "minatar-asterix")
 VARIANTS = {"ppo": ("PPO", []), "himo": ("PPO + HiMo", ["-o", "agent.loss_weights.himo=1", "-o", "losses.himo.phi_size=3"])}
@@ -63,9 +64,7 @@ def main(argv=None) -> None:
         ax.set_ylabel("training episode return")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=120)
+    save_figure(fig, args.out)
     print(f"wrote {args.out}")
 
 

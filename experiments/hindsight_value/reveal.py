@@ -31,6 +31,7 @@ from rlk.core import stats
 from rlk.core.curves import read_series
 from rlk.plugins.hindsight_value.config import DelayedRevealConfig
 from rlk.plugins.hindsight_value.envs import DelayedReveal
+from rlk.core.plotting import save_figure
 
 HIMO = ["-o", "agent.loss_weights.himo=1"]
 ARMS = {"himo": ("PPO + HiMo", HIMO),
@@ -108,9 +109,7 @@ def main(argv=None) -> None:
     ax.set_ylabel("training episode return")
     ax.set_title(f"himo-reveal, IQM and 95% CI over {args.seeds} seeds", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=120)
+    save_figure(fig, args.out)
     print(f"wrote {args.out}")
 
 

@@ -28,6 +28,7 @@ from rlk.core import stats
 from rlk.plugins.partial_models.agent import ClosedLoopConfig, init_models, make_closed_loop, policy_return
 from rlk.plugins.partial_models.env import FuzzyBear, FuzzyBearConfig, decision_observations
 from rlk.plugins.partial_models.models import PartialModelConfig
+from rlk.core.plotting import save_figure
 
 ARMS = {"naive": "none", "causal (probs)": "probs", "causal (intention)": "intention"}
 FOREST_HUG = 2  # open_loop_plans(2, 2) order: (stay, .), (stay, .), (forest, hug), (forest, run)
@@ -106,10 +107,7 @@ def figure(results: dict, path: Path) -> None:
     ax2.set(xlabel="iteration", ylabel="model's value of the plan (forest, hug)", title="the planner's bias")
     ax.legend(fontsize=8)
     ax2.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict:

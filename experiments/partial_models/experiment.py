@@ -27,6 +27,7 @@ from rlk.core import stats
 from rlk.plugins.partial_models.data import BehaviourConfig, collect
 from rlk.plugins.partial_models.env import FuzzyBear, FuzzyBearConfig
 from rlk.plugins.partial_models.models import PartialModelConfig, make_train, open_loop_plans, plan, simulate_value
+from rlk.core.plotting import save_figure
 
 MODELS = {"naive": "none", "causal (probs)": "probs", "causal (intention)": "intention"}
 PLAN_NAMES = ["stay", "stay", "forest, hug", "forest, run"]  # open_loop_plans(2, 2) order; a_1 is moot after staying
@@ -140,10 +141,7 @@ def figure(results: list[dict], true_values: np.ndarray, path: Path) -> None:
     ax2.set_ylabel("real return of the planner's choice")
     ax2.set_title("planning with each model")
     ax2.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -93,12 +93,20 @@ def draw(curves: Sequence[Curve], out: Path, x: str, y: str) -> Path:
     ax.set_ylabel(f"{y.replace('_', ' ')}\n({stat.upper() if stat == 'iqm' else stat} over seeds, 95% bootstrap CI)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120)
+        return save_figure(fig, out)
     except OSError as exc:
         raise RlkError(f"--out '{out}': cannot write ({exc.strerror or exc})") from None
+
+
+def save_figure(fig: Any, out: Path, dpi: int = 120) -> Path:
+    """A finished matplotlib figure laid out, written to ``out`` (its folder made) and closed; returns ``out``."""
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.tight_layout()
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=dpi)
     finally:
         plt.close(fig)
-    return out
+    return Path(out)
