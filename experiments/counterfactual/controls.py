@@ -43,6 +43,14 @@ OUT = Path(__file__).resolve().parent / "figures" / "counterfactual_controls.md"
 L0 = ("-o", "agent.loss_weights.cca_independence=0")
 LS = ("-o", "agent.hindsight_inputs=feature_innovations", "-o", "agent.model_fit=least_squares")
 RI = ("-o", "agent.hindsight_inputs=reward_innovations")
+# the settings of the tasks whose hindsight is a future of observations and rewards
+RI_SETTINGS = {
+    "pg": ("pg_baseline (state baseline)", ("--agent", "pg_baseline")),
+    "cca_ri": ("cca, Phi over reward innovations r - m(x, a)", ("--agent", "cca", *RI)),
+    "cca_ri_l0": ("same, lambda = 0 (no independence loss)", ("--agent", "cca", *RI, *L0)),
+    "cca_all": ("cca, Phi over the raw future (next observation, reward; paper)", ("--agent", "cca")),
+    "cca_all_l0": ("same, lambda = 0", ("--agent", "cca", *L0)),
+}
 # task -> (rlk train arguments of every setting, {setting: (label, arguments)})
 TASKS = {
     "bandit": (("--env", "bandit-feedback", "--steps", "150000", "-o", "log_every_steps=10000",
@@ -54,29 +62,11 @@ TASKS = {
         "cca_all_l0": ("same, lambda = 0", ("--agent", "cca", *L0)),
     }),
     "k2d": (("--env", "key-to-door", "--steps", "1000000", "-o", "log_every_steps=33333", "-o", "eval_episodes=1000",
-             "-o", "env.apple_std=20"), {
-        "pg": ("pg_baseline (state baseline)", ("--agent", "pg_baseline")),
-        "cca_ri": ("cca, Phi over reward innovations r - m(x, a)", ("--agent", "cca", *RI)),
-        "cca_ri_l0": ("same, lambda = 0 (no independence loss)", ("--agent", "cca", *RI, *L0)),
-        "cca_all": ("cca, Phi over the raw future (next observation, reward; paper)", ("--agent", "cca")),
-        "cca_all_l0": ("same, lambda = 0", ("--agent", "cca", *L0)),
-    }),
+             "-o", "env.apple_std=20"), RI_SETTINGS),
     "interleave": (("--env", "task-interleaving", "--steps", "150000", "-o", "log_every_steps=10000",
-                    "-o", "eval_episodes=1000"), {
-        "pg": ("pg_baseline (state baseline)", ("--agent", "pg_baseline")),
-        "cca_ri": ("cca, Phi over reward innovations r - m(x, a)", ("--agent", "cca", *RI)),
-        "cca_ri_l0": ("same, lambda = 0 (no independence loss)", ("--agent", "cca", *RI, *L0)),
-        "cca_all": ("cca, Phi over the raw future (next observation, reward; paper)", ("--agent", "cca")),
-        "cca_all_l0": ("same, lambda = 0", ("--agent", "cca", *L0)),
-    }),
+                    "-o", "eval_episodes=1000"), RI_SETTINGS),
     "interleave_noisy": (("--env", "task-interleaving", "-o", "env.num_queries=30", "-o", "env.reward_noise=2",
-                          "--steps", "150000", "-o", "log_every_steps=10000", "-o", "eval_episodes=1000"), {
-        "pg": ("pg_baseline (state baseline)", ("--agent", "pg_baseline")),
-        "cca_ri": ("cca, Phi over reward innovations r - m(x, a)", ("--agent", "cca", *RI)),
-        "cca_ri_l0": ("same, lambda = 0 (no independence loss)", ("--agent", "cca", *RI, *L0)),
-        "cca_all": ("cca, Phi over the raw future (next observation, reward; paper)", ("--agent", "cca")),
-        "cca_all_l0": ("same, lambda = 0", ("--agent", "cca", *L0)),
-    }),
+                          "--steps", "150000", "-o", "log_every_steps=10000", "-o", "eval_episodes=1000"), RI_SETTINGS),
 }
 
 
