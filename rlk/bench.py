@@ -413,7 +413,8 @@ def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, p
 # -- the real run loop against the peer's whole training ----------------------------------------
 LOOP_KEYS = ("name", "kind", "env", "num_envs", "unroll_length", "learning_rate", "anneal_updates", "env_steps",
              "peer_env_steps", "steps_per_s", "peer_steps_per_s", "peer_ratio", "compile_s", "peer_compile_s",
-             "rounds_s", "peer_rounds_s", "cpu_s", "peer_cpu_s", "cpu_ratio", "load", "machine", "platform")
+             "rounds_s", "peer_rounds_s", "cpu_s", "peer_cpu_s", "cpu_ratio", "one_call_steps_per_s",
+             "one_call_ratio", "one_call_rounds_s", "load", "machine", "platform")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -456,7 +457,11 @@ def rlk_loop_run(shape: LoopShape, run_dir: Path) -> dict[str, Any]:
 def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """One row: rlk's whole ``rlk train`` run loop against the peer's ``jit(train)`` over the same env steps,
     compile excluded on both sides, rounds alternating (peer, rlk, peer, rlk, ...), best round reported;
-    also the process CPU seconds of each round and ``cpu_ratio``, peer/rlk CPU seconds per env step (best rounds)."""
+    also the process CPU seconds of each round and ``cpu_ratio``, peer/rlk CPU seconds per env step (best rounds).
+
+    The control ``one_call_*``: rlk's compiled program making all the run's updates in one call, as the peer's
+    ``train`` does (no loop, no rows), timed in the same rounds; ``one_call_ratio`` is it over the peer, so
+    ``peer_ratio`` below it is the cost of the run loop's one call per metric row (benchmarks/results-run-loop.md)."""
     import tempfile
 
     setup = shape.setup
@@ -466,6 +471,8 @@ def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = l
     load = list(os.getloadavg())
     log(f"{shape.env} {c.num_envs}x{c.unroll_length}, {shape.steps:,} steps: compiling the peer")
     peer_t, peer_compile_s = peer_timer(shape.env, 1, peer_updates, setup)
+    log(f"{shape.env} {c.num_envs}x{c.unroll_length}: compiling rlk's program as one call of {peer_updates} updates")
+    one_call = rlk_timer(shape.env, 1, 1, Budget(calls=1, repeats=1, log_every_steps=peer_updates * per_update), setup)[0]
     rlk_s, peer_s, rlk_cpu, peer_cpu, summary = [], [], [], [], {}
     with tempfile.TemporaryDirectory(prefix="rlk-bench-") as tmp:
         for r in range(rounds):
@@ -475,6 +482,7 @@ def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = l
                 peer_t.once()
                 peer_cpu.append(sum(os.times()[:2]) - c0)
                 peer_s.append(peer_t.times[-1])
+            one_call.once()
             summary = rlk_loop_run(shape, Path(tmp) / f"round{r}")
             rlk_s.append(summary["loop_s"])
             rlk_cpu.append(summary["loop_cpu_s"])
@@ -492,6 +500,9 @@ def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = l
         # CPU seconds (all threads) depend far less on other jobs' load than wall seconds do
         "cpu_s": [round(t, 3) for t in rlk_cpu], "peer_cpu_s": [round(t, 3) for t in peer_cpu],
         "cpu_ratio": (min(peer_cpu) / peer_updates / per_update) / (min(rlk_cpu) / summary["env_steps"]) if peer_cpu else None,
+        "one_call_steps_per_s": one_call.steps_per_s,
+        "one_call_ratio": one_call.steps_per_s / peer_sps if peer_sps else None,
+        "one_call_rounds_s": [round(t, 3) for t in one_call.times],
         "load": [round(x, 2) for x in load], "machine": machine(setup.platform), "platform": setup.platform,
     }
 
@@ -516,12 +527,12 @@ def _compile_cell(row: dict[str, Any]) -> str:
 
 def loop_markdown(rows: list[dict[str, Any]]) -> str:
     """Run-loop rows as a markdown table."""
-    lines = ["| env | envs x steps | env steps | rlk steps/s (run loop) | peer steps/s | rlk/peer | rounds s rlk / peer | CPU s rlk / peer | rlk/peer by CPU s | compile s rlk / peer | load before, after |",
-             "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|"]
+    lines = ["| env | envs x steps | env steps | rlk steps/s (run loop) | peer steps/s | rlk/peer | rlk one call / peer | rounds s rlk / peer | CPU s rlk / peer | rlk/peer by CPU s | compile s rlk / peer | load before, after |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---|"]
     for r in rows:
         comp = _compile_cell(r)
         lines.append(f"| {r['env']} | {r['num_envs']}x{r['unroll_length']} | {r['env_steps']:,} | {_fmt(r['steps_per_s'])} | "
-                     f"{_fmt(r['peer_steps_per_s'])} | {_fmt(r['peer_ratio'], True)} | "
+                     f"{_fmt(r['peer_steps_per_s'])} | {_fmt(r['peer_ratio'], True)} | {_fmt(r['one_call_ratio'], True)} | "
                      f"{r['rounds_s']} / {r['peer_rounds_s']} | {r['cpu_s']} / {r['peer_cpu_s']} | "
                      f"{_fmt(r['cpu_ratio'], True)} | {comp} | {r['load'][:3]}, {r['load'][3:]} |")
     return "\n".join(lines)

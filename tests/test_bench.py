@@ -97,7 +97,7 @@ def test_empty_envs_plan_no_anakin_rows():
 
 def test_loop_row_times_the_run_loop_against_the_peer():
     """``rlk bench --preset``'s row kind at a tiny shape: rlk's whole ``rlk train`` loop and the peer over the
-    same env steps, the step size annealed on both sides, both rounds kept."""
+    same env steps, the step size annealed on both sides, both rounds kept, and rlk's program as one call."""
     shape = bench.annealed("catch", 4, 32, 9_984)  # 78 updates: one compiled call of log_every_steps=10,000
     assert shape.setup.agent() == {"num_envs": 4, "unroll_length": 32, "learning_rate": 2.5e-4,
                                    "lr_schedule": "linear", "lr_decay_updates": 78}
@@ -110,6 +110,10 @@ def test_loop_row_times_the_run_loop_against_the_peer():
     assert len(row["rounds_s"]) == len(row["peer_rounds_s"]) == 2 and len(row["load"]) == 6
     assert math.isclose(row["steps_per_s"], 9_984 / min(row["rounds_s"]), rel_tol=1e-2)
     assert math.isclose(row["peer_ratio"], row["steps_per_s"] / row["peer_steps_per_s"])
+    # the control: rlk's program making the run's 78 updates in one call, timed in the same rounds
+    assert len(row["one_call_rounds_s"]) == 2
+    assert math.isclose(row["one_call_steps_per_s"], 9_984 / min(row["one_call_rounds_s"]), rel_tol=1e-2)
+    assert math.isclose(row["one_call_ratio"], row["one_call_steps_per_s"] / row["peer_steps_per_s"])
     assert "| catch | 4x32 | 9,984 |" in bench.loop_markdown([row])
     assert [s.env for s in bench.PRESETS["issue26"]] == ["catch", "CartPole-v1", "catch"]
 
