@@ -12,8 +12,8 @@ Four tasks, each one ``rlk train`` program of ``--num-seeds`` seeds per setting 
   of ``summary.json`` (1,000 episodes);
 - ``interleave``: ``task-interleaving`` at its defaults (10 queries, reward scales 1 and 10, delay 3), 150k env
   steps; ``interleave_noisy``: 30 queries and reward noise 2 (an answer's return holds the rewards of up to
-  29 later answers, of both tasks). Scored by the greedy return (1,000 episodes) and by the training return averaged over the run's
-  rows (how fast it learns; at the defaults every setting's greedy return ends near the optimum).
+  29 later answers, of both tasks). Scored by the greedy return (1,000 episodes) and by the training return
+  averaged over the run's rows (how fast it learns; at the defaults every greedy return ends near the optimum).
 
 ``--bandit-bias`` adds the exact-gradient bias row of each bandit CCA setting: ``study.learned_hindsight_study`` at the
 same reward noise (10), lambda 1 and 0, written to ``figures/counterfactual_controls_bandit_bias.json``
@@ -119,23 +119,24 @@ def bandit_bias(out: Path, train_steps: int = 1000, probe_steps: int = 200) -> l
     return rows
 
 
-def final_terminal_reward(run_dir: Path) -> list[float]:
-    """The last logged ``terminal_reward`` of each seed in ``metrics.csv``."""
+def column_by_seed(run_dir: Path, column: str) -> dict[int, list[tuple[float, float]]]:
+    """Each seed's ``(env_steps, column)`` rows of ``metrics.csv``, in step order."""
     by_seed: dict[int, list] = defaultdict(list)
     with (run_dir / "metrics.csv").open() as f:
         for r in csv.DictReader(f):
-            by_seed[int(float(r.get("seed", 0)))].append((float(r["env_steps"]), float(r["terminal_reward"])))
-    return [sorted(by_seed[s])[-1][1] for s in sorted(by_seed)]
+            by_seed[int(float(r.get("seed", 0)))].append((float(r["env_steps"]), float(r[column])))
+    return {s: sorted(rows) for s, rows in sorted(by_seed.items())}
+
+
+def final_terminal_reward(run_dir: Path) -> list[float]:
+    """The last logged ``terminal_reward`` of each seed in ``metrics.csv``."""
+    return [rows[-1][1] for rows in column_by_seed(run_dir, "terminal_reward").values()]
 
 
 def mean_training_return(run_dir: Path) -> list[float]:
     """Each seed's training ``episode_return`` averaged over the run's rows (the area under its learning curve
     divided by the run's length): how fast it learns, where the greedy return at the end saturates."""
-    by_seed: dict[int, list] = defaultdict(list)
-    with (run_dir / "metrics.csv").open() as f:
-        for r in csv.DictReader(f):
-            by_seed[int(float(r.get("seed", 0)))].append(float(r["episode_return"]))
-    return [float(np.mean(by_seed[s])) for s in sorted(by_seed)]
+    return [float(np.mean([v for _, v in rows])) for rows in column_by_seed(run_dir, "episode_return").values()]
 
 
 def summarise(scores: np.ndarray, reps: int = 2000, seed: int = 0) -> str:
