@@ -20,6 +20,8 @@ from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent, Environment
 from rlk.learn.evaluate import evaluate, random_opponent
 
+OPPONENT_RULES = ("run", "standard")  # whose legal moves the random player draws from (``play_match``)
+
 
 def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: int = 0,
                true_state_as_actor_state: bool = False, opponent_rules: str = "run", per_game: bool = False) -> dict[str, Any]:
@@ -38,7 +40,7 @@ def play_match(agent: Agent, env: Environment, params: Any, games: int, seed: in
     spec = env.spec
     if spec.num_players != 2 or not spec.has_legal_action_mask:
         raise RlkError(f"rlk play needs a two-player game with legal-action masks; env '{spec.name}' is not one")
-    if opponent_rules not in ("run", "standard"):
+    if opponent_rules not in OPPONENT_RULES:
         raise RlkError(f"--opponent-rules must be run or standard, got '{opponent_rules}'")
     standard_mask = getattr(env, "standard_legal_action_mask", None)
     if opponent_rules == "standard" and standard_mask is None:
@@ -65,10 +67,18 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random",
     ``overrides`` (``agent.field=value`` or ``env.field=value``) change the saved config for the match,
     e.g. ``agent.eval_simulations=64`` (the planning study's search budget at evaluation).
     ``opponent_rules``: see ``play_match``."""
-    from rlk.core.run import resolve, restored_run
+    from rlk.core.run import load_run_config, resolve, restored_run
 
     if opponent != "random":
         raise RlkError(f"unknown opponent '{opponent}' (known: random)")
+    if opponent_rules not in OPPONENT_RULES:
+        raise RlkError(f"--opponent-rules must be run or standard, got '{opponent_rules}'")
+    saved = load_run_config(run_dir, overrides, changeable=("agent", "env"))  # the flags are checked before any restore
+    seeds = [saved.seed + i for i in range(saved.num_seeds)]
+    if run_seed is None:
+        run_seed = seeds[0]
+    if run_seed not in seeds:
+        raise RlkError(f"--run-seed {run_seed}: the run trained seeds {seeds}")
     config, _, state = restored_run(run_dir, overrides, changeable=("agent", "env"))
     resolved = resolve(config)
     env_config = resolved.settings["env"]
@@ -81,11 +91,6 @@ def play_run(run_dir: Path, games: int, seed: int = 0, opponent: str = "random",
         raise RlkError(f"rlk play needs a JAX environment; env '{config.env.name}' is not one")
     agent_config = resolved.settings["agent"]
     agent = resolved.agent.factory(agent_config, env.spec, None, resolved.losses)
-    seeds = [config.seed + i for i in range(config.num_seeds)]
-    if run_seed is None:
-        run_seed = seeds[0]
-    if run_seed not in seeds:
-        raise RlkError(f"--run-seed {run_seed}: the run trained seeds {seeds}")
     index = seeds.index(run_seed)
     params = jax.tree.map(lambda x: jnp.asarray(x)[index], jax.device_get(state.learner.params))
     true_state = getattr(agent_config, "simulator", "model") == "env"
