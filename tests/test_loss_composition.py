@@ -16,11 +16,12 @@ from rlk import bench
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("agent", ["ppo", "vtrace"])
-def test_himo_loss_on_an_actor_critic_agent_learns_catch(cli, tmp_path, agent):
+# PPO with HiMo solved Catch on seeds 0-4 at 40k steps already (5 x 1.0), V-trace not (0.48 median): 60k and 100k
+@pytest.mark.parametrize("agent, steps", [("ppo", 60_000), ("vtrace", 100_000)])
+def test_himo_loss_on_an_actor_critic_agent_learns_catch(cli, tmp_path, agent, steps):
     run = tmp_path / "run"
     cli("train", "--agent", agent, "-o", "agent.loss_weights.himo=1", "-o", "losses.himo.phi_size=2", "-o", "losses.himo.horizon=2",
-        "--num-seeds", "3", "--steps", "100000", "-o", "eval_episodes=50", "-q", "--run-dir", str(run))
+        "--num-seeds", "3", "--steps", str(steps), "-o", "eval_episodes=50", "-q", "--run-dir", str(run))
     random = bench.random_policy_return("catch", num_envs=64, length=3000)
     per_seed = json.loads((run / "summary.json").read_text())["final_return_per_seed"]
     assert min(per_seed) > random + 0.5 and statistics.median(per_seed) >= 0.8, (per_seed, random)
