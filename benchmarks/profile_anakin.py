@@ -39,7 +39,7 @@ from rlk.plugins.backends.platforms import DATA_AXIS
 class SeedVmapAnakin(AnakinProgram):
     """``AnakinProgram._device_step`` as it was before change A: ``vmap`` over seeds even for one."""
 
-    def _device_step(self, state: AnakinState):
+    def _device_step(self, state: AnakinState, rows=None):  # one row a call (bench.rlk_program)
         agent, env = self.agent, self.env
 
         def one_update(s: AnakinState, _):

@@ -40,6 +40,7 @@ simulations and network, rounds alternating (``muzero_search_row``; issue 30: wi
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import importlib.util
 import json
@@ -184,7 +185,7 @@ def rlk_program(env_name: str, num_devices: int, log_every_steps: int, setup: Se
     from rlk.core.config import build_run_config
     from rlk.core.run import Run, resolve
 
-    raw = {"env": {"name": env_name}, "log_every_steps": log_every_steps, **setup.overrides()}
+    raw = {"env": {"name": env_name}, "log_every_steps": log_every_steps, "max_rows_per_call": 1, **setup.overrides()}
     raw["backend"]["num_devices"] = num_devices
     return Run(resolve(build_run_config(raw)), Path(".")).build()
 
@@ -414,7 +415,8 @@ def bench_one(env_name: str, num_devices: int, num_seeds: int, budget: Budget, p
 LOOP_KEYS = ("name", "kind", "env", "num_envs", "unroll_length", "learning_rate", "anneal_updates", "env_steps",
              "peer_env_steps", "steps_per_s", "peer_steps_per_s", "peer_ratio", "compile_s", "peer_compile_s",
              "rounds_s", "peer_rounds_s", "cpu_s", "peer_cpu_s", "cpu_ratio", "one_call_steps_per_s",
-             "one_call_ratio", "one_call_rounds_s", "load", "machine", "platform")
+             "one_call_ratio", "one_call_rounds_s", "row_calls_steps_per_s", "row_calls_ratio", "row_calls_rounds_s",
+             "rows_per_call", "load", "machine", "platform")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -440,7 +442,7 @@ PRESETS = {
 }
 
 
-def rlk_loop_run(shape: LoopShape, run_dir: Path) -> dict[str, Any]:
+def rlk_loop_run(shape: LoopShape, run_dir: Path, **options: Any) -> dict[str, Any]:
     """``rlk train --env ENV -o agent.*=... --steps N --run-dir DIR`` with its progress bar (to /dev/null):
     the run's summary (``loop_s``: the loop's seconds after compile: calls, metric rows, TensorBoard,
     checkpoints as a default run makes them (every ``checkpoint_every_s`` and the last call), the bar)."""
@@ -449,7 +451,7 @@ def rlk_loop_run(shape: LoopShape, run_dir: Path) -> dict[str, Any]:
     from rlk.core.config import build_run_config
     from rlk.core.run import train
 
-    raw = {"env": {"name": shape.env}, "steps": shape.steps, "run_dir": str(run_dir), **shape.setup.overrides()}
+    raw = {"env": {"name": shape.env}, "steps": shape.steps, "run_dir": str(run_dir), **shape.setup.overrides(), **options}
     with open(os.devnull, "w") as sink:
         return train(build_run_config(raw), console=Console(file=sink, force_terminal=True))[1]
 
@@ -461,7 +463,9 @@ def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = l
 
     The control ``one_call_*``: rlk's compiled program making all the run's updates in one call, as the peer's
     ``train`` does (no loop, no rows), timed in the same rounds; ``one_call_ratio`` is it over the peer, so
-    ``peer_ratio`` below it is the cost of the run loop's one call per metric row (benchmarks/results-run-loop.md)."""
+    ``peer_ratio`` below it is what the run loop costs (benchmarks/results-run-loop.md). The control ``row_calls_*``:
+    the same loop making one compiled call per metric row (``max_rows_per_call=1``, rlk before rows were grouped),
+    timed in the same rounds; ``rows_per_call`` is the grouped loop's mean rows a call (its last round)."""
     import tempfile
 
     setup = shape.setup
@@ -473,7 +477,7 @@ def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = l
     peer_t, peer_compile_s = peer_timer(shape.env, 1, peer_updates, setup)
     log(f"{shape.env} {c.num_envs}x{c.unroll_length}: compiling rlk's program as one call of {peer_updates} updates")
     one_call = rlk_timer(shape.env, 1, 1, Budget(calls=1, repeats=1, log_every_steps=peer_updates * per_update), setup)[0]
-    rlk_s, peer_s, rlk_cpu, peer_cpu, summary = [], [], [], [], {}
+    rlk_s, peer_s, rlk_cpu, peer_cpu, row_calls_s, summary = [], [], [], [], [], {}
     with tempfile.TemporaryDirectory(prefix="rlk-bench-") as tmp:
         for r in range(rounds):
             log(f"{shape.env} {c.num_envs}x{c.unroll_length}: round {r + 1}/{rounds}")
@@ -486,6 +490,10 @@ def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = l
             summary = rlk_loop_run(shape, Path(tmp) / f"round{r}")
             rlk_s.append(summary["loop_s"])
             rlk_cpu.append(summary["loop_cpu_s"])
+            row_calls_s.append(rlk_loop_run(shape, Path(tmp) / f"rows{r}", max_rows_per_call=1)["loop_s"])
+            with open(Path(tmp) / f"round{r}" / "metrics.csv") as f:
+                walls = [row["wall_s"] for row in csv.DictReader(f)]  # the rows of one call share their wall_s
+            rows_per_call = len(walls) / len(set(walls))
     load += list(os.getloadavg())
     sps = summary["env_steps"] / min(rlk_s)
     peer_sps = peer_t.steps_per_s if peer_t is not None else None
@@ -503,6 +511,10 @@ def bench_loop(shape: LoopShape, rounds: int = 2, log: Callable[[str], None] = l
         "one_call_steps_per_s": one_call.steps_per_s,
         "one_call_ratio": one_call.steps_per_s / peer_sps if peer_sps else None,
         "one_call_rounds_s": [round(t, 3) for t in one_call.times],
+        "row_calls_steps_per_s": summary["env_steps"] / min(row_calls_s),
+        "row_calls_ratio": summary["env_steps"] / min(row_calls_s) / peer_sps if peer_sps else None,
+        "row_calls_rounds_s": [round(t, 3) for t in row_calls_s],
+        "rows_per_call": rows_per_call,
         "load": [round(x, 2) for x in load], "machine": machine(setup.platform), "platform": setup.platform,
     }
 
@@ -527,13 +539,14 @@ def _compile_cell(row: dict[str, Any]) -> str:
 
 def loop_markdown(rows: list[dict[str, Any]]) -> str:
     """Run-loop rows as a markdown table."""
-    lines = ["| env | envs x steps | env steps | rlk steps/s (run loop) | peer steps/s | rlk/peer | rlk one call / peer | rounds s rlk / peer | CPU s rlk / peer | rlk/peer by CPU s | compile s rlk / peer | load before, after |",
-             "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---|"]
+    lines = ["| env | envs x steps | env steps | rlk steps/s (run loop) | peer steps/s | rlk/peer | rows a call | rlk a call per row / peer | rlk one call / peer | rounds s rlk / a call per row / peer | CPU s rlk / peer | rlk/peer by CPU s | compile s rlk / peer | load before, after |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---|"]
     for r in rows:
         comp = _compile_cell(r)
         lines.append(f"| {r['env']} | {r['num_envs']}x{r['unroll_length']} | {r['env_steps']:,} | {_fmt(r['steps_per_s'])} | "
-                     f"{_fmt(r['peer_steps_per_s'])} | {_fmt(r['peer_ratio'], True)} | {_fmt(r['one_call_ratio'], True)} | "
-                     f"{r['rounds_s']} / {r['peer_rounds_s']} | {r['cpu_s']} / {r['peer_cpu_s']} | "
+                     f"{_fmt(r['peer_steps_per_s'])} | {_fmt(r['peer_ratio'], True)} | {_fmt(r['rows_per_call'])} | "
+                     f"{_fmt(r['row_calls_ratio'], True)} | {_fmt(r['one_call_ratio'], True)} | "
+                     f"{r['rounds_s']} / {r['row_calls_rounds_s']} / {r['peer_rounds_s']} | {r['cpu_s']} / {r['peer_cpu_s']} | "
                      f"{_fmt(r['cpu_ratio'], True)} | {comp} | {r['load'][:3]}, {r['load'][3:]} |")
     return "\n".join(lines)
 
@@ -983,7 +996,7 @@ def agent_timer(agent: str, env_name: str, budget: Budget, platform: str = "cpu"
     from rlk.core.run import Run, resolve
 
     raw = {"agent": {"name": agent}, "env": {"name": env_name}, "backend": {"name": platform},
-           "log_every_steps": budget.log_every_steps}
+           "log_every_steps": budget.log_every_steps, "max_rows_per_call": 1}
     program = Run(resolve(build_run_config(raw)), Path(".")).build()
     box = {"state": program.init([0])}
     t0 = time.perf_counter()

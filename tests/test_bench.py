@@ -114,6 +114,9 @@ def test_loop_row_times_the_run_loop_against_the_peer():
     assert len(row["one_call_rounds_s"]) == 2
     assert math.isclose(row["one_call_steps_per_s"], 9_984 / min(row["one_call_rounds_s"]), rel_tol=1e-2)
     assert math.isclose(row["one_call_ratio"], row["one_call_steps_per_s"] / row["peer_steps_per_s"])
+    # the control: the same loop with one compiled call per metric row; a run of one row makes one call
+    assert len(row["row_calls_rounds_s"]) == 2 and row["rows_per_call"] == 1.0
+    assert math.isclose(row["row_calls_ratio"], 9_984 / min(row["row_calls_rounds_s"]) / row["peer_steps_per_s"], rel_tol=1e-2)
     assert "| catch | 4x32 | 9,984 |" in bench.loop_markdown([row])
     assert [s.env for s in bench.PRESETS["issue26"]] == ["catch", "CartPole-v1", "catch"]
 

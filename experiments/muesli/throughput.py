@@ -68,7 +68,7 @@ def build(agent: dict, env: str, log_every: int, factory=None):
     from rlk.core.run import Run, resolve
 
     config = build_run_config({"agent": agent, "env": {"name": env}, "backend": {"name": "cpu"},
-                               "log_every_steps": log_every})
+                               "log_every_steps": log_every, "max_rows_per_call": 1})
     resolved = resolve(config)
     if factory is not None:
         resolved.agent = dataclasses.replace(resolved.agent, factory=factory)

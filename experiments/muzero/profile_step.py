@@ -115,7 +115,7 @@ def anakin_call(env_name: str, overrides: dict, steps: int):
     from rlk.core.run import Run, resolve
 
     raw = {"agent": {"name": "muzero", **overrides}, "env": {"name": env_name}, "backend": {"name": "cpu"},
-           "log_every_steps": steps}
+           "log_every_steps": steps, "max_rows_per_call": 1}
     program = Run(resolve(build_run_config(raw)), Path(".")).build()
     box = {"state": program.init([0])}
 

@@ -56,8 +56,12 @@ class RunConfig(BaseModel):
     num_seeds: int = Field(1, ge=1, description="independent seeds trained in one compiled program")
     steps: int = Field(150_000, gt=0, description="environment steps (summed over the batch of environments); "
                                                   "model runs: updates (default 2,000)")
-    log_every_steps: int = Field(10_000, gt=0, description="env steps between metric rows (one compiled call); "
+    log_every_steps: int = Field(10_000, gt=0, description="env steps between metric rows; "
                                                          "model runs: updates (default 100)")
+    max_rows_per_call: int = Field(16, ge=1, description="metric rows one compiled call may make (programs that group "
+                                   "rows: anakin); short rows are grouped up to call_target_s; 1: a call per row")
+    call_target_s: float = Field(0.5, ge=0, description="wall-clock seconds a compiled call aims at when rows are grouped "
+                                 "(a signal or a due checkpoint waits for the call; 0: a call per row)")
     checkpoint_every_steps: Optional[int] = Field(None, gt=0, description="env steps between periodic checkpoints "
                                                   "(model runs: updates, default 1,000); agent runs default to none: "
                                                   "checkpoint_every_s decides")

@@ -209,6 +209,10 @@ class ProgramInfo(NamedTuple):
       unit: what a step is called in the progress bar and messages (``"env steps"``, ``"updates"``).
       tensorboard_axis: the row counter TensorBoard plots against (``"env_steps"``, ``"step"``).
       headline: the row value the progress bar shows (``"episode_return"``, ``"loss"``).
+      max_rows_per_call: ``1``: ``compile``'s step is ``step(state)`` and makes one row (``steps_per_call``
+        and ``updates_per_call`` are per row and per call); above: ``step(state, rows)`` makes ``rows``
+        rows (1..max_rows_per_call) and its metrics' leaves are ``[S, max_rows_per_call, ...]``, row ``i``
+        at ``[:, i]`` (``rlk.core.rows``).
     """
 
     kind: Literal["agent", "model"]
@@ -220,6 +224,7 @@ class ProgramInfo(NamedTuple):
     unit: str
     tensorboard_axis: str
     headline: str
+    max_rows_per_call: int = 1
 
 
 class Progress(NamedTuple):

@@ -35,6 +35,7 @@ from rlk.core.logging import Loggers, RunInfo, open_loggers, resolve_loggers
 from rlk.core.memory import check_batches_fit
 from rlk.core.progress import NoBar, RunBar
 from rlk.core.registry import Registry, default_registry
+from rlk.core.rows import rows_for_call
 from rlk.core.runfolder import has_checkpoint
 
 # A model run (the Trainer) counts RunConfig.steps in updates; these defaults replace the agent ones
@@ -323,13 +324,32 @@ class Run:
                     checkpointer.close()
                     return RlkError(f"{err} (checkpoint of step {done * updates_per_call} saved in {self.run_dir})")
 
+                grouped = info.max_rows_per_call > 1
+                row_s: Optional[float] = None  # measured wall seconds of a row, once a call has been timed
+
+                def rows_next(done: int) -> int:
+                    """Rows of the call after row ``done``: a grouped call ends at the run's end and at every
+                    checkpoint or evaluation due by steps, so those fall between calls as with one row a call."""
+                    if not grouped:
+                        return 1
+                    until = total_calls - done
+                    if every_calls:
+                        until = min(until, every_calls - done % every_calls)
+                    if c.eval_every_steps is not None:
+                        until = next((r for r in range(1, until) if evaluation_due(done + r)), until)
+                    return rows_for_call(row_s, c.call_target_s, info.max_rows_per_call, until)
+
+                def call(state: Any, rows: int):
+                    return (step(state, np.int32(rows)) if grouped else step(state)), rows
+
                 try:
-                    pending = step(state)
+                    pending = call(state, rows_next(start_call))
                 except RlkError as err:
                     raise failed(err, start_call, state) from None
-                for call in range(start_call, total_calls):
-                    done = call + 1
-                    state, metrics = pending
+                done = start_call
+                while done < total_calls:
+                    (state, metrics), rows = pending
+                    first, done = done, done + rows
                     last = done == total_calls
                     stop = stop_requested()
                     # JAX dispatch is asynchronous: the next call is started before this call's metrics are
@@ -341,10 +361,13 @@ class Run:
                     failure: Optional[RlkError] = None
                     if not (last or stop):
                         try:
-                            pending = step(state)
+                            pending = call(state, rows_next(done))
                         except RlkError as err:
                             failure = err
-                    values = jax.device_get(program.summarise(metrics))
+                    metrics = jax.device_get(metrics)
+                    per_row = ([program.summarise(jax.tree.map(lambda x: x[:, i], metrics)) for i in range(rows)]
+                               if grouped else [program.summarise(metrics)])
+                    values = per_row[-1]
                     if c.eval_every_steps is not None:  # evaluated on the host copy while the next call runs
                         values["eval_return"] = np.asarray(
                             program.evaluate(snapshot, c.eval_episodes, EVAL_SEED)["per_seed_mean_return"]
@@ -353,23 +376,29 @@ class Run:
                         values["eval_return_training"] = np.asarray(
                             program.evaluate(snapshot, c.eval_episodes, EVAL_SEED, greedy=False)["per_seed_mean_return"]
                             if evaluate else [math.nan] * len(seeds))
-                    last_values = values
-                    if "loss" in values and not np.all(np.isfinite(values["loss"])):
-                        latest = checkpointer.latest()
-                        checkpointer.close()
-                        raise RlkError(
-                            f"loss is not finite at step {done * updates_per_call} "
-                            f"(seeds {[s for s, v in zip(seeds, values['loss']) if not np.isfinite(v)]}); stopped; "
-                            + (f"last good checkpoint (step {latest}) kept in {self.run_dir}" if latest else "no checkpoint was saved yet"))
+                    for extra in ("eval_return", "eval_return_training"):  # rows before a call's last: no evaluation
+                        if extra in values:
+                            for earlier in per_row[:-1]:
+                                earlier[extra] = np.full(len(seeds), math.nan)
                     now = time.perf_counter()
                     dt, t_mark = now - t_mark, now  # from the previous call's metrics to this one's
                     train_s += dt
-                    calls_done += 1
-                    rows = self._rows(values, seeds, done * updates_per_call,
-                                      {k: done * n for k, n in info.counters.items()},
-                                      per_call / dt, now - t_start)
-                    self.sinks.write(rows)
-                    bar.update(done * per_call, rows)
+                    calls_done += rows
+                    row_s = dt / rows
+                    for i, row_values in enumerate(per_row):
+                        at = first + i + 1
+                        if "loss" in row_values and not np.all(np.isfinite(row_values["loss"])):
+                            latest = checkpointer.latest()
+                            checkpointer.close()
+                            raise RlkError(
+                                f"loss is not finite at step {at * updates_per_call} "
+                                f"(seeds {[s for s, v in zip(seeds, row_values['loss']) if not np.isfinite(v)]}); stopped; "
+                                + (f"last good checkpoint (step {latest}) kept in {self.run_dir}" if latest else "no checkpoint was saved yet"))
+                        last_values = row_values
+                        rows_out = self._rows(row_values, seeds, at * updates_per_call,
+                                              {k: at * n for k, n in info.counters.items()}, per_call / row_s, now - t_start)
+                        self.sinks.write(rows_out)
+                        bar.update(at * per_call, rows_out)
                     if save:
                         checkpointer.write(done * per_call, snapshot, {"train_s": prior_train_s + train_s},
                                            float(np.mean(values["eval_return"])) if evaluate else None)

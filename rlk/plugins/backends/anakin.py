@@ -18,6 +18,7 @@ from jax.sharding import PartitionSpec as P
 
 from rlk.core.errors import RlkError
 from rlk.core.interfaces import Agent, Environment, Program, Progress
+from rlk.core.rows import rows_loop
 from rlk.core.types import TimeStep, Trajectory
 from rlk.learn.evaluate import evaluate
 from rlk.plugins.backends import episodes
@@ -69,7 +70,8 @@ class AnakinProgram(Program):
 
     evaluates_during_training = True
 
-    def __init__(self, agent: Agent, env: Environment, mesh: jax.sharding.Mesh, updates_per_step: int):
+    def __init__(self, agent: Agent, env: Environment, mesh: jax.sharding.Mesh, updates_per_step: int,
+                 max_rows: int = 1):
         self.raw_env = env
         self.env = for_training(env)
         self.mesh = mesh
@@ -80,7 +82,8 @@ class AnakinProgram(Program):
             raise RlkError(f"agent.num_envs={B} must be divisible by the number of devices ({num_devices})")
         self.updates_per_step = updates_per_step
         self.env_steps_per_step = updates_per_step * B * agent.unroll_length
-        self.info = episodes.agent_info(self.env_steps_per_step, updates_per_step, num_devices)
+        self.max_rows = max_rows
+        self.info = episodes.agent_info(self.env_steps_per_step, updates_per_step, num_devices, max_rows)
         self._evaluators: dict[int, Callable] = {}  # episodes -> jitted ``(params [S], keys [S]) -> returns [S, E]``
 
     # -- state ----------------------------------------------------------------------------
@@ -115,7 +118,7 @@ class AnakinProgram(Program):
         return jax.jit(init_all, out_shardings=self.shardings(abstract))(keys)
 
     # -- training -------------------------------------------------------------------------
-    def _device_step(self, state: AnakinState):
+    def _device_step(self, state: AnakinState, rows: Optional[jax.Array]):
         agent, env = self.agent, self.env
 
         def one_update(s: AnakinState, _):
@@ -128,8 +131,11 @@ class AnakinProgram(Program):
             metrics = {**metrics, "episode_return_sum": ret_sum, "episodes": ret_count}
             return AnakinState(learner, actor, env_state, ts, key), metrics
 
-        def one_seed(s: AnakinState):
+        def one_row(s: AnakinState):
             return jax.lax.scan(one_update, s, None, length=self.updates_per_step)
+
+        def one_seed(s: AnakinState):
+            return rows_loop(one_row, s, rows, self.max_rows)
 
         if jax.tree.leaves(state)[0].shape[0] == 1:
             # One seed: no vmap of size 1 (XLA:CPU turns it into batched dots with extra copies;
@@ -139,10 +145,16 @@ class AnakinProgram(Program):
         return jax.vmap(one_seed)(state)
 
     def compile(self, state: AnakinState):
-        """Lowers and compiles the training step for ``state``'s shapes; returns the executable."""
+        """Lowers and compiles the training step for ``state``'s shapes: the executable ``state -> (state,
+        metrics [S, updates])`` (one row a call), or with ``max_rows > 1`` ``(state, rows) -> (state, metrics
+        [S, max_rows, updates])``, ``rows`` an int32 in 1..max_rows (``rlk.core.rows``)."""
         specs = self._specs(state)
-        step = Replicator(self.mesh).data_parallel(self._device_step, (specs,), (specs, P()), donate_argnums=(0,))
-        return step.lower(state).compile()
+        replicator = Replicator(self.mesh)
+        if self.max_rows == 1:
+            step = replicator.data_parallel(lambda s: self._device_step(s, None), (specs,), (specs, P()), donate_argnums=(0,))
+            return step.lower(state).compile()
+        step = replicator.data_parallel(self._device_step, (specs, P()), (specs, P()), donate_argnums=(0,))
+        return step.lower(state, np.int32(1)).compile()
 
     @staticmethod
     def summarise(metrics: dict) -> dict[str, np.ndarray]:
@@ -174,4 +186,6 @@ def make_anakin(make_agent: Callable[[Optional[str]], Agent], env, backend, run_
     agent = make_agent(DATA_AXIS)
     per_update = agent.num_envs * agent.unroll_length
     updates = max(1, run_config.log_every_steps // per_update)
-    return AnakinProgram(agent, env, backend.mesh(), updates)
+    # many processes run one collective program: every call must make as many rows on all of them, so one row
+    max_rows = run_config.max_rows_per_call if jax.process_count() == 1 else 1
+    return AnakinProgram(agent, env, backend.mesh(), updates, max_rows)

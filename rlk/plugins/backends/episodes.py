@@ -12,12 +12,12 @@ from rlk.core.interfaces import ProgramInfo, Progress
 FIRST_COLUMNS = ("step", "env_steps", "seed", "episode_return", "episodes", "loss")
 
 
-def agent_info(env_steps_per_call: int, updates_per_call: int, num_devices: int) -> ProgramInfo:
+def agent_info(env_steps_per_call: int, updates_per_call: int, num_devices: int, max_rows_per_call: int = 1) -> ProgramInfo:
     """An agent run: ``RunConfig.steps`` counts env steps; rows and TensorBoard follow them."""
     return ProgramInfo(kind="agent", steps_per_call=env_steps_per_call, updates_per_call=updates_per_call,
                        counters={"env_steps": env_steps_per_call}, num_devices=num_devices,
                        first_columns=FIRST_COLUMNS, unit="env steps", tensorboard_axis="env_steps",
-                       headline="episode_return")
+                       headline="episode_return", max_rows_per_call=max_rows_per_call)
 
 
 def summarise(metrics: dict) -> dict[str, np.ndarray]:
