@@ -89,29 +89,30 @@ def _n_rows(path: Path) -> int:
     return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
 
 
-@pytest.mark.parametrize("how", ["sigint", "sigterm", "sigkill"])
-def test_interrupted_run_resumes_exactly(cli, tmp_path, how):
+def test_interrupted_runs_resume_exactly(cli, tmp_path):
+    """A run stopped by SIGINT, SIGTERM or SIGKILL after its first checkpoints, then resumed, writes the
+    uninterrupted run's rows and final return (one uninterrupted run for the three signals)."""
     steps = ("--steps", "400000", "-o", "log_every_steps=10000", "-o", "checkpoint_every_steps=20000")
     cli("train", "--seed", "1", *steps, "-q", "--run-dir", str(tmp_path / "full"))
-    run = tmp_path / "cut"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    proc = subprocess.Popen([sys.executable, "-m", "rlk.cli", "train", "--seed", "1", *steps, "-q", "--run-dir", str(run)],
-                            env={**env, "JAX_PLATFORMS": "cpu"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ckpt = run / "checkpoints"
-    ready = _wait_for(lambda: _n_rows(run / "metrics.csv") >= 3 and ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir()), proc)
-    assert ready, "the run ended before it could be interrupted"
-    sig = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}[how]
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
-    if how != "sigkill":
-        assert proc.returncode == 128 + sig and "resume" in err, err
-    else:
-        assert proc.returncode == -signal.SIGKILL
-    assert not (run / "summary.json").exists()
-    cli("train", "--resume", str(run), "-q")
-    full, cut = rows(tmp_path / "full"), rows(run)
-    assert cut == full  # rows after the checkpoint were dropped and recomputed identically
-    assert summary(run)["final_return"] == summary(tmp_path / "full")["final_return"]
+    for how, sig in (("sigint", signal.SIGINT), ("sigterm", signal.SIGTERM), ("sigkill", signal.SIGKILL)):
+        run = tmp_path / how
+        proc = subprocess.Popen([sys.executable, "-m", "rlk.cli", "train", "--seed", "1", *steps, "-q", "--run-dir", str(run)],
+                                env={**env, "JAX_PLATFORMS": "cpu"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ckpt = run / "checkpoints"
+        ready = _wait_for(lambda: _n_rows(run / "metrics.csv") >= 3 and ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir()), proc)
+        assert ready, f"{how}: the run ended before it could be interrupted"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        if how != "sigkill":
+            assert proc.returncode == 128 + sig and "resume" in err, (how, err)
+        else:
+            assert proc.returncode == -signal.SIGKILL
+        assert not (run / "summary.json").exists()
+        cli("train", "--resume", str(run), "-q")
+        full, cut = rows(tmp_path / "full"), rows(run)
+        assert cut == full, how  # rows after the checkpoint were dropped and recomputed identically
+        assert summary(run)["final_return"] == summary(tmp_path / "full")["final_return"], how
 
 
 def test_num_seeds_matches_single_seed_runs(cli, tmp_path):

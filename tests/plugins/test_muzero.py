@@ -463,7 +463,9 @@ def summary(path):
 def test_muzero_solves_catch(cli, tmp_path):
     shown = cli("show-config", "--agent", "muzero").stdout
     assert all(word in shown for word in ("simulation", "depth", "rollout"))
-    cli("train", "--agent", "muzero", "-q", "--run-dir", str(tmp_path / "run"))
+    # the default config for 92,160 of its 156,672 default steps (5 of its 9 calls): seeds 0-3 of that run in one
+    # program all gave greedy final_return 1.0 (stop 38, AMD EPYC; seed 0's training return reaches 0.95 at 73,728)
+    cli("train", "--agent", "muzero", "-q", "--steps", "92160", "--run-dir", str(tmp_path / "run"))
     agent = json.loads((tmp_path / "run" / "config.json").read_text())["agent"]
     assert agent["num_simulations"] == agent["eval_simulations"] == 8  # issue 6: Catch with 8 simulations
     result = summary(tmp_path / "run")
@@ -668,18 +670,20 @@ GO_FEW_MINUTES = ["agent.search=gumbel", "agent.simulator=env", "agent.gamma=1.0
 def test_muzero_trained_a_few_minutes_beats_random_at_go(cli, tmp_path):
     """Issue 6's Go bar, through the real commands: 200k env steps of self-play (about 4.5 minutes on 2
     CPU cores) with the true game as the search's simulator and the eye rule (``env.no_eye_filling``),
-    then ``rlk play`` against a uniformly random legal player of standard Go, 100 games. The README
+    then ``rlk play`` against a uniformly random legal player of standard Go, 50 games. The README
     shows >= 0.9 over 8 training seeds (0.89-1.00 per match); CI asserts 0.85, and that training made the
     difference: against a random player that keeps the eye rule too (``--opponent-rules run``), the
-    trained agent wins far more often than the untrained network with the same search (measured here)."""
+    trained agent wins far more often than the untrained network with the same search (measured here).
+    Half the budget is not enough (stop 38, AMD EPYC): seeds 1-3 at 100k won 0.97 / 0.77 / 0.95 of 100 standard
+    games and 0.84 / 0.34 / 0.68 against the eye-rule player, whom the untrained network beats 0.39."""
     from rlk.plugins.envs.pgx_adapter import PgxEnv
     from rlk.plugins.muzero.play import play_match
 
     args = [a for o in GO_FEW_MINUTES for a in ("-o", o)]
     cli("train", "--agent", "muzero", "--env", "go_9x9", "-q", "--steps", "200000", "--run-dir", str(tmp_path / "run"), *args)
-    play = lambda *extra: json.loads(cli("play", str(tmp_path / "run"), "--games", "100", "--json", *extra).stdout.strip().splitlines()[-1])
-    standard = play("--opponent-rules", "standard")
-    eye_rule_opponent = play("--opponent-rules", "run")
+    play = lambda games, *extra: json.loads(cli("play", str(tmp_path / "run"), "--games", str(games), "--json", *extra).stdout.strip().splitlines()[-1])
+    standard = play(50, "--opponent-rules", "standard")  # 0.95-0.99 of 100 games measured: 50 games test 0.85 well
+    eye_rule_opponent = play(100, "--opponent-rules", "run")
     env = PgxEnv("go_9x9", no_eye_filling=True)
     config = {o.split("=")[0].split(".")[1]: o.split("=")[1] for o in GO_FEW_MINUTES if o.startswith("agent.")}
     untrained = muzero_parts(MuZeroConfig(**config), env.spec).agent
