@@ -60,8 +60,9 @@ class RunConfig(BaseModel):
                                                          "model runs: updates (default 100)")
     max_rows_per_call: int = Field(16, ge=1, description="metric rows one compiled call may make (programs that group "
                                    "rows: anakin); short rows are grouped up to call_target_s; 1: a call per row")
-    call_target_s: float = Field(0.5, ge=0, description="wall-clock seconds a compiled call aims at when rows are grouped "
-                                 "(a signal or a due checkpoint waits for the call; 0: a call per row)")
+    call_target_s: float = Field(2.0, ge=0, description="wall-clock seconds a compiled call aims at when rows are grouped "
+                                 "(a signal or a due checkpoint waits for the call; 0: a call per row; 2 s: Catch 4x128's "
+                                 "loop 10.1-11.3 s against 12.2-13.7 s at 0.5 s, benchmarks/results-run-loop.md run 8)")
     checkpoint_every_steps: Optional[int] = Field(None, gt=0, description="env steps between periodic checkpoints "
                                                   "(model runs: updates, default 1,000); agent runs default to none: "
                                                   "checkpoint_every_s decides")
